@@ -1,0 +1,29 @@
+/**
+ * `apiKey({ secret, name, in })`: puts the key in a named header or query parameter.
+ * @module
+ */
+import { Effect, Redacted, Schema } from "effect"
+import { defineAuthPlugin } from "../../src/auth/AuthPlugin.js"
+import { describeSecretInput, Secret } from "../../src/config/secret.js"
+
+export const ApiKeyOptions = Schema.Struct({
+  secret: Secret,
+  name: Schema.String.pipe(
+    Schema.pattern(/^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/, { message: () => "must be a valid header or query parameter name" })
+  ),
+  in: Schema.Literal("header", "query")
+})
+
+export const apiKey = defineAuthPlugin({
+  name: "apiKey",
+  type: "api_key",
+  options: ApiKeyOptions,
+  make: (options) => {
+    const value = Redacted.value(options.secret)
+    const authorization = options.in === "header"
+      ? { headers: { [options.name.toLowerCase()]: value } }
+      : { query: { [options.name]: value } }
+    return Effect.succeed({ authorize: () => Effect.succeed(authorization) })
+  },
+  describe: (options) => `apiKey (${options.in} ${options.name}, secret: ${describeSecretInput(options.secret)})`
+})

@@ -1,0 +1,26 @@
+/**
+ * `basic({ username, password })`: HTTP Basic authentication (RFC 7617).
+ * @module
+ */
+import { Effect, Redacted, Schema } from "effect"
+import { defineAuthPlugin } from "../../src/auth/AuthPlugin.js"
+import { describeSecretInput, Secret } from "../../src/config/secret.js"
+
+export const BasicOptions = Schema.Struct({
+  username: Schema.String.pipe(
+    Schema.filter((u) => !u.includes(":") || "must not contain \":\" (RFC 7617)")
+  ),
+  password: Secret
+})
+
+export const basic = defineAuthPlugin({
+  name: "basic",
+  type: "basic",
+  options: BasicOptions,
+  make: ({ username, password }) => {
+    const token = Buffer.from(`${username}:${Redacted.value(password)}`, "utf8").toString("base64")
+    const authorization = { headers: { authorization: `Basic ${token}` } }
+    return Effect.succeed({ authorize: () => Effect.succeed(authorization) })
+  },
+  describe: (options) => `basic (user ${options.username}, password: ${describeSecretInput(options.password)})`
+})

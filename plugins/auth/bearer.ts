@@ -1,0 +1,21 @@
+/**
+ * `bearer({ secret })`: sends `Authorization: Bearer <secret>` to the upstream.
+ * @module
+ */
+import { Effect, Redacted, Schema } from "effect"
+import { defineAuthPlugin } from "../../src/auth/AuthPlugin.js"
+import { describeSecretInput, Secret } from "../../src/config/secret.js"
+
+export const BearerOptions = Schema.Struct({ secret: Secret })
+
+export const bearer = defineAuthPlugin({
+  name: "bearer",
+  type: "bearer_token",
+  options: BearerOptions,
+  make: ({ secret }) => {
+    // Built once per connector, not per request.
+    const authorization = { headers: { authorization: `Bearer ${Redacted.value(secret)}` } }
+    return Effect.succeed({ authorize: () => Effect.succeed(authorization) })
+  },
+  describe: (options) => `bearer (secret: ${describeSecretInput(options.secret)})`
+})

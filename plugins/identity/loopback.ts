@@ -1,0 +1,33 @@
+/**
+ * `loopback({ login, groups? })`: every connection from 127.0.0.0/8 or ::1 is this caller.
+ * The right default on a laptop; never recognises a remote caller.
+ * @module
+ */
+import { Effect, Schema } from "effect"
+import { defineIdentityPlugin, type Identity, Principal } from "../../src/identity/IdentityPlugin.js"
+
+export const LoopbackOptions = Schema.Struct({
+  login: Principal,
+  groups: Schema.optionalWith(Schema.Array(Principal), { default: () => [] })
+})
+
+/** True for IPv4 127.0.0.0/8, IPv6 ::1 and IPv4-mapped 127.x addresses. */
+export const isLoopbackAddress = (address: string | undefined): boolean => {
+  if (address === undefined) return false
+  const v4 = address.startsWith("::ffff:") ? address.slice(7) : address
+  if (/^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(v4)) return true
+  return address === "::1" || address === "0:0:0:0:0:0:0:1"
+}
+
+export const loopback = defineIdentityPlugin({
+  name: "loopback",
+  options: LoopbackOptions,
+  make: ({ login, groups }) => {
+    const identity: Identity = { login, groups, tags: [], via: "loopback" }
+    return Effect.succeed({
+      identify: (request) => Effect.succeed(isLoopbackAddress(request.remoteAddress) ? identity : undefined)
+    })
+  },
+  describe: (options) =>
+    `loopback (login ${options.login}${options.groups?.length ? `, groups ${options.groups.join(",")}` : ""})`
+})

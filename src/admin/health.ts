@@ -1,0 +1,25 @@
+/**
+ * `GET /healthz`: 200 while serving. `?ready`: 503 until every connector has had its first
+ * connection attempt (whatever its outcome), for orchestrators that wait before routing traffic.
+ * @module
+ */
+import { HttpServerResponse } from "@effect/platform"
+import type { HttpServerRequest } from "@effect/platform"
+import { Effect } from "effect"
+import { Catalog } from "../catalog/Catalog.js"
+
+export const health = (request: HttpServerRequest.HttpServerRequest) =>
+  Effect.gen(function*() {
+    const catalog = yield* Catalog
+    const wantsReady = new URL(request.url, "http://localhost").searchParams.has("ready")
+    const snapshot = yield* catalog.get
+    const pending = snapshot.states
+      .filter((s) => s.connector.kind !== "http" && !s.attempted)
+      .map((s) => s.connector.id)
+    const counts: Record<string, number> = {}
+    for (const s of snapshot.states) counts[s.status] = (counts[s.status] ?? 0) + 1
+    if (wantsReady && pending.length > 0) {
+      return yield* HttpServerResponse.json({ status: "starting", pending, connectors: counts }, { status: 503 })
+    }
+    return yield* HttpServerResponse.json({ status: "ok", connectors: counts })
+  })

@@ -1,0 +1,122 @@
+/**
+ * The one interface every upstream credential uses, built-in or custom: a named plugin whose
+ * options are checked by a Schema and whose `make` yields a {@link Credential} that adds
+ * headers or query parameters to each upstream request and may react to a 401.
+ * @module
+ */
+import { Data, Effect, ParseResult, Predicate, Schema, type Scope } from "effect"
+
+export const AuthPluginTypeId: unique symbol = Symbol.for("aperture/AuthPlugin") as never
+
+/** A credential could not be obtained or was refused. The message never holds a secret. */
+export class AuthError extends Data.TaggedError("AuthError")<{
+  readonly plugin: string
+  readonly message: string
+}> {}
+
+/** The upstream request a credential is asked to authorize. */
+export interface UpstreamRequest {
+  readonly url: URL
+  readonly method: string
+  readonly headers: Headers
+  /** The body when it is a string already in memory (MCP JSON-RPC); undefined for streamed bodies. */
+  readonly body: string | undefined
+}
+
+/** What a credential adds to one upstream request. */
+export interface Authorization {
+  readonly headers?: Readonly<Record<string, string>>
+  readonly query?: Readonly<Record<string, string>>
+}
+
+/** A live credential for one connector, created once and kept in the connector's scope. */
+export interface Credential {
+  readonly authorize: (request: UpstreamRequest) => Effect.Effect<Authorization, AuthError>
+  /**
+   * Called when the upstream answered 401 to an authorized request. Refresh whatever is cached
+   * and answer `true` to have the request sent once more (only requests that are safe to replay
+   * are retried).
+   */
+  readonly onUnauthorized?: (request: UpstreamRequest, response: Response) => Effect.Effect<boolean, AuthError>
+}
+
+/** What a plugin's `make` learns about where it is used. */
+export interface AuthContext {
+  readonly connectorId: string
+  /** The upstream's URL (an MCP endpoint or an HTTP API base), when configured. */
+  readonly upstreamUrl: URL | undefined
+}
+
+export interface AuthPluginSpec<A, I> {
+  /** Short name, e.g. `bearer`. */
+  readonly name: string
+  /** The name shown as `auth_type` in `/api/connectors` (Aperture's wire names, e.g. `bearer_token`). */
+  readonly type?: string
+  readonly options: Schema.Schema<A, I>
+  readonly make: (options: A, context: AuthContext) => Effect.Effect<Credential, AuthError, Scope.Scope>
+  /** One line for `aperture check`; must never include a secret. */
+  readonly describe?: (options: I) => string
+}
+
+/** An auth plugin with its options, as written in `aperture.config.ts`. */
+export interface AuthPlugin<A = unknown, I = unknown> {
+  readonly [AuthPluginTypeId]: AuthPluginSpec<A, I>
+  readonly name: string
+  readonly options: I
+}
+
+/** An auth plugin whose options passed their Schema. */
+export interface ResolvedAuth {
+  readonly spec: AuthPluginSpec<any, any>
+  readonly options: unknown
+  /** The options as written (secrets still as `env("…")` references), for describing. */
+  readonly input: unknown
+}
+
+export const isAuthPlugin = (u: unknown): u is AuthPlugin =>
+  Predicate.hasProperty(u, AuthPluginTypeId) && Predicate.isObject(u[AuthPluginTypeId])
+
+/**
+ * Defines an auth plugin. The result is a function from the plugin's options (as users write
+ * them) to a value for a connector's `auth` field.
+ *
+ * @example
+ * export const signed = defineAuthPlugin({
+ *   name: "signed",
+ *   options: Schema.Struct({ key: Secret }),
+ *   make: ({ key }) => Effect.succeed({
+ *     authorize: (req) => Effect.succeed({ headers: { "x-signature": sign(key, req) } })
+ *   })
+ * })
+ */
+export const defineAuthPlugin = <A, I>(spec: AuthPluginSpec<A, I>): (options: I) => AuthPlugin<A, I> =>
+(options) => ({ [AuthPluginTypeId]: spec, name: spec.name, options })
+
+/** Decodes a connector's `auth` value: checks it is a plugin, then checks its options with the plugin's Schema. */
+export const AuthPluginSchema: Schema.Schema<ResolvedAuth, AuthPlugin> = Schema.declare<ResolvedAuth, AuthPlugin, readonly []>([], {
+  decode: () => (input, parseOptions, ast) => {
+    if (!isAuthPlugin(input)) {
+      return ParseResult.fail(
+        new ParseResult.Type(
+          ast,
+          input,
+          "expected an auth plugin: bearer({ secret }), clientCredentials({ … }), apiKey({ … }), basic({ … }) or one made with defineAuthPlugin"
+        )
+      )
+    }
+    const spec = input[AuthPluginTypeId]
+    return ParseResult.decodeUnknown(spec.options)(input.options, parseOptions).pipe(
+      Effect.map((options): ResolvedAuth => ({ spec, options, input: input.options }))
+    )
+  },
+  encode: () => (resolved, _options, ast) =>
+    ParseResult.fail(new ParseResult.Forbidden(ast, resolved, "auth plugins cannot be encoded"))
+}, { identifier: "AuthPlugin" })
+
+/** The one-line description of a resolved auth for `aperture check`. */
+export const describeAuth = (auth: ResolvedAuth | undefined): string =>
+  auth === undefined ? "none" : auth.spec.describe?.(auth.input) ?? auth.spec.name
+
+/** The `auth_type` shown in `/api/connectors`. */
+export const authType = (auth: ResolvedAuth | undefined): string | undefined =>
+  auth === undefined ? undefined : auth.spec.type ?? auth.spec.name

@@ -1,0 +1,93 @@
+/**
+ * Every connector's status and capabilities, with the exposed-name index, as one
+ * `SubscriptionRef`. Connector fibers write it; `/v1/mcp` and the admin API read it. Lists are
+ * served from here: a `tools/list` never reaches an upstream.
+ * @module
+ */
+import { Clock, Effect, Equal, SubscriptionRef } from "effect"
+import { GatewayConfig } from "../config/GatewayConfig.js"
+import type { Connector } from "../config/model.js"
+import { buildIndex, type CatalogIndex, type ConnectorState, emptyLists } from "./index.js"
+
+export interface CatalogSnapshot {
+  /** Increases with every change; per-caller views are cached against it. */
+  readonly version: number
+  readonly states: ReadonlyArray<ConnectorState>
+  readonly byId: ReadonlyMap<string, ConnectorState>
+  readonly index: CatalogIndex
+}
+
+const initialState = (connector: Connector, now: number): ConnectorState => ({
+  connector,
+  status: "connecting",
+  error: undefined,
+  since: now,
+  attempted: false,
+  lists: emptyLists,
+  upstream: undefined
+})
+
+const snapshotOf = (version: number, states: ReadonlyArray<ConnectorState>, index: CatalogIndex): CatalogSnapshot => ({
+  version,
+  states,
+  byId: new Map(states.map((s) => [s.connector.id, s])),
+  index
+})
+
+export class Catalog extends Effect.Service<Catalog>()("aperture/Catalog", {
+  effect: Effect.gen(function*() {
+    const config = yield* GatewayConfig
+    const now = yield* Clock.currentTimeMillis
+    const states = config.connectors.map((c) => initialState(c, now))
+    const ref = yield* SubscriptionRef.make(snapshotOf(1, states, buildIndex(states)))
+
+    const logTransition = (before: ConnectorState, after: ConnectorState) => {
+      if (before.status === after.status && before.error === after.error) return Effect.void
+      const id = after.connector.id
+      if (after.status === "ready") {
+        const { prompts, resources, templates, tools } = after.lists
+        return Effect.logInfo(
+          `connector ${id} ready: ${tools.length} tools, ${prompts.length} prompts, ${resources.length} resources, ${templates.length} templates`
+        )
+      }
+      if (after.status === "connecting") return Effect.logDebug(`connector ${id} connecting`)
+      return Effect.logWarning(`connector ${id} ${after.status}: ${after.error ?? "unknown error"}`)
+    }
+
+    const logCollisions = (before: CatalogIndex, after: CatalogIndex) =>
+      Effect.forEach(after.collisions, ([id, messages]) =>
+        Equal.equals(before.collisions.get(id)?.join("\n"), messages.join("\n"))
+          ? Effect.void
+          : Effect.forEach(messages, (m) => Effect.logError(`connector ${id}: ${m}`)), { discard: true })
+
+    /** Applies `f` to one connector's state; rebuilds the index only when what it exposes changed. */
+    const update = Effect.fn("Catalog.update")(function*(id: string, f: (state: ConnectorState) => ConnectorState) {
+      const at = yield* Clock.currentTimeMillis
+      let transition: readonly [ConnectorState, ConnectorState] | undefined
+      let indexes: readonly [CatalogIndex, CatalogIndex] | undefined
+      yield* SubscriptionRef.update(ref, (snapshot) => {
+        const before = snapshot.byId.get(id)
+        if (before === undefined) return snapshot
+        const changed = f(before)
+        if (changed === before) return snapshot
+        const after = changed.status === before.status && changed.error === before.error
+          ? changed
+          : { ...changed, since: at }
+        transition = [before, after]
+        const states = snapshot.states.map((s) => (s.connector.id === id ? after : s))
+        const exposureChanged = before.lists !== after.lists || (before.status === "ready") !== (after.status === "ready")
+        const index = exposureChanged ? buildIndex(states) : snapshot.index
+        indexes = [snapshot.index, index]
+        return snapshotOf(snapshot.version + 1, states, index)
+      })
+      if (transition) yield* logTransition(...transition)
+      if (indexes && indexes[0] !== indexes[1]) yield* logCollisions(...indexes)
+    })
+
+    return {
+      get: SubscriptionRef.get(ref),
+      changes: ref.changes,
+      update
+    } as const
+  })
+}) {}

@@ -1,0 +1,95 @@
+#!/usr/bin/env node
+/**
+ * `aperture start | check`. Exit codes: 0 ok, 1 invalid config, 2 usage.
+ * @module
+ */
+import { Command, Options, ValidationError } from "@effect/cli"
+import { NodeContext, NodeRuntime } from "@effect/platform-node"
+import { Cause, Console, Effect, Exit, Layer, Option } from "effect"
+import * as Aperture from "../Aperture.js"
+import { type ConfigError, loadConfig } from "../config/load.js"
+import { type ApertureConfig, formatIssue } from "../config/model.js"
+import { version } from "../version.js"
+import { checkReport } from "./checkReport.js"
+
+/** Exit codes of the `aperture` command. */
+export const ExitCode = { ok: 0, invalidConfig: 1, usage: 2 } as const
+
+class Exiting extends Error {
+  constructor(readonly code: number) {
+    super(`exit ${code}`)
+  }
+}
+
+const configOption = Options.text("config").pipe(
+  Options.withAlias("c"),
+  Options.withDescription("config file (default ./aperture.config.ts; .json/.jsonc in the Aperture JSON shape)"),
+  Options.optional
+)
+
+const reportConfigError = (error: ConfigError) =>
+  Effect.gen(function*() {
+    if (error._tag === "ConfigInvalid") {
+      yield* Console.error(`aperture: invalid config${error.source ? ` ${error.source}` : ""} (${error.issues.length} problems):`)
+      for (const issue of error.issues) yield* Console.error(`  ${formatIssue(issue)}`)
+    } else {
+      yield* Console.error(`aperture: ${error.message}`)
+    }
+    return yield* Effect.die(new Exiting(ExitCode.invalidConfig))
+  })
+
+const load = (file: Option.Option<string>) =>
+  loadConfig({ cwd: process.cwd(), file: Option.getOrUndefined(file) }).pipe(Effect.catchAll(reportConfigError))
+
+const start = Command.make("start", {
+  config: configOption,
+  host: Options.text("host").pipe(Options.withDescription("address to listen on (default 127.0.0.1)"), Options.optional),
+  port: Options.integer("port").pipe(Options.withDescription("port to listen on (default 8080)"), Options.optional)
+}, ({ config, host, port }) =>
+  Effect.gen(function*() {
+    const loaded = yield* load(config)
+    if (Option.isSome(port) && (port.value < 0 || port.value > 65535)) {
+      yield* Console.error(`aperture: --port ${port.value} is not a port number (0-65535)`)
+      return yield* Effect.die(new Exiting(ExitCode.usage))
+    }
+    const resolved: ApertureConfig = {
+      ...loaded,
+      server: {
+        ...loaded.server,
+        host: Option.getOrElse(host, () => loaded.server.host),
+        port: Option.getOrElse(port, () => loaded.server.port)
+      }
+    }
+    for (const warning of resolved.warnings) yield* Effect.logWarning(formatIssue(warning))
+    return yield* Layer.launch(Aperture.layer(resolved))
+  })).pipe(Command.withDescription("load, validate and serve the gateway"))
+
+const check = Command.make("check", { config: configOption }, ({ config }) =>
+  Effect.gen(function*() {
+    const loaded = yield* load(config)
+    yield* Console.log(checkReport(loaded))
+  })).pipe(Command.withDescription("validate the config and print connectors, grants and warnings"))
+
+const aperture = Command.make("aperture").pipe(
+  Command.withDescription("Aperture: an MCP connector gateway"),
+  Command.withSubcommands([start, check])
+)
+
+const cli = Command.run(aperture, { name: "aperture", version })
+
+const program = Effect.suspend(() => cli(process.argv)).pipe(
+  Effect.catchIf(ValidationError.isValidationError, (error) =>
+    error._tag === "HelpRequested" ? Effect.void : Effect.die(new Exiting(ExitCode.usage))),
+  Effect.provide(NodeContext.layer)
+)
+
+NodeRuntime.runMain(program, {
+  disableErrorReporting: true,
+  teardown: (exit, onExit) => {
+    if (Exit.isSuccess(exit) || Cause.isInterruptedOnly(exit.cause)) return onExit(ExitCode.ok)
+    const defect = Cause.dieOption(exit.cause)
+    if (defect._tag === "Some" && defect.value instanceof Exiting) return onExit(defect.value.code)
+    console.error(Cause.pretty(exit.cause))
+    onExit(1)
+  }
+})

@@ -1,0 +1,8 @@
+/**
+ * The loaded config, as a service every part of the running gateway reads.
+ * @module
+ */
+import { Context } from "effect"
+import type { ApertureConfig } from "./model.js"
+
+export class GatewayConfig extends Context.Tag("aperture/GatewayConfig")<GatewayConfig, ApertureConfig>() {}

@@ -1,0 +1,383 @@
+/**
+ * Decodes whatever `aperture.config.ts` exports (or the Aperture JSON shape, after `json.ts`
+ * converts it) into an {@link ApertureConfig}. Every problem is collected with its path in one
+ * run; nothing stops at the first error.
+ * @module
+ */
+import * as path from "node:path"
+import { Data, Duration, Effect, Either, Option, ParseResult, Predicate, Schema } from "effect"
+import { AuthPluginSchema, describeAuth } from "../auth/AuthPlugin.js"
+import { type CompiledPattern, parsePattern } from "../grants/pattern.js"
+import type { Grant } from "../grants/policy.js"
+import { IdentityPluginSchema, type ResolvedIdentityPlugin } from "../identity/IdentityPlugin.js"
+import { loopback } from "../../plugins/identity/loopback.js"
+import type {
+  ApertureConfig,
+  ConfigIssue,
+  Connector,
+  HttpConnector,
+  McpConnector,
+  ServerSettings,
+  StdioConnector
+} from "./model.js"
+import { formatIssue, markDecoded } from "./model.js"
+import { Secret } from "./secret.js"
+
+/** The config has problems; each names its path. */
+export class ConfigInvalid extends Data.TaggedError("ConfigInvalid")<{
+  readonly source: string | undefined
+  readonly issues: ReadonlyArray<ConfigIssue>
+}> {
+  override get message(): string {
+    return `invalid config${this.source ? ` ${this.source}` : ""}:\n` + this.issues.map(formatIssue).join("\n")
+  }
+}
+
+export const CONNECTOR_ID = /^[A-Za-z][A-Za-z0-9]*$/
+export const RESERVED_CONNECTOR_IDS: ReadonlyArray<string> = ["aperture"]
+const DEFAULT_TIMEOUT = Duration.seconds(60)
+const DEFAULT_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"] as const
+
+const DurationSchema = Schema.transformOrFail(
+  Schema.Union(Schema.Number, Schema.String).annotations({
+    message: () => "expected milliseconds or a duration such as \"30 seconds\""
+  }),
+  Schema.DurationFromSelf,
+  {
+    strict: true,
+    decode: (input, _options, ast) => {
+      const duration = typeof input === "number"
+        ? (Number.isFinite(input) ? Option.some(Duration.millis(input)) : Option.none())
+        : Duration.decodeUnknown(input)
+      if (Option.isNone(duration) || Duration.toMillis(duration.value) <= 0) {
+        return ParseResult.fail(
+          new ParseResult.Type(ast, input, "expected a positive number of milliseconds or a duration such as \"30 seconds\"")
+        )
+      }
+      return ParseResult.succeed(duration.value)
+    },
+    encode: (d) => ParseResult.succeed(Duration.toMillis(d))
+  }
+)
+
+const Label = Schema.String.pipe(
+  Schema.pattern(/^[A-Za-z0-9][A-Za-z0-9_.-]*$/, {
+    message: () => "labels are letters, digits, \"_\", \".\" and \"-\", starting with a letter or digit"
+  }),
+  Schema.filter((label) => label !== "system" || "label \"system\" is reserved for Aperture's own connector")
+)
+
+const urlWithSchemes = (schemes: ReadonlyArray<string>) =>
+  Schema.transformOrFail(Schema.String, Schema.instanceOf(URL), {
+    strict: true,
+    decode: (input, _options, ast) => {
+      let url: URL
+      try {
+        url = new URL(input)
+      } catch {
+        return ParseResult.fail(new ParseResult.Type(ast, input, `not a valid URL: "${input}"`))
+      }
+      if (!schemes.includes(url.protocol)) {
+        return ParseResult.fail(
+          new ParseResult.Type(ast, input, `unsupported scheme "${url.protocol}"; expected ${schemes.map((x) => x.slice(0, -1)).join(", ")}`)
+        )
+      }
+      if (url.username !== "" || url.password !== "") {
+        return ParseResult.fail(
+          new ParseResult.Type(ast, "<redacted>", "credentials in the URL are not allowed; use auth: basic({ … }) or another auth plugin")
+        )
+      }
+      return ParseResult.succeed(url)
+    },
+    encode: (url) => ParseResult.succeed(url.href)
+  })
+
+const opt = <A, I>(schema: Schema.Schema<A, I>) => Schema.optionalWith(schema, { exact: true })
+
+const McpSchema = Schema.Struct({
+  _tag: Schema.Literal("mcp"),
+  url: opt(urlWithSchemes(["http:", "https:", "ws:", "wss:"])),
+  auth: opt(AuthPluginSchema),
+  prefix: opt(Schema.Boolean),
+  labels: opt(Schema.Array(Label)),
+  description: opt(Schema.String),
+  timeout: opt(DurationSchema)
+})
+
+const StdioSchema = Schema.Struct({
+  _tag: Schema.Literal("stdio"),
+  command: Schema.NonEmptyString.annotations({ message: () => "expected a non-empty command" }),
+  args: opt(Schema.Array(Schema.String)),
+  env: opt(Schema.Record({ key: Schema.String, value: Secret })),
+  cwd: opt(Schema.String),
+  prefix: opt(Schema.Boolean),
+  labels: opt(Schema.Array(Label)),
+  description: opt(Schema.String),
+  timeout: opt(DurationSchema)
+})
+
+const HttpSchema = Schema.Struct({
+  _tag: Schema.Literal("http"),
+  url: opt(urlWithSchemes(["http:", "https:"])),
+  auth: opt(AuthPluginSchema),
+  methods: opt(Schema.Array(Schema.Literal("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"))),
+  allowPrivate: opt(Schema.Boolean),
+  labels: opt(Schema.Array(Label)),
+  description: opt(Schema.String),
+  timeout: opt(DurationSchema)
+})
+
+const ServerSchema = Schema.Struct({
+  host: opt(Schema.NonEmptyString),
+  port: opt(Schema.Int.pipe(Schema.between(0, 65535, { message: () => "expected a port number from 0 to 65535" }))),
+  allowedHosts: opt(Schema.Array(Schema.NonEmptyString)),
+  allowedOrigins: opt(Schema.Array(Schema.NonEmptyString)),
+  sessionIdleTimeout: opt(DurationSchema)
+})
+
+const TopLevelSchema = Schema.Struct({
+  server: opt(Schema.Unknown),
+  connectors: opt(Schema.Record({ key: Schema.String, value: Schema.Unknown })),
+  identity: opt(Schema.Array(Schema.Unknown)),
+  grants: opt(Schema.Array(Schema.Unknown))
+})
+
+const Src = Schema.String.pipe(
+  Schema.filter((src) => {
+    if (src === "*") return true
+    const name = src.startsWith("group:") ? src.slice(6) : src.startsWith("tag:") ? src.slice(4) : src
+    return /^[^\s:]+$/.test(name) ||
+      `invalid src "${src}": expected a login, group:<name>, tag:<name> or "*"`
+  })
+)
+
+const GrantSchema = Schema.Struct({
+  src: Schema.Array(Src).pipe(Schema.minItems(1, { message: () => "needs at least one src" })),
+  connectors: Schema.Array(Schema.String)
+})
+
+const parseOptions = { errors: "all", onExcessProperty: "error" } as const
+
+const expectedFields = (message: string): string => {
+  const names = [...message.matchAll(/"([^"]+)"/g)].map((m) => m[1]).filter((n) => n !== "_tag")
+  return names.length > 0 ? ` (expected one of: ${names.join(", ")})` : ""
+}
+
+const toIssues = (error: ParseResult.ParseError, prefix: ReadonlyArray<PropertyKey>): Array<ConfigIssue> =>
+  ParseResult.ArrayFormatter.formatErrorSync(error).map((issue) => {
+    const fullPath = [...prefix, ...issue.path].map(String).join(".")
+    switch (issue._tag) {
+      case "Unexpected":
+        return { path: fullPath, message: `unexpected field${expectedFields(issue.message)}` }
+      case "Missing":
+        return { path: fullPath, message: "is required" }
+      default:
+        return { path: fullPath, message: issue.message.charAt(0).toLowerCase() + issue.message.slice(1) }
+    }
+  })
+
+/** Decodes with a schema; failures become issues under `prefix`. */
+const decodeAt = <A, I>(schema: Schema.Schema<A, I>, input: unknown, prefix: ReadonlyArray<PropertyKey>) =>
+  Schema.decodeUnknown(schema, parseOptions)(input).pipe(
+    Effect.mapError((error) => toIssues(error, prefix)),
+    Effect.either
+  )
+
+export interface DecodeOptions {
+  /** The config file, for messages and for resolving relative `cwd`s. */
+  readonly source?: string | undefined
+}
+
+const defaultIdentity = (): Effect.Effect<ResolvedIdentityPlugin> =>
+  Schema.decodeUnknown(IdentityPluginSchema)(loopback({ login: "local" })).pipe(Effect.orDie)
+
+/** Decodes a user config (the TS DSL shape) or fails with every issue. */
+export const decodeConfig = (
+  input: unknown,
+  options: DecodeOptions = {}
+): Effect.Effect<ApertureConfig, ConfigInvalid> =>
+  Effect.gen(function*() {
+    const issues: Array<ConfigIssue> = []
+    const warnings: Array<ConfigIssue> = []
+    const source = options.source
+    const baseDir = source === undefined ? process.cwd() : path.dirname(source)
+
+    if (!Predicate.isRecord(input)) {
+      return yield* new ConfigInvalid({
+        source,
+        issues: [{ path: "", message: "the config must be an object (export default defineConfig({ … }))" }]
+      })
+    }
+    // Unknown top-level fields are reported, and the known sections are still checked one by one.
+    const top = yield* decodeAt(TopLevelSchema, input, [])
+    if (Either.isLeft(top)) issues.push(...top.left)
+    const section = <K extends keyof typeof TopLevelSchema.Type>(key: K, ok: (u: unknown) => boolean) =>
+      ok(input[key]) ? input[key] as (typeof TopLevelSchema.Type)[K] : undefined
+    const raw = {
+      server: input["server"],
+      connectors: section("connectors", Predicate.isRecord),
+      identity: section("identity", Array.isArray),
+      grants: section("grants", Array.isArray)
+    }
+
+    // server
+    let server: ServerSettings = {
+      host: "127.0.0.1",
+      port: 8080,
+      allowedHosts: undefined,
+      allowedOrigins: undefined,
+      sessionIdleTimeout: Duration.minutes(30)
+    }
+    if (raw.server !== undefined) {
+      const decoded = yield* decodeAt(ServerSchema, raw.server, ["server"])
+      if (Either.isLeft(decoded)) issues.push(...decoded.left)
+      else {
+        const s = decoded.right
+        server = {
+          host: s.host ?? server.host,
+          port: s.port ?? server.port,
+          allowedHosts: s.allowedHosts,
+          allowedOrigins: s.allowedOrigins,
+          sessionIdleTimeout: s.sessionIdleTimeout ?? server.sessionIdleTimeout
+        }
+      }
+    }
+
+    // connectors
+    const connectors: Array<Connector> = []
+    const authDescriptions: Record<string, string> = {}
+    const entries = Object.entries(raw.connectors ?? {})
+    for (const [index, [id, value]] of entries.entries()) {
+      const at = ["connectors", id]
+      if (!CONNECTOR_ID.test(id)) {
+        issues.push({
+          path: at.join("."),
+          message: "connector ID must match ^[A-Za-z][A-Za-z0-9]*$ (a letter, then letters and digits; \"_\" and \"-\" separate exposed names)"
+        })
+      } else if (RESERVED_CONNECTOR_IDS.includes(id)) {
+        issues.push({ path: at.join("."), message: `connector ID "${id}" is reserved` })
+      }
+      const tag = Predicate.isRecord(value) ? value["_tag"] : undefined
+      if (tag !== "mcp" && tag !== "stdio" && tag !== "http") {
+        issues.push({
+          path: at.join("."),
+          message: "expected a connector made with mcp({ … }), stdio({ … }) or http({ … })"
+        })
+        continue
+      }
+      const common = (c: { labels?: ReadonlyArray<string> | undefined; description?: string | undefined; timeout?: Duration.Duration | undefined }) => ({
+        id,
+        index,
+        labels: c.labels ?? [],
+        description: c.description,
+        timeout: c.timeout ?? DEFAULT_TIMEOUT
+      })
+      if (tag === "mcp") {
+        const decoded = yield* decodeAt(McpSchema, value, at)
+        if (Either.isLeft(decoded)) {
+          issues.push(...decoded.left)
+          continue
+        }
+        const c = decoded.right
+        if (c.url === undefined) {
+          warnings.push({ path: `${at.join(".")}.url`, message: "no url configured; this connector stays down" })
+        }
+        const connector: McpConnector = { kind: "mcp", ...common(c), url: c.url, auth: c.auth, prefix: c.prefix ?? true }
+        connectors.push(connector)
+        authDescriptions[id] = describeAuth(c.auth)
+      } else if (tag === "stdio") {
+        const decoded = yield* decodeAt(StdioSchema, value, at)
+        if (Either.isLeft(decoded)) {
+          issues.push(...decoded.left)
+          continue
+        }
+        const c = decoded.right
+        const connector: StdioConnector = {
+          kind: "stdio",
+          ...common(c),
+          command: c.command,
+          args: c.args ?? [],
+          env: c.env ?? {},
+          cwd: c.cwd === undefined ? undefined : path.resolve(baseDir, c.cwd),
+          prefix: c.prefix ?? true
+        }
+        connectors.push(connector)
+        authDescriptions[id] = "none (stdio)"
+      } else {
+        const decoded = yield* decodeAt(HttpSchema, value, at)
+        if (Either.isLeft(decoded)) {
+          issues.push(...decoded.left)
+          continue
+        }
+        const c = decoded.right
+        if (c.url === undefined) {
+          warnings.push({ path: `${at.join(".")}.url`, message: "no url configured; this connector stays down" })
+        }
+        const connector: HttpConnector = {
+          kind: "http",
+          ...common(c),
+          url: c.url,
+          auth: c.auth,
+          methods: c.methods ?? DEFAULT_METHODS,
+          allowPrivate: c.allowPrivate ?? false
+        }
+        connectors.push(connector)
+        authDescriptions[id] = describeAuth(c.auth)
+      }
+    }
+
+    // identity
+    const identity: Array<ResolvedIdentityPlugin> = []
+    if (raw.identity === undefined) {
+      identity.push(yield* defaultIdentity())
+    } else {
+      for (const [i, plugin] of raw.identity.entries()) {
+        const decoded = yield* decodeAt(IdentityPluginSchema, plugin, ["identity", i])
+        if (Either.isLeft(decoded)) issues.push(...decoded.left)
+        else identity.push(decoded.right)
+      }
+      if (raw.identity.length === 0) {
+        warnings.push({ path: "identity", message: "no identity plugins: every request will be refused with 401" })
+      }
+    }
+
+    // grants
+    const grants: Array<Grant> = []
+    const connectorIds = new Set(Object.keys(raw.connectors ?? {}))
+    for (const [i, value] of (raw.grants ?? []).entries()) {
+      const decoded = yield* decodeAt(GrantSchema, value, ["grants", i])
+      if (Either.isLeft(decoded)) {
+        issues.push(...decoded.left)
+        continue
+      }
+      const patterns: Array<CompiledPattern> = []
+      for (const [j, source] of decoded.right.connectors.entries()) {
+        const parsed = parsePattern(source)
+        const at = `grants.${i}.connectors.${j}`
+        if (Either.isLeft(parsed)) {
+          issues.push({ path: at, message: `${parsed.left} (pattern "${source}")` })
+        } else {
+          patterns.push(parsed.right)
+          const literal = parsed.right.kind === "glob" ? parsed.right.connectorLiteral : undefined
+          if (literal !== undefined && literal !== "aperture" && !connectorIds.has(literal)) {
+            warnings.push({ path: at, message: `no connector "${literal}" is configured; "${source}" matches nothing` })
+          }
+        }
+      }
+      grants.push({ src: decoded.right.src, connectors: patterns })
+    }
+    if ((raw.grants ?? []).length === 0 && connectors.length > 0) {
+      warnings.push({ path: "grants", message: "no grants: nothing is visible to any caller (deny by default)" })
+    }
+
+    if (issues.length > 0) return yield* new ConfigInvalid({ source, issues })
+    return markDecoded({
+      server,
+      connectors,
+      identity,
+      grants,
+      warnings,
+      source,
+      describe: { auth: authDescriptions }
+    }) satisfies ApertureConfig
+  })

@@ -1,0 +1,105 @@
+/**
+ * The user-facing config DSL: `defineConfig` and the connector, grant and secret helpers. Each
+ * helper only shapes a plain value (like Vite's `defineConfig`); `schema.ts` checks everything
+ * at load time, so a typo is both a compile error and a load error with its path.
+ * @module
+ */
+import type { AuthPlugin } from "../auth/AuthPlugin.js"
+import type { IdentityPlugin } from "../identity/IdentityPlugin.js"
+import type { SecretInput } from "./secret.js"
+
+/** A duration: milliseconds, or an Effect duration string such as `"30 seconds"`. */
+export type DurationInput = number | string
+
+interface ConnectorCommonOptions {
+  /** Free-form labels; grants may match them with `label:<name>`. */
+  readonly labels?: ReadonlyArray<string>
+  readonly description?: string
+}
+
+interface McpCommonOptions extends ConnectorCommonOptions {
+  /** `false` exposes this connector's names unprefixed (a collision with another connector is an error). Default `true`. */
+  readonly prefix?: boolean
+  /** Per-request timeout toward the upstream. Default 60 seconds. */
+  readonly timeout?: DurationInput
+}
+
+export interface McpConnectorOptions extends McpCommonOptions {
+  /** Streamable HTTP endpoint (legacy SSE is detected), or `ws://` / `wss://` for MCP over WebSocket. */
+  readonly url?: string
+  readonly auth?: AuthPlugin<any, any>
+}
+
+export interface StdioConnectorOptions extends McpCommonOptions {
+  readonly command: string
+  readonly args?: ReadonlyArray<string>
+  /** Extra environment for the process. It does not inherit the gateway's environment beyond PATH, HOME and the like. */
+  readonly env?: Readonly<Record<string, SecretInput>>
+  /** Working directory, relative to the config file. */
+  readonly cwd?: string
+}
+
+export type HttpMethodName = "GET" | "HEAD" | "POST" | "PUT" | "PATCH" | "DELETE" | "OPTIONS"
+
+export interface HttpConnectorOptions extends ConnectorCommonOptions {
+  /** The API's base URL; requests to `/v1/connectors/<id>/<path>` go to `<url>/<path>`. */
+  readonly url?: string
+  readonly auth?: AuthPlugin<any, any>
+  /** Methods callers may use. Default GET, HEAD, POST, PUT, PATCH, DELETE. */
+  readonly methods?: ReadonlyArray<HttpMethodName>
+  /** Permit a loopback or link-local upstream (refused by default as an SSRF guard). */
+  readonly allowPrivate?: boolean
+  readonly timeout?: DurationInput
+}
+
+export interface McpConnectorInput extends McpConnectorOptions { readonly _tag: "mcp" }
+export interface StdioConnectorInput extends StdioConnectorOptions { readonly _tag: "stdio" }
+export interface HttpConnectorInput extends HttpConnectorOptions { readonly _tag: "http" }
+export type ConnectorInput = McpConnectorInput | StdioConnectorInput | HttpConnectorInput
+
+/** An MCP server reached over streamable HTTP (falling back to legacy SSE) or WebSocket. */
+export const mcp = (options: McpConnectorOptions): McpConnectorInput => ({ _tag: "mcp", ...options })
+
+/** A local MCP server process, started and supervised by Aperture. */
+export const stdio = (options: StdioConnectorOptions): StdioConnectorInput => ({ _tag: "stdio", ...options })
+
+/** A REST API proxied at `/v1/connectors/<id>/<path>` with its credential injected. */
+export const http = (options: HttpConnectorOptions): HttpConnectorInput => ({ _tag: "http", ...options })
+
+export interface GrantInput {
+  /** Logins, `group:<name>`, `tag:<name>` or `*`. */
+  readonly src: ReadonlyArray<string>
+  /** `connectorID/category/name` patterns (`*`, `**`) or `label:<name>`. */
+  readonly connectors: ReadonlyArray<string>
+}
+
+/** Allows the callers in `src` to see and use what `connectors` matches. Grants only ever add. */
+export const grant = (options: GrantInput): GrantInput => ({ src: options.src, connectors: options.connectors })
+
+export interface ServerOptions {
+  /** Default `127.0.0.1`. */
+  readonly host?: string
+  /** Default `8080`; `0` picks a free port. */
+  readonly port?: number
+  /** `Host` header values accepted on `/v1/mcp`. Default: loopback names when bound to loopback, anything otherwise. */
+  readonly allowedHosts?: ReadonlyArray<string>
+  /** `Origin` values accepted on `/v1/mcp` (requests without `Origin` are always accepted). */
+  readonly allowedOrigins?: ReadonlyArray<string>
+  /** A 2025-era session unused this long is closed. Default 30 minutes. */
+  readonly sessionIdleTimeout?: DurationInput
+}
+
+export interface UserConfig {
+  readonly server?: ServerOptions
+  readonly connectors?: Readonly<Record<string, ConnectorInput>>
+  /** Tried in order; the first that recognises a request decides. Default `[loopback({ login: "local" })]`. */
+  readonly identity?: ReadonlyArray<IdentityPlugin<any, any>>
+  readonly grants?: ReadonlyArray<GrantInput>
+}
+
+/** Types an `aperture.config.ts`; returns its argument unchanged. */
+export function defineConfig(config: UserConfig): UserConfig
+export function defineConfig(config: () => UserConfig | Promise<UserConfig>): () => UserConfig | Promise<UserConfig>
+export function defineConfig(config: unknown): unknown {
+  return config
+}

@@ -1,0 +1,281 @@
+/**
+ * The original Aperture's JSON/HuJSON config shape (`connectors.servers`, grants with
+ * `app["tailscale.com/cap/aperture"]`), converted to the DSL shape so both decode the same way.
+ * Errors keep the JSON paths users see in their file (`connectors.servers.snowflake.auth.secert`).
+ * @module
+ */
+import { Effect, Either, ParseResult, Predicate, Schema } from "effect"
+import { apiKey } from "../../plugins/auth/apiKey.js"
+import { basic } from "../../plugins/auth/basic.js"
+import { bearer } from "../../plugins/auth/bearer.js"
+import { clientCredentials } from "../../plugins/auth/clientCredentials.js"
+import { unsupportedAuth } from "../../plugins/auth/unsupported.js"
+import { ConfigInvalid, decodeConfig } from "./decode.js"
+import type { ConnectorInput, GrantInput, UserConfig } from "./dsl.js"
+import { type ApertureConfig, type ConfigIssue, markDecoded } from "./model.js"
+import { env, type SecretInput } from "./secret.js"
+
+/** The grant capability key the original uses for connector grants. */
+export const APERTURE_CAP = "tailscale.com/cap/aperture"
+
+/** Top-level sections of the original's config that belong to its LLM gateway, not to connectors. */
+const IGNORED_SECTIONS = [
+  "providers",
+  "quotas",
+  "hooks",
+  "exporters",
+  "database",
+  "auto_cost_basis",
+  "flags",
+  "temp_grants",
+  "chat_models",
+  "mcp"
+] as const
+
+/** `"…"` or `{ "env": "NAME" }` (an Aperture extension: keeps the secret out of the file). */
+const JsonSecret = Schema.Union(
+  Schema.NonEmptyString,
+  Schema.Struct({ env: Schema.NonEmptyString })
+).annotations({ message: () => "expected a non-empty string or { \"env\": \"NAME\" }" })
+const toSecret = (s: typeof JsonSecret.Type): SecretInput => typeof s === "string" ? s : env(s.env)
+
+const opt = <A, I>(schema: Schema.Schema<A, I>) => Schema.optionalWith(schema, { exact: true })
+
+const Scopes = Schema.Union(Schema.Array(Schema.String), Schema.String)
+
+const JsonAuth = Schema.Union(
+  Schema.Struct({ type: Schema.Literal("bearer_token"), secret: JsonSecret }),
+  Schema.Struct({
+    type: Schema.Literal("api_key"),
+    secret: JsonSecret,
+    name: Schema.NonEmptyString,
+    in: Schema.Literal("header", "query")
+  }),
+  Schema.Struct({ type: Schema.Literal("basic"), username: Schema.String, password: JsonSecret }),
+  Schema.Struct({
+    type: Schema.Literal("oauth2_client_credentials"),
+    client_id: Schema.NonEmptyString,
+    client_secret: opt(JsonSecret),
+    token_url: opt(Schema.NonEmptyString),
+    scopes: opt(Scopes),
+    audience: opt(Schema.String),
+    resource: opt(Schema.String),
+    auth_method: opt(Schema.Literal("client_secret_basic", "client_secret_post", "private_key_jwt")),
+    private_key: opt(JsonSecret),
+    signing_alg: opt(Schema.String)
+  }),
+  Schema.Struct({ type: Schema.Literal("oauth2_authorization_code", "oauth2_dcr") }, {
+    key: Schema.String,
+    value: Schema.Unknown
+  })
+)
+
+const JsonServer = Schema.Struct({
+  protocol: Schema.Literal("mcp", "http"),
+  url: opt(Schema.String),
+  provider: opt(Schema.String),
+  auth: opt(Schema.Unknown),
+  labels: opt(Schema.Array(Schema.String)),
+  description: opt(Schema.String),
+  category: opt(Schema.String),
+  // Aperture extensions, same meaning as in the TS DSL.
+  prefix: opt(Schema.Boolean),
+  timeout: opt(Schema.Union(Schema.Number, Schema.String)),
+  methods: opt(Schema.Array(Schema.String)),
+  allowPrivate: opt(Schema.Boolean)
+})
+
+const JsonGrant = Schema.Struct({
+  src: Schema.Array(Schema.String),
+  app: opt(Schema.Record({ key: Schema.String, value: Schema.Array(Schema.Unknown) })),
+  // Policy-file grant fields the original also accepts; they have no effect here.
+  dst: opt(Schema.Unknown),
+  ip: opt(Schema.Unknown),
+  srcPosture: opt(Schema.Unknown)
+})
+
+const JsonConfig = Schema.Struct(
+  {
+    connectors: opt(Schema.Struct({ servers: opt(Schema.Record({ key: Schema.String, value: Schema.Unknown })) })),
+    grants: opt(Schema.Array(Schema.Unknown)),
+    // Aperture extension: where to listen.
+    server: opt(Schema.Unknown),
+    ...Object.fromEntries(IGNORED_SECTIONS.map((k) => [k, opt(Schema.Unknown)])) as Record<
+      typeof IGNORED_SECTIONS[number],
+      Schema.optionalWith<typeof Schema.Unknown, { exact: true }>
+    >
+  }
+)
+
+const parseOptions = { errors: "all", onExcessProperty: "error" } as const
+
+const issuesOf = (error: ParseResult.ParseError, prefix: ReadonlyArray<PropertyKey>): Array<ConfigIssue> =>
+  ParseResult.ArrayFormatter.formatErrorSync(error).map((i) => ({
+    path: [...prefix, ...i.path].map(String).join("."),
+    message: i._tag === "Unexpected"
+      ? "unexpected field"
+      : i._tag === "Missing"
+      ? "is required"
+      : i.message
+  }))
+
+const decodeAt = <A, I>(schema: Schema.Schema<A, I>, input: unknown, prefix: ReadonlyArray<PropertyKey>) =>
+  Either.mapLeft(Schema.decodeUnknownEither(schema, parseOptions)(input), (e) => issuesOf(e, prefix))
+
+/** Whether a parsed JSON value looks like the original's shape rather than our DSL. */
+export const isApertureJson = (value: unknown): boolean =>
+  Predicate.isRecord(value) &&
+  (Predicate.isRecord(value["connectors"]) && "servers" in value["connectors"] ||
+    Array.isArray(value["grants"]) && value["grants"].some((g) => Predicate.isRecord(g) && "app" in g) ||
+    IGNORED_SECTIONS.some((k) => k in value))
+
+const authFromJson = (auth: typeof JsonAuth.Type, connectorId: string) => {
+  switch (auth.type) {
+    case "bearer_token":
+      return bearer({ secret: toSecret(auth.secret) })
+    case "api_key":
+      return apiKey({ secret: toSecret(auth.secret), name: auth.name, in: auth.in })
+    case "basic":
+      return basic({ username: auth.username, password: toSecret(auth.password) })
+    case "oauth2_client_credentials": {
+      const scopes = auth.scopes === undefined
+        ? undefined
+        : typeof auth.scopes === "string"
+        ? auth.scopes.split(/\s+/).filter((s) => s.length > 0)
+        : auth.scopes
+      return clientCredentials({
+        clientId: auth.client_id,
+        ...(auth.client_secret !== undefined && { clientSecret: toSecret(auth.client_secret) }),
+        ...(auth.token_url !== undefined && { tokenUrl: auth.token_url }),
+        ...(scopes !== undefined && { scopes }),
+        ...(auth.audience !== undefined && { audience: auth.audience }),
+        ...(auth.resource !== undefined && { resource: auth.resource }),
+        ...(auth.auth_method !== undefined && { authMethod: auth.auth_method }),
+        ...(auth.private_key !== undefined && { privateKey: toSecret(auth.private_key) }),
+        ...(auth.signing_alg !== undefined && { signingAlg: auth.signing_alg })
+      })
+    }
+    default:
+      return unsupportedAuth({
+        type: auth.type,
+        reason: `auth type "${auth.type}" (per-user OAuth) is not supported yet; connector ${connectorId} stays down`
+      })
+  }
+}
+
+/**
+ * Converts the original's JSON shape and decodes it. `warnings` gains a line for each section
+ * that is accepted but has no effect here.
+ */
+export const decodeApertureJson = (
+  value: unknown,
+  source: string | undefined
+): Effect.Effect<ApertureConfig, ConfigInvalid> =>
+  Effect.gen(function*() {
+    const issues: Array<ConfigIssue> = []
+    const warnings: Array<ConfigIssue> = []
+    const top = decodeAt(JsonConfig, value, [])
+    if (Either.isLeft(top)) return yield* new ConfigInvalid({ source, issues: top.left })
+    const json = top.right
+
+    for (const section of IGNORED_SECTIONS) {
+      if (json[section] !== undefined) {
+        warnings.push({
+          path: section,
+          message: section === "flags"
+            ? "ignored (connectors are always on)"
+            : "ignored: this section configures the original's LLM gateway, not connectors"
+        })
+      }
+    }
+
+    const connectors: Record<string, ConnectorInput> = {}
+    for (const [id, raw] of Object.entries(json.connectors?.servers ?? {})) {
+      const at = ["connectors", "servers", id]
+      const server = decodeAt(JsonServer, raw, at)
+      if (Either.isLeft(server)) {
+        issues.push(...server.left)
+        continue
+      }
+      const s = server.right
+      let auth: ReturnType<typeof authFromJson> | undefined
+      if (s.auth !== undefined) {
+        const typeOk = Predicate.isRecord(s.auth) && typeof s.auth["type"] === "string"
+        const decoded = typeOk
+          ? decodeAt(JsonAuth, s.auth, [...at, "auth"])
+          : Either.left([{
+            path: [...at, "auth"].join("."),
+            message:
+              "expected an object with \"type\": bearer_token, api_key, basic, oauth2_client_credentials, oauth2_authorization_code or oauth2_dcr"
+          }])
+        if (Either.isLeft(decoded)) {
+          // A union reports the mismatch of every member; keep only the member the `type` names.
+          issues.push(...decoded.left.filter((i) => !i.message.startsWith("Expected \"") || !i.path.endsWith(".type")))
+          continue
+        }
+        auth = authFromJson(decoded.right, id)
+      }
+      const common = {
+        ...(s.url !== undefined && { url: s.url }),
+        ...(auth !== undefined && { auth }),
+        ...(s.labels !== undefined && { labels: s.labels }),
+        ...(s.description !== undefined && { description: s.description }),
+        ...(s.timeout !== undefined && { timeout: s.timeout })
+      }
+      connectors[id] = s.protocol === "mcp"
+        ? { _tag: "mcp", ...common, ...(s.prefix !== undefined && { prefix: s.prefix }) }
+        : {
+          _tag: "http",
+          ...common,
+          ...(s.methods !== undefined && { methods: s.methods as never }),
+          ...(s.allowPrivate !== undefined && { allowPrivate: s.allowPrivate })
+        }
+    }
+
+    // Each pattern's JSON path, to report pattern errors where the user wrote them.
+    const grants: Array<GrantInput> = []
+    const patternPaths: Array<Array<string>> = []
+    for (const [i, raw] of (json.grants ?? []).entries()) {
+      const decoded = decodeAt(JsonGrant, raw, ["grants", i])
+      if (Either.isLeft(decoded)) {
+        issues.push(...decoded.left)
+        continue
+      }
+      const patterns: Array<string> = []
+      const paths: Array<string> = []
+      for (const [j, capability] of (decoded.right.app?.[APERTURE_CAP] ?? []).entries()) {
+        if (!Predicate.isRecord(capability) || capability["connectors"] === undefined) continue
+        const list = capability["connectors"]
+        const at = `grants.${i}.app["${APERTURE_CAP}"].${j}.connectors`
+        if (!Array.isArray(list) || !list.every((p) => typeof p === "string")) {
+          issues.push({ path: at, message: "expected an array of pattern strings" })
+          continue
+        }
+        list.forEach((pattern, k) => {
+          patterns.push(pattern)
+          paths.push(`${at}.${k}`)
+        })
+      }
+      grants.push({ src: decoded.right.src, connectors: patterns })
+      patternPaths.push(paths)
+    }
+
+    const config: UserConfig = {
+      connectors,
+      grants,
+      ...(json.server !== undefined && { server: json.server as UserConfig["server"] & object })
+    }
+    const relocate = (issue: ConfigIssue): ConfigIssue => {
+      const grant = /^grants\.(\d+)\.connectors\.(\d+)(.*)$/.exec(issue.path)
+      if (grant) {
+        const where = patternPaths[Number(grant[1])]?.[Number(grant[2])]
+        if (where !== undefined) return { ...issue, path: where + grant[3] }
+      }
+      return { ...issue, path: issue.path.replace(/^connectors\./, "connectors.servers.") }
+    }
+    // Decode what converted cleanly too, so one run reports every problem.
+    const decoded = yield* decodeConfig(config, { source }).pipe(Effect.either)
+    if (Either.isLeft(decoded)) issues.push(...decoded.left.issues.map(relocate))
+    if (issues.length > 0 || Either.isLeft(decoded)) return yield* new ConfigInvalid({ source, issues })
+    return markDecoded({ ...decoded.right, warnings: [...warnings, ...decoded.right.warnings.map(relocate)] })
+  })

@@ -1,0 +1,105 @@
+/**
+ * Finds and loads the config file: `aperture.config.ts` (or .mts/.js/.mjs) through jiti, or a
+ * `.json`/`.jsonc` file in the original Aperture shape, then decodes it.
+ * @module
+ */
+import { existsSync } from "node:fs"
+import { readFile } from "node:fs/promises"
+import * as path from "node:path"
+import { fileURLToPath } from "node:url"
+import { Data, Effect } from "effect"
+import { createJiti } from "jiti"
+import { ConfigInvalid, decodeConfig } from "./decode.js"
+import { decodeApertureJson } from "./json.js"
+import { parseJsonc } from "./jsonc.js"
+import type { ApertureConfig } from "./model.js"
+
+export class ConfigNotFound extends Data.TaggedError("ConfigNotFound")<{ readonly searched: ReadonlyArray<string> }> {
+  override get message() {
+    return `no config file found (looked for ${this.searched.join(", ")})`
+  }
+}
+
+/** The file exists but could not be read or evaluated (syntax error, a throw, a missing import). */
+export class ConfigLoadError extends Data.TaggedError("ConfigLoadError")<{
+  readonly file: string
+  readonly reason: string
+}> {
+  override get message() {
+    return `cannot load ${this.file}: ${this.reason}`
+  }
+}
+
+export type ConfigError = ConfigNotFound | ConfigLoadError | ConfigInvalid
+
+export const DEFAULT_CONFIG_FILES = [
+  "aperture.config.ts",
+  "aperture.config.mts",
+  "aperture.config.js",
+  "aperture.config.mjs",
+  "aperture.json",
+  "aperture.jsonc"
+]
+
+/** The file to load: the explicit one, or the first default name present in `cwd`. */
+export const resolveConfigPath = (cwd: string, explicit?: string) =>
+  Effect.suspend(() => {
+    if (explicit !== undefined) {
+      const file = path.resolve(cwd, explicit)
+      return existsSync(file) ? Effect.succeed(file) : Effect.fail(new ConfigNotFound({ searched: [file] }))
+    }
+    const searched = DEFAULT_CONFIG_FILES.map((f) => path.join(cwd, f))
+    const found = searched.find((f) => existsSync(f))
+    return found === undefined ? Effect.fail(new ConfigNotFound({ searched })) : Effect.succeed(found)
+  })
+
+/** This package's entry, in whichever tree (source or compiled) is running, so configs share our module instance. */
+const selfEntry = (): string => {
+  const here = fileURLToPath(import.meta.url)
+  const ext = path.extname(here)
+  return path.resolve(path.dirname(here), `../index${ext}`)
+}
+
+const describeCause = (cause: unknown): string => {
+  if (!(cause instanceof Error)) return String(cause)
+  const location = /\((.*aperture\.config[^)]*)\)/.exec(cause.stack ?? "")?.[1]
+  return `${cause.message.split("\n")[0]}${location ? ` (at ${location})` : ""}`
+}
+
+const importModule = (file: string) =>
+  Effect.tryPromise({
+    try: async () => {
+      const jiti = createJiti(import.meta.url, {
+        moduleCache: false,
+        fsCache: false,
+        interopDefault: true,
+        alias: { aperture: selfEntry() }
+      })
+      const loaded: unknown = await jiti.import(file, { default: true })
+      return typeof loaded === "function" ? await (loaded as () => unknown)() : loaded
+    },
+    catch: (cause) => new ConfigLoadError({ file, reason: describeCause(cause) })
+  })
+
+const readJson = (file: string) =>
+  Effect.tryPromise({
+    try: () => readFile(file, "utf8"),
+    catch: (cause) => new ConfigLoadError({ file, reason: describeCause(cause) })
+  }).pipe(
+    Effect.flatMap((text) => {
+      const parsed = parseJsonc(text)
+      return parsed.ok ? Effect.succeed(parsed.value) : Effect.fail(new ConfigLoadError({ file, reason: parsed.message }))
+    })
+  )
+
+/** Loads and decodes a config file. */
+export const loadConfigFile = (file: string): Effect.Effect<ApertureConfig, ConfigLoadError | ConfigInvalid> =>
+  /\.jsonc?$/i.test(file)
+    ? Effect.flatMap(readJson(file), (value) => decodeApertureJson(value, file))
+    : Effect.flatMap(importModule(file), (value) => decodeConfig(value, { source: file }))
+
+/** Finds, loads and decodes the config. */
+export const loadConfig = (options: { readonly cwd: string; readonly file?: string | undefined }) =>
+  Effect.flatMap(resolveConfigPath(options.cwd, options.file), loadConfigFile).pipe(
+    Effect.withSpan("Config.load")
+  )

@@ -1,0 +1,90 @@
+/**
+ * The config as the runtime uses it, after decoding: every default applied, secrets as
+ * `Redacted`, grant patterns compiled. Both the TS DSL and Aperture JSON decode to this.
+ * @module
+ */
+import type { Duration, Redacted } from "effect"
+import type { ResolvedAuth } from "../auth/AuthPlugin.js"
+import type { Grant } from "../grants/policy.js"
+import type { ResolvedIdentityPlugin } from "../identity/IdentityPlugin.js"
+import type { HttpMethodName } from "./dsl.js"
+
+export interface ServerSettings {
+  readonly host: string
+  readonly port: number
+  readonly allowedHosts: ReadonlyArray<string> | undefined
+  readonly allowedOrigins: ReadonlyArray<string> | undefined
+  readonly sessionIdleTimeout: Duration.Duration
+}
+
+interface ConnectorCommon {
+  readonly id: string
+  /** Position in the config; first wins when unprefixed names collide. */
+  readonly index: number
+  readonly labels: ReadonlyArray<string>
+  readonly description: string | undefined
+  readonly timeout: Duration.Duration
+}
+
+export interface McpConnector extends ConnectorCommon {
+  readonly kind: "mcp"
+  readonly url: URL | undefined
+  readonly auth: ResolvedAuth | undefined
+  readonly prefix: boolean
+}
+
+export interface StdioConnector extends ConnectorCommon {
+  readonly kind: "stdio"
+  readonly command: string
+  readonly args: ReadonlyArray<string>
+  readonly env: Readonly<Record<string, Redacted.Redacted<string>>>
+  readonly cwd: string | undefined
+  readonly prefix: boolean
+}
+
+export interface HttpConnector extends ConnectorCommon {
+  readonly kind: "http"
+  readonly url: URL | undefined
+  readonly auth: ResolvedAuth | undefined
+  readonly methods: ReadonlyArray<HttpMethodName>
+  readonly allowPrivate: boolean
+}
+
+export type Connector = McpConnector | StdioConnector | HttpConnector
+/** Connectors that speak MCP (their tools, resources and prompts join `/v1/mcp`). */
+export type McpSpeakingConnector = McpConnector | StdioConnector
+
+export const speaksMcp = (c: Connector): c is McpSpeakingConnector => c.kind !== "http"
+
+export interface ConfigIssue {
+  /** Dotted path, e.g. `connectors.github.auth.secret`. */
+  readonly path: string
+  readonly message: string
+}
+
+export const formatIssue = (issue: ConfigIssue): string =>
+  issue.path === "" ? issue.message : `${issue.path}: ${issue.message}`
+
+const ApertureConfigTypeId: unique symbol = Symbol.for("aperture/ApertureConfig") as never
+
+/** Marks a decoded config, so APIs taking either a user config or a decoded one can tell them apart. */
+export const markDecoded = <A extends object>(config: A): A & { readonly [ApertureConfigTypeId]: true } =>
+  Object.assign(config, { [ApertureConfigTypeId]: true as const })
+
+export const isApertureConfig = (u: unknown): u is ApertureConfig =>
+  typeof u === "object" && u !== null && ApertureConfigTypeId in u
+
+export interface ApertureConfig {
+  readonly server: ServerSettings
+  readonly connectors: ReadonlyArray<Connector>
+  readonly identity: ReadonlyArray<ResolvedIdentityPlugin>
+  readonly grants: ReadonlyArray<Grant>
+  /** Problems that don't stop start-up (a connector without `url` stays down). */
+  readonly warnings: ReadonlyArray<ConfigIssue>
+  /** The file it came from, when loaded from one. */
+  readonly source: string | undefined
+  /** Descriptions for `aperture check`, computed from the input (never holding a secret). */
+  readonly describe: {
+    readonly auth: Readonly<Record<string, string>>
+  }
+}

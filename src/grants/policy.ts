@@ -1,0 +1,85 @@
+/**
+ * The one decision function. Listing and calling both ask `decide`, so a denied item is absent
+ * from lists and answers a call exactly as an unknown item does. Grants are allow-only and
+ * additive: nothing is visible without one.
+ * @module
+ */
+import type { Identity } from "../identity/IdentityPlugin.js"
+import { type CompiledPattern, type GrantTarget, patternMatches, patternTouchesConnector } from "./pattern.js"
+
+/** A grant as loaded: who (`src`) may reach what (`connectors`). */
+export interface Grant {
+  readonly src: ReadonlyArray<string>
+  readonly connectors: ReadonlyArray<CompiledPattern>
+}
+
+/** Why something was allowed: the grant (by index in `grants`) and the pattern that matched. */
+export interface Decision {
+  readonly grantIndex: number
+  readonly pattern: string
+}
+
+/** Whether one `src` entry names this caller: a login, `group:x`, `tag:x` or `*`. */
+export const srcMatches = (src: string, identity: Identity): boolean => {
+  if (src === "*") return true
+  if (src.startsWith("group:")) return identity.groups.includes(src.slice(6))
+  if (src.startsWith("tag:")) return identity.tags.includes(src.slice(4))
+  return src === identity.login
+}
+
+/** The patterns one caller holds, with the decision function bound to them. */
+export interface CallerPolicy {
+  /** Equal for callers who hold the same patterns, so per-caller caches can be shared. */
+  readonly key: string
+  readonly decide: (target: GrantTarget) => Decision | undefined
+  /** Whether any of the caller's patterns reaches this connector. */
+  readonly touches: (connectorId: string, labels: ReadonlyArray<string>) => boolean
+}
+
+export const callerPolicy = (grants: ReadonlyArray<Grant>, identity: Identity): CallerPolicy => {
+  const held: Array<{ readonly grantIndex: number; readonly pattern: CompiledPattern }> = []
+  const grantIndexes: Array<number> = []
+  grants.forEach((grant, grantIndex) => {
+    if (grant.src.some((src) => srcMatches(src, identity))) {
+      grantIndexes.push(grantIndex)
+      for (const pattern of grant.connectors) held.push({ grantIndex, pattern })
+    }
+  })
+  return {
+    key: grantIndexes.join(","),
+    decide: (target) => {
+      for (const { grantIndex, pattern } of held) {
+        if (patternMatches(pattern, target)) return { grantIndex, pattern: pattern.source }
+      }
+      return undefined
+    },
+    touches: (connectorId, labels) => held.some(({ pattern }) => patternTouchesConnector(pattern, connectorId, labels))
+  }
+}
+
+/** The decision for one caller and one target: the grant that allows it, or `undefined` (denied). */
+export const decide = (grants: ReadonlyArray<Grant>, identity: Identity, target: GrantTarget): Decision | undefined =>
+  callerPolicy(grants, identity).decide(target)
+
+/**
+ * Caches one {@link CallerPolicy} per identity, so a request does not re-scan the grants.
+ * Bounded: past `max` distinct identities the oldest entry is dropped.
+ */
+export class PolicyCache {
+  private readonly byIdentity = new Map<string, CallerPolicy>()
+  constructor(private readonly grants: ReadonlyArray<Grant>, private readonly max = 10_000) {}
+
+  get(identity: Identity): CallerPolicy {
+    const key = `${identity.login}\u0000${identity.groups.join(",")}\u0000${identity.tags.join(",")}`
+    let policy = this.byIdentity.get(key)
+    if (policy === undefined) {
+      policy = callerPolicy(this.grants, identity)
+      if (this.byIdentity.size >= this.max) {
+        const oldest = this.byIdentity.keys().next()
+        if (!oldest.done) this.byIdentity.delete(oldest.value)
+      }
+      this.byIdentity.set(key, policy)
+    }
+    return policy
+  }
+}

@@ -1,0 +1,17 @@
+/**
+ * The gateway's HTTP surface, as `HttpLayerRouter` routes.
+ * @module
+ */
+import { HttpLayerRouter } from "@effect/platform"
+import { Effect } from "effect"
+import { connectorsApi } from "../admin/connectorsApi.js"
+import { health } from "../admin/health.js"
+import { McpEndpoint } from "../mcp/McpEndpoint.js"
+
+export const MCP_PATH = "/v1/mcp"
+
+export const Routes = HttpLayerRouter.addAll([
+  HttpLayerRouter.route("*", MCP_PATH, (request) => Effect.flatMap(McpEndpoint, (endpoint) => endpoint.handle(request))),
+  HttpLayerRouter.route("GET", "/healthz", health),
+  HttpLayerRouter.route("GET", "/api/connectors", connectorsApi)
+])

@@ -1,0 +1,89 @@
+/**
+ * Identity plugins decide who is calling. They are tried in order; the first that recognises a
+ * request decides. Built-ins use this same interface.
+ * @module
+ */
+import { Data, Effect, ParseResult, Predicate, Schema, type Scope } from "effect"
+
+export const IdentityPluginTypeId: unique symbol = Symbol.for("aperture/IdentityPlugin") as never
+
+/** Who is calling, as grants see it. */
+export interface Identity {
+  readonly login: string
+  readonly groups: ReadonlyArray<string>
+  readonly tags: ReadonlyArray<string>
+  /** The plugin that recognised the caller. */
+  readonly via: string
+}
+
+/** What an identity plugin sees of an incoming request. */
+export interface CallerRequest {
+  readonly remoteAddress: string | undefined
+  /** Lower-case header names. */
+  readonly headers: Readonly<Record<string, string | undefined>>
+  readonly url: URL
+}
+
+/** The plugin recognised the request's credential and refused it (e.g. an expired token). */
+export class IdentityRejected extends Data.TaggedError("IdentityRejected")<{
+  readonly plugin: string
+  readonly message: string
+}> {}
+
+export interface Identifier {
+  /** `undefined`: not recognised, try the next plugin. */
+  readonly identify: (request: CallerRequest) => Effect.Effect<Identity | undefined, IdentityRejected>
+  /** A `WWW-Authenticate` challenge to send with a 401, telling a client how to authenticate. */
+  readonly challenge?: string
+}
+
+export interface IdentityPluginSpec<A, I> {
+  readonly name: string
+  readonly options: Schema.Schema<A, I>
+  readonly make: (options: A) => Effect.Effect<Identifier, never, Scope.Scope>
+  /** One line for `aperture check`; never a secret. */
+  readonly describe?: (options: I) => string
+}
+
+export interface IdentityPlugin<A = unknown, I = unknown> {
+  readonly [IdentityPluginTypeId]: IdentityPluginSpec<A, I>
+  readonly name: string
+  readonly options: I
+}
+
+export interface ResolvedIdentityPlugin {
+  readonly spec: IdentityPluginSpec<any, any>
+  readonly options: unknown
+  readonly input: unknown
+}
+
+export const isIdentityPlugin = (u: unknown): u is IdentityPlugin =>
+  Predicate.hasProperty(u, IdentityPluginTypeId) && Predicate.isObject(u[IdentityPluginTypeId])
+
+/** Defines an identity plugin; the result maps options (as users write them) to a value for `identity: [...]`. */
+export const defineIdentityPlugin = <A, I>(spec: IdentityPluginSpec<A, I>): (options: I) => IdentityPlugin<A, I> =>
+(options) => ({ [IdentityPluginTypeId]: spec, name: spec.name, options })
+
+export const IdentityPluginSchema: Schema.Schema<ResolvedIdentityPlugin, IdentityPlugin> = Schema.declare<ResolvedIdentityPlugin, IdentityPlugin, readonly []>([], {
+  decode: () => (input, parseOptions, ast) => {
+    if (!isIdentityPlugin(input)) {
+      return ParseResult.fail(
+        new ParseResult.Type(ast, input, "expected an identity plugin such as loopback({ login }) or one made with defineIdentityPlugin")
+      )
+    }
+    const spec = input[IdentityPluginTypeId]
+    return ParseResult.decodeUnknown(spec.options)(input.options, parseOptions).pipe(
+      Effect.map((options): ResolvedIdentityPlugin => ({ spec, options, input: input.options }))
+    )
+  },
+  encode: () => (resolved, _options, ast) =>
+    ParseResult.fail(new ParseResult.Forbidden(ast, resolved, "identity plugins cannot be encoded"))
+}, { identifier: "IdentityPlugin" })
+
+export const describeIdentityPlugin = (plugin: ResolvedIdentityPlugin): string =>
+  plugin.spec.describe?.(plugin.input) ?? plugin.spec.name
+
+/** Logins, groups and tags share one grammar: no spaces, no control characters. */
+export const Principal = Schema.String.pipe(
+  Schema.pattern(/^[^\s:]+$/, { message: () => "must be non-empty, without spaces or \":\"" })
+)

@@ -1,0 +1,31 @@
+/**
+ * Aperture: an MCP connector gateway. Import the config DSL from here in `aperture.config.ts`,
+ * or `Aperture` to embed the gateway in a program.
+ * @module
+ */
+export { defineConfig, grant, http, mcp, stdio } from "./config/dsl.js"
+export type {
+  ConnectorInput,
+  DurationInput,
+  GrantInput,
+  HttpConnectorOptions,
+  HttpMethodName,
+  McpConnectorOptions,
+  ServerOptions,
+  StdioConnectorOptions,
+  UserConfig
+} from "./config/dsl.js"
+export { env, Secret } from "./config/secret.js"
+export type { EnvRef, SecretInput } from "./config/secret.js"
+export { AuthError, defineAuthPlugin } from "./auth/AuthPlugin.js"
+export type { AuthContext, AuthPlugin, AuthPluginSpec, Authorization, Credential, UpstreamRequest } from "./auth/AuthPlugin.js"
+export { defineIdentityPlugin, IdentityRejected } from "./identity/IdentityPlugin.js"
+export type { CallerRequest, Identifier, Identity, IdentityPlugin, IdentityPluginSpec } from "./identity/IdentityPlugin.js"
+export { bearer } from "../plugins/auth/bearer.js"
+export { apiKey } from "../plugins/auth/apiKey.js"
+export { basic } from "../plugins/auth/basic.js"
+export { clientCredentials } from "../plugins/auth/clientCredentials.js"
+export { loopback } from "../plugins/identity/loopback.js"
+export { ConfigInvalid, decodeConfig } from "./config/decode.js"
+export { ConfigLoadError, ConfigNotFound, loadConfig, loadConfigFile } from "./config/load.js"
+export type { ApertureConfig, ConfigIssue, Connector } from "./config/model.js"

@@ -1,0 +1,147 @@
+/**
+ * 2025-era sessions (`initialize`, `Mcp-Session-Id`, GET stream, DELETE): one SDK transport and
+ * one downstream `Server` per session, bound to the caller who opened it. A session is only
+ * ever served to that caller; anyone else gets 404, as for an unknown session. Idle sessions
+ * (no request and no open stream for `server.sessionIdleTimeout`) are closed.
+ * @module
+ */
+import { randomUUID } from "node:crypto"
+import { isInitializeRequest, type Server, WebStandardStreamableHTTPServerTransport } from "@modelcontextprotocol/server"
+import { Clock, Duration, Effect, Fiber, Schedule, Stream } from "effect"
+import { Catalog } from "../catalog/Catalog.js"
+import { GatewayConfig } from "../config/GatewayConfig.js"
+import type { Identity } from "../identity/IdentityPlugin.js"
+import { makeDownstreamServer, makeRunner } from "./downstreamServer.js"
+import { jsonRpcError } from "./httpErrors.js"
+import { McpRouter } from "./McpRouter.js"
+import { isEventStream, onBodyDone } from "./responseBody.js"
+import { type CallerView, callerView } from "./views.js"
+
+interface LegacySession {
+  readonly id: string
+  readonly identity: Identity
+  readonly server: Server
+  readonly transport: WebStandardStreamableHTTPServerTransport
+  lastSeen: number
+  openStreams: number
+  /** What the caller last saw, to notify `list_changed` only when their visible list changed. */
+  seen: CallerView["fingerprints"] | undefined
+}
+
+/** New sessions beyond this many are refused with 503 until some close. */
+export const MAX_SESSIONS = 10_000
+
+const sameCaller = (a: Identity, b: Identity) => a.login === b.login && a.via === b.via
+
+/** Counts a streamed response body as an open stream until it ends or the client goes away. */
+const trackStream = (response: Response, session: LegacySession): Response => {
+  if (!isEventStream(response)) return response
+  session.openStreams++
+  return onBodyDone(response, () => session.openStreams--)
+}
+
+export class LegacySessions extends Effect.Service<LegacySessions>()("aperture/LegacySessions", {
+  scoped: Effect.gen(function*() {
+    const config = yield* GatewayConfig
+    const router = yield* McpRouter
+    const catalog = yield* Catalog
+    const run = makeRunner(yield* Effect.runtime<never>())
+    const sessions = new Map<string, LegacySession>()
+    const idleMillis = Duration.toMillis(config.server.sessionIdleTimeout)
+
+    const closeSession = (session: LegacySession) =>
+      Effect.promise(async () => {
+        sessions.delete(session.id)
+        await session.transport.close().catch(() => {})
+        await session.server.close().catch(() => {})
+      })
+
+    const open = (request: Request, parsedBody: unknown, identity: Identity) =>
+      Effect.gen(function*() {
+        if (sessions.size >= MAX_SESSIONS) {
+          return jsonRpcError(503, -32000, "Too many sessions; try again later")
+        }
+        const now = yield* Clock.currentTimeMillis
+        const server = makeDownstreamServer(router, identity, run)
+        let session: LegacySession | undefined
+        const transport = new WebStandardStreamableHTTPServerTransport({
+          sessionIdGenerator: () => randomUUID(),
+          onsessioninitialized: (id) => {
+            session = { id, identity, server, transport, lastSeen: now, openStreams: 0, seen: undefined }
+            sessions.set(id, session)
+          },
+          onsessionclosed: (id) => {
+            sessions.delete(id)
+          }
+        })
+        transport.onclose = () => {
+          if (session !== undefined) sessions.delete(session.id)
+        }
+        yield* Effect.promise(() => server.connect(transport))
+        const response = yield* Effect.promise(() => transport.handleRequest(request, { parsedBody }))
+        if (session === undefined) {
+          // The handshake failed (e.g. an unsupported protocol version): nothing to keep.
+          yield* Effect.promise(() => server.close().catch(() => {}))
+        } else {
+          const snapshot = yield* catalog.get
+          session.seen = callerView(snapshot, router.policyOf(identity)).fingerprints
+        }
+        return response
+      })
+
+    /** Serves one 2025-era HTTP request. */
+    const handle = Effect.fn("LegacySessions.handle")(function*(request: Request, parsedBody: unknown, identity: Identity) {
+      const id = request.headers.get("mcp-session-id")
+      if (id === null) {
+        if (request.method === "POST" && isInitializeRequest(parsedBody)) return yield* open(request, parsedBody, identity)
+        return jsonRpcError(400, -32000, "Bad Request: Mcp-Session-Id header is required")
+      }
+      const session = sessions.get(id)
+      if (session === undefined || !sameCaller(session.identity, identity)) {
+        return jsonRpcError(404, -32001, "Session not found")
+      }
+      session.lastSeen = yield* Clock.currentTimeMillis
+      const response = yield* Effect.promise(() => session.transport.handleRequest(request, { parsedBody }))
+      return trackStream(response, session)
+    })
+
+    /** Tells each session whose visible lists changed. */
+    const notifyListChanges = catalog.changes.pipe(
+      Stream.changesWith((a, b) => a.index === b.index),
+      Stream.runForEach((snapshot) =>
+        Effect.forEach(sessions.values(), (session) =>
+          Effect.promise(async () => {
+            const now = callerView(snapshot, router.policyOf(session.identity)).fingerprints
+            const before = session.seen
+            session.seen = now
+            if (before === undefined) return
+            if (before.tools !== now.tools) await session.server.sendToolListChanged().catch(() => {})
+            if (before.prompts !== now.prompts) await session.server.sendPromptListChanged().catch(() => {})
+            if (before.resources !== now.resources) await session.server.sendResourceListChanged().catch(() => {})
+          }), { discard: true })
+      )
+    )
+
+    const reapIdle = Effect.gen(function*() {
+      const now = yield* Clock.currentTimeMillis
+      const idle = [...sessions.values()].filter((s) => s.openStreams === 0 && now - s.lastSeen > idleMillis)
+      yield* Effect.forEach(idle, closeSession, { discard: true })
+      if (idle.length > 0) yield* Effect.logDebug(`closed ${idle.length} idle sessions`)
+    }).pipe(Effect.repeat(Schedule.spaced(Duration.min(Duration.minutes(1), Duration.millis(Math.max(1000, idleMillis / 2))))))
+
+    const fibers = [yield* Effect.forkScoped(notifyListChanges), yield* Effect.forkScoped(reapIdle)]
+    yield* Effect.addFinalizer(() =>
+      Effect.zipRight(
+        Fiber.interruptAll(fibers),
+        Effect.forEach([...sessions.values()], closeSession, { discard: true, concurrency: "unbounded" })
+      )
+    )
+
+    return {
+      handle,
+      /** Number of open sessions. */
+      size: () => sessions.size,
+      closeAll: Effect.suspend(() => Effect.forEach([...sessions.values()], closeSession, { discard: true, concurrency: "unbounded" }))
+    } as const
+  })
+}) {}

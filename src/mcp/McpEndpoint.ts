@@ -1,0 +1,167 @@
+/**
+ * `/v1/mcp`: checks `Host`/`Origin` (DNS-rebinding protection), identifies the caller, then
+ * routes by protocol era — 2025-era traffic (`initialize`, sessions) to {@link LegacySessions},
+ * 2026-07-28 traffic to the SDK's stateless handler — both backed by the same router.
+ * @module
+ */
+import {
+  createMcpHandler,
+  isLegacyRequest,
+  localhostAllowedHostnames,
+  type McpHttpHandler,
+  validateHostHeader,
+  validateOriginHeader
+} from "@modelcontextprotocol/server"
+import type { HttpServerRequest } from "@effect/platform"
+import { HttpServerResponse } from "@effect/platform"
+import { Effect, Option, Stream } from "effect"
+import { Catalog } from "../catalog/Catalog.js"
+import { GatewayConfig } from "../config/GatewayConfig.js"
+import { Identities } from "../identity/Identities.js"
+import type { Identity } from "../identity/IdentityPlugin.js"
+import { makeDownstreamServer, makeRunner } from "./downstreamServer.js"
+import { jsonRpcError } from "./httpErrors.js"
+import { LegacySessions } from "./LegacySessions.js"
+import { McpRouter } from "./McpRouter.js"
+import { onBodyDone } from "./responseBody.js"
+
+/** Largest JSON-RPC body accepted (as the MCP SDK's default). */
+export const MAX_BODY_BYTES = 4 * 1024 * 1024
+
+const LOOPBACK_HOSTS = ["127.0.0.1", "::1", "localhost", "[::1]"]
+export const isLoopbackHost = (host: string) => LOOPBACK_HOSTS.includes(host) || /^127\./.test(host)
+
+const identityKey = "aperture.identity"
+
+export class McpEndpoint extends Effect.Service<McpEndpoint>()("aperture/McpEndpoint", {
+  scoped: Effect.gen(function*() {
+    const config = yield* GatewayConfig
+    const identities = yield* Identities
+    const router = yield* McpRouter
+    const legacy = yield* LegacySessions
+    const catalog = yield* Catalog
+    const run = makeRunner(yield* Effect.runtime<never>())
+
+    // Host names accepted in `Host`: configured, or the loopback names when bound to loopback.
+    // Bound elsewhere without a list, any Host is accepted (the public name is unknown).
+    const allowedHosts: ReadonlyArray<string> | undefined = config.server.allowedHosts ??
+      (isLoopbackHost(config.server.host) ? localhostAllowedHostnames() : undefined)
+    const allowedOrigins: ReadonlyArray<string> | undefined = config.server.allowedOrigins ?? allowedHosts
+
+    const modern: McpHttpHandler = yield* Effect.acquireRelease(
+      Effect.sync(() =>
+        createMcpHandler(({ authInfo }) => {
+          const identity = authInfo?.extra?.[identityKey] as Identity
+          return makeDownstreamServer(router, identity, run)
+        }, { legacy: "reject" })
+      ),
+      (handler) => Effect.promise(() => handler.close().catch(() => {}))
+    )
+
+    // 2026-era callers hear about list changes on their `subscriptions/listen` streams.
+    yield* catalog.changes.pipe(
+      Stream.changesWith((a, b) => a.index === b.index),
+      Stream.drop(1),
+      Stream.runForEach(() =>
+        Effect.sync(() => {
+          modern.notify.toolsChanged()
+          modern.notify.promptsChanged()
+          modern.notify.resourcesChanged()
+        })
+      ),
+      Effect.forkScoped
+    )
+
+    let inFlight = 0
+    let draining = false
+
+    const refuseHostOrOrigin = (headers: Readonly<Record<string, string | undefined>>): Response | undefined => {
+      if (allowedHosts !== undefined) {
+        const host = validateHostHeader(headers["host"], [...allowedHosts])
+        if (!host.ok) return jsonRpcError(403, -32000, host.message)
+      }
+      const origin = headers["origin"]
+      if (origin !== undefined && origin !== "") {
+        const originHosts = allowedOrigins ?? [new URL(`http://${headers["host"] ?? "localhost"}`).hostname]
+        const checked = validateOriginHeader(origin, [...originHosts])
+        if (!checked.ok) return jsonRpcError(403, -32000, checked.message)
+      }
+      return undefined
+    }
+
+    const handle = Effect.fn("McpEndpoint.handle")(function*(request: HttpServerRequest.HttpServerRequest) {
+      if (draining) return HttpServerResponse.fromWeb(jsonRpcError(503, -32000, "Server is shutting down"))
+      const headers = request.headers as Readonly<Record<string, string | undefined>>
+      const refused = refuseHostOrOrigin(headers)
+      if (refused !== undefined) return HttpServerResponse.fromWeb(refused)
+
+      const url = new URL(request.url, `http://${headers["host"] ?? "localhost"}`)
+      const caller = yield* identities.identify({
+        remoteAddress: Option.getOrUndefined(request.remoteAddress),
+        headers,
+        url
+      }).pipe(Effect.either)
+      if (caller._tag === "Left") {
+        return HttpServerResponse.fromWeb(
+          jsonRpcError(401, -32001, `Unauthorized: ${caller.left.reason}`, { "www-authenticate": identities.challenge })
+        )
+      }
+      const identity = caller.right
+
+      let body: string | undefined
+      let parsedBody: unknown
+      if (request.method === "POST") {
+        const length = Number(headers["content-length"] ?? 0)
+        if (length > MAX_BODY_BYTES) {
+          return HttpServerResponse.fromWeb(jsonRpcError(413, -32000, `Request body larger than ${MAX_BODY_BYTES} bytes`))
+        }
+        body = yield* request.text.pipe(Effect.orElseSucceed(() => ""))
+        if (body.length > MAX_BODY_BYTES) {
+          return HttpServerResponse.fromWeb(jsonRpcError(413, -32000, `Request body larger than ${MAX_BODY_BYTES} bytes`))
+        }
+        try {
+          parsedBody = JSON.parse(body)
+        } catch {
+          parsedBody = undefined // the SDK answers -32700 with the right status
+        }
+      }
+      const webHeaders = new Headers()
+      for (const [name, value] of Object.entries(headers)) if (value !== undefined) webHeaders.set(name, value)
+      const webRequest = new Request(url, {
+        method: request.method,
+        headers: webHeaders,
+        ...(body !== undefined && { body })
+      })
+
+      const counted = request.method !== "GET"
+      if (counted) inFlight++
+      const response = yield* Effect.gen(function*() {
+        const isLegacy = yield* Effect.promise(() => isLegacyRequest(webRequest, parsedBody))
+        return isLegacy
+          ? yield* legacy.handle(webRequest, parsedBody, identity)
+          : yield* Effect.promise(() =>
+            modern.fetch(webRequest, {
+              parsedBody,
+              authInfo: { token: "", clientId: identity.login, scopes: [], extra: { [identityKey]: identity } }
+            })
+          )
+      }).pipe(Effect.onExit((exit) => Effect.sync(() => {
+        if (counted && exit._tag === "Failure") inFlight--
+      })))
+      return HttpServerResponse.fromWeb(counted ? onBodyDone(response, () => inFlight--) : response)
+    })
+
+    /** Stop taking calls, wait (at most `timeoutMs`) for the ones in flight, then close every session. */
+    const drain = (timeoutMs: number) =>
+      Effect.gen(function*() {
+        draining = true
+        const waited = yield* Effect.gen(function*() {
+          while (inFlight > 0) yield* Effect.sleep("20 millis")
+        }).pipe(Effect.timeout(timeoutMs), Effect.either)
+        if (waited._tag === "Left") yield* Effect.logWarning(`shutdown: ${inFlight} calls still running after ${timeoutMs} ms`)
+        yield* legacy.closeAll
+      })
+
+    return { handle, drain, inFlight: () => inFlight, sessions: () => legacy.size() } as const
+  })
+}) {}

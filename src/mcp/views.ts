@@ -1,0 +1,88 @@
+/**
+ * What one caller may see of the catalog: the index filtered by that caller's grants, computed
+ * once per (catalog version, set of grants held) and shared by every caller holding the same
+ * grants. Lists are paginated from here with an opaque cursor.
+ * @module
+ */
+import { createHash } from "node:crypto"
+import type { CatalogSnapshot } from "../catalog/Catalog.js"
+import type { IndexEntry, UpstreamItem } from "../catalog/index.js"
+import type { CallerPolicy } from "../grants/policy.js"
+
+export interface CallerView {
+  readonly tools: ReadonlyArray<UpstreamItem>
+  readonly prompts: ReadonlyArray<UpstreamItem>
+  readonly resources: ReadonlyArray<UpstreamItem>
+  readonly templates: ReadonlyArray<UpstreamItem>
+  /** Content fingerprints, to tell whether a caller's visible list really changed. */
+  readonly fingerprints: { readonly tools: string; readonly prompts: string; readonly resources: string }
+}
+
+export const allowed = (policy: CallerPolicy, entry: IndexEntry) =>
+  policy.decide({
+    connectorId: entry.connector.id,
+    labels: entry.connector.labels,
+    category: entry.category,
+    name: entry.upstreamName
+  }) !== undefined
+
+const fingerprint = (...lists: ReadonlyArray<ReadonlyArray<UpstreamItem>>) =>
+  createHash("sha1").update(JSON.stringify(lists)).digest("base64")
+
+const cache = new WeakMap<CatalogSnapshot, Map<string, CallerView>>()
+
+/** The caller's view of this snapshot (cached). */
+export const callerView = (snapshot: CatalogSnapshot, policy: CallerPolicy): CallerView => {
+  let byPolicy = cache.get(snapshot)
+  if (byPolicy === undefined) {
+    byPolicy = new Map()
+    cache.set(snapshot, byPolicy)
+  }
+  let view = byPolicy.get(policy.key)
+  if (view === undefined) {
+    const pick = (entries: ReadonlyArray<IndexEntry>) => entries.filter((e) => allowed(policy, e)).map((e) => e.exposed)
+    const tools = pick(snapshot.index.tools)
+    const prompts = pick(snapshot.index.prompts)
+    const resources = pick(snapshot.index.resources)
+    const templates = pick(snapshot.index.templates)
+    let fingerprints: CallerView["fingerprints"] | undefined
+    view = {
+      tools,
+      prompts,
+      resources,
+      templates,
+      // Computed on first use only: listing does not need it.
+      get fingerprints() {
+        return fingerprints ??= {
+          tools: fingerprint(tools),
+          prompts: fingerprint(prompts),
+          resources: fingerprint(resources, templates)
+        }
+      }
+    }
+    byPolicy.set(policy.key, view)
+  }
+  return view
+}
+
+/** Page size of every list at `/v1/mcp`; large, because many clients never follow `nextCursor`. */
+export const PAGE_SIZE = 1000
+
+/** One page of a list, with the cursor of the next page if there is one; `undefined` for an invalid cursor. */
+export const page = <T>(
+  items: ReadonlyArray<T>,
+  cursor: string | undefined
+): { readonly items: ReadonlyArray<T>; readonly nextCursor: string | undefined } | undefined => {
+  let offset = 0
+  if (cursor !== undefined) {
+    const decoded = /^o(\d{1,9})$/.exec(Buffer.from(cursor, "base64url").toString("latin1"))
+    if (decoded === null) return undefined
+    offset = Number(decoded[1])
+  }
+  if (offset === 0 && items.length <= PAGE_SIZE) return { items, nextCursor: undefined }
+  const end = offset + PAGE_SIZE
+  return {
+    items: items.slice(offset, end),
+    nextCursor: end < items.length ? Buffer.from(`o${end}`, "latin1").toString("base64url") : undefined
+  }
+}

@@ -1,0 +1,162 @@
+/**
+ * One supervised fiber per MCP connector (a `FiberMap` keyed by connector ID): connect, read the
+ * lists, follow `list_changed`, watch the connection, and on any failure report why and
+ * reconnect with jittered exponential backoff (capped at 30 s). A connector that is down never
+ * blocks start-up or the other connectors.
+ * @module
+ */
+import type { Client, ProtocolEra } from "@modelcontextprotocol/client"
+import { Duration, Effect, FiberMap, Queue, Schedule, type Scope } from "effect"
+import type { Credential } from "../auth/AuthPlugin.js"
+import { Catalog } from "../catalog/Catalog.js"
+import { emptyLists, type UpstreamLists } from "../catalog/index.js"
+import { GatewayConfig } from "../config/GatewayConfig.js"
+import { type McpSpeakingConnector, speaksMcp } from "../config/model.js"
+import { type Connection, connect, type ConnectionMemory, type ListKind, readLists } from "./connection.js"
+import { describeError, UpstreamError } from "./UpstreamError.js"
+
+/** A connected upstream, as request routing uses it. */
+export interface LiveUpstream {
+  readonly connector: McpSpeakingConnector
+  readonly client: Client
+  readonly era: ProtocolEra | undefined
+  /** Ask the connector to verify its connection now (a call failed at the transport level). */
+  readonly suspect: () => void
+}
+
+/** Reconnect delays: 200 ms doubling, ±20 % jitter, at most 30 s; back to 200 ms after a minute of health. */
+export const reconnectSchedule = Schedule.exponential(Duration.millis(200)).pipe(
+  Schedule.jittered,
+  Schedule.union(Schedule.spaced(Duration.seconds(30))),
+  Schedule.resetAfter(Duration.minutes(1))
+)
+
+/** How often an idle connection is checked (ping, or `server/discover` on the 2026 era). */
+export const HEALTH_CHECK_INTERVAL = Duration.seconds(10)
+
+export class Upstreams extends Effect.Service<Upstreams>()("aperture/Upstreams", {
+  scoped: Effect.gen(function*() {
+    const config = yield* GatewayConfig
+    const catalog = yield* Catalog
+    const live = new Map<string, LiveUpstream>()
+    const fibers = yield* FiberMap.make<string>()
+
+    const markFailed = (connector: McpSpeakingConnector, error: UpstreamError) =>
+      catalog.update(connector.id, (s) => ({
+        ...s,
+        status: error.kind === "auth" ? "misconfigured" : "down",
+        error: error.message,
+        attempted: true,
+        lists: emptyLists,
+        upstream: undefined
+      }))
+
+    /** Re-reads the lists the upstream said changed, until the connection ends. */
+    const followChanges = (connector: McpSpeakingConnector, connection: Connection) =>
+      Effect.gen(function*() {
+        let lists: UpstreamLists = (yield* catalog.get).byId.get(connector.id)?.lists ?? emptyLists
+        while (true) {
+          const first = yield* Queue.take(connection.changes)
+          const rest = yield* Queue.takeAll(connection.changes)
+          const which = [...new Set<ListKind>([first, ...rest])]
+          lists = yield* readLists(connection, connector.id, connector.timeout, which, lists)
+          const next = lists
+          yield* catalog.update(connector.id, (s) => ({ ...s, lists: next }))
+          yield* Effect.logDebug(`connector ${connector.id}: ${which.join(", ")} list changed`)
+        }
+      })
+
+    /** Pings every interval, or at once when a call failed; fails when the upstream stops answering. */
+    const watch = (connector: McpSpeakingConnector, connection: Connection, suspicion: Queue.Queue<void>) =>
+      Effect.gen(function*() {
+        const modern = connection.client.getProtocolEra() === "modern"
+        const timeout = Math.min(Duration.toMillis(connector.timeout), 10_000)
+        while (true) {
+          yield* Effect.race(Effect.sleep(HEALTH_CHECK_INTERVAL), Queue.take(suspicion))
+          yield* Effect.tryPromise({
+            try: (signal) =>
+              modern
+                ? connection.client.discover({ timeout, signal })
+                : connection.client.ping({ timeout, signal }),
+            catch: (error) =>
+              new UpstreamError({
+                connectorId: connector.id,
+                kind: "unreachable",
+                message: `stopped answering: ${describeError(error)}`
+              })
+          })
+        }
+      })
+
+    /** One connection's life: connect, publish, serve until it fails. Never succeeds. */
+    const session = (connector: McpSpeakingConnector, credential: Credential | undefined, memory: ConnectionMemory) =>
+      Effect.scoped(Effect.gen(function*() {
+        const connection = yield* connect(connector, credential, memory)
+        const lists = yield* readLists(connection, connector.id, connector.timeout)
+        const suspicion = yield* Queue.dropping<void>(1)
+        live.set(connector.id, {
+          connector,
+          client: connection.client,
+          era: connection.client.getProtocolEra(),
+          suspect: () => Queue.unsafeOffer(suspicion, undefined)
+        })
+        yield* Effect.addFinalizer(() => Effect.sync(() => live.delete(connector.id)))
+        yield* catalog.update(connector.id, (s) => ({
+          ...s,
+          status: "ready",
+          error: undefined,
+          attempted: true,
+          lists,
+          upstream: connection.info
+        }))
+        return yield* Effect.raceAll([
+          connection.closed,
+          followChanges(connector, connection),
+          watch(connector, connection, suspicion)
+        ])
+      }))
+
+    const makeCredential = (connector: McpSpeakingConnector): Effect.Effect<Credential | undefined, UpstreamError, Scope.Scope> =>
+      connector.kind === "mcp" && connector.auth !== undefined
+        ? connector.auth.spec.make(connector.auth.options, { connectorId: connector.id, upstreamUrl: connector.url }).pipe(
+          Effect.mapError((e) => new UpstreamError({ connectorId: connector.id, kind: "auth", message: e.message }))
+        )
+        : Effect.succeed(undefined)
+
+    const run = (connector: McpSpeakingConnector) =>
+      Effect.gen(function*() {
+        if (connector.kind === "mcp" && connector.url === undefined) {
+          yield* catalog.update(connector.id, (s) => ({
+            ...s,
+            status: "misconfigured",
+            error: "no url configured",
+            attempted: true
+          }))
+          return yield* Effect.never
+        }
+        const memory: ConnectionMemory = { transport: undefined, prior: undefined }
+        // The credential lives in the connector's scope, so its token cache survives reconnects.
+        return yield* Effect.scoped(Effect.gen(function*() {
+          const credential = yield* makeCredential(connector)
+          return yield* session(connector, credential, memory).pipe(
+            Effect.tapError((error) => markFailed(connector, error)),
+            Effect.retry(reconnectSchedule)
+          )
+        })).pipe(
+          Effect.tapError((error) => markFailed(connector, error)),
+          Effect.retry(reconnectSchedule)
+        )
+      }).pipe(Effect.annotateLogs("connector", connector.id), Effect.withSpan("Upstreams.connector", { attributes: { connector: connector.id } }))
+
+    for (const connector of config.connectors) {
+      if (speaksMcp(connector)) yield* FiberMap.run(fibers, connector.id, run(connector))
+    }
+
+    return {
+      /** The live upstream for a connector, if it is connected. */
+      get: (connectorId: string): LiveUpstream | undefined => live.get(connectorId),
+      /** All live upstreams. */
+      all: (): ReadonlyArray<LiveUpstream> => [...live.values()]
+    } as const
+  })
+}) {}

@@ -1,0 +1,290 @@
+/**
+ * One connection to one MCP upstream: pick the transport (streamable HTTP with a legacy SSE
+ * fallback, WebSocket, or a stdio child process), connect an SDK `Client` negotiating the
+ * protocol era, and read its lists (every page). Scoped: closing the scope closes the client
+ * and, for stdio, ends the child process.
+ * @module
+ */
+import { Client, type PriorDiscovery, SdkHttpError, SSEClientTransport, StreamableHTTPClientTransport, type Transport, UnauthorizedError } from "@modelcontextprotocol/client"
+import { getDefaultEnvironment, StdioClientTransport } from "@modelcontextprotocol/client/stdio"
+import { Deferred, Duration, Effect, Exit, Queue, Redacted, Runtime, type Scope } from "effect"
+import type { Credential } from "../auth/AuthPlugin.js"
+import type { McpSpeakingConnector } from "../config/model.js"
+import type { UpstreamInfo, UpstreamItem, UpstreamLists } from "../catalog/index.js"
+import { version } from "../version.js"
+import { authorizedFetch, CredentialUnavailable } from "./authorizedFetch.js"
+import { passthrough } from "./passthrough.js"
+import { describeError, UpstreamError } from "./UpstreamError.js"
+import { WebSocketClientTransport } from "./webSocketTransport.js"
+
+export type ListKind = "tools" | "prompts" | "resources"
+
+export type TransportKind = "streamable-http" | "sse" | "websocket" | "stdio"
+
+/** What a connector learned on earlier connections, so a reconnect skips probes. */
+export interface ConnectionMemory {
+  transport: TransportKind | undefined
+  prior: PriorDiscovery | undefined
+}
+
+export interface Connection {
+  readonly client: Client
+  readonly info: UpstreamInfo
+  /** Fails when the connection ends (process exit, socket close). */
+  readonly closed: Effect.Effect<never, UpstreamError>
+  /** `list_changed` notifications from the upstream, by list. */
+  readonly changes: Queue.Dequeue<ListKind>
+}
+
+const STDERR_TAIL_LINES = 20
+
+const classify = (connectorId: string, error: unknown, stderrTail: () => string): UpstreamError => {
+  if (error instanceof UpstreamError) return error
+  if (error instanceof CredentialUnavailable) {
+    return new UpstreamError({ connectorId, kind: "auth", message: error.message })
+  }
+  if (error instanceof UnauthorizedError || error instanceof SdkHttpError && error.status === 401) {
+    return new UpstreamError({
+      connectorId,
+      kind: "auth",
+      message: "upstream refused the credential (HTTP 401); check the connector's auth"
+    })
+  }
+  if (error instanceof SdkHttpError && error.status === 403) {
+    return new UpstreamError({ connectorId, kind: "auth", message: "upstream refused access (HTTP 403)" })
+  }
+  const tail = stderrTail()
+  return new UpstreamError({
+    connectorId,
+    kind: "unreachable",
+    message: describeError(error) + (tail ? ` (stderr: ${tail})` : "")
+  })
+}
+
+/** Whether a failed streamable-HTTP connect means "this server speaks the legacy SSE transport". */
+const suggestsLegacySse = (error: unknown) =>
+  error instanceof SdkHttpError && [400, 404, 405].includes(error.status)
+
+interface TransportHandle {
+  readonly transport: Transport
+  readonly kind: TransportKind
+  readonly stderrTail: () => string
+}
+
+const makeTransport = (
+  connector: McpSpeakingConnector,
+  kind: TransportKind,
+  credential: Credential | undefined,
+  runtime: Runtime.Runtime<never>,
+  onStderr: (line: string) => void
+): TransportHandle => {
+  if (connector.kind === "stdio") {
+    const tail: Array<string> = []
+    const transport = new StdioClientTransport({
+      command: connector.command,
+      args: [...connector.args],
+      // Only the safe defaults (PATH, HOME, …) plus what the connector declares: the gateway's
+      // own environment holds other upstreams' secrets.
+      env: {
+        ...getDefaultEnvironment(),
+        ...Object.fromEntries(Object.entries(connector.env).map(([k, v]) => [k, Redacted.value(v)]))
+      },
+      ...(connector.cwd !== undefined && { cwd: connector.cwd }),
+      stderr: "pipe"
+    })
+    let partial = ""
+    transport.stderr?.on("data", (chunk: Buffer) => {
+      const lines = (partial + chunk.toString("utf8")).split("\n")
+      partial = lines.pop() ?? ""
+      for (const line of lines) {
+        if (line.trim() === "") continue
+        tail.push(line)
+        if (tail.length > STDERR_TAIL_LINES) tail.shift()
+        onStderr(line)
+      }
+    })
+    return { transport, kind: "stdio", stderrTail: () => tail.slice(-3).join(" | ") }
+  }
+  const url = connector.url!
+  const fetch = authorizedFetch({ credential, runtime })
+  const none = () => ""
+  if (kind === "websocket") {
+    const headers = async () => {
+      if (credential === undefined) return {}
+      const outcome = await Runtime.runPromise(runtime)(Effect.either(credential.authorize({
+        url,
+        method: "GET",
+        headers: new Headers(),
+        body: undefined
+      })))
+      if (outcome._tag === "Left") throw new CredentialUnavailable(outcome.left)
+      return { ...outcome.right.headers }
+    }
+    return { transport: new WebSocketClientTransport(url, headers), kind, stderrTail: none }
+  }
+  if (kind === "sse") return { transport: new SSEClientTransport(url, { fetch }), kind, stderrTail: none }
+  return {
+    transport: new StreamableHTTPClientTransport(url, { fetch, reconnectionOptions: { maxRetries: 2, initialReconnectionDelay: 1000, maxReconnectionDelay: 30_000, reconnectionDelayGrowFactor: 1.5 } }),
+    kind: "streamable-http",
+    stderrTail: none
+  }
+}
+
+const firstTransport = (connector: McpSpeakingConnector, memory: ConnectionMemory): TransportKind => {
+  if (connector.kind === "stdio") return "stdio"
+  const scheme = connector.url!.protocol
+  if (scheme === "ws:" || scheme === "wss:") return "websocket"
+  return memory.transport === "sse" ? "sse" : "streamable-http"
+}
+
+/** Connects, falling back from streamable HTTP to legacy SSE (and back) as the upstream requires. */
+export const connect = (
+  connector: McpSpeakingConnector,
+  credential: Credential | undefined,
+  memory: ConnectionMemory
+): Effect.Effect<Connection, UpstreamError, Scope.Scope> =>
+  Effect.gen(function*() {
+    const runtime = yield* Effect.runtime<never>()
+    const logStderr = (line: string) =>
+      Runtime.runFork(runtime)(Effect.logDebug(line).pipe(Effect.annotateLogs({ connector: connector.id, stream: "stderr" })))
+    const changes = yield* Queue.sliding<ListKind>(16)
+    const closed = yield* Deferred.make<never, UpstreamError>()
+    const timeoutMs = Duration.toMillis(connector.timeout)
+
+    const attempt = (kind: TransportKind) =>
+      Effect.acquireRelease(
+        Effect.tryPromise({
+          try: async () => {
+            const handle = makeTransport(connector, kind, credential, runtime, logStderr)
+            const client = new Client({ name: "aperture", version }, {
+              versionNegotiation: { mode: "auto" },
+              listChanged: {
+                tools: { autoRefresh: false, debounceMs: 50, onChanged: () => Queue.unsafeOffer(changes, "tools") },
+                prompts: { autoRefresh: false, debounceMs: 50, onChanged: () => Queue.unsafeOffer(changes, "prompts") },
+                resources: { autoRefresh: false, debounceMs: 50, onChanged: () => Queue.unsafeOffer(changes, "resources") }
+              }
+            })
+            client.onclose = () =>
+              Deferred.unsafeDone(
+                closed,
+                Exit.fail(
+                  new UpstreamError({
+                    connectorId: connector.id,
+                    kind: "closed",
+                    message: connector.kind === "stdio"
+                      ? `process exited${handle.stderrTail() ? ` (stderr: ${handle.stderrTail()})` : ""}`
+                      : "connection closed"
+                  })
+                )
+              )
+            try {
+              await client.connect(handle.transport, {
+                timeout: timeoutMs,
+                ...(memory.prior !== undefined && { prior: memory.prior })
+              })
+            } catch (error) {
+              await client.close().catch(() => {})
+              throw Object.assign(classify(connector.id, error, handle.stderrTail), { original: error })
+            }
+            return { client, handle }
+          },
+          catch: (error) => error as UpstreamError & { original?: unknown }
+        }),
+        ({ client }) => Effect.promise(() => client.close().catch(() => {}))
+      )
+
+    const kind = firstTransport(connector, memory)
+    const { client, handle } = yield* attempt(kind).pipe(
+      Effect.catchIf(
+        (error) => kind === "streamable-http" && suggestsLegacySse(error.original),
+        () => attempt("sse")
+      ),
+      Effect.catchIf(
+        (error) => kind === "sse" && error.kind !== "auth",
+        () => attempt("streamable-http")
+      ),
+      Effect.mapError((e) => new UpstreamError({ connectorId: e.connectorId, kind: e.kind, message: e.message }))
+    )
+
+    memory.transport = handle.kind
+    const discover = client.getDiscoverResult()
+    memory.prior = client.getProtocolEra() === "modern" && discover !== undefined
+      ? { kind: "modern", discover }
+      : { kind: "legacy" }
+    const server = client.getServerVersion()
+    return {
+      client,
+      info: {
+        name: server?.name,
+        version: server?.version,
+        protocolVersion: client.getNegotiatedProtocolVersion(),
+        transport: handle.kind
+      },
+      closed: Deferred.await(closed),
+      changes
+    }
+  })
+
+const MAX_PAGES = 1000
+
+const LIST_METHODS = {
+  tools: { method: "tools/list", key: "tools", id: "name" },
+  prompts: { method: "prompts/list", key: "prompts", id: "name" },
+  resources: { method: "resources/list", key: "resources", id: "uri" },
+  templates: { method: "resources/templates/list", key: "resourceTemplates", id: "uriTemplate" }
+} as const
+
+/** Reads one list, following `nextCursor` to the end. Items without their identifying field are skipped. */
+const listAll = (connection: Connection, connectorId: string, list: keyof typeof LIST_METHODS, timeout: Duration.Duration) =>
+  Effect.gen(function*() {
+    const { id, key, method } = LIST_METHODS[list]
+    const items: Array<UpstreamItem> = []
+    const seen = new Set<string>()
+    let cursor: string | undefined
+    for (let page = 0; page < MAX_PAGES; page++) {
+      const result = yield* Effect.tryPromise({
+        try: (signal) =>
+          connection.client.request(
+            { method, params: cursor === undefined ? {} : { cursor } },
+            passthrough,
+            { timeout: Duration.toMillis(timeout), signal }
+          ),
+        catch: (error) =>
+          new UpstreamError({ connectorId, kind: "protocol", message: `${method} failed: ${describeError(error)}` })
+      })
+      const pageItems = result[key]
+      if (Array.isArray(pageItems)) {
+        for (const item of pageItems) {
+          if (typeof item === "object" && item !== null && typeof (item as UpstreamItem)[id] === "string") {
+            items.push(item as UpstreamItem)
+          }
+        }
+      }
+      const next = result["nextCursor"]
+      if (typeof next !== "string" || next === "" || seen.has(next)) break
+      seen.add(next)
+      cursor = next
+    }
+    return items
+  })
+
+/** Reads the lists the upstream advertises (every page). */
+export const readLists = (
+  connection: Connection,
+  connectorId: string,
+  timeout: Duration.Duration,
+  which: ReadonlyArray<ListKind> = ["tools", "prompts", "resources"],
+  previous: UpstreamLists = { tools: [], prompts: [], resources: [], templates: [] }
+): Effect.Effect<UpstreamLists, UpstreamError> =>
+  Effect.gen(function*() {
+    const capabilities = connection.client.getServerCapabilities() ?? {}
+    const read = (list: keyof typeof LIST_METHODS, advertised: unknown) =>
+      advertised ? listAll(connection, connectorId, list, timeout) : Effect.succeed([])
+    const [tools, prompts, resources, templates] = yield* Effect.all([
+      which.includes("tools") ? read("tools", capabilities.tools) : Effect.succeed(previous.tools),
+      which.includes("prompts") ? read("prompts", capabilities.prompts) : Effect.succeed(previous.prompts),
+      which.includes("resources") ? read("resources", capabilities.resources) : Effect.succeed(previous.resources),
+      which.includes("resources") ? read("templates", capabilities.resources) : Effect.succeed(previous.templates)
+    ], { concurrency: 4 })
+    return { tools, prompts, resources, templates } as UpstreamLists
+  })

@@ -1,0 +1,2 @@
+/** Aperture's version, as reported to peers (serverInfo / clientInfo). */
+export const version = "0.1.0"

@@ -1,0 +1,63 @@
+/**
+ * Starting Aperture in-process and connecting real MCP clients (both SDK lines) to it.
+ */
+import { Client, StreamableHTTPClientTransport } from "@modelcontextprotocol/client"
+import { Client as V1Client } from "@modelcontextprotocol/sdk/client/index.js"
+import { StreamableHTTPClientTransport as V1Transport } from "@modelcontextprotocol/sdk/client/streamableHttp.js"
+import { Aperture, type RunningGateway } from "../../src/Aperture.js"
+import type { UserConfig } from "../../src/config/dsl.js"
+import { stdio } from "../../src/config/dsl.js"
+import { everythingEntry } from "./processes.js"
+
+export const startGateway = (config: UserConfig): Promise<RunningGateway> =>
+  Aperture.start({ ...config, server: { ...config.server, port: 0 } })
+
+/** The official everything server as a stdio connector. */
+export const everythingStdio = (extra: Partial<Parameters<typeof stdio>[0]> = {}) =>
+  stdio({ command: process.execPath, args: [everythingEntry, "stdio"], ...extra })
+
+/** A v2 SDK client negotiating automatically (2026-07-28 against Aperture). */
+export const connectV2 = async (url: string) => {
+  const client = new Client({ name: "test-v2", version: "1.0.0" }, { versionNegotiation: { mode: "auto" } })
+  await client.connect(new StreamableHTTPClientTransport(new URL(url)))
+  return client
+}
+
+/** A v1 SDK client (2025-11-25, sessionful). */
+export const connectV1 = async (url: string, options: { readonly onToolsChanged?: () => void } = {}) => {
+  const client = new V1Client({ name: "test-v1", version: "1.0.0" })
+  const transport = new V1Transport(new URL(url))
+  await client.connect(transport)
+  if (options.onToolsChanged) {
+    const { ToolListChangedNotificationSchema } = await import("@modelcontextprotocol/sdk/types.js")
+    client.setNotificationHandler(ToolListChangedNotificationSchema, () => options.onToolsChanged?.())
+  }
+  return { client, transport }
+}
+
+/** Polls until `check` returns a value (not undefined/false), or fails after `timeoutMs`. */
+export const eventually = async <A>(check: () => Promise<A | undefined | false> | A | undefined | false, timeoutMs = 20_000, what = "condition"): Promise<A> => {
+  const deadline = Date.now() + timeoutMs
+  let last: unknown
+  while (Date.now() < deadline) {
+    try {
+      const value = await check()
+      if (value !== undefined && value !== false) return value
+    } catch (error) {
+      last = error
+    }
+    await new Promise((r) => setTimeout(r, 100))
+  }
+  throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ""}`)
+}
+
+/** `GET /api/connectors` of a gateway. */
+export const connectorsOf = async (gateway: RunningGateway) => {
+  const response = await fetch(`${gateway.origin}/api/connectors`)
+  return (await response.json()) as {
+    connectors: Array<{ id: string; status: string; error?: string; tools: Array<string>; warnings?: Array<string> }>
+  }
+}
+
+export const statusOf = async (gateway: RunningGateway, id: string) =>
+  (await connectorsOf(gateway)).connectors.find((c) => c.id === id)?.status
