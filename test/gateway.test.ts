@@ -109,6 +109,8 @@ describe("pass-through", () => {
       expect(viaV2).toEqual(expected)
       expect(viaV1).toEqual(expected)
     }
+    const stamped = await v2.callTool({ name: "fx_echo", arguments: { message: "y" } })
+    expect(stamped._meta?.[SERVER_INFO_KEY]).toMatchObject({ name: "aperture" })
     const media = await v1.callTool({ name: "fx_media", arguments: {} }) as { content: Array<{ type: string }> }
     expect(media.content.map((c) => c.type)).toEqual(["image", "audio", "resource", "resource_link"])
     const structured = await v1.callTool({ name: "fx_structured", arguments: { a: 2, b: 3 } })

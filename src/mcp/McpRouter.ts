@@ -5,7 +5,7 @@
  * answers exactly as an unknown one.
  * @module
  */
-import { ProtocolError, ProtocolErrorCode, ResourceNotFoundError, UriTemplate } from "@modelcontextprotocol/server"
+import { ProtocolError, ProtocolErrorCode, ResourceNotFoundError, SERVER_INFO_META_KEY, UriTemplate } from "@modelcontextprotocol/server"
 import { Data, Duration, Effect } from "effect"
 import { Catalog, type CatalogSnapshot } from "../catalog/Catalog.js"
 import type { IndexEntry } from "../catalog/index.js"
@@ -31,6 +31,20 @@ export interface CallContext {
 
 const invalidParams = (message: string) =>
   new McpFailure({ error: new ProtocolError(ProtocolErrorCode.InvalidParams, message) })
+
+/**
+ * A 2026-era upstream stamps its own `serverInfo` into each result's `_meta`; the caller's server
+ * is the gateway, whose stamp the SDK adds on the way out.
+ */
+const withoutUpstreamServerInfo = (result: Record<string, unknown>) => {
+  const meta = result["_meta"] as Record<string, unknown> | undefined
+  if (meta !== undefined && SERVER_INFO_META_KEY in meta) {
+    const { [SERVER_INFO_META_KEY]: _, ...rest } = meta
+    if (Object.keys(rest).length === 0) delete result["_meta"]
+    else result["_meta"] = rest
+  }
+  return result
+}
 
 /** Hard cap on one call however much progress it reports, as a multiple of the connector timeout. */
 const HARD_CAP_FACTOR = 10
@@ -71,7 +85,7 @@ export class McpRouter extends Effect.Service<McpRouter>()("aperture/McpRouter",
                 context.notify({ method: "notifications/progress", params: { ...progress, progressToken } }).catch(() => {})
               }
             })
-          })
+          }).then(withoutUpstreamServerInfo)
         },
         catch: (error) => {
           // A JSON-RPC error answered by the upstream passes through as it is (ProtocolError is

@@ -93,7 +93,7 @@ export class Upstreams extends Effect.Service<Upstreams>()("aperture/Upstreams",
       Effect.scoped(Effect.gen(function*() {
         const connection = yield* connect(connector, credential, memory)
         const lists = yield* readLists(connection, connector.id, connector.timeout)
-        const suspicion = yield* Queue.dropping<void>(1)
+        const suspicion = connection.suspicion
         live.set(connector.id, {
           connector,
           client: connection.client,
@@ -109,11 +109,11 @@ export class Upstreams extends Effect.Service<Upstreams>()("aperture/Upstreams",
           lists,
           upstream: connection.info
         }))
-        return yield* Effect.raceAll([
-          connection.closed,
-          followChanges(connector, connection),
-          watch(connector, connection, suspicion)
-        ])
+        // raceFirst, not race: the first of these to fail ends the session.
+        return yield* connection.closed.pipe(
+          Effect.raceFirst(followChanges(connector, connection)),
+          Effect.raceFirst(watch(connector, connection, suspicion))
+        )
       }))
 
     const makeCredential = (connector: McpSpeakingConnector): Effect.Effect<Credential | undefined, UpstreamError, Scope.Scope> =>

@@ -34,6 +34,8 @@ export interface Connection {
   readonly closed: Effect.Effect<never, UpstreamError>
   /** `list_changed` notifications from the upstream, by list. */
   readonly changes: Queue.Dequeue<ListKind>
+  /** Signals that the connection may be broken (a transport error, a failed call): check it now. */
+  readonly suspicion: Queue.Queue<void>
 }
 
 const STDERR_TAIL_LINES = 20
@@ -148,6 +150,7 @@ export const connect = (
     const logStderr = (line: string) =>
       Runtime.runFork(runtime)(Effect.logDebug(line).pipe(Effect.annotateLogs({ connector: connector.id, stream: "stderr" })))
     const changes = yield* Queue.sliding<ListKind>(16)
+    const suspicion = yield* Queue.dropping<void>(1)
     const closed = yield* Deferred.make<never, UpstreamError>()
     const timeoutMs = Duration.toMillis(connector.timeout)
 
@@ -177,6 +180,7 @@ export const connect = (
                   })
                 )
               )
+            client.onerror = () => Queue.unsafeOffer(suspicion, undefined)
             try {
               await client.connect(handle.transport, {
                 timeout: timeoutMs,
@@ -206,6 +210,17 @@ export const connect = (
       Effect.mapError((e) => new UpstreamError({ connectorId: e.connectorId, kind: e.kind, message: e.message }))
     )
 
+    // A 2026-era upstream announces list changes on a subscriptions/listen stream; if that ends
+    // on the upstream's side, reconnect (which re-reads the lists and listens again).
+    client.autoOpenedSubscription?.closed.then((ending) => {
+      if (ending !== "local") {
+        Deferred.unsafeDone(
+          closed,
+          Exit.fail(new UpstreamError({ connectorId: connector.id, kind: "closed", message: "list_changed subscription ended" }))
+        )
+      }
+    })
+
     memory.transport = handle.kind
     const discover = client.getDiscoverResult()
     memory.prior = client.getProtocolEra() === "modern" && discover !== undefined
@@ -221,7 +236,8 @@ export const connect = (
         transport: handle.kind
       },
       closed: Deferred.await(closed),
-      changes
+      changes,
+      suspicion
     }
   })
 
