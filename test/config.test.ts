@@ -1,0 +1,292 @@
+/**
+ * Config decoding: the DSL and the original's JSON shape, every error class with its path.
+ */
+import { ConfigProvider, Duration, Effect, Either, Redacted } from "effect"
+import { describe, expect, it } from "vitest"
+import { ConfigInvalid, decodeConfig } from "../src/config/decode.js"
+import { grant, http, mcp, stdio } from "../src/config/dsl.js"
+import { decodeApertureJson } from "../src/config/json.js"
+import { parseJsonc } from "../src/config/jsonc.js"
+import type { ApertureConfig } from "../src/config/model.js"
+import { env } from "../src/config/secret.js"
+import { bearer, clientCredentials, loopback } from "../src/index.js"
+
+const withEnv = (vars: Record<string, string>) => Effect.withConfigProvider(ConfigProvider.fromMap(new Map(Object.entries(vars))))
+
+const decode = (input: unknown, vars: Record<string, string> = {}) =>
+  Effect.runPromise(decodeConfig(input).pipe(withEnv(vars), Effect.either))
+
+const issuesOf = async (input: unknown, vars: Record<string, string> = {}) => {
+  const result = await decode(input, vars)
+  if (Either.isRight(result)) throw new Error("expected the config to be invalid")
+  return result.left.issues.map((i) => `${i.path}: ${i.message}`)
+}
+
+const valid = async (input: unknown, vars: Record<string, string> = {}): Promise<ApertureConfig> => {
+  const result = await decode(input, vars)
+  if (Either.isLeft(result)) throw new Error(result.left.message)
+  return result.right
+}
+
+describe("the TS DSL", () => {
+  it("decodes the DESIGN example with defaults applied and secrets redacted", async () => {
+    const config = await valid({
+      server: { host: "127.0.0.1", port: 8080 },
+      connectors: {
+        snowflake: mcp({ url: "https://mcp.example.com/v1/mcp", auth: bearer({ secret: env("SNOWFLAKE_TOKEN") }) }),
+        analytics: mcp({
+          url: "https://analytics.example.com/v1/mcp",
+          auth: clientCredentials({
+            clientId: "aperture-analytics",
+            clientSecret: env("ANALYTICS_SECRET"),
+            tokenUrl: "https://auth.example.com/oauth2/token",
+            scopes: ["read:data"]
+          })
+        }),
+        everything: stdio({ command: "npx", args: ["@modelcontextprotocol/server-everything"] }),
+        github: http({ url: "https://api.github.com", auth: bearer({ secret: env("GH_TOKEN") }) })
+      },
+      identity: [loopback({ login: "local" })],
+      grants: [
+        grant({ src: ["local"], connectors: ["**"] }),
+        grant({ src: ["group:analysts"], connectors: ["analytics/tools/*", "snowflake/resources/**"] })
+      ]
+    }, { SNOWFLAKE_TOKEN: "sf-secret-1", ANALYTICS_SECRET: "an-secret-2", GH_TOKEN: "gh-secret-3" })
+    expect(config.connectors.map((c) => `${c.id}:${c.kind}`)).toEqual([
+      "snowflake:mcp",
+      "analytics:mcp",
+      "everything:stdio",
+      "github:http"
+    ])
+    const snowflake = config.connectors[0]!
+    expect(snowflake.kind === "mcp" && snowflake.prefix).toBe(true)
+    expect(Duration.toMillis(snowflake.timeout)).toBe(60_000)
+    const options = snowflake.kind === "mcp" ? snowflake.auth?.options as { secret: Redacted.Redacted<string> } : undefined
+    expect(Redacted.isRedacted(options?.secret)).toBe(true)
+    expect(Redacted.value(options!.secret)).toBe("sf-secret-1")
+    expect(String(options!.secret)).not.toContain("sf-secret-1")
+    const github = config.connectors[3]!
+    expect(github.kind === "http" && github.methods).toEqual(["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"])
+    expect(config.grants).toHaveLength(2)
+    expect(config.warnings).toEqual([])
+    // Nothing in the decoded config prints a secret.
+    expect(JSON.stringify(config)).not.toMatch(/sf-secret-1|an-secret-2|gh-secret-3/)
+  })
+
+  it("defaults identity to loopback({ login: \"local\" }) and listens on 127.0.0.1:8080", async () => {
+    const config = await valid({ connectors: {} })
+    expect(config.server).toMatchObject({ host: "127.0.0.1", port: 8080 })
+    expect(config.identity.map((i) => i.spec.name)).toEqual(["loopback"])
+    expect(config.identity[0]!.options).toEqual({ login: "local", groups: [] })
+  })
+
+  it("reports every problem in one run, each with its path", async () => {
+    const issues = await issuesOf({
+      connectors: {
+        "my-db": mcp({ url: "https://db.example.com/mcp" }),
+        "under_score": mcp({ url: "https://x.example.com/mcp" }),
+        aperture: mcp({ url: "https://x.example.com/mcp" }),
+        github: http({ url: "https://api.github.com", auth: bearer({ secert: "x" } as never) }),
+        bad: mcp({ url: "ftp://files.example.com", timeout: -5 }),
+        noenv: mcp({ url: "https://x.example.com/mcp", auth: bearer({ secret: env("NOT_SET_ANYWHERE") }) }),
+        creds: mcp({ url: "https://user:pw@x.example.com/mcp" }),
+        proc: stdio({ command: "", args: [1 as never] }),
+        notaconnector: { url: "https://x" } as never,
+        labelled: mcp({ url: "https://x.example.com/mcp", labels: ["system", "bad label"] })
+      },
+      grants: [
+        grant({ src: ["local"], connectors: ["github/tool/*", "github", "label:", "a/**b", "github/tools"] }),
+        grant({ src: [], connectors: [] }),
+        { src: ["bad user"], connectors: ["**"], extra: true } as never
+      ],
+      identity: [{ name: "not a plugin" } as never],
+      sever: {}
+    } as never)
+    expect(issues).toEqual(expect.arrayContaining([
+      "sever: unexpected field (expected one of: server, connectors, identity, grants)",
+      expect.stringMatching(/^connectors\.my-db: connector ID must match \^\[A-Za-z\]\[A-Za-z0-9\]\*\$/),
+      expect.stringMatching(/^connectors\.under_score: connector ID must match/),
+      "connectors.aperture: connector ID \"aperture\" is reserved",
+      "connectors.github.auth.secert: unexpected field (expected one of: secret)",
+      "connectors.github.auth.secret: is required",
+      "connectors.bad.url: unsupported scheme \"ftp:\"; expected http, https, ws, wss",
+      expect.stringMatching(/^connectors\.bad\.timeout: expected a positive number of milliseconds/),
+      "connectors.noenv.auth.secret: environment variable NOT_SET_ANYWHERE is not set",
+      expect.stringMatching(/^connectors\.creds\.url: credentials in the URL are not allowed/),
+      "connectors.proc.command: expected a non-empty command",
+      expect.stringMatching(/^connectors\.proc\.args\.0: expected string/),
+      expect.stringMatching(/^connectors\.notaconnector: expected a connector made with mcp/),
+      expect.stringMatching(/^connectors\.labelled\.labels\.0: label "system" is reserved/),
+      expect.stringMatching(/^connectors\.labelled\.labels\.1: labels are letters/),
+      expect.stringMatching(/^grants\.0\.connectors\.0: unknown category "tool"/),
+      expect.stringMatching(/^grants\.0\.connectors\.1: expected connectorID\/category\/name; did you mean "github\/\*\*"\?/),
+      expect.stringMatching(/^grants\.0\.connectors\.2: invalid label/),
+      expect.stringMatching(/^grants\.0\.connectors\.3: "\*\*" must be a whole segment/),
+      expect.stringMatching(/^grants\.0\.connectors\.4: missing name after the category; did you mean "github\/tools\/\*"\?/),
+      "grants.1.src: needs at least one src",
+      "grants.2.extra: unexpected field (expected one of: src, connectors)",
+      expect.stringMatching(/^grants\.2\.src\.0: invalid src "bad user"/),
+      expect.stringMatching(/^identity\.0: expected an identity plugin/)
+    ]))
+  })
+
+  it("never puts a secret in an error", async () => {
+    const result = await decode({
+      connectors: { a: mcp({ url: "https://user:hunter2-secret@x.example.com/mcp", auth: bearer({ secret: 42 as never }) }) }
+    })
+    expect(Either.isLeft(result)).toBe(true)
+    if (Either.isLeft(result)) expect(result.left.message).not.toContain("hunter2-secret")
+  })
+
+  it("warns, without failing, about a connector without url and a grant naming no connector", async () => {
+    const config = await valid({
+      connectors: { nourl: mcp({}) },
+      grants: [grant({ src: ["*"], connectors: ["nourl/**", "gihub/tools/*"] })]
+    })
+    expect(config.warnings.map((w) => `${w.path}: ${w.message}`)).toEqual([
+      "connectors.nourl.url: no url configured; this connector stays down",
+      "grants.0.connectors.1: no connector \"gihub\" is configured; \"gihub/tools/*\" matches nothing"
+    ])
+  })
+
+  it("accepts durations as milliseconds or text, and prefix: false", async () => {
+    const config = await valid({
+      connectors: {
+        a: mcp({ url: "https://a.example.com/mcp", timeout: 1500, prefix: false }),
+        b: mcp({ url: "https://b.example.com/mcp", timeout: "2 minutes" })
+      }
+    })
+    const [a, b] = config.connectors
+    expect(a!.kind === "mcp" && a.prefix).toBe(false)
+    expect(Duration.toMillis(a!.timeout)).toBe(1500)
+    expect(Duration.toMillis(b!.timeout)).toBe(120_000)
+  })
+})
+
+const json = async (value: unknown, vars: Record<string, string> = {}) =>
+  Effect.runPromise(decodeApertureJson(value, "aperture.json").pipe(withEnv(vars), Effect.either))
+
+describe("the original's JSON shape", () => {
+  // The two connector examples from the original's documentation.
+  const original = {
+    connectors: {
+      servers: {
+        snowflake: {
+          protocol: "mcp",
+          url: "https://snowflake.example.com/mcp",
+          auth: { type: "bearer_token", secret: "sf-token" }
+        },
+        analytics: {
+          protocol: "mcp",
+          url: "https://analytics.example.com/v1/mcp",
+          auth: {
+            type: "oauth2_client_credentials",
+            client_id: "aperture-analytics",
+            client_secret: "s3cr3t",
+            token_url: "https://auth.example.com/oauth2/token",
+            scopes: ["read:data"]
+          }
+        }
+      }
+    },
+    grants: [{
+      src: ["group:ai-users"],
+      app: { "tailscale.com/cap/aperture": [{ role: "user" }, { models: "anthropic/**" }, { connectors: ["snowflake/**", "analytics/tools/*"] }] }
+    }]
+  }
+
+  it("decodes the bearer_token and oauth2_client_credentials examples to the same internal config as the DSL", async () => {
+    const fromJson = await json(original)
+    if (Either.isLeft(fromJson)) throw new Error(fromJson.left.message)
+    const fromDsl = await valid({
+      connectors: {
+        snowflake: mcp({ url: "https://snowflake.example.com/mcp", auth: bearer({ secret: "sf-token" }) }),
+        analytics: mcp({
+          url: "https://analytics.example.com/v1/mcp",
+          auth: clientCredentials({
+            clientId: "aperture-analytics",
+            clientSecret: "s3cr3t",
+            tokenUrl: "https://auth.example.com/oauth2/token",
+            scopes: ["read:data"]
+          })
+        })
+      },
+      grants: [grant({ src: ["group:ai-users"], connectors: ["snowflake/**", "analytics/tools/*"] })]
+    })
+    const shape = (c: ApertureConfig) =>
+      c.connectors.map((x) => ({
+        id: x.id,
+        kind: x.kind,
+        url: x.kind === "stdio" ? undefined : x.url?.href,
+        auth: x.kind === "stdio" ? undefined : x.auth?.spec.name,
+        options: x.kind === "stdio" ? undefined : JSON.stringify(x.auth?.options, (_k, v) => Redacted.isRedacted(v) ? `R:${Redacted.value(v)}` : v)
+      }))
+    expect(shape(fromJson.right)).toEqual(shape(fromDsl))
+    expect(fromJson.right.grants.map((g) => [g.src, g.connectors.map((p) => p.source)])).toEqual([
+      [["group:ai-users"], ["snowflake/**", "analytics/tools/*"]]
+    ])
+  })
+
+  it("fails on a typo in an auth block, naming the field", async () => {
+    const result = await json({
+      connectors: { servers: { snowflake: { protocol: "mcp", url: "https://s.example.com/mcp", auth: { type: "bearer_token", secert: "x" } } } }
+    })
+    expect(Either.isLeft(result)).toBe(true)
+    if (Either.isLeft(result)) {
+      expect(result.left.issues.map((i) => `${i.path}: ${i.message}`)).toEqual([
+        "connectors.servers.snowflake.auth.secert: unexpected field",
+        "connectors.servers.snowflake.auth.secret: is required"
+      ])
+    }
+  })
+
+  it("reports pattern and field errors at their JSON paths", async () => {
+    const result = await json({
+      connectors: { servers: { "bad-id": { protocol: "mcp", url: "https://x/mcp" }, x: { protocol: "grpc" } } },
+      grants: [{ src: ["*"], app: { "tailscale.com/cap/aperture": [{ connectors: ["x/nope/y"] }] } }]
+    })
+    if (Either.isRight(result)) throw new Error("expected failure")
+    const lines = result.left.issues.map((i) => `${i.path}: ${i.message}`)
+    expect(lines).toEqual(expect.arrayContaining([
+      expect.stringMatching(/^connectors\.servers\.x\.protocol: /),
+      expect.stringMatching(/^connectors\.servers\.bad-id: connector ID must match/),
+      expect.stringMatching(/^grants\.0\.app\["tailscale\.com\/cap\/aperture"\]\.0\.connectors\.0: unknown category "nope"/)
+    ]))
+  })
+
+  it("loads the original's other sections with a warning, and takes { env } secrets", async () => {
+    const result = await json({
+      ...original,
+      providers: { anthropic: {} },
+      flags: { connectors: { value: true } },
+      connectors: { servers: { s: { protocol: "http", url: "https://api.example.com", auth: { type: "api_key", secret: { env: "K" }, name: "X-Key", in: "header" } } } }
+    }, { K: "key-from-env" })
+    if (Either.isLeft(result)) throw new Error(result.left.message)
+    // The grants still name snowflake and analytics, which this variant replaced: warned at their JSON paths.
+    expect(result.right.warnings.map((w) => w.path)).toEqual([
+      "providers",
+      "flags",
+      "grants.0.app[\"tailscale.com/cap/aperture\"].2.connectors.0",
+      "grants.0.app[\"tailscale.com/cap/aperture\"].2.connectors.1"
+    ])
+    const s = result.right.connectors[0]!
+    expect(s.kind === "http" && s.auth?.spec.name).toBe("apiKey")
+  })
+
+  it("parses JSONC: comments and trailing commas, with line and column on errors", () => {
+    expect(parseJsonc("{ // c\n \"a\": [1, 2,], /* b */ \"s\": \"// not a comment\", }")).toEqual({
+      ok: true,
+      value: { a: [1, 2], s: "// not a comment" }
+    })
+    const bad = parseJsonc("{\n  \"a\": 1\n  \"b\": 2\n}")
+    expect(bad.ok).toBe(false)
+    if (!bad.ok) expect(bad.message).toMatch(/line 4, column 3|line 3/)
+  })
+})
+
+describe("ConfigInvalid", () => {
+  it("formats one line per issue, with the source", () => {
+    const error = new ConfigInvalid({ source: "/x/aperture.config.ts", issues: [{ path: "a.b", message: "bad" }] })
+    expect(error.message).toBe("invalid config /x/aperture.config.ts:\na.b: bad")
+  })
+})
