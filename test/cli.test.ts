@@ -1,0 +1,172 @@
+/**
+ * The `aperture` command as users run it: the compiled CLI (`npm test` builds first), its exit
+ * codes, `check` output without secrets, serving the demo config, and draining on SIGTERM.
+ */
+import { mkdtempSync, writeFileSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { connectV2, eventually } from "./helpers/gateway.js"
+import { freePort, repoRoot, spawnProcess } from "./helpers/processes.js"
+import { startV2Upstream, type V2Upstream } from "./fixtures/v2Upstream.js"
+
+const bin = join(repoRoot, "bin/aperture.js")
+const dir = mkdtempSync(join(tmpdir(), "aperture-cli-"))
+const file = (name: string, content: string) => {
+  const path = join(dir, name)
+  writeFileSync(path, content)
+  return path
+}
+
+/** Runs the CLI to completion. */
+const run = async (args: ReadonlyArray<string>, env: Record<string, string> = {}, cwd = repoRoot) => {
+  const child = spawnProcess(process.execPath, [bin, ...args], env, cwd)
+  const code = await new Promise<number | null>((resolve) => child.child.on("exit", (c) => resolve(c)))
+  return { code, output: child.output() }
+}
+
+const SECRET_ENV = "tok-env-5b1f0c9e"
+const SECRET_INLINE = "tok-inline-77aa31d2"
+
+let fx: V2Upstream
+beforeAll(async () => {
+  fx = await startV2Upstream({ name: "fx" })
+})
+afterAll(async () => {
+  await fx?.close()
+})
+
+describe("aperture check", () => {
+  it("validates the demo config and prints connectors, prefixes, grants and warnings", async () => {
+    const { code, output } = await run(["check"])
+    expect(code).toBe(0)
+    expect(output).toContain("aperture.config.ts: valid")
+    expect(output).toMatch(/everything\s+stdio/)
+    expect(output).toContain("everything_<name>")
+    expect(output).toMatch(/grants \(1, deny by default\):\n\s+0\. src local -> \*\*/)
+    expect(output).toContain("warnings (0)")
+  })
+
+  it("never prints a secret, inline or from the environment", async () => {
+    const config = file("secrets.config.ts", `
+      import { defineConfig, mcp, http, bearer, basic, env, grant } from "aperture"
+      export default defineConfig({
+        connectors: {
+          a: mcp({ url: "https://a.example.com/mcp", auth: bearer({ secret: env("A_TOKEN") }) }),
+          b: http({ url: "https://b.example.com", auth: basic({ username: "u", password: "${SECRET_INLINE}" }) }),
+          c: mcp({}),
+        },
+        grants: [grant({ src: ["local"], connectors: ["a/**", "b/**"] })],
+      })`)
+    const { code, output } = await run(["check", "--config", config], { A_TOKEN: SECRET_ENV })
+    expect(code).toBe(0)
+    expect(output).toContain("bearer (secret: env A_TOKEN)")
+    expect(output).toContain("connectors.c.url: no url configured")
+    expect(output).not.toContain(SECRET_ENV)
+    expect(output).not.toContain(SECRET_INLINE)
+  })
+
+  it("exits 1 listing every problem with its path", async () => {
+    const config = file("bad.config.ts", `
+      import { defineConfig, mcp, bearer, grant } from "aperture"
+      export default defineConfig({
+        connectors: { "my-db": mcp({ url: "https://x/mcp" }), github: mcp({ url: "https://x/mcp", auth: bearer({ secert: "x" } as any) }) },
+        grants: [grant({ src: ["local"], connectors: ["github/tool/*"] })],
+      })`)
+    const { code, output } = await run(["check", "--config", config])
+    expect(code).toBe(1)
+    expect(output).toMatch(/^ {2}connectors\.my-db: connector ID must match/m)
+    expect(output).toMatch(/^ {2}connectors\.github\.auth\.secert: unexpected field/m)
+    expect(output).toMatch(/^ {2}grants\.0\.connectors\.0: unknown category "tool"/m)
+  })
+
+  it("exits 1 for a syntax error or a missing file, naming the file", async () => {
+    const broken = file("broken.config.ts", "export default {\n  connectors: {\n")
+    const syntax = await run(["check", "--config", broken])
+    expect(syntax.code).toBe(1)
+    expect(syntax.output).toContain("broken.config.ts")
+    const missing = await run(["check", "--config", join(dir, "nope.config.ts")])
+    expect(missing.code).toBe(1)
+    expect(missing.output).toMatch(/no config file found/)
+  })
+
+  it("loads the original's JSON shape", async () => {
+    const config = file("aperture.json", JSON.stringify({
+      connectors: { servers: { snowflake: { protocol: "mcp", url: "https://s.example.com/mcp", auth: { type: "bearer_token", secret: SECRET_INLINE } } } },
+      grants: [{ src: ["*"], app: { "tailscale.com/cap/aperture": [{ connectors: ["snowflake/**"] }] } }]
+    }))
+    const { code, output } = await run(["check", "--config", config])
+    expect(code).toBe(0)
+    expect(output).toMatch(/snowflake\s+mcp\s+https:\/\/s\.example\.com\/mcp/)
+    expect(output).not.toContain(SECRET_INLINE)
+  })
+
+  it("exits 2 on usage errors and 0 for --help", async () => {
+    expect((await run(["check", "--bogus"])).code).toBe(2)
+    expect((await run(["start", "--port", "abc"])).code).toBe(2)
+    expect((await run(["frobnicate"])).code).toBe(2)
+    expect((await run(["--help"])).code).toBe(0)
+  })
+})
+
+describe("aperture start", () => {
+  it("serves the demo config: a client sees everything_echo and can call it; SIGTERM exits 0", async () => {
+    const port = await freePort()
+    const gateway = spawnProcess(process.execPath, [bin, "start", "--port", String(port)])
+    try {
+      await gateway.waitFor(/connector everything ready/, 30_000)
+      const client = await connectV2(`http://127.0.0.1:${port}/v1/mcp`)
+      expect((await client.listTools()).tools.map((t) => t.name)).toContain("everything_echo")
+      expect(await client.callTool({ name: "everything_echo", arguments: { message: "demo" } })).toMatchObject({
+        content: [{ type: "text", text: "Echo: demo" }]
+      })
+      await client.close()
+    } finally {
+      expect(await gateway.kill("SIGTERM")).toBe(0)
+    }
+  })
+
+  it("finishes a call in flight before exiting on SIGTERM", async () => {
+    const port = await freePort()
+    const config = file("drain.config.ts", `
+      import { defineConfig, mcp, grant } from "aperture"
+      export default defineConfig({
+        connectors: { fx: mcp({ url: "${fx.url}" }) },
+        grants: [grant({ src: ["local"], connectors: ["**"] })],
+      })`)
+    const gateway = spawnProcess(process.execPath, [bin, "start", "--config", config, "--port", String(port)])
+    await gateway.waitFor(/connector fx ready/, 30_000)
+    const client = await connectV2(`http://127.0.0.1:${port}/v1/mcp`)
+    const call = client.callTool({ name: "fx_slow", arguments: { steps: 5, ms: 200 } })
+    await new Promise((r) => setTimeout(r, 300))
+    const exited = gateway.kill("SIGTERM")
+    expect(await call).toMatchObject({ content: [{ text: "done after 5" }] })
+    expect(await exited).toBe(0)
+  })
+
+  it("logs a connector's failure once, not on every retry, and never its secret", async () => {
+    const port = await freePort()
+    const dead = await freePort()
+    const config = file("down.config.ts", `
+      import { defineConfig, mcp, bearer, env, grant } from "aperture"
+      export default defineConfig({
+        connectors: { dead: mcp({ url: "http://127.0.0.1:${dead}/mcp", auth: bearer({ secret: env("DEAD_TOKEN") }) }) },
+        grants: [grant({ src: ["local"], connectors: ["**"] })],
+      })`)
+    const gateway = spawnProcess(process.execPath, [bin, "start", "--config", config, "--port", String(port)], { DEAD_TOKEN: SECRET_ENV })
+    try {
+      await gateway.waitFor(/connector dead down/, 30_000)
+      // Backoff retries at ~0.2, 0.6, 1.4, 3 s: several attempts, one log line.
+      await new Promise((r) => setTimeout(r, 3500))
+      const status = await eventually(async () => {
+        const response = await fetch(`http://127.0.0.1:${port}/api/connectors`)
+        return ((await response.json()) as { connectors: Array<{ status: string }> }).connectors[0]?.status
+      })
+      expect(status).toBe("down")
+    } finally {
+      await gateway.kill("SIGTERM")
+    }
+    expect(gateway.output().match(/connector dead down/g)).toHaveLength(1)
+    expect(gateway.output()).not.toContain(SECRET_ENV)
+  })
+})
