@@ -157,7 +157,7 @@ describe("the TS DSL", () => {
       }
     })
     const [a, b] = config.connectors
-    expect(a!.kind === "mcp" && a.prefix).toBe(false)
+    expect(a?.kind === "mcp" && a.prefix).toBe(false)
     expect(Duration.toMillis(a!.timeout)).toBe(1500)
     expect(Duration.toMillis(b!.timeout)).toBe(120_000)
   })

@@ -102,7 +102,8 @@ export class LegacySessions extends Effect.Service<LegacySessions>()("aperture/L
       }
       session.lastSeen = yield* Clock.currentTimeMillis
       const response = yield* Effect.promise(() => session.transport.handleRequest(request, { parsedBody }))
-      return trackStream(response, session)
+      // Only the standalone GET stream keeps a session alive while idle; POST streams end with their call.
+      return request.method === "GET" ? trackStream(response, session) : response
     })
 
     /** Tells each session whose visible lists changed. */

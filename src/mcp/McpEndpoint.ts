@@ -23,6 +23,7 @@ import { makeDownstreamServer, makeRunner } from "./downstreamServer.js"
 import { jsonRpcError } from "./httpErrors.js"
 import { LegacySessions } from "./LegacySessions.js"
 import { McpRouter } from "./McpRouter.js"
+import { onExchangeDone, readBody, toHttpResponse } from "./nodeBridge.js"
 import { onBodyDone } from "./responseBody.js"
 
 /** Largest JSON-RPC body accepted (as the MCP SDK's default). */
@@ -115,10 +116,11 @@ export class McpEndpoint extends Effect.Service<McpEndpoint>()("aperture/McpEndp
         if (length > MAX_BODY_BYTES) {
           return HttpServerResponse.fromWeb(jsonRpcError(413, -32000, `Request body larger than ${MAX_BODY_BYTES} bytes`))
         }
-        body = yield* request.text.pipe(Effect.orElseSucceed(() => ""))
-        if (body.length > MAX_BODY_BYTES) {
+        const read = yield* Effect.either(readBody(request, MAX_BODY_BYTES))
+        if (read._tag === "Left") {
           return HttpServerResponse.fromWeb(jsonRpcError(413, -32000, `Request body larger than ${MAX_BODY_BYTES} bytes`))
         }
+        body = read.right
         try {
           parsedBody = JSON.parse(body)
         } catch {
@@ -133,8 +135,10 @@ export class McpEndpoint extends Effect.Service<McpEndpoint>()("aperture/McpEndp
         ...(body !== undefined && { body })
       })
 
+      // Calls in flight, for draining on shutdown; a GET stream is not a call.
       const counted = request.method !== "GET"
       if (counted) inFlight++
+      const tracked = counted && onExchangeDone(request, () => inFlight--)
       const response = yield* Effect.gen(function*() {
         const isLegacy = yield* Effect.promise(() => isLegacyRequest(webRequest, parsedBody))
         return isLegacy
@@ -146,9 +150,9 @@ export class McpEndpoint extends Effect.Service<McpEndpoint>()("aperture/McpEndp
             })
           )
       }).pipe(Effect.onExit((exit) => Effect.sync(() => {
-        if (counted && exit._tag === "Failure") inFlight--
+        if (counted && !tracked && exit._tag === "Failure") inFlight--
       })))
-      return HttpServerResponse.fromWeb(counted ? onBodyDone(response, () => inFlight--) : response)
+      return toHttpResponse(counted && !tracked ? onBodyDone(response, () => inFlight--) : response)
     })
 
     /** Stop taking calls, wait (at most `timeoutMs`) for the ones in flight, then close every session. */
