@@ -40,6 +40,8 @@ export class Catalog extends Effect.Service<Catalog>()("aperture/Catalog", {
     const now = yield* Clock.currentTimeMillis
     const states = config.connectors.map((c) => initialState(c, now))
     const ref = yield* SubscriptionRef.make(snapshotOf(1, states, buildIndex(states)))
+    // The latest snapshot, readable without running an effect: request handlers read it per call.
+    let latest = yield* SubscriptionRef.get(ref)
 
     const logTransition = (before: ConnectorState, after: ConnectorState) => {
       if (before.status === after.status && before.error === after.error) return Effect.void
@@ -78,7 +80,8 @@ export class Catalog extends Effect.Service<Catalog>()("aperture/Catalog", {
         const exposureChanged = before.lists !== after.lists || (before.status === "ready") !== (after.status === "ready")
         const index = exposureChanged ? buildIndex(states) : snapshot.index
         indexes = [snapshot.index, index]
-        return snapshotOf(snapshot.version + 1, states, index)
+        latest = snapshotOf(snapshot.version + 1, states, index)
+        return latest
       })
       if (transition) yield* logTransition(...transition)
       if (indexes && indexes[0] !== indexes[1]) yield* logCollisions(...indexes)
@@ -86,6 +89,8 @@ export class Catalog extends Effect.Service<Catalog>()("aperture/Catalog", {
 
     return {
       get: SubscriptionRef.get(ref),
+      /** The latest snapshot, synchronously (for the request hot path). */
+      current: (): CatalogSnapshot => latest,
       changes: ref.changes,
       update
     } as const

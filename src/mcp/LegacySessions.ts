@@ -11,10 +11,10 @@ import { Clock, Duration, Effect, Fiber, Schedule, Stream } from "effect"
 import { Catalog } from "../catalog/Catalog.js"
 import { GatewayConfig } from "../config/GatewayConfig.js"
 import type { Identity } from "../identity/IdentityPlugin.js"
-import { makeDownstreamServer, makeRunner } from "./downstreamServer.js"
+import { makeDownstreamServer } from "./downstreamServer.js"
 import { jsonRpcError } from "./httpErrors.js"
 import { McpRouter } from "./McpRouter.js"
-import { isEventStream, onBodyDone } from "./responseBody.js"
+import { isEventStream, onBodyDone } from "../http/responseBody.js"
 import { type CallerView, callerView } from "./views.js"
 
 interface LegacySession {
@@ -45,7 +45,6 @@ export class LegacySessions extends Effect.Service<LegacySessions>()("aperture/L
     const config = yield* GatewayConfig
     const router = yield* McpRouter
     const catalog = yield* Catalog
-    const run = makeRunner(yield* Effect.runtime<never>())
     const sessions = new Map<string, LegacySession>()
     const idleMillis = Duration.toMillis(config.server.sessionIdleTimeout)
 
@@ -62,7 +61,7 @@ export class LegacySessions extends Effect.Service<LegacySessions>()("aperture/L
           return jsonRpcError(503, -32000, "Too many sessions; try again later")
         }
         const now = yield* Clock.currentTimeMillis
-        const server = makeDownstreamServer(router, identity, run)
+        const server = makeDownstreamServer(router, identity)
         let session: LegacySession | undefined
         const transport = new WebStandardStreamableHTTPServerTransport({
           sessionIdGenerator: () => randomUUID(),

@@ -19,12 +19,12 @@ import { Catalog } from "../catalog/Catalog.js"
 import { GatewayConfig } from "../config/GatewayConfig.js"
 import { Identities } from "../identity/Identities.js"
 import type { Identity } from "../identity/IdentityPlugin.js"
-import { makeDownstreamServer, makeRunner } from "./downstreamServer.js"
+import { makeDownstreamServer } from "./downstreamServer.js"
 import { jsonRpcError } from "./httpErrors.js"
 import { LegacySessions } from "./LegacySessions.js"
 import { McpRouter } from "./McpRouter.js"
 import { onExchangeDone, readBody, toHttpResponse } from "./nodeBridge.js"
-import { onBodyDone } from "./responseBody.js"
+import { onBodyDone } from "../http/responseBody.js"
 
 /** Largest JSON-RPC body accepted (as the MCP SDK's default). */
 export const MAX_BODY_BYTES = 4 * 1024 * 1024
@@ -41,7 +41,6 @@ export class McpEndpoint extends Effect.Service<McpEndpoint>()("aperture/McpEndp
     const router = yield* McpRouter
     const legacy = yield* LegacySessions
     const catalog = yield* Catalog
-    const run = makeRunner(yield* Effect.runtime<never>())
 
     // Host names accepted in `Host`: configured, or the loopback names when bound to loopback.
     // Bound elsewhere without a list, any Host is accepted (the public name is unknown).
@@ -53,7 +52,7 @@ export class McpEndpoint extends Effect.Service<McpEndpoint>()("aperture/McpEndp
       Effect.sync(() =>
         createMcpHandler(({ authInfo }) => {
           const identity = authInfo?.extra?.[identityKey] as Identity
-          return makeDownstreamServer(router, identity, run)
+          return makeDownstreamServer(router, identity)
         }, { legacy: "reject" })
       ),
       (handler) => Effect.promise(() => handler.close().catch(() => {}))

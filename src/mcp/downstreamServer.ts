@@ -5,10 +5,9 @@
  * @module
  */
 import { Server, type ServerCapabilities } from "@modelcontextprotocol/server"
-import { Cause, Effect, Exit, Runtime } from "effect"
 import type { Identity } from "../identity/IdentityPlugin.js"
 import { version } from "../version.js"
-import { type CallContext, McpFailure, McpRouter } from "./McpRouter.js"
+import type { CallContext, McpRouter } from "./McpRouter.js"
 
 export const GATEWAY_CAPABILITIES: ServerCapabilities = {
   tools: { listChanged: true },
@@ -22,55 +21,44 @@ export const GATEWAY_INSTRUCTIONS =
   "Aperture gateway: tools, prompts and resources of several upstream MCP servers. " +
   "Names are prefixed with the connector ID (<connector>_<tool>, <connector>-<uri>)."
 
-/** Runs router effects from SDK callbacks: one runtime, captured once; failures become JSON-RPC errors. */
-export type EffectRunner = <A>(effect: Effect.Effect<A, McpFailure>, signal: AbortSignal) => Promise<A>
-
-export const makeRunner = (runtime: Runtime.Runtime<never>): EffectRunner => {
-  const runExit = Runtime.runPromiseExit(runtime)
-  return async (effect, signal) => {
-    const exit = await runExit(effect, { signal })
-    if (Exit.isSuccess(exit)) return exit.value
-    const failure = Cause.failureOption(exit.cause)
-    if (failure._tag === "Some" && failure.value instanceof McpFailure) throw failure.value.error
-    if (Cause.isInterruptedOnly(exit.cause)) throw new Error("Request cancelled")
-    throw new Error(`internal error: ${Cause.pretty(exit.cause).split("\n")[0]}`)
-  }
-}
-
-type Ctx = {
-  mcpReq: {
-    signal: AbortSignal
-    _meta?: { progressToken?: string | number; [k: string]: unknown } | undefined
-    notify: (n: { method: string; params?: Record<string, unknown> }) => Promise<void>
+interface Ctx {
+  readonly mcpReq: {
+    readonly signal: AbortSignal
+    readonly _meta?: { readonly progressToken?: string | number; readonly [k: string]: unknown } | undefined
+    readonly notify: (n: never) => Promise<void>
   }
 }
 
 const callContext = (ctx: Ctx): CallContext => ({
+  signal: ctx.mcpReq.signal,
   progressToken: ctx.mcpReq._meta?.progressToken,
   notify: (n) => ctx.mcpReq.notify(n as never)
 })
 
+type Params = Record<string, unknown> | undefined
+
 /** A low-level server whose every handler forwards for `identity`. */
-export const makeDownstreamServer = (router: McpRouter, identity: Identity, run: EffectRunner): Server => {
+export const makeDownstreamServer = (router: McpRouter, identity: Identity): Server => {
   const server = new Server({ name: "aperture", version }, {
     capabilities: GATEWAY_CAPABILITIES,
     instructions: GATEWAY_INSTRUCTIONS
   })
-  type Handler = (request: { params?: Record<string, unknown> | undefined }, ctx: Ctx) => Promise<never>
-  const on = (method: string, handler: Handler) =>
-    server.setRequestHandler(method as "tools/list", handler as never)
+  // Upstream definitions and results pass through untyped; the SDK's handler types describe
+  // what it builds itself, so register through one untyped seam.
+  const on = (method: string, handler: (params: Params, ctx: Ctx) => unknown) =>
+    server.setRequestHandler(
+      method as "tools/list",
+      (async (request: { params?: Params }, ctx: Ctx) => handler(request.params, ctx)) as never
+    )
 
-  on("tools/list", (req, ctx) => run(router.listTools(identity, req.params), ctx.mcpReq.signal) as never)
-  on("prompts/list", (req, ctx) => run(router.listPrompts(identity, req.params), ctx.mcpReq.signal) as never)
-  on("resources/list", (req, ctx) => run(router.listResources(identity, req.params), ctx.mcpReq.signal) as never)
-  on("resources/templates/list", (req, ctx) =>
-    run(router.listResourceTemplates(identity, req.params), ctx.mcpReq.signal) as never)
-  on("tools/call", (req, ctx) => run(router.callTool(identity, req.params, callContext(ctx)), ctx.mcpReq.signal) as never)
-  on("prompts/get", (req, ctx) => run(router.getPrompt(identity, req.params, callContext(ctx)), ctx.mcpReq.signal) as never)
-  on("resources/read", (req, ctx) =>
-    run(router.readResource(identity, req.params, callContext(ctx)), ctx.mcpReq.signal) as never)
-  on("completion/complete", (req, ctx) =>
-    run(router.complete(identity, req.params, callContext(ctx)), ctx.mcpReq.signal) as never)
-  on("logging/setLevel", (req, ctx) => run(router.setLogLevel(identity, req.params), ctx.mcpReq.signal) as never)
+  on("tools/list", (params) => router.listTools(identity, params))
+  on("prompts/list", (params) => router.listPrompts(identity, params))
+  on("resources/list", (params) => router.listResources(identity, params))
+  on("resources/templates/list", (params) => router.listResourceTemplates(identity, params))
+  on("tools/call", (params, ctx) => router.callTool(identity, params, callContext(ctx)))
+  on("prompts/get", (params, ctx) => router.getPrompt(identity, params, callContext(ctx)))
+  on("resources/read", (params, ctx) => router.readResource(identity, params, callContext(ctx)))
+  on("completion/complete", (params, ctx) => router.complete(identity, params, callContext(ctx)))
+  on("logging/setLevel", (params, ctx) => router.setLogLevel(identity, params, callContext(ctx)))
   return server
 }

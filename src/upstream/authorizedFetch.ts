@@ -6,6 +6,7 @@
  */
 import { Effect, Runtime } from "effect"
 import type { AuthError, Authorization, Credential, UpstreamRequest } from "../auth/AuthPlugin.js"
+import { isEventStream, onBodyDone } from "../http/responseBody.js"
 
 export type FetchLike = (url: string | URL, init?: RequestInit) => Promise<Response>
 
@@ -26,6 +27,35 @@ const applyAuthorization = (url: URL, headers: Headers, authorization: Authoriza
   return withQuery
 }
 
+/**
+ * Runs `fetch` with a signal of its own, linked to the caller's for as long as the exchange
+ * lasts. The MCP SDK passes one transport-lifetime signal to every request; handing that to
+ * `fetch` directly leaves one abort listener per request on it until garbage collection
+ * (thousands under load). Here the listener is removed when the response is over.
+ */
+export const fetchWithLinkedSignal = async (url: URL | string, init: RequestInit | undefined): Promise<Response> => {
+  const outer = init?.signal
+  if (outer == null) return fetch(url, init)
+  if (outer.aborted) return fetch(url, init)
+  const inner = new AbortController()
+  const onAbort = () => inner.abort(outer.reason)
+  outer.addEventListener("abort", onAbort, { once: true })
+  const unlink = () => outer.removeEventListener("abort", onAbort)
+  let response: Response
+  try {
+    response = await fetch(url, { ...init, signal: inner.signal })
+  } catch (error) {
+    unlink()
+    throw error
+  }
+  // A JSON body is read right away; only a stream (SSE) needs the link until it ends.
+  if (response.body === null || !isEventStream(response)) {
+    unlink()
+    return response
+  }
+  return onBodyDone(response, unlink)
+}
+
 export interface AuthorizedFetchOptions {
   readonly credential: Credential | undefined
   readonly runtime: Runtime.Runtime<never>
@@ -38,7 +68,7 @@ export const authorizedFetch = (options: AuthorizedFetchOptions): FetchLike => {
   const { credential, runtime } = options
   if (credential === undefined) {
     return async (url, init) => {
-      const response = await fetch(url, init)
+      const response = await fetchWithLinkedSignal(url, init)
       options.onResponse?.(response)
       return response
     }
@@ -57,7 +87,7 @@ export const authorizedFetch = (options: AuthorizedFetchOptions): FetchLike => {
       const headers = new Headers(init?.headers)
       const request: UpstreamRequest = { url, method, headers, body }
       const target = await authorize(request)
-      return { request, response: await fetch(target, { ...init, headers }) }
+      return { request, response: await fetchWithLinkedSignal(target, { ...init, headers }) }
     }
     const first = await send()
     // A 401 means the upstream refused the credential before acting on the request, so one
