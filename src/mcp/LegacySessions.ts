@@ -12,6 +12,7 @@ import { Catalog } from "../catalog/Catalog.js"
 import { GatewayConfig } from "../config/GatewayConfig.js"
 import type { Identity } from "../identity/IdentityPlugin.js"
 import { makeDownstreamServer } from "./downstreamServer.js"
+import { boundedEventStore } from "./eventStore.js"
 import { jsonRpcError } from "./httpErrors.js"
 import { McpRouter } from "./McpRouter.js"
 import { isEventStream, onBodyDone } from "../http/responseBody.js"
@@ -27,6 +28,9 @@ interface LegacySession {
   /** What the caller last saw, to notify `list_changed` only when their visible list changed. */
   seen: CallerView["fingerprints"] | undefined
 }
+
+/** The SSE `retry` a client should wait before resuming a broken stream. */
+export const RETRY_INTERVAL_MS = 1000
 
 /** New sessions beyond this many are refused with 503 until some close. */
 export const MAX_SESSIONS = 10_000
@@ -61,10 +65,13 @@ export class LegacySessions extends Effect.Service<LegacySessions>()("aperture/L
           return jsonRpcError(503, -32000, "Too many sessions; try again later")
         }
         const now = yield* Clock.currentTimeMillis
-        const server = makeDownstreamServer(router, identity)
+        const server = makeDownstreamServer(router, identity, "legacy")
         let session: LegacySession | undefined
         const transport = new WebStandardStreamableHTTPServerTransport({
           sessionIdGenerator: () => randomUUID(),
+          // Streams resume with Last-Event-ID; clients reconnect after this many ms.
+          eventStore: boundedEventStore(),
+          retryInterval: RETRY_INTERVAL_MS,
           onsessioninitialized: (id) => {
             session = { id, identity, server, transport, lastSeen: now, openStreams: 0, seen: undefined }
             sessions.set(id, session)

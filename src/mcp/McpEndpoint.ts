@@ -52,7 +52,7 @@ export class McpEndpoint extends Effect.Service<McpEndpoint>()("aperture/McpEndp
       Effect.sync(() =>
         createMcpHandler(({ authInfo }) => {
           const identity = authInfo?.extra?.[identityKey] as Identity
-          return makeDownstreamServer(router, identity)
+          return makeDownstreamServer(router, identity, "modern")
         }, { legacy: "reject" })
       ),
       (handler) => Effect.promise(() => handler.close().catch(() => {}))

@@ -9,7 +9,19 @@
  * call as an Effect cost more CPU than the lookup and forwarding together).
  * @module
  */
-import { ProtocolError, ProtocolErrorCode, ResourceNotFoundError, SERVER_INFO_META_KEY, UriTemplate } from "@modelcontextprotocol/server"
+import type { McpSubscription } from "@modelcontextprotocol/client"
+import {
+  CLIENT_CAPABILITIES_META_KEY,
+  type ClientCapabilities,
+  createRequestStateCodec,
+  LOG_LEVEL_META_KEY,
+  type LoggingLevel,
+  ProtocolError,
+  ProtocolErrorCode,
+  ResourceNotFoundError,
+  SERVER_INFO_META_KEY,
+  UriTemplate
+} from "@modelcontextprotocol/server"
 import { Duration, Effect } from "effect"
 import { Catalog, type CatalogSnapshot } from "../catalog/Catalog.js"
 import type { IndexEntry } from "../catalog/index.js"
@@ -17,9 +29,12 @@ import { splitPrefixedUri } from "../catalog/names.js"
 import { GatewayConfig } from "../config/GatewayConfig.js"
 import { type CallerPolicy, PolicyCache } from "../grants/policy.js"
 import type { Identity } from "../identity/IdentityPlugin.js"
+import type { DownstreamCall } from "../upstream/callChannel.js"
 import { passthrough } from "../upstream/passthrough.js"
 import { describeError } from "../upstream/UpstreamError.js"
 import { type LiveUpstream, Upstreams } from "../upstream/Upstreams.js"
+import type { SessionSink } from "./downstreamServer.js"
+import { ResourceSubscriptions } from "./resourceSubscriptions.js"
 import { allowed, callerView, page } from "./views.js"
 
 type Params = Record<string, unknown> | undefined
@@ -29,7 +44,41 @@ export interface CallContext {
   readonly signal: AbortSignal
   readonly progressToken: string | number | undefined
   readonly notify: (notification: { method: string; params?: Record<string, unknown> }) => Promise<void>
+  /** A multi-round retry's answers (2026-07-28 `inputResponses`, or the SDK shim's for 2025 sessions). */
+  readonly inputResponses: Record<string, unknown> | undefined
+  /** A multi-round retry's state, as our codec decoded it (see {@link RoundState}). */
+  readonly requestState: unknown
+  /** What the caller's client declared (forwarded per request to 2026-era upstreams). */
+  readonly capabilities: ClientCapabilities | undefined
+  /** `legacy`: a 2025-era session. */
+  readonly era: "legacy" | "modern"
+  /** The caller's log level (set with logging/setLevel, or per request on the 2026 era). */
+  readonly logLevel: LoggingLevel | undefined
+  /** Sends a request to the caller on this call's stream (2025-era sessions only). */
+  readonly request: ((request: { method: string; params?: Record<string, unknown> }) => Promise<unknown>) | undefined
+  /** Ends the caller's response stream while the call goes on (2025-era sessions with resumption). */
+  readonly closeStream: (() => void) | undefined
 }
+
+/**
+ * The `requestState` the gateway hands callers: the upstream's own state, sealed with the
+ * caller and connector it belongs to, so a caller can neither forge it nor replay another
+ * caller's round (every caller is the same client to the upstream).
+ */
+export interface RoundState {
+  /** Connector the round belongs to. */
+  readonly c: string
+  /** Login of the caller the round belongs to. */
+  readonly l: string
+  /** The upstream's requestState, if it sent one. */
+  readonly s?: string
+}
+
+/** Methods whose 2026-07-28 results may be `input_required`. */
+const MULTI_ROUND_METHODS = new Set(["tools/call", "prompts/get", "resources/read"])
+
+/** How long a caller has to come back with the answers of a round. */
+const ROUND_STATE_TTL_SECONDS = 3600
 
 const invalidParams = (message: string) => new ProtocolError(ProtocolErrorCode.InvalidParams, message)
 
@@ -70,6 +119,11 @@ export class McpRouter extends Effect.Service<McpRouter>()("aperture/McpRouter",
     const catalog = yield* Catalog
     const upstreams = yield* Upstreams
     const policies = new PolicyCache(config.grants)
+    // One random key per gateway process: round states do not outlive it (callers start over).
+    const roundStates = createRequestStateCodec<RoundState>({
+      key: crypto.getRandomValues(new Uint8Array(32)),
+      ttlSeconds: ROUND_STATE_TTL_SECONDS
+    })
 
     const policyOf = (identity: Identity): CallerPolicy => policies.get(identity)
 
@@ -81,17 +135,63 @@ export class McpRouter extends Effect.Service<McpRouter>()("aperture/McpRouter",
       return upstream
     }
 
+    /**
+     * The upstream state of a multi-round retry, after checking the round belongs to this caller
+     * and connector; a mismatch answers as a tampered state does.
+     */
+    const upstreamRoundState = (identity: Identity, connectorId: string, state: unknown): string | undefined => {
+      if (state === undefined) return undefined
+      const round = state as RoundState
+      if (round.c !== connectorId || round.l !== identity.login) {
+        throw new ProtocolError(ProtocolErrorCode.InvalidParams, "Invalid or expired requestState", { reason: "invalid_request_state" })
+      }
+      return round.s
+    }
+
     /** Sends one request to an upstream; the upstream's JSON-RPC errors pass through as they are. */
     const forward = async (
       upstream: LiveUpstream,
       method: string,
-      params: Record<string, unknown>,
-      context: CallContext
+      baseParams: Record<string, unknown>,
+      context: CallContext,
+      identity?: Identity
     ): Promise<Record<string, unknown>> => {
       const timeout = Duration.toMillis(upstream.connector.timeout)
       const progressToken = context.progressToken
-      try {
-        const result = await upstream.client.request({ method, params }, passthrough, {
+      const multiRound = identity !== undefined && MULTI_ROUND_METHODS.has(method)
+      let params = baseParams
+      if (multiRound) {
+        const state = upstreamRoundState(identity, upstream.connector.id, context.requestState)
+        params = {
+          ...baseParams,
+          ...(context.inputResponses !== undefined && { inputResponses: context.inputResponses }),
+          ...(state !== undefined && { requestState: state })
+        }
+      }
+      if (upstream.era === "modern") {
+        // A 2026-era request carries its client's identity: forward the caller's own
+        // capabilities and log level, so the upstream asks only what this caller can answer.
+        const meta = { ...(params["_meta"] as Record<string, unknown> | undefined) }
+        meta[CLIENT_CAPABILITIES_META_KEY] = context.capabilities ?? {}
+        if (context.logLevel !== undefined) meta[LOG_LEVEL_META_KEY] = context.logLevel
+        params = { ...params, _meta: meta }
+      }
+      const call: DownstreamCall | undefined = identity === undefined ? undefined : {
+        connectorId: upstream.connector.id,
+        identity,
+        capabilities: context.capabilities,
+        era: context.era,
+        logLevel: context.logLevel,
+        notify: context.notify,
+        request: context.request,
+        closeStream: context.closeStream,
+        answered: false
+      }
+      const send = () =>
+        upstream.client.request({ method, params }, passthrough, {
+          // input_required results come back as they are: the caller answers them (2026-07-28),
+          // or the SDK's shim asks a 2025-era caller with real requests and calls us again.
+          allowInputRequired: multiRound,
           signal: context.signal,
           timeout,
           resetTimeoutOnProgress: true,
@@ -102,6 +202,17 @@ export class McpRouter extends Effect.Service<McpRouter>()("aperture/McpRouter",
             }
           })
         })
+      try {
+        const result = await (call === undefined ? send() : upstream.calls.run(call, send))
+        if (multiRound && result["resultType"] === "input_required") {
+          const upstreamState = result["requestState"]
+          result["requestState"] = await roundStates.mint({
+            c: upstream.connector.id,
+            l: identity.login,
+            ...(typeof upstreamState === "string" && { s: upstreamState })
+          })
+          return result
+        }
         return withoutUpstreamServerInfo(result)
       } catch (error) {
         // A JSON-RPC error answered by the upstream passes through as it is (ProtocolError is
@@ -136,14 +247,14 @@ export class McpRouter extends Effect.Service<McpRouter>()("aperture/McpRouter",
       const name = params?.["name"]
       const entry = findAllowed(identity, catalog.current().index.toolsByName, name)
       if (entry === undefined) throw invalidParams(`Tool ${String(name)} not found`)
-      return forward(live(entry), "tools/call", upstreamParams(params, { name: entry.upstreamName }), context)
+      return forward(live(entry), "tools/call", upstreamParams(params, { name: entry.upstreamName }), context, identity)
     }
 
     const getPrompt = (identity: Identity, params: Params, context: CallContext) => {
       const name = params?.["name"]
       const entry = findAllowed(identity, catalog.current().index.promptsByName, name)
       if (entry === undefined) throw invalidParams(`Prompt ${String(name)} not found`)
-      return forward(live(entry), "prompts/get", upstreamParams(params, { name: entry.upstreamName }), context)
+      return forward(live(entry), "prompts/get", upstreamParams(params, { name: entry.upstreamName }), context, identity)
     }
 
     /**
@@ -179,7 +290,7 @@ export class McpRouter extends Effect.Service<McpRouter>()("aperture/McpRouter",
       if (typeof uri !== "string") throw invalidParams("uri is required")
       const resolved = resolveResource(catalog.current(), identity, uri)
       if (resolved === undefined) throw new ResourceNotFoundError(uri)
-      return forward(live(resolved.entry), "resources/read", upstreamParams(params, { uri: resolved.upstreamUri }), context)
+      return forward(live(resolved.entry), "resources/read", upstreamParams(params, { uri: resolved.upstreamUri }), context, identity)
     }
 
     const complete = async (identity: Identity, params: Params, context: CallContext) => {
@@ -200,14 +311,89 @@ export class McpRouter extends Effect.Service<McpRouter>()("aperture/McpRouter",
       }
       const upstream = live(entry)
       if (!upstream.client.getServerCapabilities()?.completions) return { completion: { values: [], hasMore: false } }
-      return forward(upstream, "completion/complete", upstreamParams(params, { ref: upstreamRef }), context)
+      return forward(upstream, "completion/complete", upstreamParams(params, { ref: upstreamRef }), context, identity)
     }
+
+    const subscriptions = new ResourceSubscriptions()
+
+    // 2026-era upstreams deliver resource updates on a subscriptions/listen stream per URI.
+    const listens = new Map<string, Promise<McpSubscription>>()
+
+    /** Opens or closes an upstream subscription. */
+    const upstreamSubscription = async (
+      connectorId: string,
+      uri: string,
+      method: "resources/subscribe" | "resources/unsubscribe"
+    ): Promise<void> => {
+      const upstream = upstreams.get(connectorId)
+      if (upstream === undefined || !upstream.client.getServerCapabilities()?.resources?.subscribe) return
+      if (upstream.era !== "modern") {
+        await upstream.client.request({ method, params: { uri } }, passthrough)
+        return
+      }
+      const key = `${connectorId}\u0000${uri}`
+      if (method === "resources/subscribe") {
+        const opening = upstream.client.listen({ resourceSubscriptions: [uri] })
+        listens.set(key, opening)
+        opening.catch(() => listens.delete(key))
+        await opening
+      } else {
+        const opened = listens.get(key)
+        listens.delete(key)
+        await opened?.then((subscription) => subscription.close())
+      }
+    }
+
+    const subscribe = async (identity: Identity, params: Params, sink: SessionSink, _context: CallContext) => {
+      const uri = params?.["uri"]
+      if (typeof uri !== "string") throw invalidParams("uri is required")
+      const resolved = resolveResource(catalog.current(), identity, uri)
+      if (resolved === undefined) throw new ResourceNotFoundError(uri)
+      const upstream = live(resolved.entry)
+      if (!upstream.client.getServerCapabilities()?.resources?.subscribe) {
+        throw new ProtocolError(ProtocolErrorCode.MethodNotFound, `connector ${upstream.connector.id} does not offer resource subscriptions`)
+      }
+      if (subscriptions.add(upstream.connector.id, resolved.upstreamUri, uri, sink)) {
+        await upstreamSubscription(upstream.connector.id, resolved.upstreamUri, "resources/subscribe")
+      }
+      return {}
+    }
+
+    const unsubscribe = async (identity: Identity, params: Params, sink: SessionSink, _context: CallContext) => {
+      const uri = params?.["uri"]
+      if (typeof uri !== "string") throw invalidParams("uri is required")
+      const resolved = resolveResource(catalog.current(), identity, uri)
+      if (resolved !== undefined && subscriptions.remove(resolved.entry.connector.id, resolved.upstreamUri, sink)) {
+        await upstreamSubscription(resolved.entry.connector.id, resolved.upstreamUri, "resources/unsubscribe").catch(() => {})
+      }
+      return {}
+    }
+
+    const dropSubscriptions = (sink: SessionSink) => {
+      for (const { connectorId, upstreamUri } of subscriptions.drop(sink)) {
+        upstreamSubscription(connectorId, upstreamUri, "resources/unsubscribe").catch(() => {})
+      }
+    }
+
+    upstreams.onResourceUpdated((connectorId, uri) => {
+      const subscribed = subscriptions.subscribersOf(connectorId, uri)
+      if (subscribed === undefined) return
+      for (const sink of subscribed.sinks) sink.sendResourceUpdated(subscribed.exposedUri).catch(() => {})
+    })
+    // A reconnected upstream has forgotten our subscriptions: renew them.
+    upstreams.onConnected((connectorId) => {
+      for (const uri of subscriptions.urisOf(connectorId)) {
+        upstreamSubscription(connectorId, uri, "resources/subscribe").catch(() => {})
+      }
+    })
 
     /** `logging/setLevel` goes to every connected upstream the caller can reach that supports logging. */
     const setLogLevel = async (identity: Identity, params: Params, context: CallContext) => {
       const policy = policyOf(identity)
+      // 2026-era upstreams take the level per request instead (see forward()).
       const targets = upstreams.all().filter((u) =>
-        u.client.getServerCapabilities()?.logging !== undefined && policy.touches(u.connector.id, u.connector.labels)
+        u.era !== "modern" && u.client.getServerCapabilities()?.logging !== undefined &&
+        policy.touches(u.connector.id, u.connector.labels)
       )
       await Promise.all(targets.map((u) => forward(u, "logging/setLevel", upstreamParams(params, {}), context).catch(() => {})))
       return {}
@@ -223,7 +409,12 @@ export class McpRouter extends Effect.Service<McpRouter>()("aperture/McpRouter",
       readResource,
       complete,
       setLogLevel,
-      policyOf
+      subscribe,
+      unsubscribe,
+      dropSubscriptions,
+      policyOf,
+      /** Verifies a caller's echoed `requestState` (pass as the downstream server's `requestState.verify`). */
+      verifyRoundState: roundStates.verify
     } as const
   })
 }) {}

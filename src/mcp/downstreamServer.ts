@@ -1,18 +1,19 @@
 /**
  * The SDK `Server` a caller talks to: one per 2025-era session, one per 2026-era request. Its
  * handlers hand each method to {@link McpRouter} with the caller's identity bound; the SDK does
- * the protocol (handshake, ids, progress, cancellation) for both eras.
+ * the protocol (handshake, ids, progress, cancellation, the input_required shim) for both eras.
  * @module
  */
-import { Server, type ServerCapabilities } from "@modelcontextprotocol/server"
+import { LOG_LEVEL_META_KEY, type LoggingLevel, Server, type ServerCapabilities } from "@modelcontextprotocol/server"
 import type { Identity } from "../identity/IdentityPlugin.js"
+import { passthrough } from "../upstream/passthrough.js"
 import { version } from "../version.js"
 import type { CallContext, McpRouter } from "./McpRouter.js"
 
 export const GATEWAY_CAPABILITIES: ServerCapabilities = {
   tools: { listChanged: true },
   prompts: { listChanged: true },
-  resources: { listChanged: true },
+  resources: { listChanged: true, subscribe: true },
   completions: {},
   logging: {}
 }
@@ -25,24 +26,50 @@ interface Ctx {
   readonly mcpReq: {
     readonly signal: AbortSignal
     readonly _meta?: { readonly progressToken?: string | number; readonly [k: string]: unknown } | undefined
+    readonly envelope?: Readonly<Record<string, unknown>> | undefined
     readonly notify: (n: never) => Promise<void>
+    readonly send: (request: never, schema: never) => Promise<unknown>
+    readonly inputResponses?: Record<string, unknown> | undefined
+    readonly requestState: () => unknown
   }
+  readonly http?: { readonly closeSSE?: (() => void) | undefined } | undefined
 }
-
-const callContext = (ctx: Ctx): CallContext => ({
-  signal: ctx.mcpReq.signal,
-  progressToken: ctx.mcpReq._meta?.progressToken,
-  notify: (n) => ctx.mcpReq.notify(n as never)
-})
 
 type Params = Record<string, unknown> | undefined
 
-/** A low-level server whose every handler forwards for `identity`. */
-export const makeDownstreamServer = (router: McpRouter, identity: Identity): Server => {
+/** What a session needs to receive resource updates. */
+export interface SessionSink {
+  readonly sendResourceUpdated: (uri: string) => Promise<void>
+}
+
+/**
+ * A low-level server whose every handler forwards for `identity`. `era` is `legacy` for a
+ * 2025-era session (which can take server→client requests), `modern` for a 2026 request.
+ */
+export const makeDownstreamServer = (router: McpRouter, identity: Identity, era: "legacy" | "modern"): Server => {
   const server = new Server({ name: "aperture", version }, {
     capabilities: GATEWAY_CAPABILITIES,
-    instructions: GATEWAY_INSTRUCTIONS
+    instructions: GATEWAY_INSTRUCTIONS,
+    // A caller's echoed requestState is ours (sealed per caller and connector); see McpRouter.
+    requestState: { verify: router.verifyRoundState }
   })
+  // The level this session asked for with logging/setLevel (2025 era).
+  let sessionLogLevel: LoggingLevel | undefined
+  const sink: SessionSink = { sendResourceUpdated: (uri) => server.sendResourceUpdated({ uri }) }
+
+  const callContext = (ctx: Ctx): CallContext => ({
+    signal: ctx.mcpReq.signal,
+    progressToken: ctx.mcpReq._meta?.progressToken,
+    notify: (n) => ctx.mcpReq.notify(n as never),
+    inputResponses: ctx.mcpReq.inputResponses,
+    requestState: ctx.mcpReq.requestState(),
+    capabilities: server.getClientCapabilities(),
+    era,
+    logLevel: era === "legacy" ? sessionLogLevel : ctx.mcpReq.envelope?.[LOG_LEVEL_META_KEY] as LoggingLevel | undefined,
+    request: era === "legacy" ? (request) => ctx.mcpReq.send(request as never, passthrough as never) : undefined,
+    closeStream: ctx.http?.closeSSE
+  })
+
   // Upstream definitions and results pass through untyped; the SDK's handler types describe
   // what it builds itself, so register through one untyped seam.
   const on = (method: string, handler: (params: Params, ctx: Ctx) => unknown) =>
@@ -59,6 +86,12 @@ export const makeDownstreamServer = (router: McpRouter, identity: Identity): Ser
   on("prompts/get", (params, ctx) => router.getPrompt(identity, params, callContext(ctx)))
   on("resources/read", (params, ctx) => router.readResource(identity, params, callContext(ctx)))
   on("completion/complete", (params, ctx) => router.complete(identity, params, callContext(ctx)))
-  on("logging/setLevel", (params, ctx) => router.setLogLevel(identity, params, callContext(ctx)))
+  on("resources/subscribe", (params, ctx) => router.subscribe(identity, params, sink, callContext(ctx)))
+  on("resources/unsubscribe", (params, ctx) => router.unsubscribe(identity, params, sink, callContext(ctx)))
+  on("logging/setLevel", (params, ctx) => {
+    sessionLogLevel = params?.["level"] as LoggingLevel | undefined
+    return router.setLogLevel(identity, params, callContext(ctx))
+  })
+  server.onclose = () => router.dropSubscriptions(sink)
   return server
 }

@@ -12,7 +12,8 @@ import { Catalog } from "../catalog/Catalog.js"
 import { emptyLists, type UpstreamLists } from "../catalog/index.js"
 import { GatewayConfig } from "../config/GatewayConfig.js"
 import { type McpSpeakingConnector, speaksMcp } from "../config/model.js"
-import { type Connection, connect, type ConnectionMemory, type ListKind, readLists } from "./connection.js"
+import { CallRegistry } from "./callChannel.js"
+import { type Connection, connect, type ConnectionMemory, type ListKind, readLists, type UpstreamEvents } from "./connection.js"
 import { describeError, UpstreamError } from "./UpstreamError.js"
 
 /** A connected upstream, as request routing uses it. */
@@ -22,6 +23,8 @@ export interface LiveUpstream {
   readonly era: ProtocolEra | undefined
   /** Ask the connector to verify its connection now (a call failed at the transport level). */
   readonly suspect: () => void
+  /** The calls in flight, for routing what the upstream sends outside a response. */
+  readonly calls: CallRegistry
 }
 
 /** Reconnect delays: 200 ms doubling, ±20 % jitter, at most 30 s; back to 200 ms after a minute of health. */
@@ -39,6 +42,14 @@ export class Upstreams extends Effect.Service<Upstreams>()("aperture/Upstreams",
     const config = yield* GatewayConfig
     const catalog = yield* Catalog
     const live = new Map<string, LiveUpstream>()
+    const calls = new CallRegistry()
+    const resourceListeners = new Set<(connectorId: string, uri: string) => void>()
+    const connectedListeners = new Set<(connectorId: string) => void>()
+    const events: UpstreamEvents = {
+      resourceUpdated: (connectorId, uri) => {
+        for (const listener of resourceListeners) listener(connectorId, uri)
+      }
+    }
     const fibers = yield* FiberMap.make<string>()
 
     const markFailed = (connector: McpSpeakingConnector, error: UpstreamError) =>
@@ -91,16 +102,18 @@ export class Upstreams extends Effect.Service<Upstreams>()("aperture/Upstreams",
     /** One connection's life: connect, publish, serve until it fails. Never succeeds. */
     const session = (connector: McpSpeakingConnector, credential: Credential | undefined, memory: ConnectionMemory) =>
       Effect.scoped(Effect.gen(function*() {
-        const connection = yield* connect(connector, credential, memory)
+        const connection = yield* connect(connector, credential, memory, calls, events)
         const lists = yield* readLists(connection, connector.id, connector.timeout)
         const suspicion = connection.suspicion
         live.set(connector.id, {
           connector,
           client: connection.client,
           era: connection.client.getProtocolEra(),
-          suspect: () => Queue.unsafeOffer(suspicion, undefined)
+          suspect: () => Queue.unsafeOffer(suspicion, undefined),
+          calls
         })
         yield* Effect.addFinalizer(() => Effect.sync(() => live.delete(connector.id)))
+        for (const listener of connectedListeners) listener(connector.id)
         yield* catalog.update(connector.id, (s) => ({
           ...s,
           status: "ready",
@@ -156,7 +169,11 @@ export class Upstreams extends Effect.Service<Upstreams>()("aperture/Upstreams",
       /** The live upstream for a connector, if it is connected. */
       get: (connectorId: string): LiveUpstream | undefined => live.get(connectorId),
       /** All live upstreams. */
-      all: (): ReadonlyArray<LiveUpstream> => [...live.values()]
+      all: (): ReadonlyArray<LiveUpstream> => [...live.values()],
+      /** Listens to `notifications/resources/updated` from every upstream. */
+      onResourceUpdated: (listener: (connectorId: string, uri: string) => void) => void resourceListeners.add(listener),
+      /** Listens to (re)connections, e.g. to renew upstream subscriptions. */
+      onConnected: (listener: (connectorId: string) => void) => void connectedListeners.add(listener)
     } as const
   })
 }) {}

@@ -7,6 +7,7 @@
 import { Effect, Runtime } from "effect"
 import type { AuthError, Authorization, Credential, UpstreamRequest } from "../auth/AuthPlugin.js"
 import { isEventStream, onBodyDone } from "../http/responseBody.js"
+import { callInContext, type DownstreamCall } from "./callChannel.js"
 
 export type FetchLike = (url: string | URL, init?: RequestInit) => Promise<Response>
 
@@ -53,7 +54,22 @@ export const fetchWithLinkedSignal = async (url: URL | string, init: RequestInit
     unlink()
     return response
   }
-  return onBodyDone(response, unlink)
+  const call = callInContext()
+  return onBodyDone(response, () => {
+    unlink()
+    if (call?.closeStream !== undefined && init?.method === "POST") mirrorEarlyClose(call, call.closeStream)
+  })
+}
+
+/**
+ * The upstream ended a call's response stream before answering (SSE polling): end the
+ * caller's stream too, so its client resumes with Last-Event-ID as it would directly. Checked
+ * a moment later, since the answer and the end of the stream arrive together.
+ */
+const mirrorEarlyClose = (call: DownstreamCall, closeStream: () => void) => {
+  setTimeout(() => {
+    if (!call.answered) closeStream()
+  }, 20)
 }
 
 export interface AuthorizedFetchOptions {

@@ -5,7 +5,7 @@
  * and, for stdio, ends the child process.
  * @module
  */
-import { Client, type PriorDiscovery, SdkHttpError, SSEClientTransport, StreamableHTTPClientTransport, type Transport, UnauthorizedError } from "@modelcontextprotocol/client"
+import { Client, type ClientCapabilities, type PriorDiscovery, SdkHttpError, SSEClientTransport, StreamableHTTPClientTransport, type Transport, UnauthorizedError } from "@modelcontextprotocol/client"
 import { getDefaultEnvironment, StdioClientTransport } from "@modelcontextprotocol/client/stdio"
 import { Deferred, Duration, Effect, Exit, Queue, Redacted, Runtime, type Scope } from "effect"
 import type { Credential } from "../auth/AuthPlugin.js"
@@ -13,6 +13,7 @@ import type { McpSpeakingConnector } from "../config/model.js"
 import type { UpstreamInfo, UpstreamItem, UpstreamLists } from "../catalog/index.js"
 import { version } from "../version.js"
 import { authorizedFetch, CredentialUnavailable } from "./authorizedFetch.js"
+import type { CallRegistry } from "./callChannel.js"
 import { passthrough } from "./passthrough.js"
 import { describeError, UpstreamError } from "./UpstreamError.js"
 import { WebSocketClientTransport } from "./webSocketTransport.js"
@@ -140,10 +141,24 @@ const firstTransport = (connector: McpSpeakingConnector, memory: ConnectionMemor
 }
 
 /** Connects, falling back from streamable HTTP to legacy SSE (and back) as the upstream requires. */
+/** What the gateway forwards to callers: routed by the connector's {@link CallRegistry}. */
+export const CLIENT_CAPABILITIES: ClientCapabilities = {
+  sampling: {},
+  elicitation: { form: {}, url: {} },
+  roots: { listChanged: true }
+}
+
+/** Upstream notifications that concern every caller, not one call. */
+export interface UpstreamEvents {
+  readonly resourceUpdated: (connectorId: string, uri: string) => void
+}
+
 export const connect = (
   connector: McpSpeakingConnector,
   credential: Credential | undefined,
-  memory: ConnectionMemory
+  memory: ConnectionMemory,
+  calls: CallRegistry,
+  events: UpstreamEvents
 ): Effect.Effect<Connection, UpstreamError, Scope.Scope> =>
   Effect.gen(function*() {
     const runtime = yield* Effect.runtime<never>()
@@ -160,6 +175,8 @@ export const connect = (
           try: async () => {
             const handle = makeTransport(connector, kind, credential, runtime, logStderr)
             const client = new Client({ name: "aperture", version }, {
+              // The union of what callers may support; each request is checked against its own caller.
+              capabilities: CLIENT_CAPABILITIES,
               versionNegotiation: { mode: "auto" },
               listChanged: {
                 tools: { autoRefresh: false, debounceMs: 50, onChanged: () => Queue.unsafeOffer(changes, "tools") },
@@ -181,6 +198,16 @@ export const connect = (
                 )
               )
             client.onerror = () => Queue.unsafeOffer(suspicion, undefined)
+            for (const method of ["sampling/createMessage", "elicitation/create", "roots/list"] as const) {
+              client.setRequestHandler(method, ((request: { params?: Record<string, unknown> }) =>
+                calls.forwardRequest(connector.id, method, request.params)) as never)
+            }
+            client.setNotificationHandler("notifications/message", (notification) => {
+              calls.forwardLog(connector.id, notification.params as Record<string, unknown>)
+            })
+            client.setNotificationHandler("notifications/resources/updated", (notification) => {
+              events.resourceUpdated(connector.id, notification.params.uri)
+            })
             try {
               await client.connect(handle.transport, {
                 timeout: timeoutMs,

@@ -1,0 +1,133 @@
+/**
+ * Routing an upstream's server→client traffic (sampling, elicitation, roots, log messages) to
+ * the caller whose call caused it. Every upstream connection is shared by all callers, and
+ * those messages name no request, so the gateway tracks calls:
+ *
+ * - over streamable HTTP they arrive on the call's own response stream, and the call's async
+ *   context (AsyncLocalStorage, entered when the gateway forwards the call) names the caller;
+ * - otherwise (stdio, legacy SSE) they go to the caller with a call in flight on that
+ *   connector when there is exactly one — never guessed among several, since a wrong guess
+ *   would show one user's data to another.
+ * @module
+ */
+import { AsyncLocalStorage } from "node:async_hooks"
+import {
+  getSupportedElicitationModes,
+  type ClientCapabilities,
+  type LoggingLevel,
+  ProtocolError,
+  ProtocolErrorCode
+} from "@modelcontextprotocol/client"
+import type { Identity } from "../identity/IdentityPlugin.js"
+
+export interface DownstreamCall {
+  readonly connectorId: string
+  readonly identity: Identity
+  /** What the caller's client declared it supports (sampling, elicitation, roots). */
+  readonly capabilities: ClientCapabilities | undefined
+  /** `legacy`: a 2025-era session, which can take server→client requests. */
+  readonly era: "legacy" | "modern"
+  /** Log messages below this level are not forwarded; `undefined` on the 2026 era: none are. */
+  readonly logLevel: LoggingLevel | undefined
+  /** Sends a notification on the caller's request stream. */
+  readonly notify: (notification: { method: string; params?: Record<string, unknown> }) => Promise<void>
+  /** Sends a request to the caller on its request stream (2025-era callers only). */
+  readonly request: ((request: { method: string; params?: Record<string, unknown> }) => Promise<unknown>) | undefined
+  /**
+   * Closes the caller's response stream without ending the call (SSE polling, SEP-1699): the
+   * client resumes with Last-Event-ID. Used when the upstream did the same to us.
+   */
+  readonly closeStream: (() => void) | undefined
+  /** Set once the upstream answered. */
+  answered: boolean
+}
+
+/** The call being forwarded in this async context, if any. */
+export const callInContext = (): DownstreamCall | undefined => currentCall.getStore()
+
+const LEVELS: ReadonlyArray<LoggingLevel> = ["debug", "info", "notice", "warning", "error", "critical", "alert", "emergency"]
+
+const currentCall = new AsyncLocalStorage<DownstreamCall>()
+
+/** Calls in flight per connector, and the routing of what upstreams send back outside a response. */
+export class CallRegistry {
+  private readonly inFlight = new Map<string, Set<DownstreamCall>>()
+
+  /** Runs `forward` as `call`: what the upstream sends while it runs is routed to this caller. */
+  run<A>(call: DownstreamCall, forward: () => Promise<A>): Promise<A> {
+    let calls = this.inFlight.get(call.connectorId)
+    if (calls === undefined) {
+      calls = new Set()
+      this.inFlight.set(call.connectorId, calls)
+    }
+    calls.add(call)
+    const done = () => {
+      call.answered = true
+      calls.delete(call)
+    }
+    return currentCall.run(call, forward).finally(done)
+  }
+
+  /** The caller an upstream message belongs to, if it can be known. */
+  callerOf(connectorId: string): DownstreamCall | undefined {
+    const current = currentCall.getStore()
+    if (current !== undefined && current.connectorId === connectorId) return current
+    const calls = this.inFlight.get(connectorId)
+    if (calls !== undefined && calls.size === 1) return calls.values().next().value
+    return undefined
+  }
+
+  /** Forwards an upstream's server→client request to its caller, if that caller can take it. */
+  async forwardRequest(connectorId: string, method: string, params: Record<string, unknown> | undefined): Promise<unknown> {
+    const call = this.callerOf(connectorId)
+    if (call === undefined) {
+      throw new ProtocolError(
+        ProtocolErrorCode.InternalError,
+        `Aperture cannot tell which caller this ${method} is for (no single call in flight on connector ${connectorId})`
+      )
+    }
+    const missing = missingCapability(call.capabilities, method, params)
+    if (missing !== undefined) {
+      throw new ProtocolError(ProtocolErrorCode.MethodNotFound, `The calling client does not support ${missing}`)
+    }
+    if (call.request === undefined) {
+      throw new ProtocolError(
+        ProtocolErrorCode.MethodNotFound,
+        `The calling client speaks 2026-07-28, which has no server-to-client ${method}; return an input_required result instead`
+      )
+    }
+    return call.request({ method, ...(params !== undefined && { params }) })
+  }
+
+  /** Forwards an upstream's log message to its caller, when the caller's level lets it through. */
+  forwardLog(connectorId: string, params: { level?: unknown } & Record<string, unknown>): void {
+    const call = this.callerOf(connectorId)
+    if (call === undefined) return
+    const level = params.level as LoggingLevel
+    if (call.era === "modern" && call.logLevel === undefined) return
+    if (call.logLevel !== undefined && LEVELS.indexOf(level) < LEVELS.indexOf(call.logLevel)) return
+    call.notify({ method: "notifications/message", params }).catch(() => {})
+  }
+}
+
+/** What the caller lacks to receive this request, or `undefined` if it can. */
+const missingCapability = (
+  capabilities: ClientCapabilities | undefined,
+  method: string,
+  params: Record<string, unknown> | undefined
+): string | undefined => {
+  switch (method) {
+    case "sampling/createMessage":
+      return capabilities?.sampling === undefined ? "sampling" : undefined
+    case "roots/list":
+      return capabilities?.roots === undefined ? "roots" : undefined
+    case "elicitation/create": {
+      const modes = getSupportedElicitationModes(capabilities?.elicitation)
+      return params?.["mode"] === "url"
+        ? (modes.supportsUrlMode ? undefined : "URL-mode elicitation")
+        : (modes.supportsFormMode ? undefined : "elicitation")
+    }
+    default:
+      return undefined
+  }
+}
