@@ -9,6 +9,7 @@ import {
   isLegacyRequest,
   localhostAllowedHostnames,
   type McpHttpHandler,
+  type ServerEvent,
   validateHostHeader,
   validateOriginHeader
 } from "@modelcontextprotocol/server"
@@ -19,12 +20,14 @@ import { Catalog } from "../catalog/Catalog.js"
 import { GatewayConfig } from "../config/GatewayConfig.js"
 import { Identities } from "../identity/Identities.js"
 import type { Identity } from "../identity/IdentityPlugin.js"
+import { asCaller, CallerEventBus } from "./callerEventBus.js"
 import { makeDownstreamServer } from "./downstreamServer.js"
 import { jsonRpcError } from "./httpErrors.js"
 import { LegacySessions } from "./LegacySessions.js"
 import { McpRouter } from "./McpRouter.js"
-import { onExchangeDone, readBody, toHttpResponse } from "./nodeBridge.js"
+import { clientGoneSignal, onExchangeDone, readBody, toHttpResponse } from "./nodeBridge.js"
 import { onBodyDone } from "../http/responseBody.js"
+import { callerView } from "./views.js"
 
 /** Largest JSON-RPC body accepted (as the MCP SDK's default). */
 export const MAX_BODY_BYTES = 4 * 1024 * 1024
@@ -48,26 +51,33 @@ export class McpEndpoint extends Effect.Service<McpEndpoint>()("aperture/McpEndp
       (isLoopbackHost(config.server.host) ? localhostAllowedHostnames() : undefined)
     const allowedOrigins: ReadonlyArray<string> | undefined = config.server.allowedOrigins ?? allowedHosts
 
+    // 2026-era callers hear about changes on their `subscriptions/listen` streams, each only
+    // about what it can see.
+    const viewOf = (identity: Identity) => callerView(catalog.current(), router.policyOf(identity)).fingerprints
+    const bus = new CallerEventBus(viewOf)
     const modern: McpHttpHandler = yield* Effect.acquireRelease(
       Effect.sync(() =>
         createMcpHandler(({ authInfo }) => {
           const identity = authInfo?.extra?.[identityKey] as Identity
           return makeDownstreamServer(router, identity, "modern")
-        }, { legacy: "reject" })
+        }, { legacy: "reject", bus })
       ),
       (handler) => Effect.promise(() => handler.close().catch(() => {}))
     )
-
-    // 2026-era callers hear about list changes on their `subscriptions/listen` streams.
     yield* catalog.changes.pipe(
       Stream.changesWith((a, b) => a.index === b.index),
       Stream.drop(1),
       Stream.runForEach(() =>
-        Effect.sync(() => {
-          modern.notify.toolsChanged()
-          modern.notify.promptsChanged()
-          modern.notify.resourcesChanged()
-        })
+        Effect.sync(() =>
+          bus.publishPer((identity, before) => {
+            const now = viewOf(identity)
+            const events: Array<ServerEvent> = []
+            if (before?.tools !== now.tools) events.push({ kind: "tools_list_changed" })
+            if (before?.prompts !== now.prompts) events.push({ kind: "prompts_list_changed" })
+            if (before?.resources !== now.resources) events.push({ kind: "resources_list_changed" })
+            return { events, state: now }
+          })
+        )
       ),
       Effect.forkScoped
     )
@@ -128,10 +138,12 @@ export class McpEndpoint extends Effect.Service<McpEndpoint>()("aperture/McpEndp
       }
       const webHeaders = new Headers()
       for (const [name, value] of Object.entries(headers)) if (value !== undefined) webHeaders.set(name, value)
+      const signal = clientGoneSignal(request)
       const webRequest = new Request(url, {
         method: request.method,
         headers: webHeaders,
-        ...(body !== undefined && { body })
+        ...(body !== undefined && { body }),
+        ...(signal !== undefined && { signal })
       })
 
       // Calls in flight, for draining on shutdown; a GET stream is not a call.
@@ -143,10 +155,11 @@ export class McpEndpoint extends Effect.Service<McpEndpoint>()("aperture/McpEndp
         return isLegacy
           ? yield* legacy.handle(webRequest, parsedBody, identity)
           : yield* Effect.promise(() =>
-            modern.fetch(webRequest, {
-              parsedBody,
-              authInfo: { token: "", clientId: identity.login, scopes: [], extra: { [identityKey]: identity } }
-            })
+            asCaller(identity, () =>
+              modern.fetch(webRequest, {
+                parsedBody,
+                authInfo: { token: "", clientId: identity.login, scopes: [], extra: { [identityKey]: identity } }
+              }))
           )
       }).pipe(Effect.onExit((exit) => Effect.sync(() => {
         if (counted && !tracked && exit._tag === "Failure") inFlight--

@@ -11,93 +11,35 @@
  */
 import type { McpSubscription } from "@modelcontextprotocol/client"
 import {
-  CLIENT_CAPABILITIES_META_KEY,
-  type ClientCapabilities,
   createRequestStateCodec,
-  LOG_LEVEL_META_KEY,
-  type LoggingLevel,
   ProtocolError,
   ProtocolErrorCode,
   ResourceNotFoundError,
-  SERVER_INFO_META_KEY,
   UriTemplate
 } from "@modelcontextprotocol/server"
-import { Duration, Effect } from "effect"
+import { Effect } from "effect"
 import { Catalog, type CatalogSnapshot } from "../catalog/Catalog.js"
 import type { IndexEntry } from "../catalog/index.js"
 import { splitPrefixedUri } from "../catalog/names.js"
 import { GatewayConfig } from "../config/GatewayConfig.js"
 import { type CallerPolicy, PolicyCache } from "../grants/policy.js"
 import type { Identity } from "../identity/IdentityPlugin.js"
-import type { DownstreamCall } from "../upstream/callChannel.js"
 import { passthrough } from "../upstream/passthrough.js"
-import { describeError } from "../upstream/UpstreamError.js"
 import { type LiveUpstream, Upstreams } from "../upstream/Upstreams.js"
 import type { SessionSink } from "./downstreamServer.js"
+import { type CallContext, makeForwarder, type RoundState } from "./forwardCall.js"
+import { HeldCalls } from "./heldCalls.js"
 import { ResourceSubscriptions } from "./resourceSubscriptions.js"
 import { allowed, callerView, page } from "./views.js"
 
 type Params = Record<string, unknown> | undefined
 
-/** Per-call context from the downstream request. */
-export interface CallContext {
-  readonly signal: AbortSignal
-  readonly progressToken: string | number | undefined
-  readonly notify: (notification: { method: string; params?: Record<string, unknown> }) => Promise<void>
-  /** A multi-round retry's answers (2026-07-28 `inputResponses`, or the SDK shim's for 2025 sessions). */
-  readonly inputResponses: Record<string, unknown> | undefined
-  /** A multi-round retry's state, as our codec decoded it (see {@link RoundState}). */
-  readonly requestState: unknown
-  /** What the caller's client declared (forwarded per request to 2026-era upstreams). */
-  readonly capabilities: ClientCapabilities | undefined
-  /** `legacy`: a 2025-era session. */
-  readonly era: "legacy" | "modern"
-  /** The caller's log level (set with logging/setLevel, or per request on the 2026 era). */
-  readonly logLevel: LoggingLevel | undefined
-  /** Sends a request to the caller on this call's stream (2025-era sessions only). */
-  readonly request: ((request: { method: string; params?: Record<string, unknown> }) => Promise<unknown>) | undefined
-  /** Ends the caller's response stream while the call goes on (2025-era sessions with resumption). */
-  readonly closeStream: (() => void) | undefined
-}
-
-/**
- * The `requestState` the gateway hands callers: the upstream's own state, sealed with the
- * caller and connector it belongs to, so a caller can neither forge it nor replay another
- * caller's round (every caller is the same client to the upstream).
- */
-export interface RoundState {
-  /** Connector the round belongs to. */
-  readonly c: string
-  /** Login of the caller the round belongs to. */
-  readonly l: string
-  /** The upstream's requestState, if it sent one. */
-  readonly s?: string
-}
-
-/** Methods whose 2026-07-28 results may be `input_required`. */
-const MULTI_ROUND_METHODS = new Set(["tools/call", "prompts/get", "resources/read"])
+const invalidParams = (message: string) => new ProtocolError(ProtocolErrorCode.InvalidParams, message)
 
 /** How long a caller has to come back with the answers of a round. */
 const ROUND_STATE_TTL_SECONDS = 3600
-
-const invalidParams = (message: string) => new ProtocolError(ProtocolErrorCode.InvalidParams, message)
-
-/** Hard cap on one call however much progress it reports, as a multiple of the connector timeout. */
-const HARD_CAP_FACTOR = 10
-
-/**
- * A 2026-era upstream stamps its own `serverInfo` into each result's `_meta`; the caller's server
- * is the gateway, whose stamp the SDK adds on the way out.
- */
-const withoutUpstreamServerInfo = (result: Record<string, unknown>) => {
-  const meta = result["_meta"] as Record<string, unknown> | undefined
-  if (meta !== undefined && SERVER_INFO_META_KEY in meta) {
-    const { [SERVER_INFO_META_KEY]: _, ...rest } = meta
-    if (Object.keys(rest).length === 0) delete result["_meta"]
-    else result["_meta"] = rest
-  }
-  return result
-}
+/** How long an upstream call is held open for a 2026-era caller to answer its questions. */
+const HELD_CALL_TTL_MS = 10 * 60_000
 
 /** The params to send upstream: the caller's, with the upstream name and without the caller's progress token. */
 const upstreamParams = (params: Params, replace: Record<string, unknown>) => {
@@ -135,95 +77,7 @@ export class McpRouter extends Effect.Service<McpRouter>()("aperture/McpRouter",
       return upstream
     }
 
-    /**
-     * The upstream state of a multi-round retry, after checking the round belongs to this caller
-     * and connector; a mismatch answers as a tampered state does.
-     */
-    const upstreamRoundState = (identity: Identity, connectorId: string, state: unknown): string | undefined => {
-      if (state === undefined) return undefined
-      const round = state as RoundState
-      if (round.c !== connectorId || round.l !== identity.login) {
-        throw new ProtocolError(ProtocolErrorCode.InvalidParams, "Invalid or expired requestState", { reason: "invalid_request_state" })
-      }
-      return round.s
-    }
-
-    /** Sends one request to an upstream; the upstream's JSON-RPC errors pass through as they are. */
-    const forward = async (
-      upstream: LiveUpstream,
-      method: string,
-      baseParams: Record<string, unknown>,
-      context: CallContext,
-      identity?: Identity
-    ): Promise<Record<string, unknown>> => {
-      const timeout = Duration.toMillis(upstream.connector.timeout)
-      const progressToken = context.progressToken
-      const multiRound = identity !== undefined && MULTI_ROUND_METHODS.has(method)
-      let params = baseParams
-      if (multiRound) {
-        const state = upstreamRoundState(identity, upstream.connector.id, context.requestState)
-        params = {
-          ...baseParams,
-          ...(context.inputResponses !== undefined && { inputResponses: context.inputResponses }),
-          ...(state !== undefined && { requestState: state })
-        }
-      }
-      if (upstream.era === "modern") {
-        // A 2026-era request carries its client's identity: forward the caller's own
-        // capabilities and log level, so the upstream asks only what this caller can answer.
-        const meta = { ...(params["_meta"] as Record<string, unknown> | undefined) }
-        meta[CLIENT_CAPABILITIES_META_KEY] = context.capabilities ?? {}
-        if (context.logLevel !== undefined) meta[LOG_LEVEL_META_KEY] = context.logLevel
-        params = { ...params, _meta: meta }
-      }
-      const call: DownstreamCall | undefined = identity === undefined ? undefined : {
-        connectorId: upstream.connector.id,
-        identity,
-        capabilities: context.capabilities,
-        era: context.era,
-        logLevel: context.logLevel,
-        notify: context.notify,
-        request: context.request,
-        closeStream: context.closeStream,
-        answered: false
-      }
-      const send = () =>
-        upstream.client.request({ method, params }, passthrough, {
-          // input_required results come back as they are: the caller answers them (2026-07-28),
-          // or the SDK's shim asks a 2025-era caller with real requests and calls us again.
-          allowInputRequired: multiRound,
-          signal: context.signal,
-          timeout,
-          resetTimeoutOnProgress: true,
-          maxTotalTimeout: timeout * HARD_CAP_FACTOR,
-          ...(progressToken !== undefined && {
-            onprogress: (progress) => {
-              context.notify({ method: "notifications/progress", params: { ...progress, progressToken } }).catch(() => {})
-            }
-          })
-        })
-      try {
-        const result = await (call === undefined ? send() : upstream.calls.run(call, send))
-        if (multiRound && result["resultType"] === "input_required") {
-          const upstreamState = result["requestState"]
-          result["requestState"] = await roundStates.mint({
-            c: upstream.connector.id,
-            l: identity.login,
-            ...(typeof upstreamState === "string" && { s: upstreamState })
-          })
-          return result
-        }
-        return withoutUpstreamServerInfo(result)
-      } catch (error) {
-        // A JSON-RPC error answered by the upstream passes through as it is (ProtocolError is
-        // brand-checked, so the client package's errors match the server package's class).
-        if (error instanceof ProtocolError) throw new ProtocolError(error.code, error.message, error.data)
-        if (context.signal.aborted) throw error
-        // Anything else is the connection: let the connector check it now.
-        upstream.suspect()
-        throw new ProtocolError(ProtocolErrorCode.InternalError, `connector ${upstream.connector.id}: ${describeError(error)}`)
-      }
-    }
+    const forward = makeForwarder(roundStates, new HeldCalls(HELD_CALL_TTL_MS))
 
     const list = (key: ListKey, resultKey: string) => (identity: Identity, params: Params): Record<string, unknown> => {
       const view = callerView(catalog.current(), policyOf(identity))

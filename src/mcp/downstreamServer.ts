@@ -8,7 +8,8 @@ import { LOG_LEVEL_META_KEY, type LoggingLevel, Server, type ServerCapabilities 
 import type { Identity } from "../identity/IdentityPlugin.js"
 import { passthrough } from "../upstream/passthrough.js"
 import { version } from "../version.js"
-import type { CallContext, McpRouter } from "./McpRouter.js"
+import type { CallContext } from "./forwardCall.js"
+import type { McpRouter } from "./McpRouter.js"
 
 export const GATEWAY_CAPABILITIES: ServerCapabilities = {
   tools: { listChanged: true },

@@ -64,6 +64,20 @@ export const onExchangeDone = (request: HttpServerRequest.HttpServerRequest, onD
   return true
 }
 
+/**
+ * A signal that aborts when the client goes away before its response is complete: on the
+ * 2026-07-28 era a closed request stream is how a client cancels a call.
+ */
+export const clientGoneSignal = (request: HttpServerRequest.HttpServerRequest): AbortSignal | undefined => {
+  if (!isIncomingMessage(request.source)) return undefined
+  const response = NodeHttpServerRequest.toServerResponse(request)
+  const controller = new AbortController()
+  response.once("close", () => {
+    if (!response.writableEnded) controller.abort(new Error("client closed the connection"))
+  })
+  return controller.signal
+}
+
 /** A web `Response` as an Effect HTTP response whose body Node pipes itself. */
 export const toHttpResponse = (response: Response): HttpServerResponse.HttpServerResponse => {
   const headers: Record<string, string> = {}

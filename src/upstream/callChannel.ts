@@ -33,6 +33,8 @@ export interface DownstreamCall {
   readonly notify: (notification: { method: string; params?: Record<string, unknown> }) => Promise<void>
   /** Sends a request to the caller on its request stream (2025-era callers only). */
   readonly request: ((request: { method: string; params?: Record<string, unknown> }) => Promise<unknown>) | undefined
+  /** Asks a 2026-era caller through an `input_required` round (it cannot take requests). */
+  readonly ask: ((method: string, params: Record<string, unknown> | undefined) => Promise<unknown>) | undefined
   /**
    * Closes the caller's response stream without ending the call (SSE polling, SEP-1699): the
    * client resumes with Last-Event-ID. Used when the upstream did the same to us.
@@ -90,13 +92,12 @@ export class CallRegistry {
     if (missing !== undefined) {
       throw new ProtocolError(ProtocolErrorCode.MethodNotFound, `The calling client does not support ${missing}`)
     }
-    if (call.request === undefined) {
-      throw new ProtocolError(
-        ProtocolErrorCode.MethodNotFound,
-        `The calling client speaks 2026-07-28, which has no server-to-client ${method}; return an input_required result instead`
-      )
-    }
-    return call.request({ method, ...(params !== undefined && { params }) })
+    if (call.request !== undefined) return call.request({ method, ...(params !== undefined && { params }) })
+    if (call.ask !== undefined) return call.ask(method, params)
+    throw new ProtocolError(
+      ProtocolErrorCode.MethodNotFound,
+      `The calling client speaks 2026-07-28, where ${method} exists only inside tools/call, prompts/get and resources/read`
+    )
   }
 
   /** Forwards an upstream's log message to its caller, when the caller's level lets it through. */

@@ -1,0 +1,52 @@
+/**
+ * The event bus behind 2026-07-28 `subscriptions/listen` streams, aware of who opened each
+ * stream: a list change is delivered only to callers whose own visible list changed, and a
+ * resource update only to callers who may read that resource.
+ * @module
+ */
+import { AsyncLocalStorage } from "node:async_hooks"
+import type { ServerEvent, ServerEventBus } from "@modelcontextprotocol/server"
+import type { Identity } from "../identity/IdentityPlugin.js"
+
+const opener = new AsyncLocalStorage<Identity>()
+
+/** Runs `serve` as `identity`: a listen stream it opens belongs to that caller. */
+export const asCaller = <A>(identity: Identity, serve: () => A): A => opener.run(identity, serve)
+
+interface Listener<S> {
+  readonly deliver: (event: ServerEvent) => void
+  readonly identity: Identity | undefined
+  /** Per-listener memory of what it was last told (e.g. list fingerprints). */
+  state: S | undefined
+}
+
+export class CallerEventBus<S> implements ServerEventBus {
+  private readonly listeners = new Set<Listener<S>>()
+
+  constructor(private readonly initialState: (identity: Identity) => S) {}
+
+  publish(event: ServerEvent): void {
+    for (const listener of this.listeners) listener.deliver(event)
+  }
+
+  subscribe(deliver: (event: ServerEvent) => void): () => void {
+    const identity = opener.getStore()
+    const listener: Listener<S> = { deliver, identity, state: identity === undefined ? undefined : this.initialState(identity) }
+    this.listeners.add(listener)
+    return () => void this.listeners.delete(listener)
+  }
+
+  /** Delivers to each listener the events `decide` returns for it (and updates its memory). */
+  publishPer(decide: (identity: Identity, state: S | undefined) => { readonly events: ReadonlyArray<ServerEvent>; readonly state: S }): void {
+    for (const listener of this.listeners) {
+      if (listener.identity === undefined) continue
+      const { events, state } = decide(listener.identity, listener.state)
+      listener.state = state
+      for (const event of events) listener.deliver(event)
+    }
+  }
+
+  get size(): number {
+    return this.listeners.size
+  }
+}

@@ -1,0 +1,247 @@
+/**
+ * Forwarding one call to its upstream, whatever the two sides' protocol eras:
+ * - the caller's own capabilities and log level ride along to a 2026-era upstream;
+ * - an upstream's `input_required` result goes back to the caller (2026-07-28), or through the
+ *   SDK's shim as real requests to a 2025-era session; its `requestState` is sealed per caller;
+ * - a 2025-era upstream's server→client requests reach a 2025-era caller as related requests,
+ *   and a 2026-07-28 caller as `input_required` rounds (see {@link HeldCall});
+ * - the upstream's JSON-RPC errors pass through unchanged; a silent upstream times out
+ *   (reset by progress, paused while the caller answers), and the call is cancelled upstream.
+ * @module
+ */
+import {
+  CLIENT_CAPABILITIES_META_KEY,
+  type ClientCapabilities,
+  type createRequestStateCodec,
+  LOG_LEVEL_META_KEY,
+  type LoggingLevel,
+  ProtocolError,
+  ProtocolErrorCode,
+  SERVER_INFO_META_KEY
+} from "@modelcontextprotocol/server"
+import { Duration } from "effect"
+import type { Identity } from "../identity/IdentityPlugin.js"
+import type { DownstreamCall } from "../upstream/callChannel.js"
+import { passthrough } from "../upstream/passthrough.js"
+import { describeError } from "../upstream/UpstreamError.js"
+import type { LiveUpstream } from "../upstream/Upstreams.js"
+import { HeldCall, type HeldCalls } from "./heldCalls.js"
+import { inactivityTimer } from "./inactivityTimer.js"
+
+/** Per-call context from the downstream request. */
+export interface CallContext {
+  readonly signal: AbortSignal
+  readonly progressToken: string | number | undefined
+  readonly notify: (notification: { method: string; params?: Record<string, unknown> }) => Promise<void>
+  /** A multi-round retry's answers (2026-07-28 `inputResponses`, or the SDK shim's for 2025 sessions). */
+  readonly inputResponses: Record<string, unknown> | undefined
+  /** A multi-round retry's state, as our codec decoded it (see {@link RoundState}). */
+  readonly requestState: unknown
+  /** What the caller's client declared (forwarded per request to 2026-era upstreams). */
+  readonly capabilities: ClientCapabilities | undefined
+  /** `legacy`: a 2025-era session. */
+  readonly era: "legacy" | "modern"
+  /** The caller's log level (set with logging/setLevel, or per request on the 2026 era). */
+  readonly logLevel: LoggingLevel | undefined
+  /** Sends a request to the caller on this call's stream (2025-era sessions only). */
+  readonly request: ((request: { method: string; params?: Record<string, unknown> }) => Promise<unknown>) | undefined
+  /** Ends the caller's response stream while the call goes on (2025-era sessions with resumption). */
+  readonly closeStream: (() => void) | undefined
+}
+
+/**
+ * The `requestState` the gateway hands callers, sealed with the caller and connector it belongs
+ * to, so a caller can neither forge it nor replay another caller's round (every caller is the
+ * same client to the upstream).
+ */
+export interface RoundState {
+  /** Connector the round belongs to. */
+  readonly c: string
+  /** Login of the caller the round belongs to. */
+  readonly l: string
+  /** The upstream's requestState, if it sent one. */
+  readonly s?: string
+  /** A held upstream call waiting for this caller's answers (see {@link HeldCall}). */
+  readonly h?: string
+}
+
+export type RoundStateCodec = ReturnType<typeof createRequestStateCodec<RoundState>>
+
+/** Methods whose 2026-07-28 results may be `input_required`. */
+export const MULTI_ROUND_METHODS: ReadonlySet<string> = new Set(["tools/call", "prompts/get", "resources/read"])
+
+/** Hard cap on one call however much progress it reports, as a multiple of the connector timeout. */
+const HARD_CAP_FACTOR = 10
+
+const invalidRoundState = () =>
+  new ProtocolError(ProtocolErrorCode.InvalidParams, "Invalid or expired requestState", { reason: "invalid_request_state" })
+
+/**
+ * A 2026-era upstream stamps its own `serverInfo` into each result's `_meta`; the caller's server
+ * is the gateway, whose stamp the SDK adds on the way out.
+ */
+const withoutUpstreamServerInfo = (result: Record<string, unknown>) => {
+  const meta = result["_meta"] as Record<string, unknown> | undefined
+  if (meta !== undefined && SERVER_INFO_META_KEY in meta) {
+    const { [SERVER_INFO_META_KEY]: _, ...rest } = meta
+    if (Object.keys(rest).length === 0) delete result["_meta"]
+    else result["_meta"] = rest
+  }
+  return result
+}
+
+/** Aborts `controller` when `signal` does, until the returned function unlinks them. */
+const link = (signal: AbortSignal, onAbort: () => void): () => void => {
+  if (signal.aborted) {
+    onAbort()
+    return () => {}
+  }
+  signal.addEventListener("abort", onAbort, { once: true })
+  return () => signal.removeEventListener("abort", onAbort)
+}
+
+export const makeForwarder = (roundStates: RoundStateCodec, heldCalls: HeldCalls) => {
+  const ownerOf = (identity: Identity, connectorId: string) => `${identity.login}\u0000${connectorId}`
+
+  /** The caller's round, after checking it belongs to this caller and connector. */
+  const roundOf = (identity: Identity, connectorId: string, state: unknown): RoundState | undefined => {
+    if (state === undefined) return undefined
+    const round = state as RoundState
+    if (round.c !== connectorId || round.l !== identity.login) throw invalidRoundState()
+    return round
+  }
+
+  /** Waits for a held call's outcome: the result, or the next round of questions for the caller. */
+  const settle = async (held: HeldCall, context: CallContext, identity: Identity, connectorId: string) => {
+    const unlink = link(context.signal, () => held.abort(new Error("cancelled by the caller")))
+    try {
+      const outcome = await held.next()
+      if (outcome.kind === "result") return outcome.result
+      const token = heldCalls.hold(held, ownerOf(identity, connectorId))
+      return {
+        resultType: "input_required",
+        inputRequests: outcome.inputRequests,
+        requestState: await roundStates.mint({ c: connectorId, l: identity.login, h: token })
+      } as Record<string, unknown>
+    } finally {
+      unlink()
+    }
+  }
+
+  /** Sends one request to an upstream for a caller (`identity` undefined: the gateway's own request). */
+  return async (
+    upstream: LiveUpstream,
+    method: string,
+    baseParams: Record<string, unknown>,
+    context: CallContext,
+    identity?: Identity
+  ): Promise<Record<string, unknown>> => {
+    const connectorId = upstream.connector.id
+    const multiRound = identity !== undefined && MULTI_ROUND_METHODS.has(method)
+    const round = multiRound ? roundOf(identity, connectorId, context.requestState) : undefined
+
+    // A 2026-era caller answering the questions of a held upstream call.
+    if (round?.h !== undefined && identity !== undefined) {
+      const held = heldCalls.take(round.h, ownerOf(identity, connectorId))
+      if (held === undefined) throw invalidRoundState()
+      held.answer(context.inputResponses)
+      return settle(held, context, identity, connectorId)
+    }
+
+    let params = baseParams
+    if (multiRound) {
+      params = {
+        ...params,
+        ...(context.inputResponses !== undefined && { inputResponses: context.inputResponses }),
+        ...(round?.s !== undefined && { requestState: round.s })
+      }
+    }
+    if (upstream.era === "modern") {
+      // A 2026-era request carries its client's identity: forward the caller's own
+      // capabilities and log level, so the upstream asks only what this caller can answer.
+      const meta = { ...(params["_meta"] as Record<string, unknown> | undefined) }
+      meta[CLIENT_CAPABILITIES_META_KEY] = context.capabilities ?? {}
+      if (context.logLevel !== undefined) meta[LOG_LEVEL_META_KEY] = context.logLevel
+      params = { ...params, _meta: meta }
+    }
+
+    const timeoutMs = Duration.toMillis(upstream.connector.timeout)
+    const controller = new AbortController()
+    const timedOut = new ProtocolError(
+      ProtocolErrorCode.InternalError,
+      `connector ${connectorId} did not answer within ${Duration.format(upstream.connector.timeout)}`
+    )
+    const timer = inactivityTimer(timeoutMs, () => controller.abort(timedOut))
+    // While the caller answers a question, the upstream is not the one keeping us waiting.
+    const paused = <A>(promise: () => Promise<A>) => {
+      timer.pause()
+      return promise().finally(timer.resume)
+    }
+    let held: HeldCall | undefined
+    const call: DownstreamCall | undefined = identity === undefined ? undefined : {
+      connectorId,
+      identity,
+      capabilities: context.capabilities,
+      era: context.era,
+      logLevel: context.logLevel,
+      notify: context.notify,
+      request: context.request === undefined ? undefined : (request) => paused(() => context.request!(request)),
+      ask: context.era === "modern" && multiRound
+        ? (askedMethod, askedParams) => paused(() => held!.ask(askedMethod, askedParams))
+        : undefined,
+      closeStream: context.closeStream,
+      answered: false
+    }
+    const progressToken = context.progressToken
+    const send = () =>
+      upstream.client.request({ method, params }, passthrough, {
+        // input_required results come back as they are: the caller answers them (2026-07-28),
+        // or the SDK's shim asks a 2025-era caller with real requests and calls us again.
+        allowInputRequired: multiRound,
+        signal: controller.signal,
+        timeout: timeoutMs * HARD_CAP_FACTOR,
+        maxTotalTimeout: timeoutMs * HARD_CAP_FACTOR,
+        onprogress: (progress) => {
+          timer.reset()
+          if (progressToken !== undefined) {
+            context.notify({ method: "notifications/progress", params: { ...progress, progressToken } }).catch(() => {})
+          }
+        }
+      })
+
+    const unlinkCaller = link(context.signal, () => controller.abort(new Error("cancelled by the caller")))
+    const result = (call === undefined ? send() : upstream.calls.run(call, send))
+      .then(async (value) => {
+        if (multiRound && value["resultType"] === "input_required") {
+          const upstreamState = value["requestState"]
+          value["requestState"] = await roundStates.mint({
+            c: connectorId,
+            l: identity!.login,
+            ...(typeof upstreamState === "string" && { s: upstreamState })
+          })
+          return value
+        }
+        return withoutUpstreamServerInfo(value)
+      })
+      .catch((error: unknown) => {
+        if (controller.signal.reason === timedOut) throw timedOut
+        // A JSON-RPC error answered by the upstream passes through as it is (ProtocolError is
+        // brand-checked, so the client package's errors match the server package's class).
+        if (error instanceof ProtocolError) throw new ProtocolError(error.code, error.message, error.data)
+        if (controller.signal.aborted) throw error
+        // Anything else is the connection: let the connector check it now.
+        upstream.suspect()
+        throw new ProtocolError(ProtocolErrorCode.InternalError, `connector ${connectorId}: ${describeError(error)}`)
+      })
+      .finally(timer.stop)
+    try {
+      if (call?.ask === undefined || identity === undefined) return await result
+      held = new HeldCall(result, (reason) => controller.abort(reason))
+      return await settle(held, context, identity, connectorId)
+    } finally {
+      unlinkCaller()
+    }
+  }
+}
+
+export type Forwarder = ReturnType<typeof makeForwarder>
