@@ -99,7 +99,8 @@ export class LegacySessions extends Effect.Service<LegacySessions>()("aperture/L
     const handle = Effect.fn("LegacySessions.handle")(function*(request: Request, parsedBody: unknown, identity: Identity) {
       const id = request.headers.get("mcp-session-id")
       if (id === null) {
-        if (request.method === "POST" && isInitializeRequest(parsedBody)) return yield* open(request, parsedBody, identity)
+        const opens = Array.isArray(parsedBody) ? parsedBody.some(isInitializeRequest) : isInitializeRequest(parsedBody)
+        if (request.method === "POST" && opens) return yield* open(request, parsedBody, identity)
         return jsonRpcError(400, -32000, "Bad Request: Mcp-Session-Id header is required")
       }
       const session = sessions.get(id)

@@ -101,6 +101,9 @@ export class McpEndpoint extends Effect.Service<McpEndpoint>()("aperture/McpEndp
 
     const handle = Effect.fn("McpEndpoint.handle")(function*(request: HttpServerRequest.HttpServerRequest) {
       if (draining) return HttpServerResponse.fromWeb(jsonRpcError(503, -32000, "Server is shutting down"))
+      if (request.method !== "POST" && request.method !== "GET" && request.method !== "DELETE") {
+        return HttpServerResponse.fromWeb(jsonRpcError(405, -32000, "Method not allowed", { allow: "GET, POST, DELETE" }))
+      }
       const headers = request.headers as Readonly<Record<string, string | undefined>>
       const refused = refuseHostOrOrigin(headers)
       if (refused !== undefined) return HttpServerResponse.fromWeb(refused)
@@ -133,7 +136,7 @@ export class McpEndpoint extends Effect.Service<McpEndpoint>()("aperture/McpEndp
         try {
           parsedBody = JSON.parse(body)
         } catch {
-          parsedBody = undefined // the SDK answers -32700 with the right status
+          return HttpServerResponse.fromWeb(jsonRpcError(400, -32700, "Parse error: the body is not valid JSON"))
         }
       }
       const webHeaders = new Headers()
