@@ -144,7 +144,8 @@ const firstTransport = (connector: McpSpeakingConnector, memory: ConnectionMemor
 /** What the gateway forwards to callers: routed by the connector's {@link CallRegistry}. */
 export const CLIENT_CAPABILITIES: ClientCapabilities = {
   sampling: {},
-  elicitation: { form: {}, url: {} },
+  // Omitted form fields are filled with the schema's defaults before the answer goes back (SEP-1034).
+  elicitation: { form: { applyDefaults: true }, url: {} },
   roots: { listChanged: true }
 }
 

@@ -64,6 +64,49 @@ export const EXPECTED_DIFFERENCES: Readonly<Record<string, string>> = {
     "on from 2025-era upstreams)"
 }
 
+/** Client scenarios run with Aperture's upstream client as the client under test, and the revision each belongs to. */
+export const CLIENT_SCENARIOS: ReadonlyArray<readonly [string, string]> = [
+  ["initialize", "2025-11-25"],
+  ["tools_call", "2025-11-25"],
+  ["sse-retry", "2025-11-25"],
+  ["elicitation-sep1034-client-defaults", "2025-11-25"],
+  ["request-metadata", "2026-07-28"]
+]
+
+export interface ClientOutcome {
+  readonly scenario: string
+  readonly passed: number
+  readonly failed: ReadonlyArray<string>
+}
+
+/** Runs the client scenarios against the pass-through client adapter. */
+export const runClientScenarios = async (): Promise<ReadonlyArray<ClientOutcome>> => {
+  const outcomes: Array<ClientOutcome> = []
+  for (const [scenario, revision] of CLIENT_SCENARIOS) {
+    const outDir = mkdtempSync(join(tmpdir(), `conformance-client-${scenario}-`))
+    await new Promise<void>((resolve) => {
+      execFile(
+        "npx",
+        [
+          "-y", "-p", "node@22", "-p", CONFORMANCE_PACKAGE, "--", "conformance", "client",
+          "--command", `${process.execPath} --import tsx ${join(repoRoot, "test/conformance/passThroughClient.ts")}`,
+          "--scenario", scenario, "--spec-version", revision, "-o", outDir
+        ],
+        { cwd: repoRoot, maxBuffer: 64 * 1024 * 1024, timeout: 5 * 60_000 },
+        () => resolve()
+      )
+    })
+    const checks = [...readChecks(outDir).values()].flatMap((m) => [...m.values()])
+      .filter((c) => c.status !== "INFO")
+    outcomes.push({
+      scenario,
+      passed: checks.filter((c) => c.status === "SUCCESS").length,
+      failed: checks.filter((c) => c.status !== "SUCCESS").map((c) => `${c.id}: ${c.status} ${c.errorMessage ?? ""}`.trim())
+    })
+  }
+  return outcomes
+}
+
 export interface RevisionOutcome {
   readonly revision: string
   readonly directPassed: number
@@ -127,8 +170,14 @@ if (import.meta.url === `file://${process.argv[1]}`) {
     for (const r of o.regressions) lines.push(`  - regression: ${r}`)
   }
   lines.push("", "Expected differences:", ...Object.entries(EXPECTED_DIFFERENCES).map(([check, why]) => `- ${check}: ${why}`))
+  const clients = await runClientScenarios()
+  lines.push("", "Client scenarios (Aperture's upstream client under test, driven through the gateway):")
+  for (const c of clients) {
+    lines.push(`- ${c.scenario}: ${c.passed} passed${c.failed.length > 0 ? `, failed: ${c.failed.join("; ")}` : ""}`)
+  }
   const report = lines.join("\n") + "\n"
   process.stdout.write(report)
   writeFileSync(join(repoRoot, "test/conformance/RESULTS.md"), report)
   if (outcomes.some((o) => o.regressions.length > 0 || o.directPassed === 0)) process.exitCode = 1
+  if (clients.some((c) => c.failed.length > 0 || c.passed === 0)) process.exitCode = 1
 }
