@@ -160,6 +160,43 @@ describe("cancellation", () => {
   })
 })
 
+describe("resource subscriptions", () => {
+  it("deliver an upstream's resource updates to subscribers in both eras, and to nobody else", async () => {
+    const { ResourceUpdatedNotificationSchema } = await import("@modelcontextprotocol/sdk/types.js")
+    const legacy = await v1As(gateway.url, "alice")
+    const legacyUpdates: Array<string> = []
+    legacy.setNotificationHandler(ResourceUpdatedNotificationSchema, (n) => void legacyUpdates.push(n.params.uri))
+    await legacy.subscribeResource({ uri: "fx-fixture://readme" })
+
+    const modern = new Client({ name: "modern", version: "1" }, { versionNegotiation: { mode: "auto" } })
+    await modern.connect(new StreamableHTTPClientTransport(new URL(gateway.url), { requestInit: { headers: { "x-test-user": "alice" } } }))
+    const modernUpdates: Array<string> = []
+    modern.setNotificationHandler("notifications/resources/updated", (n) => void modernUpdates.push(n.params.uri))
+    const listening = await modern.listen({ resourceSubscriptions: ["fx-fixture://readme"] })
+
+    const outsider = new Client({ name: "outsider", version: "1" }, { versionNegotiation: { mode: "auto" } })
+    await outsider.connect(new StreamableHTTPClientTransport(new URL(gateway.url), { requestInit: { headers: { "x-test-user": "bob" } } }))
+    const outsiderUpdates: Array<string> = []
+    outsider.setNotificationHandler("notifications/resources/updated", (n) => void outsiderUpdates.push(n.params.uri))
+    const outsiderListening = await outsider.listen({ resourceSubscriptions: ["fx-fixture://readme"] })
+
+    await new Promise((r) => setTimeout(r, 300))
+    fx.touch("fixture://readme")
+    await eventually(() => legacyUpdates.length > 0 && modernUpdates.length > 0, 10_000, "both subscribers to hear the update")
+    expect(legacyUpdates).toEqual(["fx-fixture://readme"])
+    expect(modernUpdates).toEqual(["fx-fixture://readme"])
+    await new Promise((r) => setTimeout(r, 300))
+    expect(outsiderUpdates).toEqual([])
+
+    await legacy.unsubscribeResource({ uri: "fx-fixture://readme" })
+    await listening.close()
+    await outsiderListening.close()
+    await legacy.close()
+    await modern.close()
+    await outsider.close()
+  })
+})
+
 describe("list_changed", () => {
   it("reaches only the sessions whose visible list changed", async () => {
     let aliceNotified = 0

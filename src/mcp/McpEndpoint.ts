@@ -37,6 +37,14 @@ export const isLoopbackHost = (host: string) => LOOPBACK_HOSTS.includes(host) ||
 
 const identityKey = "aperture.identity"
 
+/** The resource URIs a `subscriptions/listen` request asks to hear about. */
+const listenedResources = (body: unknown): ReadonlyArray<string> => {
+  const request = body as { method?: unknown; params?: { notifications?: { resourceSubscriptions?: unknown } } } | undefined
+  if (request?.method !== "subscriptions/listen") return []
+  const uris = request.params?.notifications?.resourceSubscriptions
+  return Array.isArray(uris) ? uris.filter((u): u is string => typeof u === "string") : []
+}
+
 export class McpEndpoint extends Effect.Service<McpEndpoint>()("aperture/McpEndpoint", {
   scoped: Effect.gen(function*() {
     const config = yield* GatewayConfig
@@ -155,15 +163,21 @@ export class McpEndpoint extends Effect.Service<McpEndpoint>()("aperture/McpEndp
       const tracked = counted && onExchangeDone(request, () => inFlight--)
       const response = yield* Effect.gen(function*() {
         const isLegacy = yield* Effect.promise(() => isLegacyRequest(webRequest, parsedBody))
-        return isLegacy
-          ? yield* legacy.handle(webRequest, parsedBody, identity)
-          : yield* Effect.promise(() =>
-            asCaller(identity, () =>
-              modern.fetch(webRequest, {
-                parsedBody,
-                authInfo: { token: "", clientId: identity.login, scopes: [], extra: { [identityKey]: identity } }
-              }))
-          )
+        if (isLegacy) return yield* legacy.handle(webRequest, parsedBody, identity)
+        // A listen stream asking for resource updates: subscribe upstream while it is open.
+        const stream = {}
+        const uris = listenedResources(parsedBody)
+        const release = uris.length === 0 ? undefined : router.subscribeListen(identity, uris, {
+          sendResourceUpdated: (uri) => Promise.resolve(bus.deliverTo(stream, { kind: "resource_updated", uri }))
+        })
+        const answered = yield* Effect.promise(() =>
+          asCaller(identity, () =>
+            modern.fetch(webRequest, {
+              parsedBody,
+              authInfo: { token: "", clientId: identity.login, scopes: [], extra: { [identityKey]: identity } }
+            }), stream)
+        )
+        return release === undefined ? answered : onBodyDone(answered, release)
       }).pipe(Effect.onExit((exit) => Effect.sync(() => {
         if (counted && !tracked && exit._tag === "Failure") inFlight--
       })))

@@ -223,6 +223,30 @@ export class McpRouter extends Effect.Service<McpRouter>()("aperture/McpRouter",
       return {}
     }
 
+    /**
+     * A 2026-era `subscriptions/listen` stream asking for resource updates: subscribes upstream
+     * to the URIs the caller may read. Returns the release to run when the stream ends.
+     */
+    const subscribeListen = (identity: Identity, uris: ReadonlyArray<string>, sink: SessionSink): () => void => {
+      const held: Array<{ readonly connectorId: string; readonly upstreamUri: string }> = []
+      for (const uri of uris) {
+        const resolved = resolveResource(catalog.current(), identity, uri)
+        if (resolved === undefined) continue
+        const connectorId = resolved.entry.connector.id
+        held.push({ connectorId, upstreamUri: resolved.upstreamUri })
+        if (subscriptions.add(connectorId, resolved.upstreamUri, uri, sink)) {
+          upstreamSubscription(connectorId, resolved.upstreamUri, "resources/subscribe").catch(() => {})
+        }
+      }
+      return () => {
+        for (const { connectorId, upstreamUri } of held) {
+          if (subscriptions.remove(connectorId, upstreamUri, sink)) {
+            upstreamSubscription(connectorId, upstreamUri, "resources/unsubscribe").catch(() => {})
+          }
+        }
+      }
+    }
+
     const dropSubscriptions = (sink: SessionSink) => {
       for (const { connectorId, upstreamUri } of subscriptions.drop(sink)) {
         upstreamSubscription(connectorId, upstreamUri, "resources/unsubscribe").catch(() => {})
@@ -265,6 +289,7 @@ export class McpRouter extends Effect.Service<McpRouter>()("aperture/McpRouter",
       setLogLevel,
       subscribe,
       unsubscribe,
+      subscribeListen,
       dropSubscriptions,
       policyOf,
       /** Verifies a caller's echoed `requestState` (pass as the downstream server's `requestState.verify`). */

@@ -8,14 +8,18 @@ import { AsyncLocalStorage } from "node:async_hooks"
 import type { ServerEvent, ServerEventBus } from "@modelcontextprotocol/server"
 import type { Identity } from "../identity/IdentityPlugin.js"
 
-const opener = new AsyncLocalStorage<Identity>()
+const opener = new AsyncLocalStorage<{ readonly identity: Identity; readonly stream: object | undefined }>()
 
-/** Runs `serve` as `identity`: a listen stream it opens belongs to that caller. */
-export const asCaller = <A>(identity: Identity, serve: () => A): A => opener.run(identity, serve)
+/**
+ * Runs `serve` as `identity`: a listen stream it opens belongs to that caller (and answers to
+ * `stream`, for events meant for that one stream).
+ */
+export const asCaller = <A>(identity: Identity, serve: () => A, stream?: object): A => opener.run({ identity, stream }, serve)
 
 interface Listener<S> {
   readonly deliver: (event: ServerEvent) => void
   readonly identity: Identity | undefined
+  readonly stream: object | undefined
   /** Per-listener memory of what it was last told (e.g. list fingerprints). */
   state: S | undefined
 }
@@ -30,8 +34,14 @@ export class CallerEventBus<S> implements ServerEventBus {
   }
 
   subscribe(deliver: (event: ServerEvent) => void): () => void {
-    const identity = opener.getStore()
-    const listener: Listener<S> = { deliver, identity, state: identity === undefined ? undefined : this.initialState(identity) }
+    const opened = opener.getStore()
+    const identity = opened?.identity
+    const listener: Listener<S> = {
+      deliver,
+      identity,
+      stream: opened?.stream,
+      state: identity === undefined ? undefined : this.initialState(identity)
+    }
     this.listeners.add(listener)
     return () => void this.listeners.delete(listener)
   }
@@ -44,6 +54,11 @@ export class CallerEventBus<S> implements ServerEventBus {
       listener.state = state
       for (const event of events) listener.deliver(event)
     }
+  }
+
+  /** Delivers an event to the listen stream opened under `stream` only. */
+  deliverTo(stream: object, event: ServerEvent): void {
+    for (const listener of this.listeners) if (listener.stream === stream) listener.deliver(event)
   }
 
   get size(): number {

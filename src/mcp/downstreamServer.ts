@@ -29,7 +29,7 @@ interface Ctx {
     readonly _meta?: { readonly progressToken?: string | number; readonly [k: string]: unknown } | undefined
     readonly envelope?: Readonly<Record<string, unknown>> | undefined
     readonly notify: (n: never) => Promise<void>
-    readonly send: (request: never, schema: never) => Promise<unknown>
+    readonly send: (request: never, schema: never, options: { signal: AbortSignal }) => Promise<unknown>
     readonly inputResponses?: Record<string, unknown> | undefined
     readonly requestState: () => unknown
   }
@@ -67,7 +67,9 @@ export const makeDownstreamServer = (router: McpRouter, identity: Identity, era:
     capabilities: server.getClientCapabilities(),
     era,
     logLevel: era === "legacy" ? sessionLogLevel : ctx.mcpReq.envelope?.[LOG_LEVEL_META_KEY] as LoggingLevel | undefined,
-    request: era === "legacy" ? (request) => ctx.mcpReq.send(request as never, passthrough as never) : undefined,
+    request: era === "legacy"
+      ? (request, signal) => ctx.mcpReq.send(request as never, passthrough as never, { signal })
+      : undefined,
     closeStream: ctx.http?.closeSSE
   })
 

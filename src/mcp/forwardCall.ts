@@ -44,7 +44,9 @@ export interface CallContext {
   /** The caller's log level (set with logging/setLevel, or per request on the 2026 era). */
   readonly logLevel: LoggingLevel | undefined
   /** Sends a request to the caller on this call's stream (2025-era sessions only). */
-  readonly request: ((request: { method: string; params?: Record<string, unknown> }) => Promise<unknown>) | undefined
+  readonly request:
+    | ((request: { method: string; params?: Record<string, unknown> }, signal: AbortSignal) => Promise<unknown>)
+    | undefined
   /** Ends the caller's response stream while the call goes on (2025-era sessions with resumption). */
   readonly closeStream: (() => void) | undefined
 }
@@ -185,7 +187,7 @@ export const makeForwarder = (roundStates: RoundStateCodec, heldCalls: HeldCalls
       era: context.era,
       logLevel: context.logLevel,
       notify: context.notify,
-      request: context.request === undefined ? undefined : (request) => paused(() => context.request!(request)),
+      request: context.request === undefined ? undefined : (request, signal) => paused(() => context.request!(request, signal)),
       ask: context.era === "modern" && multiRound
         ? (askedMethod, askedParams) => paused(() => held!.ask(askedMethod, askedParams))
         : undefined,

@@ -31,8 +31,10 @@ export interface DownstreamCall {
   readonly logLevel: LoggingLevel | undefined
   /** Sends a notification on the caller's request stream. */
   readonly notify: (notification: { method: string; params?: Record<string, unknown> }) => Promise<void>
-  /** Sends a request to the caller on its request stream (2025-era callers only). */
-  readonly request: ((request: { method: string; params?: Record<string, unknown> }) => Promise<unknown>) | undefined
+  /** Sends a request to the caller on its request stream (2025-era callers only); `signal` cancels it. */
+  readonly request:
+    | ((request: { method: string; params?: Record<string, unknown> }, signal: AbortSignal) => Promise<unknown>)
+    | undefined
   /** Asks a 2026-era caller through an `input_required` round (it cannot take requests). */
   readonly ask: ((method: string, params: Record<string, unknown> | undefined) => Promise<unknown>) | undefined
   /**
@@ -80,7 +82,12 @@ export class CallRegistry {
   }
 
   /** Forwards an upstream's server→client request to its caller, if that caller can take it. */
-  async forwardRequest(connectorId: string, method: string, params: Record<string, unknown> | undefined): Promise<unknown> {
+  async forwardRequest(
+    connectorId: string,
+    method: string,
+    params: Record<string, unknown> | undefined,
+    signal: AbortSignal
+  ): Promise<unknown> {
     const call = this.callerOf(connectorId)
     if (call === undefined) {
       throw new ProtocolError(
@@ -92,7 +99,8 @@ export class CallRegistry {
     if (missing !== undefined) {
       throw new ProtocolError(ProtocolErrorCode.MethodNotFound, `The calling client does not support ${missing}`)
     }
-    if (call.request !== undefined) return call.request({ method, ...(params !== undefined && { params }) })
+    // The upstream cancelling its request cancels the caller's (notifications/cancelled both ways).
+    if (call.request !== undefined) return call.request({ method, ...(params !== undefined && { params }) }, signal)
     if (call.ask !== undefined) return call.ask(method, params)
     throw new ProtocolError(
       ProtocolErrorCode.MethodNotFound,

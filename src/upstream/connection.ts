@@ -200,8 +200,8 @@ export const connect = (
               )
             client.onerror = () => Queue.unsafeOffer(suspicion, undefined)
             for (const method of ["sampling/createMessage", "elicitation/create", "roots/list"] as const) {
-              client.setRequestHandler(method, ((request: { params?: Record<string, unknown> }) =>
-                calls.forwardRequest(connector.id, method, request.params)) as never)
+              client.setRequestHandler(method, ((request: { params?: Record<string, unknown> }, ctx: { mcpReq: { signal: AbortSignal } }) =>
+                calls.forwardRequest(connector.id, method, request.params, ctx.mcpReq.signal)) as never)
             }
             client.setNotificationHandler("notifications/message", (notification) => {
               calls.forwardLog(connector.id, notification.params as Record<string, unknown>)
