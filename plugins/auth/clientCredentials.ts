@@ -36,6 +36,11 @@ const opt = <A, I>(schema: Schema.Schema<A, I>) => Schema.optionalWith(schema, {
 
 /** JWS algorithms for `private_key_jwt` assertions. */
 export const SigningAlg = Schema.Literal("RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA")
+  .annotations({ message: () => ({ message: "expected one of RS256, RS384, RS512, PS256, PS384, PS512, ES256, ES384, ES512, EdDSA", override: true }) })
+
+/** Client authentication methods at the token endpoint. */
+export const AuthMethod = Schema.Literal("client_secret_basic", "client_secret_post", "private_key_jwt")
+  .annotations({ message: () => ({ message: "expected client_secret_basic, client_secret_post or private_key_jwt", override: true }) })
 
 export const ClientCredentialsOptions = Schema.Struct({
   /** The token endpoint. Omitted on an MCP connector: discovered from the upstream (RFC 9728 → RFC 8414). */
@@ -48,7 +53,7 @@ export const ClientCredentialsOptions = Schema.Struct({
   /** Sent as `resource` (RFC 8707). Default when discovered: the upstream's resource. */
   resource: opt(ResourceIndicator),
   /** How the client authenticates at the token endpoint. Default `client_secret_basic`. */
-  authMethod: opt(Schema.Literal("client_secret_basic", "client_secret_post", "private_key_jwt")),
+  authMethod: opt(AuthMethod),
   /** A PKCS#8 PEM private key, for `private_key_jwt`. */
   privateKey: opt(Secret),
   /** JWS algorithm for `private_key_jwt`; default from the key (RS256, ES256/384/512, EdDSA). */

@@ -5,10 +5,10 @@
  * @module
  */
 import { Effect, Either, ParseResult, Predicate, Schema } from "effect"
-import { apiKey } from "../../plugins/auth/apiKey.js"
+import { apiKey, KeyLocation } from "../../plugins/auth/apiKey.js"
 import { basic } from "../../plugins/auth/basic.js"
 import { bearer } from "../../plugins/auth/bearer.js"
-import { clientCredentials, SigningAlg } from "../../plugins/auth/clientCredentials.js"
+import { AuthMethod, clientCredentials, SigningAlg } from "../../plugins/auth/clientCredentials.js"
 import { unsupportedAuth } from "../../plugins/auth/unsupported.js"
 import { ConfigInvalid, decodeConfig } from "./decode.js"
 import type { ConnectorInput, GrantInput, UserConfig } from "./dsl.js"
@@ -49,7 +49,7 @@ const JsonAuth = Schema.Union(
     type: Schema.Literal("api_key"),
     secret: JsonSecret,
     name: Schema.NonEmptyString,
-    in: Schema.Literal("header", "query")
+    in: KeyLocation
   }),
   Schema.Struct({ type: Schema.Literal("basic"), username: Schema.String, password: JsonSecret }),
   Schema.Struct({
@@ -60,7 +60,7 @@ const JsonAuth = Schema.Union(
     scopes: opt(Scopes),
     audience: opt(Schema.String),
     resource: opt(Schema.String),
-    auth_method: opt(Schema.Literal("client_secret_basic", "client_secret_post", "private_key_jwt")),
+    auth_method: opt(AuthMethod),
     private_key: opt(JsonSecret),
     signing_alg: opt(SigningAlg),
     // Aperture extensions, same meaning as in the TS DSL.
