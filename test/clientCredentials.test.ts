@@ -66,7 +66,7 @@ describe("client authentication at the token endpoint", () => {
     const before = as.requests.length
     const gateway = await startCapturingGateway({
       connectors: {
-        basic: mcp({ url: upstream.url, auth: clientCredentials({ ...optionsFor("client_secret_basic"), tokenUrl: as.tokenUrl, resource: upstream.url, scopes: ["read"] }) }),
+        basic: mcp({ url: upstream.url, auth: clientCredentials({ ...optionsFor("client_secret_basic"), tokenUrl: as.tokenUrl, resource: upstream.url, scopes: ["read"], audience: "aperture-test-api" }) }),
         post: mcp({ url: upstream.url, auth: clientCredentials({ ...optionsFor("client_secret_post"), tokenUrl: as.tokenUrl, resource: upstream.url, scopes: ["read"] }) }),
         jwt: mcp({ url: upstream.url, auth: clientCredentials({ ...optionsFor("private_key_jwt"), tokenUrl: as.tokenUrl, resource: upstream.url, scopes: ["read"] }) })
       },
@@ -89,7 +89,12 @@ describe("client authentication at the token endpoint", () => {
           `${as.clients.jwt.id} private_key_jwt`
         ])
       )
-      expect(requests.every((r) => r.scope === "read")).toBe(true)
+      expect(requests.every((r) => r.scope === "read" && r.resource === upstream.url)).toBe(true)
+      expect(requests.find((r) => r.clientId === as.clients.basic.id)?.audience).toBe("aperture-test-api")
+      // Each token request has a span, and the spans hold no secret.
+      const spans = gateway.captured.spans.filter((s) => s.startsWith("oauth.tokenRequest"))
+      expect(spans.length).toBeGreaterThanOrEqual(3)
+      expect(spans.join("\n")).not.toContain(as.clients.basic.secret)
       // One token each, however many requests the connection made.
       expect(requests).toHaveLength(3)
     } finally {

@@ -74,4 +74,4 @@ export const discoverTokenEndpoint = (plugin: string, upstream: URL): Effect.Eff
           cause instanceof Error ? cause.message : String(cause)
         }`
       })
-  })
+  }).pipe(Effect.withSpan("oauth.discovery", { attributes: { "mcp.upstream": `${upstream.origin}${upstream.pathname}` } }))

@@ -212,4 +212,13 @@ export const requestToken = (request: TokenRequest): Effect.Effect<IssuedToken, 
       // Absent, zero, negative or not a number: unknown, so the configured default applies.
       expiresIn: expiresIn !== undefined && Number.isFinite(expiresIn) && expiresIn > 0 ? expiresIn : undefined
     }
-  })
+  }).pipe(
+    // Token requests are rare (once per lifetime), so each gets a span; no secret in its attributes.
+    Effect.withSpan("oauth.tokenRequest", {
+      attributes: {
+        "oauth.token_endpoint": where(request.tokenUrl),
+        "oauth.client_id": request.clientId,
+        "oauth.auth_method": request.authMethod
+      }
+    })
+  )
