@@ -6,12 +6,17 @@ import { Effect, Redacted, Schema } from "effect"
 import { defineAuthPlugin } from "../../src/auth/AuthPlugin.js"
 import { describeSecretInput, Secret } from "../../src/config/secret.js"
 
+/** Where the key goes. */
+export const KeyLocation = Schema.Literal("header", "query").annotations({
+  message: () => ({ message: "expected \"header\" or \"query\"", override: true })
+})
+
 export const ApiKeyOptions = Schema.Struct({
   secret: Secret,
   name: Schema.String.pipe(
     Schema.pattern(/^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/, { message: () => "must be a valid header or query parameter name" })
   ),
-  in: Schema.Literal("header", "query")
+  in: KeyLocation
 })
 
 export const apiKey = defineAuthPlugin({

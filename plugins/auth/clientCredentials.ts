@@ -1,44 +1,67 @@
 /**
  * `clientCredentials({ … })`: OAuth 2.0 client credentials. The token is cached until
  * `expires_at − min(60 s, 10 % of lifetime)`, fetched by one request however many calls wait
- * (single-flight), refreshed once on an upstream 401, and never fetched through a redirect.
- * Without `tokenUrl`, an MCP connector discovers it: the upstream's 401 `WWW-Authenticate`
- * → protected resource metadata (RFC 9728) → authorization server metadata (RFC 8414).
+ * (single-flight), dropped when the upstream answers 401, and never fetched through a
+ * redirect; a failing token endpoint is retried with backoff. Without `tokenUrl`, an MCP
+ * connector discovers it (`src/auth/discovery.ts`) and sends the upstream as `resource`.
  * @module
  */
-import { Clock, Duration, Effect, Option, Redacted, Schema } from "effect"
-import { discoverOAuthServerInfo, extractWWWAuthenticateParams } from "@modelcontextprotocol/client"
+import { Clock, Duration, Effect, Redacted, Schema } from "effect"
 import { AuthError, type AuthContext, type Credential, defineAuthPlugin } from "../../src/auth/AuthPlugin.js"
-import { type ClientAuthMethod, type IssuedToken, requestToken } from "../../src/auth/tokenEndpoint.js"
+import { discoverTokenEndpoint } from "../../src/auth/discovery.js"
+import { endpointProblem } from "../../src/auth/endpointUrl.js"
+import { checkSigningKey, type ClientAuthMethod, requestToken, type SigningKey } from "../../src/auth/tokenEndpoint.js"
+import { DurationSchema } from "../../src/config/duration.js"
 import { describeSecretInput, Secret } from "../../src/config/secret.js"
 
-const HttpUrl = Schema.String.pipe(
-  Schema.filter((s) => {
-    try {
-      const url = new URL(s)
-      return url.protocol === "https:" || url.protocol === "http:" || `unsupported scheme "${url.protocol}"`
-    } catch {
-      return `not a valid URL: "${s}"`
-    }
-  })
-)
+const urlString = (check: (url: URL) => string | undefined) =>
+  Schema.String.pipe(
+    Schema.filter((s) => {
+      let url: URL
+      try {
+        url = new URL(s)
+      } catch {
+        return `not a valid URL: "${s}"`
+      }
+      return check(url) ?? true
+    })
+  )
+
+/** Where a client secret may go: https, or http to localhost. */
+const TokenEndpointUrl = urlString(endpointProblem)
+/** An RFC 8707 resource indicator: an absolute URI without a fragment. */
+const ResourceIndicator = urlString((url) => url.hash !== "" ? "must not contain a fragment (RFC 8707)" : undefined)
+
+const opt = <A, I>(schema: Schema.Schema<A, I>) => Schema.optionalWith(schema, { exact: true })
+
+/** JWS algorithms for `private_key_jwt` assertions. */
+export const SigningAlg = Schema.Literal("RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA")
+  .annotations({ message: () => ({ message: "expected one of RS256, RS384, RS512, PS256, PS384, PS512, ES256, ES384, ES512, EdDSA", override: true }) })
+
+/** Client authentication methods at the token endpoint. */
+export const AuthMethod = Schema.Literal("client_secret_basic", "client_secret_post", "private_key_jwt")
+  .annotations({ message: () => ({ message: "expected client_secret_basic, client_secret_post or private_key_jwt", override: true }) })
 
 export const ClientCredentialsOptions = Schema.Struct({
-  tokenUrl: Schema.optionalWith(HttpUrl, { exact: true }),
+  /** The token endpoint. Omitted on an MCP connector: discovered from the upstream (RFC 9728 → RFC 8414). */
+  tokenUrl: opt(TokenEndpointUrl),
   clientId: Schema.NonEmptyString,
-  clientSecret: Schema.optionalWith(Secret, { exact: true }),
-  scopes: Schema.optionalWith(Schema.Array(Schema.NonEmptyString), { exact: true }),
-  audience: Schema.optionalWith(Schema.String, { exact: true }),
-  resource: Schema.optionalWith(HttpUrl, { exact: true }),
-  authMethod: Schema.optionalWith(Schema.Literal("client_secret_basic", "client_secret_post", "private_key_jwt"), {
-    exact: true
-  }),
+  clientSecret: opt(Secret),
+  scopes: opt(Schema.Array(Schema.NonEmptyString)),
+  /** Sent as `audience` (Auth0, Okta and others use it to pick the API). */
+  audience: opt(Schema.NonEmptyString),
+  /** Sent as `resource` (RFC 8707). Default when discovered: the upstream's resource. */
+  resource: opt(ResourceIndicator),
+  /** How the client authenticates at the token endpoint. Default `client_secret_basic`. */
+  authMethod: opt(AuthMethod),
   /** A PKCS#8 PEM private key, for `private_key_jwt`. */
-  privateKey: Schema.optionalWith(Secret, { exact: true }),
-  /** JWS algorithm for `private_key_jwt`; default RS256 (ES256 for an EC key). */
-  signingAlg: Schema.optionalWith(Schema.String, { exact: true }),
-  /** Lifetime assumed when the token response has no `expires_in`. Default 1 hour. */
-  defaultLifetimeSeconds: Schema.optionalWith(Schema.Number.pipe(Schema.positive()), { exact: true })
+  privateKey: opt(Secret),
+  /** JWS algorithm for `private_key_jwt`; default from the key (RS256, ES256/384/512, EdDSA). */
+  signingAlg: opt(SigningAlg),
+  /** The authorization server's issuer, the `aud` of `private_key_jwt` assertions. Default: discovered, else tokenUrl. */
+  issuer: opt(Schema.NonEmptyString),
+  /** Lifetime assumed when a token response has no `expires_in`. Default 1 hour. */
+  defaultLifetime: opt(DurationSchema)
 }).pipe(
   Schema.filter((o) => {
     const method = o.authMethod ?? "client_secret_basic"
@@ -49,50 +72,26 @@ export const ClientCredentialsOptions = Schema.Struct({
   })
 )
 
-interface CachedToken {
-  readonly token: Redacted.Redacted<string>
-  readonly headers: { readonly headers: Readonly<Record<string, string>> }
-  /** When to fetch a new one (before it expires). */
-  readonly refreshAt: number
-}
-
 /** Refresh this long before expiry: min(60 s, 10 % of the lifetime). */
 export const refreshSkewMillis = (lifetimeMillis: number) => Math.min(60_000, lifetimeMillis * 0.1)
 
 const TOKEN_REQUEST_TIMEOUT = Duration.seconds(30)
-const MAX_FAILURE_BACKOFF = 60_000
+const DEFAULT_LIFETIME = Duration.hours(1)
+/** Failure backoff: 1 s doubling, at most 30 s (the reconnect schedule's cap). */
+const FIRST_BACKOFF = 1_000
+const MAX_BACKOFF = 30_000
 
-/** Finds the token endpoint of an MCP upstream that protects itself with OAuth (no redirects followed). */
-const discoverTokenEndpoint = (plugin: string, upstream: URL) =>
-  Effect.tryPromise({
-    try: async (signal) => {
-      const noRedirects: typeof fetch = (input, init) => fetch(input, { ...init, redirect: "manual", signal })
-      const probe = await noRedirects(upstream, {
-        method: "POST",
-        headers: { "content-type": "application/json", accept: "application/json, text/event-stream" },
-        body: JSON.stringify({ jsonrpc: "2.0", id: 0, method: "ping" })
-      })
-      await probe.body?.cancel().catch(() => {})
-      const { resourceMetadataUrl } = probe.status === 401 ? extractWWWAuthenticateParams(probe) : {}
-      const info = await discoverOAuthServerInfo(upstream, {
-        ...(resourceMetadataUrl !== undefined && { resourceMetadataUrl }),
-        fetchFn: noRedirects
-      })
-      const endpoint = info.authorizationServerMetadata?.token_endpoint
-      if (endpoint === undefined) throw new Error(`no token_endpoint in the metadata of ${info.authorizationServerUrl}`)
-      return {
-        tokenUrl: new URL(endpoint),
-        resource: info.resourceMetadata?.resource
-      }
-    },
-    catch: (cause) =>
-      new AuthError({
-        plugin,
-        message: `token endpoint discovery failed for ${upstream.origin}${upstream.pathname}: ${
-          cause instanceof Error ? cause.message : String(cause)
-        }`
-      })
-  })
+interface CachedToken {
+  readonly authorization: { readonly headers: Readonly<Record<string, string>> }
+  /** When to fetch a new one (before it expires). */
+  readonly refreshAt: number
+}
+
+interface TokenServer {
+  readonly tokenUrl: URL
+  readonly assertionAudience: string
+  readonly resource: string | undefined
+}
 
 export const clientCredentials = defineAuthPlugin({
   name: "clientCredentials",
@@ -102,83 +101,102 @@ export const clientCredentials = defineAuthPlugin({
     Effect.gen(function*() {
       const plugin = "clientCredentials"
       const authMethod: ClientAuthMethod = options.authMethod ?? "client_secret_basic"
+      // A bad key is a configuration problem: report it now, not at the first request.
+      const signingKey: SigningKey | undefined = authMethod === "private_key_jwt" && options.privateKey !== undefined
+        ? yield* checkSigningKey(plugin, options.privateKey, options.signingAlg)
+        : undefined
+      const defaultLifetime = Duration.toMillis(options.defaultLifetime ?? DEFAULT_LIFETIME)
       const lock = yield* Effect.makeSemaphore(1)
       let cached: CachedToken | undefined
       let failure: { readonly error: AuthError; readonly until: number; readonly backoff: number } | undefined
-      let endpoint: { readonly tokenUrl: URL; readonly resource: string | undefined } | undefined =
-        options.tokenUrl === undefined ? undefined : { tokenUrl: new URL(options.tokenUrl), resource: options.resource }
+      let server: TokenServer | undefined = options.tokenUrl === undefined ? undefined : {
+        tokenUrl: new URL(options.tokenUrl),
+        assertionAudience: options.issuer ?? options.tokenUrl,
+        resource: options.resource
+      }
 
-      const resolveEndpoint = Effect.suspend(() => {
-        if (endpoint !== undefined) return Effect.succeed(endpoint)
-        if (context.upstreamUrl === undefined) {
-          return Effect.fail(new AuthError({ plugin, message: "tokenUrl is required (no upstream URL to discover it from)" }))
+      const resolveServer: Effect.Effect<TokenServer, AuthError> = Effect.suspend(() => {
+        if (server !== undefined) return Effect.succeed(server)
+        if (context.upstreamUrl === undefined || !/^https?:$/.test(context.upstreamUrl.protocol)) {
+          return Effect.fail(
+            new AuthError({ plugin, message: "tokenUrl is required (it can only be discovered from an MCP connector's http(s) url)" })
+          )
         }
-        return discoverTokenEndpoint(plugin, context.upstreamUrl).pipe(
-          Effect.map((found) => {
-            endpoint = { tokenUrl: found.tokenUrl, resource: options.resource ?? found.resource ?? context.upstreamUrl?.href }
-            return endpoint
-          })
-        )
+        return Effect.map(discoverTokenEndpoint(plugin, context.upstreamUrl), (found) => {
+          server = {
+            tokenUrl: found.tokenUrl,
+            assertionAudience: options.issuer ?? found.issuer,
+            resource: options.resource ?? found.resource
+          }
+          return server
+        })
       })
 
       const fetchToken = Effect.gen(function*() {
         const now = yield* Clock.currentTimeMillis
         if (failure !== undefined && now < failure.until) return yield* failure.error
-        const { resource, tokenUrl } = yield* resolveEndpoint
-        const issued: IssuedToken = yield* requestToken({
+        const { assertionAudience, resource, tokenUrl } = yield* resolveServer
+        const issued = yield* requestToken({
           plugin,
           tokenUrl,
           clientId: options.clientId,
           clientSecret: options.clientSecret,
           authMethod,
-          privateKey: options.privateKey,
-          signingAlg: options.signingAlg,
+          signingKey,
+          assertionAudience,
           scopes: options.scopes ?? [],
           audience: options.audience,
           resource,
           timeout: TOKEN_REQUEST_TIMEOUT
-        }).pipe(
-          Effect.tapError((error) =>
-            Clock.currentTimeMillis.pipe(Effect.map((at) => {
-              const backoff = Math.min(MAX_FAILURE_BACKOFF, failure === undefined ? 1_000 : failure.backoff * 2)
-              failure = { error, until: at + backoff, backoff }
-            }))
-          )
-        )
-        failure = undefined
-        const lifetime = (issued.expiresIn ?? options.defaultLifetimeSeconds ?? 3600) * 1000
+        })
+        const lifetime = issued.expiresIn === undefined ? defaultLifetime : issued.expiresIn * 1000
         const token: CachedToken = {
-          token: issued.accessToken,
-          headers: { headers: { authorization: `Bearer ${Redacted.value(issued.accessToken)}` } },
+          authorization: { headers: { authorization: `Bearer ${Redacted.value(issued.accessToken)}` } },
           refreshAt: now + lifetime - refreshSkewMillis(lifetime)
         }
+        failure = undefined
         cached = token
+        yield* Effect.logDebug(
+          `connector ${context.connectorId}: new access token from ${tokenUrl.origin}${tokenUrl.pathname}, ${
+            issued.expiresIn === undefined ? `no expires_in (assumed ${lifetime / 1000} s)` : `expires in ${issued.expiresIn} s`
+          }`
+        )
         return token
-      })
+      }).pipe(
+        Effect.tapError((error) =>
+          Effect.flatMap(Clock.currentTimeMillis, (at) =>
+            Effect.sync(() => {
+              if (failure?.error === error) return
+              const backoff = failure === undefined ? FIRST_BACKOFF : Math.min(MAX_BACKOFF, failure.backoff * 2)
+              failure = { error, until: at + backoff, backoff }
+              // Discovered metadata may be what changed: look again next time.
+              if (options.tokenUrl === undefined) server = undefined
+            }))
+        )
+      )
 
       const fresh = (now: number) => cached !== undefined && now < cached.refreshAt ? cached : undefined
 
       /** The cached token, or one new token fetched for every concurrent caller at once. */
-      const currentToken = Effect.flatMap(Clock.currentTimeMillis, (now) =>
-        Option.match(Option.fromNullable(fresh(now)), {
-          onSome: Effect.succeed,
-          onNone: () =>
-            lock.withPermits(1)(
-              Effect.flatMap(Clock.currentTimeMillis, (later) => {
-                const again = fresh(later)
-                return again !== undefined ? Effect.succeed(again) : fetchToken
-              })
-            )
-        }))
+      const currentToken = Effect.flatMap(Clock.currentTimeMillis, (now) => {
+        const token = fresh(now)
+        if (token !== undefined) return Effect.succeed(token)
+        return lock.withPermits(1)(
+          Effect.flatMap(Clock.currentTimeMillis, (later) => {
+            const again = fresh(later)
+            return again !== undefined ? Effect.succeed(again) : fetchToken
+          })
+        )
+      })
 
       const credential: Credential = {
-        authorize: () => Effect.map(currentToken, (t) => t.headers),
+        authorize: () => Effect.map(currentToken, (t) => t.authorization),
         onUnauthorized: (request) =>
           Effect.sync(() => {
             // Drop the token only if it is the one that was refused; a concurrent refresh may
             // already have replaced it.
             const sent = request.headers.get("authorization")
-            if (cached !== undefined && sent === cached.headers.headers["authorization"]) cached = undefined
+            if (cached !== undefined && sent === cached.authorization.headers["authorization"]) cached = undefined
             return true
           })
       }
@@ -187,7 +205,7 @@ export const clientCredentials = defineAuthPlugin({
   describe: (options) =>
     `clientCredentials (client ${options.clientId}, ${options.authMethod ?? "client_secret_basic"}, ${
       options.tokenUrl === undefined ? "token endpoint discovered" : `token endpoint ${options.tokenUrl}`
-    }${options.clientSecret === undefined ? "" : `, secret: ${describeSecretInput(options.clientSecret)}`}${
-      options.privateKey === undefined ? "" : `, privateKey: ${describeSecretInput(options.privateKey)}`
-    })`
+    }${options.scopes === undefined ? "" : `, scopes ${options.scopes.join(" ")}`}${
+      options.clientSecret === undefined ? "" : `, secret: ${describeSecretInput(options.clientSecret)}`
+    }${options.privateKey === undefined ? "" : `, privateKey: ${describeSecretInput(options.privateKey)}`})`
 })

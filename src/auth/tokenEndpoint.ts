@@ -4,12 +4,18 @@
  * refused, the response is checked with a Schema, and no error message ever holds a secret.
  * @module
  */
-import { randomUUID } from "node:crypto"
+import { createPrivateKey, randomUUID } from "node:crypto"
 import { Clock, Duration, Effect, Either, Redacted, Schema } from "effect"
 import { importPKCS8, SignJWT } from "jose"
 import { AuthError } from "./AuthPlugin.js"
 
 export type ClientAuthMethod = "client_secret_basic" | "client_secret_post" | "private_key_jwt"
+
+/** A PEM private key checked once, with the JWS algorithm its assertions are signed with. */
+export interface SigningKey {
+  readonly pem: Redacted.Redacted<string>
+  readonly alg: string
+}
 
 export interface TokenRequest {
   readonly plugin: string
@@ -17,8 +23,9 @@ export interface TokenRequest {
   readonly clientId: string
   readonly clientSecret: Redacted.Redacted<string> | undefined
   readonly authMethod: ClientAuthMethod
-  readonly privateKey: Redacted.Redacted<string> | undefined
-  readonly signingAlg: string | undefined
+  readonly signingKey: SigningKey | undefined
+  /** `aud` of a `private_key_jwt` assertion: the issuer when known, else the token endpoint (RFC 7523 §3). */
+  readonly assertionAudience: string
   readonly scopes: ReadonlyArray<string>
   readonly audience: string | undefined
   readonly resource: string | undefined
@@ -43,20 +50,50 @@ const ErrorResponse = Schema.Struct({
 })
 
 /** `application/x-www-form-urlencoded` encoding of one value, as RFC 6749 §2.3.1 requires before Base64. */
-const formEncode = (value: string) => encodeURIComponent(value).replace(/%20/g, "+")
+export const formEncode = (value: string) => new URLSearchParams([["v", value]]).toString().slice(2)
 
-const clientAssertion = (request: TokenRequest, key: Redacted.Redacted<string>) =>
+/** The JWS algorithm for a PEM key: `signingAlg` when given, else one that fits the key type. */
+export const checkSigningKey = (
+  plugin: string,
+  pem: Redacted.Redacted<string>,
+  signingAlg: string | undefined
+): Effect.Effect<SigningKey, AuthError> =>
+  Effect.try({
+    try: () => {
+      const key = createPrivateKey(Redacted.value(pem))
+      if (signingAlg !== undefined) return { pem, alg: signingAlg }
+      switch (key.asymmetricKeyType) {
+        case "rsa":
+          return { pem, alg: "RS256" }
+        case "ec": {
+          const curve = key.asymmetricKeyDetails?.namedCurve
+          return { pem, alg: curve === "secp384r1" ? "ES384" : curve === "secp521r1" ? "ES512" : "ES256" }
+        }
+        case "ed25519":
+          return { pem, alg: "EdDSA" }
+        default:
+          throw new Error(`unsupported key type ${key.asymmetricKeyType ?? "unknown"}; set signingAlg`)
+      }
+    },
+    // Node's key errors name the problem, never the key material.
+    catch: (cause) =>
+      new AuthError({
+        plugin,
+        message: `privateKey is not a usable PEM private key: ${cause instanceof Error ? cause.message.split("\n")[0] : "invalid key"}`
+      })
+  })
+
+const clientAssertion = (request: TokenRequest, key: SigningKey) =>
   Effect.gen(function*() {
-    const alg = request.signingAlg ?? (Redacted.value(key).includes("EC PRIVATE KEY") ? "ES256" : "RS256")
     const now = Math.floor((yield* Clock.currentTimeMillis) / 1000)
     return yield* Effect.tryPromise({
       try: async () => {
-        const privateKey = await importPKCS8(Redacted.value(key), alg)
+        const privateKey = await importPKCS8(Redacted.value(key.pem), key.alg)
         return new SignJWT({})
-          .setProtectedHeader({ alg, typ: "JWT" })
+          .setProtectedHeader({ alg: key.alg, typ: "JWT" })
           .setIssuer(request.clientId)
           .setSubject(request.clientId)
-          .setAudience(request.tokenUrl.href)
+          .setAudience(request.assertionAudience)
           .setJti(randomUUID())
           .setIssuedAt(now)
           .setExpirationTime(now + 60)
@@ -65,17 +102,25 @@ const clientAssertion = (request: TokenRequest, key: Redacted.Redacted<string>) 
       catch: (cause) =>
         new AuthError({
           plugin: request.plugin,
-          message: `cannot sign the client assertion with privateKey (${alg}): ${
+          message: `cannot sign the client assertion with privateKey (${key.alg}): ${
             cause instanceof Error ? cause.message.split("\n")[0] : "invalid key"
           }`
         })
     })
   })
 
+/** Replaces every occurrence of a secret in a message (an authorization server may echo what it got). */
+const scrub = (message: string, secrets: ReadonlyArray<string>) =>
+  secrets.reduce((text, secret) => secret.length >= 4 ? text.split(secret).join("<redacted>") : text, message)
+
+/** `origin + path` of a URL: never its query, which could carry a key. */
+const where = (url: URL) => `${url.origin}${url.pathname}`
+
 /** Requests one access token. */
 export const requestToken = (request: TokenRequest): Effect.Effect<IssuedToken, AuthError> =>
   Effect.gen(function*() {
-    const fail = (message: string) => new AuthError({ plugin: request.plugin, message })
+    const secrets: Array<string> = []
+    const fail = (message: string) => new AuthError({ plugin: request.plugin, message: scrub(message, secrets) })
     const body = new URLSearchParams({ grant_type: "client_credentials" })
     if (request.scopes.length > 0) body.set("scope", request.scopes.join(" "))
     if (request.audience !== undefined) body.set("audience", request.audience)
@@ -87,20 +132,27 @@ export const requestToken = (request: TokenRequest): Effect.Effect<IssuedToken, 
     switch (request.authMethod) {
       case "client_secret_basic": {
         const secret = request.clientSecret === undefined ? "" : Redacted.value(request.clientSecret)
-        headers["authorization"] = "Basic " +
-          Buffer.from(`${formEncode(request.clientId)}:${formEncode(secret)}`).toString("base64")
+        const basic = Buffer.from(`${formEncode(request.clientId)}:${formEncode(secret)}`).toString("base64")
+        secrets.push(secret, basic)
+        headers["authorization"] = `Basic ${basic}`
         break
       }
       case "client_secret_post":
         body.set("client_id", request.clientId)
-        if (request.clientSecret !== undefined) body.set("client_secret", Redacted.value(request.clientSecret))
+        if (request.clientSecret !== undefined) {
+          secrets.push(Redacted.value(request.clientSecret))
+          body.set("client_secret", Redacted.value(request.clientSecret))
+        }
         break
-      case "private_key_jwt":
-        if (request.privateKey === undefined) return yield* fail("private_key_jwt needs privateKey")
+      case "private_key_jwt": {
+        if (request.signingKey === undefined) return yield* fail("private_key_jwt needs privateKey")
+        const assertion = yield* clientAssertion(request, request.signingKey)
+        secrets.push(assertion)
         body.set("client_id", request.clientId)
         body.set("client_assertion_type", "urn:ietf:params:oauth:client-assertion-type:jwt-bearer")
-        body.set("client_assertion", yield* clientAssertion(request, request.privateKey))
+        body.set("client_assertion", assertion)
         break
+      }
     }
 
     const response = yield* Effect.tryPromise({
@@ -109,12 +161,13 @@ export const requestToken = (request: TokenRequest): Effect.Effect<IssuedToken, 
           method: "POST",
           headers,
           body,
+          // A redirect would re-send the credentials to wherever it points (SSRF, secret leak).
           redirect: "manual",
           signal: AbortSignal.any([signal, AbortSignal.timeout(Duration.toMillis(request.timeout))])
         }),
       catch: (cause) =>
         fail(
-          `token endpoint ${request.tokenUrl.origin}${request.tokenUrl.pathname} unreachable: ${
+          `token endpoint ${where(request.tokenUrl)} unreachable: ${
             cause instanceof Error && cause.name === "TimeoutError"
               ? `no answer within ${Duration.format(request.timeout)}`
               : cause instanceof Error
@@ -124,8 +177,9 @@ export const requestToken = (request: TokenRequest): Effect.Effect<IssuedToken, 
         )
     })
     if (response.status >= 300 && response.status < 400) {
+      yield* Effect.promise(() => response.body?.cancel().catch(() => {}) ?? Promise.resolve())
       return yield* fail(
-        `token endpoint answered a redirect (HTTP ${response.status}); redirects are refused: set tokenUrl to the final URL`
+        `token endpoint ${where(request.tokenUrl)} answered a redirect (HTTP ${response.status}); redirects are refused: set tokenUrl to the final URL`
       )
     }
     const text = yield* Effect.promise(() => response.text().catch(() => ""))
@@ -140,7 +194,7 @@ export const requestToken = (request: TokenRequest): Effect.Effect<IssuedToken, 
       return yield* fail(
         Either.isRight(error)
           ? `token endpoint returned ${response.status} ${error.right.error}${
-            error.right.error_description ? `: ${error.right.error_description}` : ""
+            error.right.error_description ? `: ${error.right.error_description.slice(0, 200)}` : ""
           }`
           : `token endpoint returned ${response.status}`
       )
@@ -155,6 +209,16 @@ export const requestToken = (request: TokenRequest): Effect.Effect<IssuedToken, 
     const expiresIn = token.right.expires_in
     return {
       accessToken: Redacted.make(token.right.access_token),
+      // Absent, zero, negative or not a number: unknown, so the configured default applies.
       expiresIn: expiresIn !== undefined && Number.isFinite(expiresIn) && expiresIn > 0 ? expiresIn : undefined
     }
-  })
+  }).pipe(
+    // Token requests are rare (once per lifetime), so each gets a span; no secret in its attributes.
+    Effect.withSpan("oauth.tokenRequest", {
+      attributes: {
+        "oauth.token_endpoint": where(request.tokenUrl),
+        "oauth.client_id": request.clientId,
+        "oauth.auth_method": request.authMethod
+      }
+    })
+  )

@@ -5,7 +5,7 @@
  * @module
  */
 import * as path from "node:path"
-import { Data, Duration, Effect, Either, Option, ParseResult, Predicate, Schema } from "effect"
+import { Data, Duration, Effect, Either, ParseResult, Predicate, Schema } from "effect"
 import { AuthPluginSchema, describeAuth } from "../auth/AuthPlugin.js"
 import { type CompiledPattern, parsePattern } from "../grants/pattern.js"
 import type { Grant } from "../grants/policy.js"
@@ -21,6 +21,7 @@ import type {
   StdioConnector
 } from "./model.js"
 import { formatIssue, markDecoded } from "./model.js"
+import { DurationSchema } from "./duration.js"
 import { Secret } from "./secret.js"
 
 /** The config has problems; each names its path. */
@@ -37,28 +38,6 @@ export const CONNECTOR_ID = /^[A-Za-z][A-Za-z0-9]*$/
 export const RESERVED_CONNECTOR_IDS: ReadonlyArray<string> = ["aperture"]
 const DEFAULT_TIMEOUT = Duration.seconds(60)
 const DEFAULT_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"] as const
-
-const DurationSchema = Schema.transformOrFail(
-  Schema.Union(Schema.Number, Schema.String).annotations({
-    message: () => "expected milliseconds or a duration such as \"30 seconds\""
-  }),
-  Schema.DurationFromSelf,
-  {
-    strict: true,
-    decode: (input, _options, ast) => {
-      const duration = typeof input === "number"
-        ? (Number.isFinite(input) ? Option.some(Duration.millis(input)) : Option.none())
-        : Duration.decodeUnknown(input)
-      if (Option.isNone(duration) || Duration.toMillis(duration.value) <= 0) {
-        return ParseResult.fail(
-          new ParseResult.Type(ast, input, "expected a positive number of milliseconds or a duration such as \"30 seconds\"")
-        )
-      }
-      return ParseResult.succeed(duration.value)
-    },
-    encode: (d) => ParseResult.succeed(Duration.toMillis(d))
-  }
-)
 
 const Label = Schema.String.pipe(
   Schema.pattern(/^[A-Za-z0-9][A-Za-z0-9_.-]*$/, {

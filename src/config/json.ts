@@ -5,10 +5,10 @@
  * @module
  */
 import { Effect, Either, ParseResult, Predicate, Schema } from "effect"
-import { apiKey } from "../../plugins/auth/apiKey.js"
+import { apiKey, KeyLocation } from "../../plugins/auth/apiKey.js"
 import { basic } from "../../plugins/auth/basic.js"
 import { bearer } from "../../plugins/auth/bearer.js"
-import { clientCredentials } from "../../plugins/auth/clientCredentials.js"
+import { AuthMethod, clientCredentials, SigningAlg } from "../../plugins/auth/clientCredentials.js"
 import { unsupportedAuth } from "../../plugins/auth/unsupported.js"
 import { ConfigInvalid, decodeConfig } from "./decode.js"
 import type { ConnectorInput, GrantInput, UserConfig } from "./dsl.js"
@@ -49,7 +49,7 @@ const JsonAuth = Schema.Union(
     type: Schema.Literal("api_key"),
     secret: JsonSecret,
     name: Schema.NonEmptyString,
-    in: Schema.Literal("header", "query")
+    in: KeyLocation
   }),
   Schema.Struct({ type: Schema.Literal("basic"), username: Schema.String, password: JsonSecret }),
   Schema.Struct({
@@ -60,9 +60,12 @@ const JsonAuth = Schema.Union(
     scopes: opt(Scopes),
     audience: opt(Schema.String),
     resource: opt(Schema.String),
-    auth_method: opt(Schema.Literal("client_secret_basic", "client_secret_post", "private_key_jwt")),
+    auth_method: opt(AuthMethod),
     private_key: opt(JsonSecret),
-    signing_alg: opt(Schema.String)
+    signing_alg: opt(SigningAlg),
+    // Aperture extensions, same meaning as in the TS DSL.
+    issuer: opt(Schema.NonEmptyString),
+    default_lifetime: opt(Schema.Union(Schema.Number, Schema.String))
   }),
   Schema.Struct({ type: Schema.Literal("oauth2_authorization_code", "oauth2_dcr") }, {
     key: Schema.String,
@@ -129,6 +132,17 @@ export const isApertureJson = (value: unknown): boolean =>
     Array.isArray(value["grants"]) && value["grants"].some((g) => Predicate.isRecord(g) && "app" in g) ||
     IGNORED_SECTIONS.some((k) => k in value))
 
+/** The JSON spelling of each auth option whose DSL name differs, so errors name the field as written. */
+const JSON_AUTH_NAMES: Readonly<Record<string, string>> = {
+  clientId: "client_id",
+  clientSecret: "client_secret",
+  tokenUrl: "token_url",
+  authMethod: "auth_method",
+  privateKey: "private_key",
+  signingAlg: "signing_alg",
+  defaultLifetime: "default_lifetime"
+}
+
 const authFromJson = (auth: typeof JsonAuth.Type, connectorId: string) => {
   switch (auth.type) {
     case "bearer_token":
@@ -152,7 +166,9 @@ const authFromJson = (auth: typeof JsonAuth.Type, connectorId: string) => {
         ...(auth.resource !== undefined && { resource: auth.resource }),
         ...(auth.auth_method !== undefined && { authMethod: auth.auth_method }),
         ...(auth.private_key !== undefined && { privateKey: toSecret(auth.private_key) }),
-        ...(auth.signing_alg !== undefined && { signingAlg: auth.signing_alg })
+        ...(auth.signing_alg !== undefined && { signingAlg: auth.signing_alg }),
+        ...(auth.issuer !== undefined && { issuer: auth.issuer }),
+        ...(auth.default_lifetime !== undefined && { defaultLifetime: auth.default_lifetime })
       })
     }
     default:
@@ -271,6 +287,8 @@ export const decodeApertureJson = (
         const where = patternPaths[Number(grant[1])]?.[Number(grant[2])]
         if (where !== undefined) return { ...issue, path: where + grant[3] }
       }
+      const auth = /^connectors\.([^.]+)\.auth\.([^.]+)(.*)$/.exec(issue.path)
+      if (auth) return { ...issue, path: `connectors.servers.${auth[1]}.auth.${JSON_AUTH_NAMES[auth[2]!] ?? auth[2]}${auth[3]}` }
       return { ...issue, path: issue.path.replace(/^connectors\./, "connectors.servers.") }
     }
     // Decode what converted cleanly too, so one run reports every problem.

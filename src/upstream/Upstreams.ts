@@ -13,7 +13,7 @@ import { emptyLists, type UpstreamLists } from "../catalog/index.js"
 import { GatewayConfig } from "../config/GatewayConfig.js"
 import { type McpSpeakingConnector, speaksMcp } from "../config/model.js"
 import { CallRegistry } from "./callChannel.js"
-import { type Connection, connect, type ConnectionMemory, type ListKind, readLists, type UpstreamEvents } from "./connection.js"
+import { classify, type Connection, connect, type ConnectionMemory, type ListKind, readLists, type UpstreamEvents } from "./connection.js"
 import { describeError, UpstreamError } from "./UpstreamError.js"
 
 /** A connected upstream, as request routing uses it. */
@@ -89,12 +89,16 @@ export class Upstreams extends Effect.Service<Upstreams>()("aperture/Upstreams",
               modern
                 ? connection.client.discover({ timeout, signal })
                 : connection.client.ping({ timeout, signal }),
-            catch: (error) =>
-              new UpstreamError({
+            catch: (error) => {
+              // A credential that can no longer be obtained or is refused makes the connector
+              // misconfigured, not down.
+              const classified = classify(connector.id, error)
+              return classified.kind === "auth" ? classified : new UpstreamError({
                 connectorId: connector.id,
                 kind: "unreachable",
                 message: `stopped answering: ${describeError(error)}`
               })
+            }
           })
         }
       })

@@ -1,13 +1,15 @@
 /**
  * The `fetch` every HTTP-based upstream transport uses: the connector's credential is added to
- * each request, and a 401 gets one refresh and one retry. The caller's own `Authorization`
- * never gets here: upstream requests are built by the gateway, not copied from the caller's.
+ * each request; a 401 lets the credential refresh, and a request that is safe to replay
+ * (`replay.ts`) is sent once more. The caller's own `Authorization` never gets here: upstream
+ * requests are built by the gateway, not copied from the caller's.
  * @module
  */
 import { Effect, Runtime } from "effect"
 import type { AuthError, Authorization, Credential, UpstreamRequest } from "../auth/AuthPlugin.js"
 import { isEventStream, onBodyDone } from "../http/responseBody.js"
 import { callInContext, type DownstreamCall } from "./callChannel.js"
+import { jsonRpcMethod, safeToReplay } from "./replay.js"
 
 export type FetchLike = (url: string | URL, init?: RequestInit) => Promise<Response>
 
@@ -16,6 +18,19 @@ export class CredentialUnavailable extends Error {
   constructor(readonly authError: AuthError) {
     super(authError.message)
     this.name = "CredentialUnavailable"
+  }
+}
+
+/**
+ * Thrown into the MCP SDK when the upstream refused the credential on a request that is not
+ * replayed (a `tools/call`): the credential has been refreshed, and the caller may call again.
+ */
+export class CallNotRepeated extends Error {
+  constructor(readonly method: string) {
+    super(
+      `upstream refused the credential (HTTP 401) on ${method}; the credential was refreshed, but Aperture does not repeat a ${method} on its own (the upstream may have acted on it): call again`
+    )
+    this.name = "CallNotRepeated"
   }
 }
 
@@ -106,17 +121,21 @@ export const authorizedFetch = (options: AuthorizedFetchOptions): FetchLike => {
       return { request, response: await fetchWithLinkedSignal(target, { ...init, headers }) }
     }
     const first = await send()
-    // A 401 means the upstream refused the credential before acting on the request, so one
-    // replay after a refresh is safe — tools/call included.
-    if (first.response.status !== 401 || credential.onUnauthorized === undefined || (init?.body != null && body === undefined)) {
+    if (first.response.status !== 401 || credential.onUnauthorized === undefined) {
       options.onResponse?.(first.response)
       return first.response
     }
+    // Let the credential drop what was refused even when this request is not replayed, so the
+    // next one carries a fresh credential.
     const retry = await run(Effect.either(credential.onUnauthorized(first.request, first.response)))
     if (retry._tag === "Left") throw new CredentialUnavailable(retry.left)
     if (!retry.right) {
       options.onResponse?.(first.response)
       return first.response
+    }
+    if (!safeToReplay(method, body, init?.body != null)) {
+      await first.response.body?.cancel().catch(() => {})
+      throw new CallNotRepeated((body !== undefined ? jsonRpcMethod(body) : undefined) ?? `${method} request`)
     }
     await first.response.body?.cancel().catch(() => {})
     const second = await send()

@@ -41,16 +41,24 @@ export interface Connection {
 
 const STDERR_TAIL_LINES = 20
 
-const classify = (connectorId: string, error: unknown, stderrTail: () => string): UpstreamError => {
-  if (error instanceof UpstreamError) return error
-  if (error instanceof CredentialUnavailable) {
-    return new UpstreamError({ connectorId, kind: "auth", message: error.message })
+/** The credential failure behind an error, however the SDK wrapped it. */
+const credentialCause = (error: unknown): CredentialUnavailable | undefined => {
+  for (let e = error, depth = 0; e instanceof Error && depth < 5; e = e.cause, depth++) {
+    if (e instanceof CredentialUnavailable) return e
   }
+  return undefined
+}
+
+/** Why a request to an upstream failed: a credential problem (`auth`, status `misconfigured`) or another. */
+export const classify = (connectorId: string, error: unknown, stderrTail: () => string = () => ""): UpstreamError => {
+  if (error instanceof UpstreamError) return error
+  const credential = credentialCause(error)
+  if (credential !== undefined) return new UpstreamError({ connectorId, kind: "auth", message: credential.message })
   if (error instanceof UnauthorizedError || error instanceof SdkHttpError && error.status === 401) {
     return new UpstreamError({
       connectorId,
       kind: "auth",
-      message: "upstream refused the credential (HTTP 401); check the connector's auth"
+      message: "upstream refused the credential (HTTP 401), also after a refresh; check the connector's auth"
     })
   }
   if (error instanceof SdkHttpError && error.status === 403) {
@@ -293,8 +301,12 @@ const listAll = (connection: Connection, connectorId: string, list: keyof typeof
             passthrough,
             { timeout: Duration.toMillis(timeout), signal }
           ),
-        catch: (error) =>
-          new UpstreamError({ connectorId, kind: "protocol", message: `${method} failed: ${describeError(error)}` })
+        catch: (error) => {
+          const classified = classify(connectorId, error)
+          return classified.kind === "auth"
+            ? classified
+            : new UpstreamError({ connectorId, kind: "protocol", message: `${method} failed: ${describeError(error)}` })
+        }
       })
       const pageItems = result[key]
       if (Array.isArray(pageItems)) {

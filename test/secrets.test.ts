@@ -1,0 +1,206 @@
+/**
+ * No secret in any output. Unique secrets are planted in every kind of credential; the gateway
+ * is driven through success and every failure path (refused secret, unreachable and redirecting
+ * token endpoints, failed discovery, an unusable private key, a 401 on a tool call, an upstream
+ * that is down); then every captured output — log lines at every level, spans with their
+ * attributes and errors, `/api/connectors`, errors returned to the caller, `aperture check` —
+ * is searched for each secret and for the forms it travels in (Basic, access tokens).
+ */
+import { mkdtempSync, writeFileSync } from "node:fs"
+import { createServer } from "node:http"
+import type { AddressInfo } from "node:net"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { Client, StreamableHTTPClientTransport } from "@modelcontextprotocol/client"
+import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { apiKey } from "../plugins/auth/apiKey.js"
+import { basic } from "../plugins/auth/basic.js"
+import { bearer } from "../plugins/auth/bearer.js"
+import { clientCredentials } from "../plugins/auth/clientCredentials.js"
+import { formEncode } from "../src/auth/tokenEndpoint.js"
+import { grant, mcp } from "../src/config/dsl.js"
+import { startCapturingGateway } from "./helpers/capture.js"
+import { connectorsOf, eventually } from "./helpers/gateway.js"
+import { freePort, repoRoot, spawnProcess } from "./helpers/processes.js"
+import { type OAuthServer, startOAuthServer } from "./fixtures/oauthServer.js"
+import { type ProtectedUpstream, startProtectedUpstream } from "./fixtures/protectedUpstream.js"
+
+const plant = (label: string) => `${label}-${crypto.randomUUID()}`
+const S = {
+  bearer: plant("planted-bearer"),
+  refusedBearer: plant("planted-refused-bearer"),
+  headerKey: plant("planted-header-key"),
+  queryKey: plant("planted-query-key"),
+  downQueryKey: plant("planted-down-query-key"),
+  password: plant("planted-password"),
+  basicSecret: plant("planted-basic-secret"),
+  postSecret: plant("planted-post-secret"),
+  wrongSecret: plant("planted-wrong-secret"),
+  redirectSecret: plant("planted-redirect-secret"),
+  downSecret: plant("planted-down-secret"),
+  discoverySecret: plant("planted-discovery-secret"),
+  badKey: `-----BEGIN PRIVATE KEY-----\n${Buffer.from(plant("planted-bad-key")).toString("base64")}\n-----END PRIVATE KEY-----`,
+  caller: plant("planted-caller-token")
+}
+
+let as: OAuthServer
+let oauthUpstream: ProtectedUpstream
+let staticUpstream: ProtectedUpstream
+let redirector: ReturnType<typeof createServer>
+
+beforeAll(async () => {
+  as = await startOAuthServer({ basicSecret: S.basicSecret, postSecret: S.postSecret })
+  oauthUpstream = await startProtectedUpstream({ kind: "oauth", issuer: as.issuer, jwksUrl: as.jwksUrl })
+  staticUpstream = await startProtectedUpstream({
+    kind: "static",
+    check: (r) =>
+      r.headers.get("authorization") === `Bearer ${S.bearer}` ||
+      r.headers.get("x-key") === S.headerKey ||
+      new URL(r.url).searchParams.get("key") === S.queryKey ||
+      r.headers.get("authorization") === `Basic ${Buffer.from(`svc:${S.password}`).toString("base64")}`
+  })
+  redirector = createServer((_req, res) => {
+    res.writeHead(302, { location: as.tokenUrl })
+    res.end()
+  })
+  await new Promise<void>((resolve) => redirector.listen(0, "127.0.0.1", resolve))
+})
+
+afterAll(async () => {
+  await oauthUpstream?.close()
+  await staticUpstream?.close()
+  await as?.close()
+  redirector?.close()
+})
+
+/** Every form a secret could leak in. */
+const forms = (): Array<string> => [
+  ...Object.values(S),
+  ...S.badKey.split("\n").filter((l) => !l.startsWith("-----")),
+  Buffer.from(`svc:${S.password}`).toString("base64"),
+  Buffer.from(`${formEncode(as.clients.basic.id)}:${formEncode(S.basicSecret)}`).toString("base64"),
+  as.clients.jwt.privateKeyPem.split("\n").filter((l) => l.length > 20)[0]!,
+  ...as.issuedTokens
+]
+
+const expectNoSecrets = (what: string, text: string) => {
+  for (const secret of forms()) {
+    if (text.includes(secret)) throw new Error(`${what} contains a secret (${secret.slice(0, 18)}…):\n${text}`)
+  }
+}
+
+describe("secrets stay out of every output", () => {
+  it("through success and every failure path", async () => {
+    const downPort = await freePort()
+    const redirectUrl = `http://127.0.0.1:${(redirector.address() as AddressInfo).port}/token`
+    const cc = (options: Partial<Parameters<typeof clientCredentials>[0]>) =>
+      clientCredentials({ clientId: as.clients.post.id, clientSecret: S.postSecret, authMethod: "client_secret_post", tokenUrl: as.tokenUrl, resource: oauthUpstream.url, ...options })
+    const gateway = await startCapturingGateway({
+      connectors: {
+        okBearer: mcp({ url: staticUpstream.url, auth: bearer({ secret: S.bearer }) }),
+        okHeader: mcp({ url: staticUpstream.url, auth: apiKey({ secret: S.headerKey, name: "X-Key", in: "header" }) }),
+        okQuery: mcp({ url: staticUpstream.url, auth: apiKey({ secret: S.queryKey, name: "key", in: "query" }) }),
+        okBasic: mcp({ url: staticUpstream.url, auth: basic({ username: "svc", password: S.password }) }),
+        okPost: mcp({ url: oauthUpstream.url, auth: cc({}) }),
+        okBasicCc: mcp({ url: oauthUpstream.url, auth: cc({ clientId: as.clients.basic.id, clientSecret: S.basicSecret, authMethod: "client_secret_basic" }) }),
+        okJwt: mcp({ url: oauthUpstream.url, auth: cc({ clientId: as.clients.jwt.id, authMethod: "private_key_jwt", privateKey: as.clients.jwt.privateKeyPem }) }),
+        refused: mcp({ url: staticUpstream.url, auth: bearer({ secret: S.refusedBearer }) }),
+        downQuery: mcp({ url: `http://127.0.0.1:${downPort}/mcp`, auth: apiKey({ secret: S.downQueryKey, name: "key", in: "query" }) }),
+        wrongSecret: mcp({ url: oauthUpstream.url, auth: cc({ clientSecret: S.wrongSecret }) }),
+        wrongBasic: mcp({ url: oauthUpstream.url, auth: cc({ clientId: as.clients.basic.id, clientSecret: S.wrongSecret, authMethod: "client_secret_basic" }) }),
+        redirected: mcp({ url: oauthUpstream.url, auth: cc({ clientSecret: S.redirectSecret, tokenUrl: redirectUrl }) }),
+        tokenDown: mcp({ url: oauthUpstream.url, auth: cc({ clientSecret: S.downSecret, tokenUrl: `http://127.0.0.1:${downPort}/token` }) }),
+        noMetadata: mcp({ url: staticUpstream.url, auth: clientCredentials({ clientId: "x", clientSecret: S.discoverySecret }) }),
+        badKey: mcp({ url: oauthUpstream.url, auth: cc({ authMethod: "private_key_jwt", privateKey: S.badKey }) })
+      },
+      grants: [grant({ src: ["local"], connectors: ["**"] })]
+    })
+    try {
+      await eventually(async () => (await connectorsOf(gateway)).connectors.every((c) => c.status !== "connecting"), 45_000, "every first attempt")
+      const api = await connectorsOf(gateway)
+      const status = Object.fromEntries(api.connectors.map((c) => [c.id, c.status]))
+      expect(status).toEqual({
+        okBearer: "ready",
+        okHeader: "ready",
+        okQuery: "ready",
+        okBasic: "ready",
+        okPost: "ready",
+        okBasicCc: "ready",
+        okJwt: "ready",
+        refused: "misconfigured",
+        downQuery: "down",
+        wrongSecret: "misconfigured",
+        wrongBasic: "misconfigured",
+        redirected: "misconfigured",
+        tokenDown: "misconfigured",
+        noMetadata: "misconfigured",
+        badKey: "misconfigured"
+      })
+
+      const client = new Client({ name: "caller", version: "1" }, { versionNegotiation: { mode: "auto" } })
+      await client.connect(new StreamableHTTPClientTransport(new URL(gateway.url), {
+        requestInit: { headers: { authorization: `Bearer ${S.caller}` } }
+      }))
+      const answers: Array<string> = []
+      for (const id of ["okBearer", "okHeader", "okQuery", "okBasic", "okPost", "okBasicCc", "okJwt"]) {
+        answers.push(JSON.stringify(await client.callTool({ name: `${id}_echo`, arguments: { message: "hi" } })))
+      }
+      // A 401 on a tool call, and calls to connectors that are not serving.
+      oauthUpstream.revokeIssuedTokens()
+      for (const name of ["okPost_count", "refused_echo", "wrongSecret_echo"]) {
+        answers.push(await client.callTool({ name, arguments: {} }).then(JSON.stringify, (e: Error) => e.message))
+      }
+      answers.push(await client.readResource({ uri: "okJwt-fixture://status" }).then(JSON.stringify, (e: Error) => e.message))
+      await client.close()
+
+      // Several retries of each failure have been logged by now.
+      await new Promise((r) => setTimeout(r, 3_000))
+      const finalApi = JSON.stringify(await connectorsOf(gateway))
+      expect(answers.join("\n")).toMatch(/call again/)
+      expectNoSecrets("answers to the caller", answers.join("\n"))
+      expectNoSecrets("/api/connectors", finalApi)
+      expectNoSecrets("logs", gateway.captured.logs.join("\n"))
+      expectNoSecrets("spans", gateway.captured.spans.join("\n"))
+      // The failures were said, just without secrets.
+      const logs = gateway.captured.logs.join("\n")
+      for (const id of ["refused", "wrongSecret", "redirected", "tokenDown", "noMetadata", "badKey"]) {
+        expect(logs).toContain(`connector ${id} misconfigured`)
+      }
+      // The caller's own token never travelled on.
+      const upstreamSaw = JSON.stringify([...staticUpstream.requests, ...oauthUpstream.requests])
+      expect(upstreamSaw).toContain(S.bearer)
+      expect(upstreamSaw).not.toContain(S.caller)
+    } finally {
+      await gateway.close()
+    }
+  })
+
+  it("aperture check prints no secret, inline or from the environment", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "aperture-secrets-"))
+    const config = join(dir, "aperture.json")
+    writeFileSync(config, JSON.stringify({
+      connectors: {
+        servers: {
+          a: { protocol: "mcp", url: "https://a.example.com/mcp", auth: { type: "bearer_token", secret: S.bearer } },
+          b: { protocol: "mcp", url: "https://b.example.com/mcp", auth: { type: "api_key", secret: { env: "APERTURE_TEST_KEY" }, name: "key", in: "query" } },
+          c: { protocol: "mcp", url: "https://c.example.com/mcp", auth: { type: "basic", username: "svc", password: S.password } },
+          d: {
+            protocol: "mcp",
+            url: "https://d.example.com/mcp",
+            auth: { type: "oauth2_client_credentials", client_id: "id", client_secret: { env: "APERTURE_TEST_SECRET" }, token_url: "https://auth.example.com/token", scopes: ["r"] }
+          },
+          e: { protocol: "mcp", url: "https://e.example.com/mcp", auth: { type: "oauth2_client_credentials", client_id: "id", auth_method: "private_key_jwt", private_key: S.badKey } }
+        }
+      },
+      grants: [{ src: ["*"], app: { "tailscale.com/cap/aperture": [{ connectors: ["**"] }] } }]
+    }))
+    const child = spawnProcess(process.execPath, [join(repoRoot, "bin/aperture.js"), "check", "--config", config], {
+      APERTURE_TEST_KEY: S.queryKey,
+      APERTURE_TEST_SECRET: S.postSecret
+    })
+    const code = await new Promise<number | null>((resolve) => child.child.on("exit", resolve))
+    expect(code).toBe(0)
+    expect(child.output()).toContain("auth: clientCredentials (client id, client_secret_basic, token endpoint https://auth.example.com/token")
+    expectNoSecrets("aperture check", child.output())
+  })
+})
