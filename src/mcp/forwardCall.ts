@@ -169,11 +169,15 @@ export const makeForwarder = (roundStates: RoundStateCodec, heldCalls: HeldCalls
 
     const timeoutMs = Duration.toMillis(upstream.connector.timeout)
     const controller = new AbortController()
-    const timedOut = new ProtocolError(
-      ProtocolErrorCode.InternalError,
-      `connector ${connectorId} did not answer within ${Duration.format(upstream.connector.timeout)}`
-    )
-    const timer = inactivityTimer(timeoutMs, () => controller.abort(timedOut))
+    // Built only when it happens: an Error captures a stack trace, too costly for every call.
+    let timedOut: ProtocolError | undefined
+    const timer = inactivityTimer(timeoutMs, () => {
+      timedOut = new ProtocolError(
+        ProtocolErrorCode.InternalError,
+        `connector ${connectorId} did not answer within ${Duration.format(upstream.connector.timeout)}`
+      )
+      controller.abort(timedOut)
+    })
     // While the caller answers a question, the upstream is not the one keeping us waiting.
     const paused = <A>(promise: () => Promise<A>) => {
       timer.pause()
@@ -226,7 +230,7 @@ export const makeForwarder = (roundStates: RoundStateCodec, heldCalls: HeldCalls
         return withoutUpstreamServerInfo(value)
       })
       .catch((error: unknown) => {
-        if (controller.signal.reason === timedOut) throw timedOut
+        if (timedOut !== undefined && controller.signal.reason === timedOut) throw timedOut
         // A JSON-RPC error answered by the upstream passes through as it is (ProtocolError is
         // brand-checked, so the client package's errors match the server package's class).
         if (error instanceof ProtocolError) throw new ProtocolError(error.code, error.message, error.data)
