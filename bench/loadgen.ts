@@ -1,6 +1,8 @@
 /**
- * A closed-loop load generator speaking MCP's 2025-era streamable HTTP directly (pre-built
- * request bodies, keep-alive connections), so the client costs little next to what it measures.
+ * Load generation speaking MCP's 2025-era streamable HTTP directly over undici (pre-built
+ * bodies, keep-alive connections), so the client costs little next to what it measures.
+ * Closed loop for throughput, open loop (fixed rate, latency from the scheduled send time, so
+ * a slow response cannot hide queued ones) for latency deltas.
  */
 import { Agent, request } from "undici"
 
@@ -8,21 +10,25 @@ export interface LoadResult {
   readonly requests: number
   readonly errors: number
   readonly seconds: number
+  /** Sorted ascending. */
   readonly latenciesMs: Float64Array
 }
 
-const HEADERS = {
+const BASE_HEADERS = {
   "content-type": "application/json",
   accept: "application/json, text/event-stream",
   "mcp-protocol-version": "2025-11-25"
 }
+
+export const percentile = (sorted: Float64Array, p: number) =>
+  sorted.length === 0 ? Number.NaN : sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!
 
 /** Opens an MCP session (if the server keeps sessions) and returns the headers every call needs. */
 export const openSession = async (url: string, dispatcher: Agent): Promise<Record<string, string>> => {
   const init = await request(url, {
     method: "POST",
     dispatcher,
-    headers: HEADERS,
+    headers: BASE_HEADERS,
     body: JSON.stringify({
       jsonrpc: "2.0",
       id: 0,
@@ -33,7 +39,7 @@ export const openSession = async (url: string, dispatcher: Agent): Promise<Recor
   await init.body.text()
   if (init.statusCode !== 200) throw new Error(`initialize failed: HTTP ${init.statusCode}`)
   const session = init.headers["mcp-session-id"]
-  const headers: Record<string, string> = { ...HEADERS, ...(typeof session === "string" && { "mcp-session-id": session }) }
+  const headers: Record<string, string> = { ...BASE_HEADERS, ...(typeof session === "string" && { "mcp-session-id": session }) }
   const initialized = await request(url, {
     method: "POST",
     dispatcher,
@@ -44,43 +50,146 @@ export const openSession = async (url: string, dispatcher: Agent): Promise<Recor
   return headers
 }
 
-/** `concurrency` workers each call `tool` back to back for `seconds`. */
-export const closedLoop = async (options: {
+export interface CallOptions {
   readonly url: string
   readonly tool: string
   readonly message: string
-  readonly concurrency: number
-  readonly seconds: number
-}): Promise<LoadResult> => {
+  /** Ask for progress notifications (the `progress` tool streams ten). */
+  readonly progress?: boolean
+}
+
+const callBody = (options: CallOptions) => {
+  const prefix = `{"jsonrpc":"2.0","id":`
+  const suffix = `,"method":"tools/call","params":{"name":${JSON.stringify(options.tool)},"arguments":{"message":${
+    JSON.stringify(options.message)
+  }}${options.progress ? `,"_meta":{"progressToken":"p"}` : ""}}}`
+  return (id: number) => prefix + id + suffix
+}
+
+const call = async (url: string, dispatcher: Agent, headers: Record<string, string>, body: string): Promise<boolean> => {
+  const response = await request(url, { method: "POST", dispatcher, headers, body })
+  const text = await response.body.text()
+  return response.statusCode === 200 && text.includes("\"result\"")
+}
+
+/** `concurrency` workers, each in its own session, call back to back for `seconds`. */
+export const closedLoop = async (options: CallOptions & { readonly concurrency: number; readonly seconds: number }): Promise<LoadResult> => {
   const dispatcher = new Agent({ connections: options.concurrency, pipelining: 1, keepAliveTimeout: 30_000 })
-  const headers = await Promise.all(Array.from({ length: options.concurrency }, () => openSession(options.url, dispatcher)))
-  const body = (id: number) =>
-    `{"jsonrpc":"2.0","id":${id},"method":"tools/call","params":{"name":${JSON.stringify(options.tool)},"arguments":{"message":${
-      JSON.stringify(options.message)
-    }}}}`
+  const sessions = await Promise.all(Array.from({ length: options.concurrency }, () => openSession(options.url, dispatcher)))
+  const body = callBody(options)
   const latencies: Array<number> = []
   let errors = 0
   let id = 1
   const deadline = performance.now() + options.seconds * 1000
-  const worker = async (h: Record<string, string>) => {
+  const worker = async (headers: Record<string, string>) => {
     while (performance.now() < deadline) {
       const started = performance.now()
       try {
-        const response = await request(options.url, { method: "POST", dispatcher, headers: h, body: body(id++) })
-        const text = await response.body.text()
-        if (response.statusCode !== 200 || !text.includes("\"result\"")) errors++
-        else latencies.push(performance.now() - started)
+        if (await call(options.url, dispatcher, headers, body(id++))) latencies.push(performance.now() - started)
+        else errors++
       } catch {
         errors++
       }
     }
   }
   const started = performance.now()
-  await Promise.all(headers.map(worker))
+  await Promise.all(sessions.map(worker))
   const seconds = (performance.now() - started) / 1000
   await dispatcher.close()
   return { requests: latencies.length, errors, seconds, latenciesMs: Float64Array.from(latencies).sort() }
 }
 
-export const percentile = (sorted: Float64Array, p: number) =>
-  sorted.length === 0 ? Number.NaN : sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!
+/**
+ * Calls at a fixed `rate` per second for `seconds`, whatever the answers' pace; each latency
+ * counts from when the call was due, so queueing shows.
+ */
+export const openLoop = async (options: CallOptions & { readonly rate: number; readonly seconds: number }): Promise<LoadResult> => {
+  const sessionsCount = 32
+  const dispatcher = new Agent({ connections: sessionsCount, pipelining: 1, keepAliveTimeout: 30_000 })
+  const sessions = await Promise.all(Array.from({ length: sessionsCount }, () => openSession(options.url, dispatcher)))
+  const body = callBody(options)
+  const latencies: Array<number> = []
+  let errors = 0
+  const total = Math.round(options.rate * options.seconds)
+  const interval = 1000 / options.rate
+  const started = performance.now()
+  const pending: Array<Promise<void>> = []
+  for (let i = 0; i < total; i++) {
+    const due = started + i * interval
+    const wait = due - performance.now()
+    if (wait > 1) await new Promise((r) => setTimeout(r, wait))
+    pending.push(
+      call(options.url, dispatcher, sessions[i % sessionsCount]!, body(i + 1)).then(
+        (ok) => {
+          if (ok) latencies.push(performance.now() - due)
+          else errors++
+        },
+        () => void errors++
+      )
+    )
+  }
+  await Promise.all(pending)
+  const seconds = (performance.now() - started) / 1000
+  await dispatcher.close()
+  return { requests: latencies.length, errors, seconds, latenciesMs: Float64Array.from(latencies).sort() }
+}
+
+/** `tools/list` in one session: the first page's latency, or every page of the list (following `nextCursor`). */
+export const listTools = async (url: string, dispatcher: Agent, headers: Record<string, string>, walk: boolean) => {
+  let cursor: string | undefined
+  let pages = 0
+  let tools = 0
+  let id = 1_000_000
+  const started = performance.now()
+  do {
+    const response = await request(url, {
+      method: "POST",
+      dispatcher,
+      headers,
+      body: JSON.stringify({ jsonrpc: "2.0", id: id++, method: "tools/list", params: cursor === undefined ? {} : { cursor } })
+    })
+    const text = await response.body.text()
+    const json = text.startsWith("{") ? text : text.split("\n").find((l) => l.startsWith("data: {"))?.slice(6) ?? "{}"
+    const result = (JSON.parse(json) as { result?: { tools?: Array<unknown>; nextCursor?: string } }).result
+    pages++
+    tools += result?.tools?.length ?? 0
+    cursor = walk ? result?.nextCursor : undefined
+  } while (cursor !== undefined)
+  return { ms: performance.now() - started, pages, tools }
+}
+
+/** Session churn: initialize → initialized → tools/list → DELETE, `concurrency` at a time, for `seconds`. */
+export const sessionChurn = async (url: string, concurrency: number, seconds: number): Promise<LoadResult> => {
+  const dispatcher = new Agent({ connections: concurrency, pipelining: 1, keepAliveTimeout: 30_000 })
+  const latencies: Array<number> = []
+  let errors = 0
+  const deadline = performance.now() + seconds * 1000
+  const worker = async () => {
+    while (performance.now() < deadline) {
+      const started = performance.now()
+      try {
+        const headers = await openSession(url, dispatcher)
+        await listTools(url, dispatcher, headers, false)
+        const closed = await request(url, { method: "DELETE", dispatcher, headers })
+        await closed.body.text()
+        latencies.push(performance.now() - started)
+      } catch {
+        errors++
+      }
+    }
+  }
+  const started = performance.now()
+  await Promise.all(Array.from({ length: concurrency }, worker))
+  const elapsed = (performance.now() - started) / 1000
+  await dispatcher.close()
+  return { requests: latencies.length, errors, seconds: elapsed, latenciesMs: Float64Array.from(latencies).sort() }
+}
+
+/** Opens `count` sessions and leaves them idle (they close when the gateway reaps them). */
+export const openIdleSessions = async (url: string, count: number) => {
+  const dispatcher = new Agent({ connections: 16, pipelining: 1 })
+  for (let i = 0; i < count; i += 16) {
+    await Promise.all(Array.from({ length: Math.min(16, count - i) }, () => openSession(url, dispatcher)))
+  }
+  await dispatcher.close()
+}

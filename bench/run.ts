@@ -1,99 +1,337 @@
 /**
- * `npm run bench [-- --quick]`: `tools/call` of an echo tool through the gateway vs the same
- * upstream directly, in one run, alternating, at concurrency 1 and 16. Prints req/s, p50, p99
- * and the gateway/direct ratios, and writes bench/RESULTS.md.
+ * `npm run bench [-- --quick] [-- --only S1,S3] [-- --soak]`: what the gateway costs, as ratios
+ * against the same upstream reached directly in the same run. Method: perf-security.md §2.3
+ * (gateway alone on CPU 1; upstream and load generator on CPU 0; alternating rounds; medians).
+ * Prints a table and writes bench/RESULTS.md.
  */
 import { execSync } from "node:child_process"
 import { writeFileSync } from "node:fs"
-import { cpus } from "node:os"
-import { freePort, repoRoot, spawnProcess, type Spawned } from "../test/helpers/processes.js"
-import { closedLoop, type LoadResult, percentile } from "./loadgen.js"
+import { Agent } from "undici"
+import { freePort, repoRoot, type Spawned } from "../test/helpers/processes.js"
+import {
+  closedLoop,
+  listTools,
+  type LoadResult,
+  openIdleSessions,
+  openLoop,
+  openSession,
+  percentile,
+  sessionChurn
+} from "./loadgen.js"
+import { cpuMillis, GATEWAY_CPU, launch, machineLine, pidOf, pinSelf, rssMiB, SHARED_CPU, stopAll } from "./machine.js"
 
 const quick = process.argv.includes("--quick")
-const rounds = quick ? 1 : 3
-const seconds = quick ? 3 : 8
-const concurrencies = [1, 16]
+const soak = process.argv.includes("--soak")
+const onlyArg = process.argv.find((a) => a.startsWith("--only"))
+const only = new Set((onlyArg?.includes("=") ? onlyArg.split("=")[1] : process.argv[process.argv.indexOf("--only") + 1] ?? "")
+  ?.split(",").filter((s) => /^S\d$/.test(s)) ?? [])
+const runs = (scenario: string) => only.size === 0 || only.has(scenario)
 
-const hasTaskset = (() => {
-  try {
-    execSync("taskset -c 0 true", { stdio: "ignore" })
-    return cpus().length >= 2
-  } catch {
-    return false
-  }
-})()
-/** Upstream on CPU 0, gateway on CPU 1 (when taskset is there), so they don't share a core. */
-const pinned = (cpu: number, command: string, args: ReadonlyArray<string>) =>
-  hasTaskset ? (["taskset", ["-c", String(cpu), command, ...args]] as const) : ([command, args] as const)
+const ROUNDS = quick ? 1 : 5
+const SECONDS = quick ? 1.5 : 2.5
+const tsx = ["--import", "tsx"]
 
-const started: Array<Spawned> = []
-const launch = (cpu: number, command: string, args: ReadonlyArray<string>, env: Record<string, string> = {}) => {
-  const [cmd, argv] = pinned(cpu, command, args)
-  const child = spawnProcess(cmd, argv, env)
-  started.push(child)
-  return child
-}
-
-interface Row {
-  readonly target: "direct" | "gateway"
-  readonly concurrency: number
-  readonly rps: number
-  readonly p50: number
-  readonly p99: number
-  readonly errors: number
-}
-
-const summarize = (target: Row["target"], concurrency: number, results: ReadonlyArray<LoadResult>): Row => {
-  const median = (xs: Array<number>) => xs.sort((a, b) => a - b)[Math.floor(xs.length / 2)]!
-  return {
-    target,
-    concurrency,
-    rps: median(results.map((r) => r.requests / r.seconds)),
-    p50: median(results.map((r) => percentile(r.latenciesMs, 50))),
-    p99: median(results.map((r) => percentile(r.latenciesMs, 99))),
-    errors: results.reduce((n, r) => n + r.errors, 0)
+const report: Array<string> = []
+const out = (...lines: ReadonlyArray<string>) => {
+  for (const line of lines.length === 0 ? [""] : lines) {
+    report.push(line)
+    process.stdout.write(`${line}\n`)
   }
 }
+
+const median = (xs: ReadonlyArray<number>) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? Number.NaN
+const range = (xs: ReadonlyArray<number>, digits = 0) =>
+  xs.length < 2 ? "" : ` (${Math.min(...xs).toFixed(digits)}–${Math.max(...xs).toFixed(digits)})`
+const f = (n: number, digits = 2) => (Number.isFinite(n) ? n.toFixed(digits) : "—")
+
+// ---------------------------------------------------------------- processes
+
+const startRaw = async (toolsPerServer: number) => {
+  const port = await freePort()
+  const child = launch(SHARED_CPU, process.execPath, [...tsx, "bench/upstreams/rawResponder.ts", String(port), String(toolsPerServer)])
+  return { child, base: (await child.waitFor(/http:\/\/\S+/)).trim() }
+}
+
+const startSdk = async () => {
+  const port = await freePort()
+  const child = launch(SHARED_CPU, process.execPath, [...tsx, "bench/upstreams/sdkServer.ts", String(port)])
+  return { child, url: (await child.waitFor(/http:\/\/\S+\/mcp/)).trim() }
+}
+
+interface Gateway {
+  readonly child: Spawned
+  readonly pid: number
+  readonly url: string
+  readonly origin: string
+  /** ms from spawn to listening, and to every connector ready. */
+  readonly startup: { readonly listening: number; readonly ready: number }
+}
+
+const startGateway = async (connectors: ReadonlyArray<{ id: string; url: string }>): Promise<Gateway> => {
+  const port = await freePort()
+  const started = performance.now()
+  const child = launch(
+    GATEWAY_CPU,
+    process.execPath,
+    ["bin/aperture.js", "--log-level", "warning", "start", "--config", "bench/gateway.config.ts", "--port", String(port)],
+    { BENCH_CONNECTORS: JSON.stringify(connectors) }
+  )
+  const origin = `http://127.0.0.1:${port}`
+  let listening = Number.NaN
+  while (performance.now() - started < 60_000) {
+    if (child.child.exitCode !== null) throw new Error(`the gateway exited: ${child.output()}`)
+    try {
+      const health = await fetch(`${origin}/healthz`)
+      if (Number.isNaN(listening)) listening = performance.now() - started
+      const body = (await health.json()) as { connectors: Record<string, number> }
+      if ((body.connectors["ready"] ?? 0) === connectors.length) break
+    } catch {
+      // not listening yet
+    }
+    await new Promise((r) => setTimeout(r, 20))
+  }
+  return { child, pid: pidOf(child), url: `${origin}/v1/mcp`, origin, startup: { listening, ready: performance.now() - started } }
+}
+
+// ---------------------------------------------------------------- measurements
+
+interface Cell {
+  readonly rps: Array<number>
+  readonly p50: Array<number>
+  readonly p99: Array<number>
+  errors: number
+  cpuMsPerRequest: Array<number>
+}
+
+const emptyCell = (): Cell => ({ rps: [], p50: [], p99: [], errors: 0, cpuMsPerRequest: [] })
+
+const record = (cell: Cell, result: LoadResult) => {
+  cell.rps.push(result.requests / result.seconds)
+  cell.p50.push(percentile(result.latenciesMs, 50))
+  cell.p99.push(percentile(result.latenciesMs, 99))
+  cell.errors += result.errors
+}
+
+/** Alternating direct/gateway rounds of the same load; the gateway's CPU per request is measured from /proc. */
+const compare = async (
+  gateway: Gateway,
+  load: (target: "direct" | "gateway") => Promise<LoadResult>
+): Promise<{ direct: Cell; gateway: Cell; loadgenCpuShare: number }> => {
+  const direct = emptyCell()
+  const through = emptyCell()
+  let loadgenBusy = 0
+  let wall = 0
+  for (let round = 0; round < ROUNDS; round++) {
+    for (const target of round % 2 === 0 ? (["direct", "gateway"] as const) : (["gateway", "direct"] as const)) {
+      const cpu0 = cpuMillis(gateway.pid)
+      const self0 = process.cpuUsage()
+      const t0 = performance.now()
+      const result = await load(target)
+      const self = process.cpuUsage(self0)
+      loadgenBusy += (self.user + self.system) / 1000
+      wall += performance.now() - t0
+      if (target === "direct") record(direct, result)
+      else {
+        record(through, result)
+        through.cpuMsPerRequest.push((cpuMillis(gateway.pid) - cpu0) / Math.max(1, result.requests))
+      }
+    }
+  }
+  return { direct, gateway: through, loadgenCpuShare: loadgenBusy / wall }
+}
+
+const throughputRows = (label: string, d: Cell, g: Cell, gateway: Gateway) => {
+  out(
+    `| ${label} | direct | ${f(median(d.rps), 0)}${range(d.rps)} | ${f(median(d.p50))} | ${f(median(d.p99))} | | | ${d.errors} |`
+  )
+  out(
+    `| ${label} | gateway | ${f(median(g.rps), 0)}${range(g.rps)} | ${f(median(g.p50))} | ${f(median(g.p99))} | **${
+      f(median(g.rps) / median(d.rps))
+    }×** | ${f(median(g.cpuMsPerRequest))} ms, ${f(rssMiB(gateway.pid), 0)} MiB | ${g.errors} |`
+  )
+}
+
+const TABLE_HEAD = [
+  "| cell | target | req/s (min–max) | p50 ms | p99 ms | gateway/direct | gateway CPU per req, RSS | errors |",
+  "|---|---|---:|---:|---:|---:|---|---:|"
+]
+
+// ---------------------------------------------------------------- scenarios
+
+const throughputScenarios = async () => {
+  const raw = await startRaw(0)
+  const sdk = await startSdk()
+  const gateway = await startGateway([{ id: "sdk", url: sdk.url }, { id: "raw", url: `${raw.base}/mcp/0` }])
+  const upstreams = [
+    { name: "SDK upstream", direct: sdk.url, tool: "sdk" },
+    { name: "raw upstream", direct: `${raw.base}/mcp/0`, tool: "raw" }
+  ] as const
+  const target = (t: "direct" | "gateway", u: typeof upstreams[number], tool: string) =>
+    t === "direct" ? { url: u.direct, tool } : { url: gateway.url, tool: `${u.tool}_${tool}` }
+
+  // Warm both paths.
+  for (const u of upstreams) {
+    await closedLoop({ ...target("direct", u, "echo"), message: "warm", concurrency: 8, seconds: 1 })
+    await closedLoop({ ...target("gateway", u, "echo"), message: "warm", concurrency: 8, seconds: 1 })
+  }
+
+  const saturation: Record<string, number> = {}
+  if (runs("S1")) {
+    out("", "## S1 `tools/call` echo, ~100 B, closed loop", "", ...TABLE_HEAD)
+    let share = 0
+    for (const u of upstreams) {
+      for (const concurrency of [1, 16, 64]) {
+        const cells = await compare(gateway, (t) =>
+          closedLoop({ ...target(t, u, "echo"), message: "x".repeat(100), concurrency, seconds: SECONDS }))
+        share = Math.max(share, cells.loadgenCpuShare)
+        throughputRows(`${u.name}, c=${concurrency}`, cells.direct, cells.gateway, gateway)
+        if (concurrency === 16) saturation[u.name] = median(cells.gateway.rps)
+      }
+    }
+    out("", `Load generator: at most ${f(share * 100, 0)} % of its core (CPU ${SHARED_CPU}, shared with the upstream).`)
+
+    out("", "### S1 open loop at 50 % of the gateway's saturation (same offered rate on both paths)", "")
+    out("| upstream | rate | direct p50 / p99 ms | gateway p50 / p99 ms | added p50 | added p99 |", "|---|---:|---:|---:|---:|---:|")
+    for (const u of upstreams) {
+      const rate = Math.max(20, Math.round((saturation[u.name] ?? 100) / 2))
+      const cells = await compare(gateway, (t) =>
+        openLoop({ ...target(t, u, "echo"), message: "x".repeat(100), rate, seconds: SECONDS }))
+      const [d50, d99, g50, g99] = [median(cells.direct.p50), median(cells.direct.p99), median(cells.gateway.p50), median(cells.gateway.p99)]
+      out(`| ${u.name} | ${rate}/s | ${f(d50)} / ${f(d99)} | ${f(g50)} / ${f(g99)} | ${f(g50 - d50)} | ${f(g99 - d99)} |`)
+    }
+  }
+
+  if (runs("S2")) {
+    out("", "## S2 `tools/call` echo, 16 KiB arguments and result, c=16", "", ...TABLE_HEAD)
+    for (const u of upstreams) {
+      const cells = await compare(gateway, (t) =>
+        closedLoop({ ...target(t, u, "echo"), message: "y".repeat(16 * 1024), concurrency: 16, seconds: SECONDS }))
+      throughputRows(u.name, cells.direct, cells.gateway, gateway)
+    }
+  }
+
+  if (runs("S5")) {
+    out("", "## S5 a tool streaming 10 progress notifications, c=8", "", ...TABLE_HEAD)
+    for (const u of upstreams) {
+      const cells = await compare(gateway, (t) =>
+        closedLoop({ ...target(t, u, "progress"), message: "z", progress: true, concurrency: 8, seconds: SECONDS }))
+      throughputRows(u.name, cells.direct, cells.gateway, gateway)
+    }
+  }
+}
+
+const catalogScenarios = async () => {
+  if (!runs("S3") && !runs("S4")) return
+  const rawBig = await startRaw(1000)
+  const rawHundred = await startRaw(100)
+  const rawEmpty = await startRaw(0)
+  const servers = (base: string, n: number) => Array.from({ length: n }, (_, i) => ({ id: `u${i}`, url: `${base}/mcp/${i}` }))
+  const topologies = [
+    { name: "1 upstream, no tools", connectors: servers(rawEmpty.base, 1), upstreams: 1 },
+    { name: "1×1,000 tools", connectors: servers(rawBig.base, 1), upstreams: 1 },
+    { name: "10×100 tools", connectors: servers(rawHundred.base, 10), upstreams: 10 },
+    { name: "100×100 tools (10k)", connectors: servers(rawHundred.base, 100), upstreams: 100 }
+  ]
+  const listStats = async (base: string) => ((await (await fetch(`${base}/stats`)).json()) as { listRequests: number }).listRequests
+
+  if (runs("S3")) {
+    out("", "## S3 `tools/list` from the catalog (sequential, 200 warm requests)", "")
+    out("| catalog | cold first page ms | warm first page p50 / p99 ms | full walk ms (pages) | RSS MiB | upstream lists during the warm loop |")
+    out("|---|---:|---:|---:|---:|---:|")
+  }
+  const baselineRss: Record<string, number> = {}
+  for (const topology of topologies) {
+    const gateway = await startGateway(topology.connectors)
+    const dispatcher = new Agent({ connections: 1 })
+    const headers = await openSession(gateway.url, dispatcher)
+    if (runs("S3")) {
+      const cold = await listTools(gateway.url, dispatcher, headers, false)
+      const bases = [rawBig.base, rawHundred.base, rawEmpty.base]
+      const before = (await Promise.all(bases.map(listStats))).reduce((a, b) => a + b, 0)
+      const warm: Array<number> = []
+      for (let i = 0; i < (quick ? 50 : 200); i++) warm.push((await listTools(gateway.url, dispatcher, headers, false)).ms)
+      const walks: Array<{ ms: number; pages: number; tools: number }> = []
+      for (let i = 0; i < 5; i++) walks.push(await listTools(gateway.url, dispatcher, headers, true))
+      const after = (await Promise.all(bases.map(listStats))).reduce((a, b) => a + b, 0)
+      const sorted = Float64Array.from(warm).sort()
+      out(
+        `| ${topology.name} (${walks[0]?.tools ?? 0} tools) | ${f(cold.ms)} | ${f(percentile(sorted, 50))} / ${f(percentile(sorted, 99))} | ${
+          f(median(walks.map((w) => w.ms)))
+        } (${walks[0]?.pages ?? 0}) | ${f(rssMiB(gateway.pid), 0)} | ${after - before} |`
+      )
+    }
+    baselineRss[topology.name] = rssMiB(gateway.pid)
+    if (runs("S4") && topology.name !== "1×1,000 tools") {
+      const churn = await sessionChurn(gateway.url, 8, SECONDS * 2)
+      out(
+        "",
+        `S4 churn, ${topology.upstreams} upstream(s) (${topology.name}): ${f(churn.requests / churn.seconds, 0)} sessions/s, ` +
+          `p50 ${f(percentile(churn.latenciesMs, 50))} ms, p99 ${f(percentile(churn.latenciesMs, 99))} ms, ${churn.errors} errors, RSS ${
+            f(rssMiB(gateway.pid), 0)
+          } MiB`
+      )
+      if (topology.upstreams === 1) await idleAndSoak(gateway)
+    }
+    await dispatcher.close()
+    await gateway.child.kill("SIGINT")
+  }
+  if (runs("S3")) {
+    const empty = baselineRss["1 upstream, no tools"] ?? 0
+    const big = baselineRss["100×100 tools (10k)"] ?? 0
+    out("", `Catalog memory at 10k tools: ${f(big - empty, 0)} MiB over a gateway with one empty upstream (includes 100 upstream clients).`)
+    const direct = new Agent({ connections: 1 })
+    const directHeaders = await openSession(`${rawBig.base}/mcp/0`, direct)
+    const samples: Array<number> = []
+    for (let i = 0; i < (quick ? 50 : 200); i++) samples.push((await listTools(`${rawBig.base}/mcp/0`, direct, directHeaders, false)).ms)
+    const sorted = Float64Array.from(samples).sort()
+    out(`Direct baseline, the raw upstream's own 1,000-tool list: p50 ${f(percentile(sorted, 50))} ms, p99 ${f(percentile(sorted, 99))} ms.`)
+    await direct.close()
+  }
+}
+
+/** S4's memory checks on a gateway with one upstream: 1,000 idle sessions, and RSS over a long churn. */
+const idleAndSoak = async (gateway: Gateway) => {
+  const before = rssMiB(gateway.pid)
+  await openIdleSessions(gateway.url, 1000)
+  await new Promise((r) => setTimeout(r, 1000))
+  const after = rssMiB(gateway.pid)
+  out(`S4 idle: 1,000 idle 2025-era sessions cost ${f(after - before, 0)} MiB RSS (${f(before, 0)} → ${f(after, 0)} MiB).`)
+  if (quick) return
+  const minutes = soak ? 10 : 1
+  const samples: Array<number> = []
+  const deadline = performance.now() + minutes * 60_000
+  while (performance.now() < deadline) {
+    await sessionChurn(gateway.url, 8, 10)
+    samples.push(rssMiB(gateway.pid))
+  }
+  const settled = samples.slice(1)
+  out(
+    `S4 churn for ${minutes} min: RSS every 10 s ${samples.map((s) => f(s, 0)).join(", ")} MiB; after warm-up it moved ${
+      f(((Math.max(...settled) - Math.min(...settled)) / Math.min(...settled)) * 100, 1)
+    } %${soak ? "" : " (run with --soak for 10 minutes)"}.`
+  )
+}
+
+const startupScenario = async () => {
+  if (!runs("S7")) return
+  const raw = await startRaw(10)
+  out("", "## S7 start-up to ready (CLI start, config load, every connector connected and listed)", "")
+  out("| connectors | listening after ms | all ready after ms |", "|---:|---:|---:|")
+  for (const n of [1, 10, 100]) {
+    const times: Array<{ listening: number; ready: number }> = []
+    for (let i = 0; i < (quick ? 1 : 3); i++) {
+      const gateway = await startGateway(Array.from({ length: n }, (_, k) => ({ id: `u${k}`, url: `${raw.base}/mcp/${k}` })))
+      times.push(gateway.startup)
+      await gateway.child.kill("SIGINT")
+    }
+    out(`| ${n} | ${f(median(times.map((t) => t.listening)), 0)} | ${f(median(times.map((t) => t.ready)), 0)} |`)
+  }
+}
+
+// ---------------------------------------------------------------- main
 
 const main = async () => {
-  const upstreamPort = await freePort()
-  const upstream = launch(0, process.execPath, ["--import", "tsx", "bench/echoUpstream.ts", String(upstreamPort)])
-  const directUrl = (await upstream.waitFor(/http:\/\/\S+\/mcp/)).trim()
-
-  const gatewayPort = await freePort()
-  const gateway = launch(
-    1,
-    process.execPath,
-    ["bin/aperture.js", "start", "--config", "bench/bench.config.ts", "--port", String(gatewayPort)],
-    { BENCH_UPSTREAM_URL: directUrl }
-  )
-  await gateway.waitFor(/connector bench ready/)
-  const gatewayUrl = `http://127.0.0.1:${gatewayPort}/v1/mcp`
-
-  const rows: Array<Row> = []
-  for (const concurrency of concurrencies) {
-    const direct: Array<LoadResult> = []
-    const viaGateway: Array<LoadResult> = []
-    // Warm both paths, then alternate so drift hits both alike.
-    await closedLoop({ url: directUrl, tool: "echo", message: "warm", concurrency, seconds: 1 })
-    await closedLoop({ url: gatewayUrl, tool: "bench_echo", message: "warm", concurrency, seconds: 1 })
-    for (let round = 0; round < rounds; round++) {
-      direct.push(await closedLoop({ url: directUrl, tool: "echo", message: "x".repeat(100), concurrency, seconds }))
-      viaGateway.push(await closedLoop({ url: gatewayUrl, tool: "bench_echo", message: "x".repeat(100), concurrency, seconds }))
-    }
-    rows.push(summarize("direct", concurrency, direct), summarize("gateway", concurrency, viaGateway))
-  }
-
-  const lines = [
-    "| concurrency | target | req/s | p50 ms | p99 ms | errors |",
-    "|---:|---|---:|---:|---:|---:|",
-    ...rows.map((r) => `| ${r.concurrency} | ${r.target} | ${r.rps.toFixed(0)} | ${r.p50.toFixed(2)} | ${r.p99.toFixed(2)} | ${r.errors} |`)
-  ]
-  const ratios = concurrencies.map((c) => {
-    const d = rows.find((r) => r.target === "direct" && r.concurrency === c)!
-    const g = rows.find((r) => r.target === "gateway" && r.concurrency === c)!
-    return `- c=${c}: throughput gateway/direct **${(g.rps / d.rps).toFixed(2)}×**, added p50 ${(g.p50 - d.p50).toFixed(2)} ms, added p99 ${(g.p99 - d.p99).toFixed(2)} ms`
-  })
+  pinSelf()
   const commit = (() => {
     try {
       return execSync("git rev-parse --short HEAD", { cwd: repoRoot }).toString().trim()
@@ -101,22 +339,15 @@ const main = async () => {
       return "unknown"
     }
   })()
-  const report = [
-    "# Benchmark results",
-    "",
-    `${new Date().toISOString()} · commit ${commit} · Node ${process.version} · ${cpus().length}× ${cpus()[0]?.model ?? "cpu"}`,
-    `${rounds} alternating round(s) of ${seconds} s per target; medians. Upstream: v2 SDK echo server` +
-    `${hasTaskset ? " on CPU 0, gateway on CPU 1 (taskset)" : " (no CPU pinning available)"}; load generator unpinned.`,
-    "",
-    "S1 `tools/call` echo (~100 B), closed loop:",
-    "",
-    ...lines,
-    "",
-    ...ratios,
-    ""
-  ].join("\n")
-  process.stdout.write(`\n${report}\n`)
-  if (!quick) writeFileSync(`${repoRoot}bench/RESULTS.md`, report)
+  out("# Benchmark results")
+  out("")
+  out(`${new Date().toISOString()} · commit ${commit} · ${machineLine()}`)
+  out(`${ROUNDS} alternating round(s) of ${SECONDS} s per cell and target; medians, (min–max) across rounds.`)
+  await throughputScenarios()
+  await catalogScenarios()
+  await startupScenario()
+  out("", "S6 (HTTP connector proxy) runs once the proxy is served.")
+  if (!quick && only.size === 0) writeFileSync(`${repoRoot}bench/RESULTS.md`, `${report.join("\n")}\n`)
 }
 
 main()
@@ -124,6 +355,4 @@ main()
     console.error(error)
     process.exitCode = 1
   })
-  .finally(async () => {
-    for (const child of started) await child.kill()
-  })
+  .finally(stopAll)
