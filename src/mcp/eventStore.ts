@@ -1,21 +1,21 @@
 /**
  * The per-session event store behind `Last-Event-ID` resumption (2025 era): every SSE event a
  * session is sent is kept briefly, so a client whose stream broke can resume it. Bounded, so a
- * session cannot grow without limit: at most {@link MAX_EVENTS} events and
- * {@link MAX_BYTES} of messages, none older than {@link MAX_AGE_MS}.
+ * session cannot grow without limit: at most {@link MAX_EVENTS} events, none older than
+ * {@link MAX_AGE_MS}. Messages are kept as the objects already in memory: measuring their bytes
+ * would mean serialising every message twice (measured: a second serialisation of large list
+ * results dominated `tools/list`), and each message is already capped by the transport.
  * @module
  */
 import type { EventStore, JSONRPCMessage } from "@modelcontextprotocol/server"
 
-export const MAX_EVENTS = 1000
-export const MAX_BYTES = 4 * 1024 * 1024
-export const MAX_AGE_MS = 5 * 60_000
+export const MAX_EVENTS = 200
+export const MAX_AGE_MS = 2 * 60_000
 
 interface StoredEvent {
   readonly id: string
   readonly stream: string
   readonly message: JSONRPCMessage
-  readonly bytes: number
   readonly at: number
 }
 
@@ -23,21 +23,15 @@ interface StoredEvent {
 export const boundedEventStore = (now: () => number = Date.now): EventStore => {
   const events: Array<StoredEvent> = []
   let sequence = 0
-  let bytes = 0
   const evict = () => {
     const oldest = now() - MAX_AGE_MS
-    while (events.length > 0 && (events.length > MAX_EVENTS || bytes > MAX_BYTES || events[0]!.at < oldest)) {
-      bytes -= events.shift()!.bytes
-    }
+    while (events.length > 0 && (events.length > MAX_EVENTS || events[0]!.at < oldest)) events.shift()
   }
   const sequenceOf = (id: string) => Number(id.slice(id.lastIndexOf(".") + 1))
   return {
     storeEvent: async (stream, message) => {
       const id = `${stream}.${++sequence}`
-      // Priming events carry no message; keep them cheap.
-      const size = Object.keys(message).length === 0 ? 0 : JSON.stringify(message).length
-      events.push({ id, stream, message, bytes: size, at: now() })
-      bytes += size
+      events.push({ id, stream, message, at: now() })
       evict()
       return id
     },
