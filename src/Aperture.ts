@@ -1,14 +1,19 @@
 /**
  * The whole gateway as one scoped Layer, and a promise face for non-Effect programs.
  * `npx aperture start` is a thin wrapper over {@link layer}.
+ *
+ * Where it serves is decided when the layer is built: on the host's `HttpLayerRouter` when the
+ * host provides one (the host's own routes and Aperture's share one server), else on the host's
+ * `HttpServer` when it provides one, else on a Node HTTP server of its own.
  * @module
  */
 import { createServer } from "node:http"
 import { HttpLayerRouter, HttpServer } from "@effect/platform"
+import type { ServeError } from "@effect/platform/HttpServerError"
 import { NodeHttpServer } from "@effect/platform-node"
-import { Effect, Exit, Layer, Runtime, Scope } from "effect"
+import { Effect, Exit, Layer, Option, Runtime, Scope } from "effect"
 import { Catalog } from "./catalog/Catalog.js"
-import { decodeConfig } from "./config/decode.js"
+import { type ConfigInvalid, decodeConfig } from "./config/decode.js"
 import type { UserConfig } from "./config/dsl.js"
 import { GatewayConfig } from "./config/GatewayConfig.js"
 import { type ApertureConfig, isApertureConfig } from "./config/model.js"
@@ -17,6 +22,8 @@ import { Identities } from "./identity/Identities.js"
 import { LegacySessions } from "./mcp/LegacySessions.js"
 import { McpEndpoint } from "./mcp/McpEndpoint.js"
 import { McpRouter } from "./mcp/McpRouter.js"
+import { Metrics } from "./metrics/Metrics.js"
+import { HttpProxy } from "./proxy/HttpProxy.js"
 import { Upstreams } from "./upstream/Upstreams.js"
 
 /** How long shutdown waits for calls in flight before closing sessions anyway. */
@@ -27,15 +34,25 @@ const resolveConfig = (config: UserConfig | ApertureConfig) =>
 
 /** The gateway's services, without an HTTP server. */
 const services = (config: ApertureConfig) => {
-  const base = Layer.provideMerge(Catalog.Default, Layer.succeed(GatewayConfig, config))
+  const base = Layer.provideMerge(Catalog.Default, Layer.merge(Layer.succeed(GatewayConfig, config), Metrics.Default))
   const upstreams = Layer.provideMerge(Layer.merge(Upstreams.Default, Identities.Default), base)
   const router = Layer.provideMerge(McpRouter.Default, upstreams)
-  return Layer.provideMerge(McpEndpoint.Default, Layer.provideMerge(LegacySessions.Default, router))
+  const endpoints = Layer.merge(McpEndpoint.Default, HttpProxy.Default)
+  return Layer.provideMerge(endpoints, Layer.provideMerge(LegacySessions.Default, router))
 }
+
+/** The services the gateway's layers provide (the catalog, metrics, the endpoints, …). */
+export type ApertureServices = Layer.Layer.Success<ReturnType<typeof services>>
 
 /** Registered last, so on shutdown it runs first: drain calls while the server still answers. */
 const Drain = Layer.scopedDiscard(
-  Effect.flatMap(McpEndpoint, (endpoint) => Effect.addFinalizer(() => endpoint.drain(DRAIN_TIMEOUT_MS)))
+  Effect.gen(function*() {
+    const endpoint = yield* McpEndpoint
+    const proxy = yield* HttpProxy
+    yield* Effect.addFinalizer(() =>
+      Effect.all([endpoint.drain(DRAIN_TIMEOUT_MS), proxy.drain(DRAIN_TIMEOUT_MS)], { concurrency: "unbounded", discard: true })
+    )
+  })
 )
 
 const listenLog = Effect.gen(function*() {
@@ -62,16 +79,47 @@ export const layerWithoutServer = (config: ApertureConfig) =>
   )
 
 /**
- * The whole gateway as a scoped Layer, listening on `config.server.host`/`port` (or the
- * `HttpServer` the host provides, with {@link layerWithoutServer}).
+ * The gateway's routes added to the host's `HttpLayerRouter`: the host serves them next to its
+ * own (`HttpLayerRouter.serve(Layer.mergeAll(HostRoutes, Aperture.layer(config)))`).
  */
-export const layer = (config: UserConfig | ApertureConfig) =>
-  Layer.unwrapEffect(
-    Effect.map(resolveConfig(config), (resolved) =>
-      layerWithoutServer(resolved).pipe(
-        Layer.provideMerge(NodeHttpServer.layer(createServer, { host: resolved.server.host, port: resolved.server.port }))
-      ))
+export const layerOnRouter = (config: ApertureConfig): Layer.Layer<ApertureServices, never, HttpLayerRouter.HttpRouter> =>
+  // The routes' request-time needs are the services this layer outputs; the host's `serve`
+  // runs handlers with them because this layer is part of the app it serves.
+  Drain.pipe(
+    Layer.provide(Routes as unknown as Layer.Layer<never, never, HttpLayerRouter.HttpRouter | ApertureServices>),
+    Layer.provideMerge(services(config))
   )
+
+/** The gateway on a Node HTTP server of its own, at `config.server.host`/`port`. */
+const layerOwnServer = (config: ApertureConfig) =>
+  layerWithoutServer(config).pipe(
+    Layer.provideMerge(NodeHttpServer.layer(createServer, { host: config.server.host, port: config.server.port }))
+  )
+
+/**
+ * The whole gateway as a scoped Layer. Served on the host's `HttpLayerRouter` or `HttpServer`
+ * when the host provides one, else on its own server at `config.server.host`/`port`.
+ */
+export const layer = (
+  config: UserConfig | ApertureConfig
+): Layer.Layer<ApertureServices | HttpServer.HttpServer, ConfigInvalid | ServeError> =>
+  Layer.unwrapEffect(Effect.gen(function*() {
+    const resolved = yield* resolveConfig(config)
+    const hostServer = yield* Effect.serviceOption(HttpServer.HttpServer)
+    const hostRouter = yield* Effect.serviceOption(HttpLayerRouter.HttpRouter)
+    if (Option.isSome(hostRouter)) {
+      const onRouter = layerOnRouter(resolved).pipe(Layer.provide(Layer.succeed(HttpLayerRouter.HttpRouter, hostRouter.value)))
+      // The host's server, when it has one, is the gateway's (a router alone, e.g. behind a
+      // web handler, has none to offer).
+      return Option.isSome(hostServer)
+        ? Layer.merge(onRouter, Layer.succeed(HttpServer.HttpServer, hostServer.value))
+        : onRouter as Layer.Layer<ApertureServices | HttpServer.HttpServer>
+    }
+    if (Option.isSome(hostServer)) {
+      return layerWithoutServer(resolved).pipe(Layer.provideMerge(Layer.succeed(HttpServer.HttpServer, hostServer.value)))
+    }
+    return layerOwnServer(resolved)
+  }))
 
 export interface RunningGateway {
   /** The `/v1/mcp` endpoint URL. */
@@ -86,7 +134,8 @@ export interface RunningGateway {
 export const start = async (config: UserConfig | ApertureConfig): Promise<RunningGateway> => {
   const scope = Effect.runSync(Scope.make())
   try {
-    const runtime = await Effect.runPromise(Layer.toRuntime(layer(config)).pipe(Scope.extend(scope)))
+    const resolved = await Effect.runPromise(resolveConfig(config))
+    const runtime = await Effect.runPromise(Layer.toRuntime(layerOwnServer(resolved)).pipe(Scope.extend(scope)))
     const server = Runtime.runSync(runtime)(HttpServer.HttpServer)
     const address = server.address
     const origin = address._tag === "TcpAddress"
@@ -103,4 +152,4 @@ export const start = async (config: UserConfig | ApertureConfig): Promise<Runnin
   }
 }
 
-export const Aperture = { layer, layerWithoutServer, start } as const
+export const Aperture = { layer, layerWithoutServer, layerOnRouter, start } as const

@@ -5,12 +5,12 @@
  */
 import { HttpServerResponse } from "@effect/platform"
 import type { HttpServerRequest } from "@effect/platform"
-import { Effect, Option } from "effect"
+import { Effect } from "effect"
 import { authType } from "../auth/AuthPlugin.js"
 import { Catalog } from "../catalog/Catalog.js"
-import { Identities } from "../identity/Identities.js"
 import { McpRouter } from "../mcp/McpRouter.js"
 import { allowed } from "../mcp/views.js"
+import { adminCaller } from "./caller.js"
 
 export type ApiStatus = "ready" | "connecting" | "needs_auth" | "misconfigured" | "down" | "no_access"
 
@@ -31,21 +31,10 @@ export interface ApiConnector {
 
 export const connectorsApi = (request: HttpServerRequest.HttpServerRequest) =>
   Effect.gen(function*() {
-    const identities = yield* Identities
     const catalog = yield* Catalog
     const router = yield* McpRouter
-    const headers = request.headers as Readonly<Record<string, string | undefined>>
-    const caller = yield* identities.identify({
-      remoteAddress: Option.getOrUndefined(request.remoteAddress),
-      headers,
-      url: new URL(request.url, "http://localhost")
-    }).pipe(Effect.either)
-    if (caller._tag === "Left") {
-      return yield* HttpServerResponse.json({ error: `unauthorized: ${caller.left.reason}` }, {
-        status: 401,
-        headers: { "www-authenticate": identities.challenge }
-      })
-    }
+    const caller = yield* adminCaller(request)
+    if (caller._tag === "Left") return caller.left
     const policy = router.policyOf(caller.right)
     const snapshot = yield* catalog.get
     const connectors: Array<ApiConnector> = snapshot.states.map((state) => {
@@ -64,14 +53,12 @@ export const connectorsApi = (request: HttpServerRequest.HttpServerRequest) =>
         e.exposed["name"] as string
       )
       const collisions = snapshot.index.collisions.get(c.id)
-      // HTTP connectors have no connection of their own: ready once they have a URL.
-      const status: ApiStatus = c.kind === "http" ? (c.url === undefined ? "misconfigured" : "ready") : state.status
-      const error = c.kind === "http" ? (c.url === undefined ? "no url configured" : undefined) : state.error
+      // An HTTP connector's status is its last request's outcome (see proxy/HttpProxy.ts).
       return {
         ...base,
-        status,
+        status: state.status,
         tools,
-        ...(error !== undefined && { error }),
+        ...(state.error !== undefined && { error: state.error }),
         ...(collisions !== undefined && { warnings: collisions })
       }
     })

@@ -1,6 +1,7 @@
 /**
  * `GET /healthz`: 200 while serving. `?ready`: 503 until every connector has had its first
- * connection attempt (whatever its outcome), for orchestrators that wait before routing traffic.
+ * connection attempt (whatever its outcome; for an HTTP connector, its credential set up), for
+ * orchestrators that wait before routing traffic.
  * @module
  */
 import { HttpServerResponse } from "@effect/platform"
@@ -13,9 +14,8 @@ export const health = (request: HttpServerRequest.HttpServerRequest) =>
     const catalog = yield* Catalog
     const wantsReady = new URL(request.url, "http://localhost").searchParams.has("ready")
     const snapshot = yield* catalog.get
-    const pending = snapshot.states
-      .filter((s) => s.connector.kind !== "http" && !s.attempted)
-      .map((s) => s.connector.id)
+    // HTTP connectors count as attempted once their credential is set up (proxy/HttpProxy.ts).
+    const pending = snapshot.states.filter((s) => !s.attempted).map((s) => s.connector.id)
     const counts: Record<string, number> = {}
     for (const s of snapshot.states) counts[s.status] = (counts[s.status] ?? 0) + 1
     if (wantsReady && pending.length > 0) {

@@ -46,6 +46,7 @@ export class Catalog extends Effect.Service<Catalog>()("aperture/Catalog", {
     const logTransition = (before: ConnectorState, after: ConnectorState) => {
       if (before.status === after.status && before.error === after.error) return Effect.void
       const id = after.connector.id
+      if (after.status === "ready" && after.connector.kind === "http") return Effect.logInfo(`connector ${id} ready`)
       if (after.status === "ready") {
         const { prompts, resources, templates, tools } = after.lists
         return Effect.logInfo(

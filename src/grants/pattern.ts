@@ -99,3 +99,20 @@ export const patternTouchesConnector = (
   connectorId: string,
   labels: ReadonlyArray<string>
 ): boolean => pattern.kind === "label" ? labels.includes(pattern.label) : pattern.connectorRegex.test(connectorId)
+
+/**
+ * Whether the pattern can allow anything of `category` on this connector (e.g. whether a caller
+ * may use an HTTP connector's proxy at all), without naming an item.
+ */
+export const patternTouchesCategory = (
+  pattern: CompiledPattern,
+  connectorId: string,
+  labels: ReadonlyArray<string>,
+  category: Category
+): boolean => {
+  if (!patternTouchesConnector(pattern, connectorId, labels)) return false
+  if (pattern.kind === "label") return true
+  const [first, second] = pattern.source.split("/")
+  if (first === "**" || second === undefined || second === "**") return true
+  return new RegExp(`^${segmentRegex(second)}$`).test(category)
+}

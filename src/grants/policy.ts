@@ -5,7 +5,14 @@
  * @module
  */
 import type { Identity } from "../identity/IdentityPlugin.js"
-import { type CompiledPattern, type GrantTarget, patternMatches, patternTouchesConnector } from "./pattern.js"
+import {
+  type Category,
+  type CompiledPattern,
+  type GrantTarget,
+  patternMatches,
+  patternTouchesCategory,
+  patternTouchesConnector
+} from "./pattern.js"
 
 /** A grant as loaded: who (`src`) may reach what (`connectors`). */
 export interface Grant {
@@ -32,8 +39,8 @@ export interface CallerPolicy {
   /** Equal for callers who hold the same patterns, so per-caller caches can be shared. */
   readonly key: string
   readonly decide: (target: GrantTarget) => Decision | undefined
-  /** Whether any of the caller's patterns reaches this connector. */
-  readonly touches: (connectorId: string, labels: ReadonlyArray<string>) => boolean
+  /** Whether any of the caller's patterns reaches this connector (with `category`: can allow something of that category). */
+  readonly touches: (connectorId: string, labels: ReadonlyArray<string>, category?: Category) => boolean
 }
 
 export const callerPolicy = (grants: ReadonlyArray<Grant>, identity: Identity): CallerPolicy => {
@@ -53,7 +60,12 @@ export const callerPolicy = (grants: ReadonlyArray<Grant>, identity: Identity): 
       }
       return undefined
     },
-    touches: (connectorId, labels) => held.some(({ pattern }) => patternTouchesConnector(pattern, connectorId, labels))
+    touches: (connectorId, labels, category) =>
+      held.some(({ pattern }) =>
+        category === undefined
+          ? patternTouchesConnector(pattern, connectorId, labels)
+          : patternTouchesCategory(pattern, connectorId, labels, category)
+      )
   }
 }
 

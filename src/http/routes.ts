@@ -6,12 +6,19 @@ import { HttpLayerRouter } from "@effect/platform"
 import { Effect } from "effect"
 import { connectorsApi } from "../admin/connectorsApi.js"
 import { health } from "../admin/health.js"
+import { metricsRoute } from "../admin/metrics.js"
+import { statusPage } from "../admin/statusPage.js"
 import { McpEndpoint } from "../mcp/McpEndpoint.js"
+import { HttpProxy } from "../proxy/HttpProxy.js"
 
 export const MCP_PATH = "/v1/mcp"
 
 export const Routes = HttpLayerRouter.addAll([
   HttpLayerRouter.route("*", MCP_PATH, (request) => Effect.flatMap(McpEndpoint, (endpoint) => endpoint.handle(request))),
+  HttpLayerRouter.route("*", "/v1/connectors/*", (request) => Effect.flatMap(HttpProxy, (proxy) => proxy.handle(request))),
   HttpLayerRouter.route("GET", "/healthz", health),
-  HttpLayerRouter.route("GET", "/api/connectors", connectorsApi)
+  HttpLayerRouter.route("GET", "/api/connectors", connectorsApi),
+  HttpLayerRouter.route("GET", "/metrics", metricsRoute),
+  HttpLayerRouter.route("GET", "/", statusPage),
+  HttpLayerRouter.route("GET", "/ui", statusPage)
 ])

@@ -24,12 +24,14 @@ import { splitPrefixedUri } from "../catalog/names.js"
 import { GatewayConfig } from "../config/GatewayConfig.js"
 import { type CallerPolicy, PolicyCache } from "../grants/policy.js"
 import type { Identity } from "../identity/IdentityPlugin.js"
+import { Metrics } from "../metrics/Metrics.js"
 import { passthrough } from "../upstream/passthrough.js"
 import { type LiveUpstream, Upstreams } from "../upstream/Upstreams.js"
 import type { SessionSink } from "./downstreamServer.js"
 import { type CallContext, makeForwarder, type RoundState } from "./forwardCall.js"
 import { HeldCalls } from "./heldCalls.js"
 import { ResourceSubscriptions } from "./resourceSubscriptions.js"
+import { makeSystemTools } from "./systemTools.js"
 import { allowed, callerView, page } from "./views.js"
 
 type Params = Record<string, unknown> | undefined
@@ -66,6 +68,8 @@ export class McpRouter extends Effect.Service<McpRouter>()("aperture/McpRouter",
       key: crypto.getRandomValues(new Uint8Array(32)),
       ttlSeconds: ROUND_STATE_TTL_SECONDS
     })
+    const metrics = yield* Metrics
+    const system = makeSystemTools(config.connectors)
 
     const policyOf = (identity: Identity): CallerPolicy => policies.get(identity)
 
@@ -77,12 +81,25 @@ export class McpRouter extends Effect.Service<McpRouter>()("aperture/McpRouter",
       return upstream
     }
 
-    const forward = makeForwarder(roundStates, new HeldCalls(HELD_CALL_TTL_MS))
+    const forwardCall = makeForwarder(roundStates, new HeldCalls(HELD_CALL_TTL_MS))
+    /** Forwards one request, counted in /metrics by connector and method. */
+    const forward: typeof forwardCall = (upstream, method, ...rest) => {
+      const finish = metrics.startRequest(upstream.connector.id, method)
+      return forwardCall(upstream, method, ...rest).then((result) => {
+        finish(false)
+        return result
+      }, (error: unknown) => {
+        finish(true)
+        throw error
+      })
+    }
 
     const list = (key: ListKey, resultKey: string) => (identity: Identity, params: Params): Record<string, unknown> => {
-      const view = callerView(catalog.current(), policyOf(identity))
+      const policy = policyOf(identity)
+      const view = callerView(catalog.current(), policy)
       const cursor = params?.["cursor"]
-      const result = page(view[key], typeof cursor === "string" ? cursor : undefined)
+      const items = key === "tools" ? system.withSystemTools(view.tools, policy) : view[key]
+      const result = page(items, typeof cursor === "string" ? cursor : undefined)
       if (result === undefined) throw invalidParams("Invalid cursor")
       return { [resultKey]: result.items, ...(result.nextCursor !== undefined && { nextCursor: result.nextCursor }) }
     }
@@ -99,6 +116,8 @@ export class McpRouter extends Effect.Service<McpRouter>()("aperture/McpRouter",
 
     const callTool = (identity: Identity, params: Params, context: CallContext) => {
       const name = params?.["name"]
+      const systemResult = system.call(name, policyOf(identity))
+      if (systemResult !== undefined) return systemResult
       const entry = findAllowed(identity, catalog.current().index.toolsByName, name)
       if (entry === undefined) throw invalidParams(`Tool ${String(name)} not found`)
       return forward(live(entry), "tools/call", upstreamParams(params, { name: entry.upstreamName }), context, identity)

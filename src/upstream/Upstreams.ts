@@ -12,6 +12,8 @@ import { Catalog } from "../catalog/Catalog.js"
 import { emptyLists, type UpstreamLists } from "../catalog/index.js"
 import { GatewayConfig } from "../config/GatewayConfig.js"
 import { type McpSpeakingConnector, speaksMcp } from "../config/model.js"
+import { countRefreshes } from "../metrics/credentialRefreshes.js"
+import { Metrics } from "../metrics/Metrics.js"
 import { CallRegistry } from "./callChannel.js"
 import { classify, type Connection, connect, type ConnectionMemory, type ListKind, readLists, type UpstreamEvents } from "./connection.js"
 import { describeError, UpstreamError } from "./UpstreamError.js"
@@ -41,6 +43,7 @@ export class Upstreams extends Effect.Service<Upstreams>()("aperture/Upstreams",
   scoped: Effect.gen(function*() {
     const config = yield* GatewayConfig
     const catalog = yield* Catalog
+    const metrics = yield* Metrics
     const live = new Map<string, LiveUpstream>()
     const calls = new CallRegistry()
     const resourceListeners = new Set<(connectorId: string, uri: string) => void>()
@@ -136,6 +139,7 @@ export class Upstreams extends Effect.Service<Upstreams>()("aperture/Upstreams",
     const makeCredential = (connector: McpSpeakingConnector): Effect.Effect<Credential | undefined, UpstreamError, Scope.Scope> =>
       connector.kind === "mcp" && connector.auth !== undefined
         ? connector.auth.spec.make(connector.auth.options, { connectorId: connector.id, upstreamUrl: connector.url }).pipe(
+          Effect.map((credential) => countRefreshes(credential, () => metrics.tokenRefreshed(connector.id))),
           Effect.mapError((e) => new UpstreamError({ connectorId: connector.id, kind: "auth", message: e.message }))
         )
         : Effect.succeed(undefined)

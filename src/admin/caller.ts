@@ -1,0 +1,36 @@
+/**
+ * Who is asking an admin endpoint: the same `Host`/`Origin` checks as `/v1/mcp`, then the
+ * identity plugins. Refusals are answered as JSON (403 or 401 with a challenge).
+ * @module
+ */
+import { HttpServerResponse } from "@effect/platform"
+import type { HttpServerRequest } from "@effect/platform"
+import { Effect, Either, Option } from "effect"
+import { GatewayConfig } from "../config/GatewayConfig.js"
+import { makeHostGuard } from "../http/hostGuard.js"
+import { Identities } from "../identity/Identities.js"
+import type { Identity } from "../identity/IdentityPlugin.js"
+
+/** The caller, or the response refusing the request. */
+export const adminCaller = (
+  request: HttpServerRequest.HttpServerRequest
+): Effect.Effect<Either.Either<Identity, HttpServerResponse.HttpServerResponse>, never, Identities | GatewayConfig> =>
+  Effect.gen(function*() {
+    const identities = yield* Identities
+    const config = yield* GatewayConfig
+    const headers = request.headers as Readonly<Record<string, string | undefined>>
+    const refused = makeHostGuard(config.server)(headers)
+    if (refused !== undefined) {
+      return Either.left(HttpServerResponse.unsafeJson({ error: `forbidden: ${refused}` }, { status: 403 }))
+    }
+    const caller = yield* identities.identify({
+      remoteAddress: Option.getOrUndefined(request.remoteAddress),
+      headers,
+      url: new URL(request.url, "http://localhost")
+    }).pipe(Effect.either)
+    return Either.mapLeft(caller, (e) =>
+      HttpServerResponse.unsafeJson({ error: `unauthorized: ${e.reason}` }, {
+        status: 401,
+        headers: { "www-authenticate": identities.challenge }
+      }))
+  })

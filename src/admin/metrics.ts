@@ -1,0 +1,58 @@
+/**
+ * `GET /metrics`: Prometheus text. Counters and histograms come from the {@link Metrics}
+ * registry; gauges (sessions, calls in flight, connector status) are read from their owners at
+ * scrape time. Any identified caller may read it (it names connectors, nothing more).
+ * @module
+ */
+import { HttpServerResponse } from "@effect/platform"
+import type { HttpServerRequest } from "@effect/platform"
+import { Effect } from "effect"
+import { Catalog } from "../catalog/Catalog.js"
+import { McpEndpoint } from "../mcp/McpEndpoint.js"
+import { type Gauge, Metrics } from "../metrics/Metrics.js"
+import { HttpProxy } from "../proxy/HttpProxy.js"
+import { adminCaller } from "./caller.js"
+import type { ApiStatus } from "./connectorsApi.js"
+
+const STATUSES: ReadonlyArray<ApiStatus> = ["ready", "connecting", "needs_auth", "misconfigured", "down"]
+
+export const metricsRoute = (request: HttpServerRequest.HttpServerRequest) =>
+  Effect.gen(function*() {
+    const caller = yield* adminCaller(request)
+    if (caller._tag === "Left") return caller.left
+    const metrics = yield* Metrics
+    const endpoint = yield* McpEndpoint
+    const proxy = yield* HttpProxy
+    const snapshot = (yield* Catalog).current()
+    const gauges: ReadonlyArray<Gauge> = [
+      {
+        name: "aperture_active_sessions",
+        help: "Open 2025-era MCP sessions at /v1/mcp.",
+        samples: [{ value: endpoint.sessions() }]
+      },
+      {
+        name: "aperture_in_flight_requests",
+        help: "Requests being served: MCP calls at /v1/mcp, and proxied HTTP requests (until their body is sent).",
+        samples: [
+          { labels: { endpoint: "mcp" }, value: endpoint.inFlight() },
+          { labels: { endpoint: "proxy" }, value: proxy.inFlight() }
+        ]
+      },
+      {
+        name: "aperture_connector_status",
+        help: "1 for each connector's current status, 0 for the others.",
+        samples: snapshot.states.flatMap((s) =>
+          STATUSES.map((status) => ({ labels: { connector: s.connector.id, status }, value: s.status === status ? 1 : 0 }))
+        )
+      },
+      {
+        name: "aperture_connector_tools",
+        help: "Tools each MCP connector currently offers.",
+        samples: snapshot.states.filter((s) => s.connector.kind !== "http").map((s) => ({
+          labels: { connector: s.connector.id },
+          value: s.lists.tools.length
+        }))
+      }
+    ]
+    return HttpServerResponse.text(metrics.render(gauges), { contentType: "text/plain; version=0.0.4; charset=utf-8" })
+  })

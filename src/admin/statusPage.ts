@@ -1,0 +1,113 @@
+/**
+ * `GET /` and `GET /ui`: a small static status page over `/api/connectors` — each connector, its
+ * state and last error, and the tools the viewer may use — refreshed every few seconds. One
+ * self-contained document (no build step, nothing fetched from elsewhere); its script and
+ * style are pinned by hash in the Content-Security-Policy, and upstream-supplied text (errors,
+ * tool names) is only ever set as text, never as HTML.
+ * @module
+ */
+import { createHash } from "node:crypto"
+import { HttpServerResponse } from "@effect/platform"
+import { Effect } from "effect"
+
+/** How often the page re-reads `/api/connectors`, unless `?refresh=<ms>` says otherwise. */
+export const DEFAULT_REFRESH_MS = 2000
+
+const style = `
+:root { color-scheme: light dark; --ok: #1a7f37; --warn: #9a6700; --bad: #cf222e; --muted: #6e7781; }
+body { font: 14px/1.45 system-ui, sans-serif; margin: 2rem auto; max-width: 72rem; padding: 0 1rem; }
+h1 { font-size: 1.4rem; margin: 0 0 .25rem; }
+p.meta { color: var(--muted); margin: 0 0 1.5rem; }
+table { border-collapse: collapse; width: 100%; }
+th, td { text-align: left; vertical-align: top; padding: .45rem .6rem; border-bottom: 1px solid #8884; }
+th { font-weight: 600; }
+.status { font-weight: 600; white-space: nowrap; }
+.status[data-status=ready] { color: var(--ok); }
+.status[data-status=connecting], .status[data-status=needs_auth] { color: var(--warn); }
+.status[data-status=down], .status[data-status=misconfigured] { color: var(--bad); }
+.status[data-status=no_access] { color: var(--muted); }
+.error { color: var(--bad); font-family: ui-monospace, monospace; font-size: 12px; }
+.tools { font-family: ui-monospace, monospace; font-size: 12px; color: var(--muted); }
+#banner { display: none; padding: .5rem .75rem; margin-bottom: 1rem; border: 1px solid var(--bad); color: var(--bad); }
+#banner.shown { display: block; }
+`
+
+const script = `
+const refreshMs = Number(new URLSearchParams(location.search).get("refresh")) || ${DEFAULT_REFRESH_MS};
+const rows = document.getElementById("rows");
+const banner = document.getElementById("banner");
+const updated = document.getElementById("updated");
+const cell = (text, className) => {
+  const td = document.createElement("td");
+  if (className) td.className = className;
+  td.textContent = text;
+  return td;
+};
+const render = (connectors) => {
+  const body = document.createDocumentFragment();
+  for (const c of connectors) {
+    const tr = document.createElement("tr");
+    tr.dataset.connector = c.id;
+    tr.appendChild(cell(c.id));
+    tr.appendChild(cell(c.protocol === "http" ? "http" : "mcp (" + c.transport + ")"));
+    const status = cell(c.status.replace("_", " "), "status");
+    status.dataset.status = c.status;
+    tr.appendChild(status);
+    tr.appendChild(cell(new Date(c.since).toLocaleTimeString()));
+    tr.appendChild(cell([c.error, ...(c.warnings || [])].filter(Boolean).join("; "), "error"));
+    const tools = c.protocol === "http" ? "/v1/connectors/" + c.id + "/" : c.tools.join(", ");
+    tr.appendChild(cell(tools, "tools"));
+    body.appendChild(tr);
+  }
+  rows.replaceChildren(body);
+};
+const refresh = async () => {
+  try {
+    const response = await fetch("/api/connectors", { cache: "no-store" });
+    const data = await response.json();
+    if (!response.ok) throw new Error(data.error || response.statusText);
+    render(data.connectors);
+    banner.className = "";
+    updated.textContent = "updated " + new Date().toLocaleTimeString();
+  } catch (error) {
+    banner.textContent = "Cannot read /api/connectors: " + error.message;
+    banner.className = "shown";
+  } finally {
+    setTimeout(refresh, refreshMs);
+  }
+};
+refresh();
+`
+
+const sha256 = (text: string) => `'sha256-${createHash("sha256").update(text).digest("base64")}'`
+
+const page = `<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Aperture</title>
+<style>${style}</style>
+</head>
+<body>
+<h1>Aperture</h1>
+<p class="meta">Connectors as you see them · MCP endpoint <code>/v1/mcp</code> · <span id="updated">loading…</span></p>
+<div id="banner" role="alert"></div>
+<table>
+<thead><tr><th>Connector</th><th>Protocol</th><th>Status</th><th>Since</th><th>Last error</th><th>Tools you may use</th></tr></thead>
+<tbody id="rows"></tbody>
+</table>
+<script>${script}</script>
+</body>
+</html>
+`
+
+const headers = {
+  "content-security-policy": `default-src 'none'; script-src ${sha256(script)}; style-src ${sha256(style)}; connect-src 'self'; ` +
+    "base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+  "x-content-type-options": "nosniff",
+  "referrer-policy": "no-referrer",
+  "cache-control": "no-cache"
+}
+
+export const statusPage = Effect.sync(() => HttpServerResponse.text(page, { contentType: "text/html; charset=utf-8", headers }))

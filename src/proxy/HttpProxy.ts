@@ -1,0 +1,363 @@
+/**
+ * `/v1/connectors/<id>/<path>`: HTTP connectors. Each request is checked (Host/Origin, caller,
+ * grant `<id>/proxy/<path>`, method, path), sent to `<connector url>/<path>?<query>` with the
+ * connector's credential and clean headers, and answered with the upstream's response.
+ *
+ * Bodies are streamed both ways through Node streams (`IncomingMessage` → `ClientRequest`,
+ * upstream `IncomingMessage` → the caller's response): nothing is buffered, so a 1 GiB
+ * transfer keeps memory flat, and per-request work stays a few object allocations, as on the
+ * `/v1/mcp` hot path. Redirects are returned, never followed.
+ *
+ * An HTTP connector's status is the outcome of its last request: `down` after an unreachable
+ * or timed-out upstream, `misconfigured` for a refused address or an unavailable credential,
+ * `ready` again with the next answer.
+ * @module
+ */
+import * as http from "node:http"
+import type { IncomingHttpHeaders, IncomingMessage, OutgoingHttpHeaders } from "node:http"
+import * as https from "node:https"
+import type { TLSSocket } from "node:tls"
+import type { HttpServerRequest } from "@effect/platform"
+import { HttpServerResponse } from "@effect/platform"
+import { NodeHttpServerRequest } from "@effect/platform-node"
+import { Duration, Effect, Either } from "effect"
+import type { Credential, UpstreamRequest } from "../auth/AuthPlugin.js"
+import { Catalog } from "../catalog/Catalog.js"
+import type { ConnectorStatus } from "../catalog/index.js"
+import { GatewayConfig } from "../config/GatewayConfig.js"
+import type { HttpConnector } from "../config/model.js"
+import { makeHostGuard } from "../http/hostGuard.js"
+import { Identities } from "../identity/Identities.js"
+import { McpRouter } from "../mcp/McpRouter.js"
+import { countRefreshes } from "../metrics/credentialRefreshes.js"
+import { Metrics } from "../metrics/Metrics.js"
+import { connectHostname, guardedLookup, PrivateAddressRefused, refuseLiteral } from "./addressGuard.js"
+import { callerResponseHeaders, upstreamRequestHeaders } from "./headers.js"
+import { errorResponse, type ProxyError, ProxyRequestRefused, UpstreamFailed } from "./ProxyError.js"
+import { CONNECTORS_PREFIX, decodePath, normalizeBase, splitTarget, upstreamUrl, withQueryParams } from "./upstreamPath.js"
+
+/** One HTTP connector, ready to proxy. */
+interface Route {
+  readonly connector: HttpConnector
+  /** The base URL with one trailing slash; undefined when the connector has no `url`. */
+  readonly base: URL | undefined
+  readonly credential: Credential | undefined
+  readonly agent: http.Agent | undefined
+  /** Set when the base URL is an IP literal the SSRF guard refuses. */
+  readonly refusedAddress: PrivateAddressRefused | undefined
+  readonly timeoutMs: number
+  /** The `Allow` header for 405 answers. */
+  readonly allow: string
+}
+
+/** Raised inside the socket when the upstream was silent for the connector's timeout. */
+class UpstreamSilent extends Error {}
+
+const isIncomingMessage = (u: unknown): u is IncomingMessage =>
+  typeof u === "object" && u !== null && typeof (u as IncomingMessage).pipe === "function" &&
+  typeof (u as IncomingMessage).headers === "object"
+
+const webHeaders = (headers: IncomingHttpHeaders | OutgoingHttpHeaders): Headers => {
+  const result = new Headers()
+  for (const name in headers) {
+    const value = headers[name]
+    if (value === undefined) continue
+    result.set(name, Array.isArray(value) ? value.join(", ") : String(value))
+  }
+  return result
+}
+
+const hasBody = (headers: IncomingHttpHeaders) =>
+  headers["transfer-encoding"] !== undefined || (headers["content-length"] !== undefined && headers["content-length"] !== "0")
+
+/** The failure, described without the upstream path or query (the query may hold a credential). */
+const describeFailure = (route: Route, url: URL, error: unknown): UpstreamFailed => {
+  const connectorId = route.connector.id
+  if (error instanceof UpstreamSilent) {
+    return new UpstreamFailed({
+      connectorId,
+      kind: "timeout",
+      message: `connector ${connectorId}: ${url.host} sent nothing for ${route.timeoutMs} ms (the connector's timeout)`
+    })
+  }
+  if (error instanceof PrivateAddressRefused) {
+    return new UpstreamFailed({ connectorId, kind: "private_address", message: `connector ${connectorId}: ${error.message}` })
+  }
+  const code = (error as NodeJS.ErrnoException | undefined)?.code
+  const reason = code === "ECONNREFUSED"
+    ? `${url.host} refused the connection`
+    : code === "ENOTFOUND" || code === "EAI_AGAIN"
+    ? `cannot resolve ${url.hostname}`
+    : code === "ECONNRESET"
+    ? `${url.host} closed the connection`
+    : `${url.host}: ${error instanceof Error ? error.message : String(error)}`
+  return new UpstreamFailed({ connectorId, kind: "unreachable", message: `connector ${connectorId}: ${reason}` })
+}
+
+export class HttpProxy extends Effect.Service<HttpProxy>()("aperture/HttpProxy", {
+  scoped: Effect.gen(function*() {
+    const config = yield* GatewayConfig
+    const catalog = yield* Catalog
+    const identities = yield* Identities
+    const router = yield* McpRouter
+    const metrics = yield* Metrics
+    const hostGuard = makeHostGuard(config.server)
+
+    /** Records a connector's status when it changed (the catalog is not touched per request). */
+    const report = (id: string, status: ConnectorStatus, error: string | undefined) => {
+      const current = catalog.current().byId.get(id)
+      if (current !== undefined && current.status === status && current.error === error && current.attempted) return Effect.void
+      return catalog.update(id, (s) => ({ ...s, status, error, attempted: true }))
+    }
+
+    const setUp = (connector: HttpConnector) =>
+      Effect.gen(function*() {
+        const timeoutMs = Duration.toMillis(connector.timeout)
+        const allow = connector.methods.join(", ")
+        if (connector.url === undefined) {
+          yield* report(connector.id, "misconfigured", "no url configured")
+          const route: Route = { connector, base: undefined, credential: undefined, agent: undefined, refusedAddress: undefined, timeoutMs, allow }
+          return route
+        }
+        const base = normalizeBase(connector.url)
+        const refusedAddress = connector.allowPrivate ? undefined : refuseLiteral(connectHostname(base))
+        const credential = connector.auth === undefined
+          ? Either.right(undefined)
+          : yield* connector.auth.spec.make(connector.auth.options, { connectorId: connector.id, upstreamUrl: base }).pipe(
+            Effect.map((c) => countRefreshes(c, () => metrics.tokenRefreshed(connector.id))),
+            Effect.either
+          )
+        // Keep-alive per connector; the SSRF guard runs in the lookup of every new socket.
+        const agentOptions: http.AgentOptions = { keepAlive: true, ...(!connector.allowPrivate && { lookup: guardedLookup }) }
+        const agent = yield* Effect.acquireRelease(
+          Effect.sync(() => base.protocol === "https:" ? new https.Agent(agentOptions) : new http.Agent(agentOptions)),
+          (a) => Effect.sync(() => a.destroy())
+        )
+        if (refusedAddress !== undefined) yield* report(connector.id, "misconfigured", refusedAddress.message)
+        else if (Either.isLeft(credential)) yield* report(connector.id, "misconfigured", `credential: ${credential.left.message}`)
+        else yield* report(connector.id, "ready", undefined)
+        const route: Route = {
+          connector,
+          base,
+          credential: Either.getOrUndefined(credential),
+          agent,
+          refusedAddress,
+          timeoutMs,
+          allow
+        }
+        return route
+      }).pipe(Effect.annotateLogs("connector", connector.id))
+
+    const routes = new Map<string, Route>()
+    const httpConnectors = config.connectors.filter((c): c is HttpConnector => c.kind === "http")
+    for (const route of yield* Effect.forEach(httpConnectors, setUp, { concurrency: "unbounded" })) {
+      routes.set(route.connector.id, route)
+    }
+
+    /** One upstream exchange: resolves with the response head; the body is left to stream. */
+    const send = (route: Route, url: URL, method: string, headers: OutgoingHttpHeaders, body: IncomingMessage | undefined) =>
+      Effect.async<IncomingMessage, UpstreamFailed>((resume) => {
+        const request = (url.protocol === "https:" ? https.request : http.request)({
+          protocol: url.protocol,
+          hostname: connectHostname(url),
+          ...(url.port !== "" && { port: Number(url.port) }),
+          path: `${url.pathname}${url.search}`,
+          method,
+          headers,
+          ...(route.agent !== undefined && { agent: route.agent })
+        })
+        let settled = false
+        // Idle timeout: before the answer it fails the call (504); while the body streams it cuts it.
+        request.setTimeout(route.timeoutMs, () => request.destroy(new UpstreamSilent()))
+        request.once("response", (response) => {
+          if (settled) return response.destroy()
+          settled = true
+          resume(Effect.succeed(response))
+        })
+        // Kept for the request's life: errors after the answer surface on the response stream.
+        request.on("error", (error) => {
+          if (settled) return
+          settled = true
+          resume(Effect.fail(describeFailure(route, url, error)))
+        })
+        if (body === undefined) request.end()
+        else body.pipe(request)
+        return Effect.sync(() => {
+          if (!settled) {
+            settled = true
+            request.destroy()
+          }
+        })
+      })
+
+    /** Authorizes and sends; a 401 to a bodiless request gets one credential refresh and one retry. */
+    const exchange = (route: Route, url: URL, method: string, headers: OutgoingHttpHeaders, body: IncomingMessage | undefined) =>
+      Effect.gen(function*() {
+        const credential = route.credential
+        if (credential === undefined) return yield* send(route, url, method, headers, body)
+        const connectorId = route.connector.id
+        const credentialFailed = (e: { readonly message: string }) =>
+          new UpstreamFailed({ connectorId, kind: "credential", message: `connector ${connectorId}: ${e.message}` })
+        const attempt = Effect.gen(function*() {
+          const upstreamRequest: UpstreamRequest = { url, method, headers: webHeaders(headers), body: undefined }
+          const authorization = yield* Effect.mapError(credential.authorize(upstreamRequest), credentialFailed)
+          const withCredential: OutgoingHttpHeaders = { ...headers }
+          for (const name in authorization.headers) withCredential[name.toLowerCase()] = authorization.headers[name]
+          const target = authorization.query === undefined ? url : withQueryParams(url, authorization.query)
+          const response = yield* send(route, target, method, withCredential, body)
+          return { upstreamRequest, response }
+        })
+        const first = yield* attempt
+        if (first.response.statusCode !== 401 || credential.onUnauthorized === undefined) return first.response
+        const refused = new Response(null, { status: 401, headers: webHeaders(first.response.headers) })
+        if (body !== undefined) {
+          // A streamed body cannot be sent twice: refresh for the next request, return this 401.
+          yield* Effect.ignore(credential.onUnauthorized(first.upstreamRequest, refused))
+          return first.response
+        }
+        const retry = yield* Effect.mapError(credential.onUnauthorized(first.upstreamRequest, refused), credentialFailed)
+        if (!retry) return first.response
+        first.response.resume()
+        return (yield* attempt).response
+      })
+
+    let inFlight = 0
+    let draining = false
+
+    const proxy = Effect.fnUntraced(function*(request: HttpServerRequest.HttpServerRequest) {
+      const source = request.source
+      if (!isIncomingMessage(source)) {
+        return yield* new ProxyRequestRefused({
+          status: 501,
+          code: "unsupported_server",
+          message: "the HTTP connector proxy runs on a Node.js HTTP server (@effect/platform-node)"
+        })
+      }
+      if (draining) {
+        return yield* new ProxyRequestRefused({ status: 503, code: "shutting_down", message: "the gateway is shutting down" })
+      }
+      const refusedHost = hostGuard(source.headers)
+      if (refusedHost !== undefined) {
+        return yield* new ProxyRequestRefused({ status: 403, code: "forbidden_host", message: refusedHost })
+      }
+      const target = splitTarget(source.url ?? "")
+      if (target === undefined) {
+        return yield* new ProxyRequestRefused({ status: 404, code: "unknown_connector", message: `expected ${CONNECTORS_PREFIX}<connector>/<path>` })
+      }
+      const identity = yield* identities.identify({
+        remoteAddress: source.socket.remoteAddress,
+        headers: source.headers as Readonly<Record<string, string | undefined>>,
+        url: new URL(source.url ?? "/", "http://localhost")
+      }).pipe(Effect.mapError((e) =>
+        new ProxyRequestRefused({
+          status: 401,
+          code: "unauthorized",
+          message: `unauthorized: ${e.reason}`,
+          headers: { "www-authenticate": identities.challenge }
+        })
+      ))
+      const connectorId = target.connectorId
+      const route = routes.get(connectorId)
+      if (route === undefined) {
+        return yield* new ProxyRequestRefused({
+          status: 404,
+          code: "unknown_connector",
+          message: `no HTTP connector "${connectorId}" (MCP connectors are served at /v1/mcp)`
+        })
+      }
+      const connector = route.connector
+      const policy = router.policyOf(identity)
+      if (!policy.touches(connectorId, connector.labels, "proxy")) {
+        return yield* new ProxyRequestRefused({
+          status: 403,
+          code: "forbidden",
+          message: `no grant allows ${identity.login} to use connector ${connectorId} (grant "${connectorId}/proxy/**" or a narrower path)`,
+          connectorId
+        })
+      }
+      const method = source.method ?? "GET"
+      if (!(connector.methods as ReadonlyArray<string>).includes(method)) {
+        return yield* new ProxyRequestRefused({
+          status: 405,
+          code: "method_not_allowed",
+          message: `connector ${connectorId} allows ${route.allow}`,
+          connectorId,
+          headers: { allow: route.allow }
+        })
+      }
+      const name = decodePath(target.rawPath)
+      if (Either.isLeft(name)) {
+        return yield* new ProxyRequestRefused({ status: 400, code: "invalid_path", message: name.left, connectorId })
+      }
+      if (policy.decide({ connectorId, labels: connector.labels, category: "proxy", name: name.right }) === undefined) {
+        return yield* new ProxyRequestRefused({
+          status: 403,
+          code: "forbidden",
+          message: `no grant allows ${identity.login} to use ${connectorId}/proxy/${name.right}`,
+          connectorId
+        })
+      }
+      if (route.base === undefined) {
+        return yield* new ProxyRequestRefused({
+          status: 503,
+          code: "connector_misconfigured",
+          message: `connector ${connectorId} has no url configured`,
+          connectorId
+        })
+      }
+      if (route.refusedAddress !== undefined) {
+        return yield* new UpstreamFailed({ connectorId, kind: "private_address", message: `connector ${connectorId}: ${route.refusedAddress.message}` })
+      }
+      const url = upstreamUrl(route.base, target.rawPath, target.rawQuery)
+      if (Either.isLeft(url)) {
+        return yield* new ProxyRequestRefused({ status: 400, code: "invalid_path", message: url.left, connectorId })
+      }
+      const headers = upstreamRequestHeaders(source.headers, route.base.host, {
+        remoteAddress: source.socket.remoteAddress,
+        proto: (source.socket as TLSSocket).encrypted === true ? "https" : "http",
+        host: source.headers.host,
+        prefix: `${CONNECTORS_PREFIX}${connectorId}`
+      })
+
+      inFlight++
+      NodeHttpServerRequest.toServerResponse(request).once("close", () => inFlight--)
+      const finish = metrics.startRequest(connectorId, method)
+      const response = yield* exchange(route, url.right, method, headers, hasBody(source.headers) ? source : undefined).pipe(
+        Effect.tapError((failure) =>
+          Effect.zipRight(
+            Effect.sync(() => finish(true)),
+            report(connectorId, failure.kind === "unreachable" || failure.kind === "timeout" ? "down" : "misconfigured", failure.message)
+          )
+        )
+      )
+      const status = response.statusCode ?? 502
+      finish(false)
+      metrics.upstreamResponse(connectorId, status)
+      yield* report(connectorId, "ready", undefined)
+      yield* Effect.logDebug(`proxy ${identity.login} ${method} ${connectorId}/${name.right} → ${status}`)
+      if (method === "HEAD") response.resume()
+      return HttpServerResponse.raw(response, { status, headers: callerResponseHeaders(response.headers) })
+    })
+
+    const handle = (request: HttpServerRequest.HttpServerRequest): Effect.Effect<HttpServerResponse.HttpServerResponse> =>
+      proxy(request).pipe(Effect.catchAll((error: ProxyError) => Effect.succeed(errorResponse(error))))
+
+    /** Stop taking requests, and wait (at most `timeoutMs`) for those in flight, streams included. */
+    const drain = (timeoutMs: number) =>
+      Effect.gen(function*() {
+        draining = true
+        const waited = yield* Effect.gen(function*() {
+          while (inFlight > 0) yield* Effect.sleep("20 millis")
+        }).pipe(Effect.timeout(timeoutMs), Effect.either)
+        if (waited._tag === "Left") yield* Effect.logWarning(`shutdown: ${inFlight} proxied requests still running after ${timeoutMs} ms`)
+      })
+
+    return {
+      handle,
+      drain,
+      inFlight: () => inFlight,
+      /** The HTTP connectors, in config order. */
+      connectors: (): ReadonlyArray<HttpConnector> => httpConnectors
+    } as const
+  })
+}) {}

@@ -1,0 +1,49 @@
+/**
+ * Why a request through `/v1/connectors/<id>/<path>` got no upstream answer, as JSON the caller
+ * can act on: `{ error, message, connector? }`. Messages name the connector and the upstream's
+ * host, never the full upstream URL (it may carry a credential in its query).
+ * @module
+ */
+import { HttpServerResponse } from "@effect/platform"
+import { Data } from "effect"
+
+/** The gateway refused the request before contacting the upstream. */
+export class ProxyRequestRefused extends Data.TaggedError("ProxyRequestRefused")<{
+  readonly status: 400 | 401 | 403 | 404 | 405 | 501 | 503
+  readonly code: string
+  readonly message: string
+  readonly connectorId?: string
+  readonly headers?: Readonly<Record<string, string>>
+}> {}
+
+export type UpstreamFailureKind = "unreachable" | "timeout" | "private_address" | "credential"
+
+/** The upstream could not be reached or did not answer in time, or its credential is unavailable. */
+export class UpstreamFailed extends Data.TaggedError("UpstreamFailed")<{
+  readonly connectorId: string
+  readonly kind: UpstreamFailureKind
+  readonly message: string
+}> {}
+
+export type ProxyError = ProxyRequestRefused | UpstreamFailed
+
+const failureCode: Record<UpstreamFailureKind, string> = {
+  unreachable: "upstream_unreachable",
+  timeout: "upstream_timeout",
+  private_address: "upstream_address_refused",
+  credential: "credential_unavailable"
+}
+
+export const errorResponse = (error: ProxyError): HttpServerResponse.HttpServerResponse => {
+  if (error._tag === "ProxyRequestRefused") {
+    return HttpServerResponse.unsafeJson({
+      error: error.code,
+      message: error.message,
+      ...(error.connectorId !== undefined && { connector: error.connectorId })
+    }, { status: error.status, ...(error.headers !== undefined && { headers: error.headers }) })
+  }
+  return HttpServerResponse.unsafeJson(
+    { error: failureCode[error.kind], message: error.message, connector: error.connectorId },
+    { status: error.kind === "timeout" ? 504 : 502 }
+  )
+}

@@ -1,0 +1,92 @@
+/**
+ * Header hygiene for the HTTP connector proxy (RFC 9110 §7.6.1 and what reverse proxies do):
+ * hop-by-hop headers and those `Connection` names are dropped both ways; the caller's
+ * credentials (`Authorization`, `Cookie`, `Proxy-*`) never reach the upstream; `Host` and
+ * `X-Forwarded-*` are set by the gateway, never taken from the caller; header names with `_`
+ * are dropped (an upstream may read `X_Forwarded_For` as `X-Forwarded-For`). On the way back
+ * the upstream's cookies and authentication challenges (meant for the injected credential, not
+ * the caller) are dropped.
+ * @module
+ */
+import type { IncomingHttpHeaders, OutgoingHttpHeaders } from "node:http"
+
+const HOP_BY_HOP = new Set([
+  "connection",
+  "keep-alive",
+  "proxy-connection",
+  "te",
+  "trailer",
+  "transfer-encoding",
+  "upgrade",
+  "http2-settings"
+])
+
+/** Never forwarded upstream: the caller's credentials, and what the gateway sets itself. */
+const REQUEST_DROPPED = new Set([
+  "host",
+  "authorization",
+  "cookie",
+  "forwarded",
+  "x-real-ip",
+  // Node's server already answered `100 Continue`; the body is streamed as it comes.
+  "expect"
+])
+
+/** Never returned to the caller: state and challenges that belong to the injected credential, or to the upstream's origin. */
+const RESPONSE_DROPPED = new Set([
+  "set-cookie",
+  "www-authenticate",
+  "alt-svc",
+  "strict-transport-security"
+])
+
+/** Header names listed in `Connection` (those are hop-by-hop too). */
+const connectionTokens = (value: string | Array<string> | undefined): ReadonlySet<string> | undefined => {
+  if (value === undefined) return undefined
+  const joined = Array.isArray(value) ? value.join(",") : value
+  const tokens = joined.split(",").map((t) => t.trim().toLowerCase()).filter((t) => t !== "")
+  return tokens.length === 0 ? undefined : new Set(tokens)
+}
+
+export interface ForwardedFor {
+  /** The caller's address as the socket saw it. */
+  readonly remoteAddress: string | undefined
+  /** `http` or `https`, as the caller reached the gateway. */
+  readonly proto: string
+  /** The `Host` the caller used. */
+  readonly host: string | undefined
+  /** Where the connector is mounted, e.g. `/v1/connectors/github`. */
+  readonly prefix: string
+}
+
+/** The headers to send upstream (without the credential, which the caller of this adds). */
+export const upstreamRequestHeaders = (incoming: IncomingHttpHeaders, upstreamHost: string, forwarded: ForwardedFor): OutgoingHttpHeaders => {
+  const named = connectionTokens(incoming["connection"])
+  const out: OutgoingHttpHeaders = {}
+  for (const name in incoming) {
+    if (
+      HOP_BY_HOP.has(name) || REQUEST_DROPPED.has(name) || name.startsWith("proxy-") || name.startsWith("x-forwarded-") ||
+      name.includes("_") || named?.has(name) === true
+    ) continue
+    const value = incoming[name]
+    if (value !== undefined) out[name] = value
+  }
+  out["host"] = upstreamHost
+  if (forwarded.remoteAddress !== undefined) out["x-forwarded-for"] = forwarded.remoteAddress
+  out["x-forwarded-proto"] = forwarded.proto
+  if (forwarded.host !== undefined) out["x-forwarded-host"] = forwarded.host
+  out["x-forwarded-prefix"] = forwarded.prefix
+  return out
+}
+
+/** The upstream's response headers as the caller gets them. */
+export const callerResponseHeaders = (incoming: IncomingHttpHeaders): Record<string, string> => {
+  const named = connectionTokens(incoming["connection"])
+  const out: Record<string, string> = {}
+  for (const name in incoming) {
+    if (HOP_BY_HOP.has(name) || RESPONSE_DROPPED.has(name) || name.startsWith("proxy-") || named?.has(name) === true) continue
+    const value = incoming[name]
+    if (value !== undefined) out[name] = Array.isArray(value) ? value.join(", ") : value
+  }
+  return out
+}

@@ -1,0 +1,315 @@
+/**
+ * HTTP connectors end to end: a real node:http upstream behind `/v1/connectors/<id>/<path>`.
+ * Credential injected, the caller's credentials and hop-by-hop headers stripped both ways,
+ * paths that would leave the base refused before any upstream sees them, grants per path,
+ * methods per connector, 502/504 as JSON, the SSRF guard, and redirects returned unfollowed.
+ */
+import { Effect, Schema } from "effect"
+import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import type { RunningGateway } from "../src/Aperture.js"
+import { apiKey, bearer, defineAuthPlugin, defineIdentityPlugin, grant, http, loopback, mcp } from "../src/index.js"
+import { type HttpUpstream, startHttpUpstream } from "./fixtures/httpUpstream.js"
+import { connectorsOf, eventually, startGateway } from "./helpers/gateway.js"
+import { jsonOf, rawRequest } from "./helpers/http.js"
+import { freePort } from "./helpers/processes.js"
+
+/** Callers named by an `x-test-user` header (loopback callers without it are `local`). */
+const testUsers = defineIdentityPlugin({
+  name: "testUsers",
+  options: Schema.Struct({}),
+  make: () =>
+    Effect.succeed({
+      identify: (request) => {
+        const login = request.headers["x-test-user"]
+        return Effect.succeed(login === undefined ? undefined : { login, groups: [], tags: [], via: "testUsers" })
+      }
+    })
+})
+
+/** A credential that hands out token-1, then token-2 after the upstream refuses it. */
+const rotating = defineAuthPlugin({
+  name: "rotating",
+  options: Schema.Struct({}),
+  make: () =>
+    Effect.sync(() => {
+      let version = 1
+      return {
+        authorize: () => Effect.sync(() => ({ headers: { authorization: `Bearer token-${version}` } })),
+        onUnauthorized: () =>
+          Effect.sync(() => {
+            version++
+            return true
+          })
+      }
+    })
+})
+
+let upstream: HttpUpstream
+let gateway: RunningGateway
+let deadPort: number
+
+const api = (path: string) => `/v1/connectors/api${path}`
+
+beforeAll(async () => {
+  upstream = await startHttpUpstream()
+  deadPort = await freePort()
+  const base = `${upstream.origin}/api`
+  gateway = await startGateway({
+    connectors: {
+      api: http({ url: base, allowPrivate: true, auth: bearer({ secret: "upstream-token" }), description: "The test API" }),
+      keyed: http({ url: base, allowPrivate: true, auth: apiKey({ secret: "key-secret", name: "api_key", in: "query" }) }),
+      readonly: http({ url: base, allowPrivate: true, methods: ["GET"] }),
+      limited: http({ url: base, allowPrivate: true }),
+      secret: http({ url: base, allowPrivate: true }),
+      slow: http({ url: base, allowPrivate: true, timeout: 500 }),
+      dead: http({ url: `http://127.0.0.1:${deadPort}/`, allowPrivate: true }),
+      guarded: http({ url: base }),
+      named: http({ url: `http://localhost:${upstream.port}/api` }),
+      rotating: http({ url: base, allowPrivate: true, auth: rotating({}) }),
+      nowhere: http({ description: "no url yet" }),
+      mcpish: mcp({ url: `http://127.0.0.1:${deadPort}/mcp` })
+    },
+    identity: [testUsers({}), loopback({ login: "local" })],
+    grants: [
+      grant({
+        src: ["local"],
+        connectors: [
+          "api/proxy/**",
+          "keyed/proxy/**",
+          "readonly/proxy/**",
+          "limited/proxy/public/**",
+          "slow/proxy/**",
+          "dead/proxy/**",
+          "guarded/proxy/**",
+          "named/proxy/**",
+          "rotating/proxy/**",
+          "nowhere/proxy/**",
+          "mcpish/**"
+        ]
+      }),
+      grant({ src: ["toolsonly"], connectors: ["api/tools/*"] })
+    ]
+  })
+})
+
+afterAll(async () => {
+  await gateway?.close()
+  await upstream?.close()
+})
+
+describe("forwarding", () => {
+  it("sends method, path and query to <base>/<path>, with the connector's credential and nothing of the caller's", async () => {
+    const response = await rawRequest(gateway.origin, api("/echo/a%20b%40c?x=1&y=%2F&z"), {
+      headers: {
+        authorization: "Bearer caller-secret",
+        cookie: "session=caller",
+        "proxy-authorization": "Basic caller",
+        "proxy-foo": "x",
+        connection: "keep-alive, x-drop-me",
+        "x-drop-me": "1",
+        "keep-alive": "timeout=5",
+        te: "trailers",
+        "x-forwarded-for": "6.6.6.6",
+        "x-forwarded-host": "evil.example",
+        forwarded: "for=6.6.6.6",
+        x_custom: "underscore",
+        "x-kept": "yes"
+      }
+    })
+    expect(response.status).toBe(200)
+    const seen = upstream.seen.at(-1)!
+    expect(seen.url).toBe("/api/echo/a%20b%40c?x=1&y=%2F&z")
+    expect(seen.headers.authorization).toBe("Bearer upstream-token")
+    expect(seen.headers.host).toBe(`127.0.0.1:${upstream.port}`)
+    expect(seen.headers["x-kept"]).toBe("yes")
+    expect(seen.headers["x-forwarded-for"]).toBe("127.0.0.1")
+    expect(seen.headers["x-forwarded-host"]).toBe(new URL(gateway.origin).host)
+    expect(seen.headers["x-forwarded-proto"]).toBe("http")
+    expect(seen.headers["x-forwarded-prefix"]).toBe("/v1/connectors/api")
+    for (const dropped of ["cookie", "proxy-authorization", "proxy-foo", "x-drop-me", "keep-alive", "te", "forwarded", "x_custom"]) {
+      expect(seen.headers[dropped], dropped).toBeUndefined()
+    }
+    expect(JSON.stringify(seen.headers)).not.toContain("caller")
+    expect(JSON.stringify(seen.headers)).not.toContain("6.6.6.6")
+  })
+
+  it("maps the connector root and a trailing slash to the base URL", async () => {
+    expect((await rawRequest(gateway.origin, "/v1/connectors/api")).status).toBe(200)
+    expect(upstream.seen.at(-1)!.url).toBe("/api/")
+    expect((await rawRequest(gateway.origin, api("/items/"))).status).toBe(200)
+    expect(upstream.seen.at(-1)!.url).toBe("/api/items/")
+  })
+
+  it("forwards every default method with its body, and answers HEAD without one", async () => {
+    for (const method of ["POST", "PUT", "PATCH", "DELETE"]) {
+      const response = await rawRequest(gateway.origin, api("/things/1"), {
+        method,
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ method })
+      })
+      expect(response.status, method).toBe(200)
+      expect(jsonOf(response)).toMatchObject({ method, url: "/api/things/1", body: JSON.stringify({ method }) })
+    }
+    const head = await rawRequest(gateway.origin, api("/things/1"), { method: "HEAD" })
+    expect(head.status).toBe(200)
+    expect(head.body).toBe("")
+    expect(upstream.seen.at(-1)!.method).toBe("HEAD")
+  })
+
+  it("puts a query credential in place of any parameter of the same name the caller sent", async () => {
+    const response = await rawRequest(gateway.origin, "/v1/connectors/keyed/search?api_key=caller&q=a%20b")
+    expect(response.status).toBe(200)
+    expect(upstream.seen.at(-1)!.url).toBe("/api/search?q=a%20b&api_key=key-secret")
+  })
+
+  it("strips cookies, challenges and hop-by-hop headers from the upstream's response", async () => {
+    const response = await rawRequest(gateway.origin, api("/headers"))
+    expect(response.status).toBe(200)
+    expect(response.body).toBe("headers")
+    expect(response.headers["x-kept"]).toBe("yes")
+    for (const dropped of ["set-cookie", "www-authenticate", "x-secret", "keep-alive", "proxy-authenticate"]) {
+      expect(response.headers[dropped], dropped).toBeUndefined()
+    }
+  })
+
+  it("returns redirects without following them", async () => {
+    const response = await fetch(`${gateway.origin}${api("/redirect")}`, { redirect: "manual" })
+    expect(response.status).toBe(302)
+    expect(response.headers.get("location")).toBe(`http://127.0.0.1:${upstream.port}/api/elsewhere`)
+    expect(upstream.seen.some((r) => r.url === "/api/elsewhere")).toBe(false)
+  })
+
+  it("refreshes the credential once on a 401 and retries a request without a body", async () => {
+    const response = await rawRequest(gateway.origin, "/v1/connectors/rotating/rotating")
+    expect(response.status).toBe(200)
+    const attempts = upstream.seen.filter((r) => r.url === "/api/rotating").map((r) => r.headers.authorization)
+    expect(attempts).toEqual(["Bearer token-1", "Bearer token-2"])
+  })
+})
+
+describe("refusals", () => {
+  it("refuses paths that could leave the base, before any upstream sees them", async () => {
+    const corpus = [
+      "/../secret",
+      "/a/../../secret",
+      "/%2e%2e/secret",
+      "/%2E%2E/secret",
+      "/.%2e/secret",
+      "/./secret",
+      "/%252e%252e/secret",
+      "/a%2fb",
+      "/a%2F..%2Fb",
+      "/a%5cb",
+      "/a\\..\\b",
+      "//evil.example/x",
+      "/http://evil.example/",
+      "/a//b",
+      "/a%00b",
+      "/a%0d%0aX-Injected:%201",
+      "/%zz"
+    ]
+    const before = upstream.seen.length
+    for (const path of corpus) {
+      const response = await rawRequest(gateway.origin, api(path))
+      // Malformed escapes never match a route (404); everything else is a 400 saying why.
+      expect([400, 404], path).toContain(response.status)
+      if (response.status === 400) expect(jsonOf(response), path).toMatchObject({ error: "invalid_path", connector: "api" })
+    }
+    expect(upstream.seen.length).toBe(before)
+  })
+
+  it("answers 405 with Allow for methods the connector does not allow", async () => {
+    const options = await rawRequest(gateway.origin, api("/x"), { method: "OPTIONS" })
+    expect(options.status).toBe(405)
+    expect(options.headers["allow"]).toBe("GET, HEAD, POST, PUT, PATCH, DELETE")
+    expect((await rawRequest(gateway.origin, api("/x"), { method: "TRACE" })).status).toBe(405)
+    const post = await rawRequest(gateway.origin, "/v1/connectors/readonly/x", { method: "POST", body: "{}" })
+    expect(post.status).toBe(405)
+    expect(post.headers["allow"]).toBe("GET")
+    expect((await rawRequest(gateway.origin, "/v1/connectors/readonly/x")).status).toBe(200)
+  })
+
+  it("allows only the granted paths: 403 elsewhere, and for callers without a proxy grant", async () => {
+    expect((await rawRequest(gateway.origin, "/v1/connectors/limited/public/a/b")).status).toBe(200)
+    expect(upstream.seen.at(-1)!.url).toBe("/api/public/a/b")
+    const before = upstream.seen.length
+    const denied = await rawRequest(gateway.origin, "/v1/connectors/limited/private/a")
+    expect(denied.status).toBe(403)
+    expect(jsonOf(denied)).toMatchObject({ error: "forbidden", connector: "limited" })
+    expect((await rawRequest(gateway.origin, "/v1/connectors/secret/x")).status).toBe(403)
+    expect((await rawRequest(gateway.origin, api("/x"), { headers: { "x-test-user": "toolsonly" } })).status).toBe(403)
+    expect((await rawRequest(gateway.origin, api("/x"), { headers: { "x-test-user": "nobody" } })).status).toBe(403)
+    expect(upstream.seen.length).toBe(before)
+  })
+
+  it("answers 404 for unknown connectors and MCP connectors", async () => {
+    const unknown = await rawRequest(gateway.origin, "/v1/connectors/nosuch/x")
+    expect(unknown.status).toBe(404)
+    expect(jsonOf(unknown)).toMatchObject({ error: "unknown_connector" })
+    expect((await rawRequest(gateway.origin, "/v1/connectors/mcpish/x")).status).toBe(404)
+  })
+
+  it("refuses a foreign Host (DNS rebinding) before identifying the caller", async () => {
+    const response = await rawRequest(gateway.origin, api("/x"), { headers: { host: "evil.example" } })
+    expect(response.status).toBe(403)
+    const origin = await rawRequest(gateway.origin, api("/x"), { headers: { origin: "http://evil.example" } })
+    expect(origin.status).toBe(403)
+  })
+
+  it("answers 503 for a connector without url", async () => {
+    const response = await rawRequest(gateway.origin, "/v1/connectors/nowhere/x")
+    expect(response.status).toBe(503)
+    expect(jsonOf(response)).toMatchObject({ error: "connector_misconfigured" })
+  })
+})
+
+describe("upstream failures", () => {
+  it("answers 502 with a JSON body when the upstream refuses the connection, and marks the connector down", async () => {
+    const response = await rawRequest(gateway.origin, "/v1/connectors/dead/x")
+    expect(response.status).toBe(502)
+    expect(response.headers["content-type"]).toContain("application/json")
+    expect(jsonOf(response)).toMatchObject({ error: "upstream_unreachable", connector: "dead" })
+    expect(jsonOf<{ message: string }>(response).message).toContain("refused the connection")
+    const dead = (await connectorsOf(gateway)).connectors.find((c) => c.id === "dead")!
+    expect(dead.status).toBe("down")
+    expect(dead.error).toContain("refused the connection")
+  })
+
+  it("answers 504 when the upstream stays silent past the connector's timeout", async () => {
+    const started = Date.now()
+    const response = await rawRequest(gateway.origin, "/v1/connectors/slow/slow")
+    expect(response.status).toBe(504)
+    expect(jsonOf(response)).toMatchObject({ error: "upstream_timeout", connector: "slow" })
+    expect(Date.now() - started).toBeGreaterThanOrEqual(450)
+    expect((await connectorsOf(gateway)).connectors.find((c) => c.id === "slow")?.status).toBe("down")
+  })
+
+  it("brings a connector back to ready with its next answer", async () => {
+    await rawRequest(gateway.origin, "/v1/connectors/slow/slow")
+    expect((await rawRequest(gateway.origin, "/v1/connectors/slow/fine")).status).toBe(200)
+    expect((await connectorsOf(gateway)).connectors.find((c) => c.id === "slow")?.status).toBe("ready")
+  })
+})
+
+describe("SSRF guard", () => {
+  it("refuses a loopback IP upstream without allowPrivate, and says so in /api/connectors", async () => {
+    const guarded = (await connectorsOf(gateway)).connectors.find((c) => c.id === "guarded")!
+    expect(guarded.status).toBe("misconfigured")
+    expect(guarded.error).toContain("allowPrivate")
+    const before = upstream.seen.length
+    const response = await rawRequest(gateway.origin, "/v1/connectors/guarded/x")
+    expect(response.status).toBe(502)
+    expect(jsonOf(response)).toMatchObject({ error: "upstream_address_refused", connector: "guarded" })
+    expect(upstream.seen.length).toBe(before)
+  })
+
+  it("checks the address DNS returns: a name resolving to loopback is refused too", async () => {
+    const before = upstream.seen.length
+    const response = await rawRequest(gateway.origin, "/v1/connectors/named/x")
+    expect(response.status).toBe(502)
+    expect(jsonOf(response)).toMatchObject({ error: "upstream_address_refused" })
+    expect(jsonOf<{ message: string }>(response).message).toMatch(/localhost resolves to (127\.0\.0\.1|::1) \(loopback\)/)
+    expect(upstream.seen.length).toBe(before)
+    await eventually(async () => (await connectorsOf(gateway)).connectors.find((c) => c.id === "named")?.status === "misconfigured")
+  })
+})
