@@ -55,7 +55,8 @@ const render = (connectors) => {
     tr.appendChild(status);
     tr.appendChild(cell(new Date(c.since).toLocaleTimeString()));
     tr.appendChild(cell([c.error, ...(c.warnings || [])].filter(Boolean).join("; "), "error"));
-    const tools = c.protocol === "http" ? "/v1/connectors/" + c.id + "/" : c.tools.join(", ");
+    const usable = c.status !== "no_access";
+    const tools = c.protocol === "http" ? (usable ? "/v1/connectors/" + c.id + "/" : "") : c.tools.join(", ");
     tr.appendChild(cell(tools, "tools"));
     body.appendChild(tr);
   }
