@@ -3,6 +3,8 @@
  * or `Aperture` to embed the gateway in a program.
  * @module
  */
+export { Aperture } from "./Aperture.js"
+export type { ApertureServices, RunningGateway } from "./Aperture.js"
 export { defineConfig, grant, http, mcp, stdio } from "./config/dsl.js"
 export type {
   ConnectorInput,
