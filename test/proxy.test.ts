@@ -4,6 +4,7 @@
  * paths that would leave the base refused before any upstream sees them, grants per path,
  * methods per connector, 502/504 as JSON, the SSRF guard, and redirects returned unfollowed.
  */
+import { request } from "node:http"
 import { Effect, Schema } from "effect"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import type { RunningGateway } from "../src/Aperture.js"
@@ -288,6 +289,48 @@ describe("upstream failures", () => {
     await rawRequest(gateway.origin, "/v1/connectors/slow/slow")
     expect((await rawRequest(gateway.origin, "/v1/connectors/slow/fine")).status).toBe(200)
     expect((await connectorsOf(gateway)).connectors.find((c) => c.id === "slow")?.status).toBe("ready")
+  })
+})
+
+describe("broken exchanges", () => {
+  const inFlight = async () => {
+    const text = await (await fetch(`${gateway.origin}/metrics`)).text()
+    return Number(/aperture_in_flight_requests\{endpoint="proxy"\} (\d+)/.exec(text)?.[1])
+  }
+
+  it("cuts the caller's response when the upstream dies mid-body, instead of ending it cleanly", async () => {
+    const outcome = await new Promise<string>((resolve) => {
+      request(`${gateway.origin}${api("/truncated")}`, (res) => {
+        let bytes = 0
+        res.on("data", (c: Buffer) => (bytes += c.length))
+        res.on("end", () => resolve(`ended after ${bytes} bytes`))
+        res.on("error", () => resolve(`cut after ${bytes} bytes`))
+        res.on("aborted", () => resolve(`cut after ${bytes} bytes`))
+      }).on("error", (e) => resolve(`error ${e.message}`)).end()
+    })
+    expect(outcome).toBe("cut after 10 bytes")
+    await eventually(async () => (await inFlight()) === 0, 10_000, "no proxied request in flight")
+    expect((await rawRequest(gateway.origin, api("/after-truncation"))).status).toBe(200)
+  })
+
+  it("ends the upstream exchange when the caller leaves mid-download", async () => {
+    const cutBefore = upstream.cutShort()
+    await new Promise<void>((resolve, reject) => {
+      const req = request(`${gateway.origin}${api("/big?bytes=1073741824")}`, (res) => {
+        res.once("data", () => {
+          req.destroy()
+          resolve()
+        })
+      })
+      req.on("error", () => {})
+      req.on("close", () => resolve())
+      setTimeout(() => reject(new Error("no data")), 30_000)
+      req.end()
+    })
+    await eventually(async () => (await inFlight()) === 0, 10_000, "no proxied request in flight")
+    // The gateway dropped its upstream connection too, instead of reading the rest of the GiB.
+    await eventually(() => upstream.cutShort() === cutBefore + 1, 10_000, "upstream response cut short")
+    expect((await rawRequest(gateway.origin, api("/after-abort"))).status).toBe(200)
   })
 })
 

@@ -52,6 +52,7 @@ export const callerPolicy = (grants: ReadonlyArray<Grant>, identity: Identity): 
       for (const pattern of grant.connectors) held.push({ grantIndex, pattern })
     }
   })
+  const touchesCategory = new Map<string, boolean>()
   return {
     key: grantIndexes.join(","),
     decide: (target) => {
@@ -60,12 +61,17 @@ export const callerPolicy = (grants: ReadonlyArray<Grant>, identity: Identity): 
       }
       return undefined
     },
-    touches: (connectorId, labels, category) =>
-      held.some(({ pattern }) =>
-        category === undefined
-          ? patternTouchesConnector(pattern, connectorId, labels)
-          : patternTouchesCategory(pattern, connectorId, labels, category)
-      )
+    touches: (connectorId, labels, category) => {
+      if (category === undefined) return held.some(({ pattern }) => patternTouchesConnector(pattern, connectorId, labels))
+      // Asked per proxied request: remembered per connector and category (labels are fixed per connector).
+      const key = `${connectorId}\u0000${category}`
+      let touched = touchesCategory.get(key)
+      if (touched === undefined) {
+        touched = held.some(({ pattern }) => patternTouchesCategory(pattern, connectorId, labels, category))
+        touchesCategory.set(key, touched)
+      }
+      return touched
+    }
   }
 }
 
