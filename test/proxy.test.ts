@@ -185,6 +185,8 @@ describe("forwarding", () => {
     expect(response.status).toBe(200)
     const attempts = upstream.seen.filter((r) => r.url === "/api/rotating").map((r) => r.headers.authorization)
     expect(attempts).toEqual(["Bearer token-1", "Bearer token-2"])
+    const metrics = await (await fetch(`${gateway.origin}/metrics`)).text()
+    expect(metrics).toContain("aperture_token_refreshes_total{connector=\"rotating\"} 1\n")
   })
 })
 
@@ -231,8 +233,13 @@ describe("refusals", () => {
   })
 
   it("allows only the granted paths: 403 elsewhere, and for callers without a proxy grant", async () => {
-    expect((await rawRequest(gateway.origin, "/v1/connectors/limited/public/a/b")).status).toBe(200)
+    const allowed = await rawRequest(gateway.origin, "/v1/connectors/limited/public/a/b", {
+      headers: { authorization: "Bearer caller-secret" }
+    })
+    expect(allowed.status).toBe(200)
     expect(upstream.seen.at(-1)!.url).toBe("/api/public/a/b")
+    // A connector without auth forwards no Authorization at all, never the caller's.
+    expect(upstream.seen.at(-1)!.headers.authorization).toBeUndefined()
     const before = upstream.seen.length
     const denied = await rawRequest(gateway.origin, "/v1/connectors/limited/private/a")
     expect(denied.status).toBe(403)

@@ -367,7 +367,6 @@ export class HttpProxy extends Effect.Service<HttpProxy>()("aperture/HttpProxy",
       metrics.upstreamResponse(connectorId, status)
       yield* report(connectorId, "ready", undefined)
       yield* Effect.logDebug(`proxy ${identity.login} ${method} ${connectorId}/${name.right} → ${status}`)
-      if (method === "HEAD") response.resume()
       return yield* streamToCaller(request, response, status)
     })
 
