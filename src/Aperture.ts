@@ -12,6 +12,7 @@ import { HttpLayerRouter, HttpServer } from "@effect/platform"
 import type { ServeError } from "@effect/platform/HttpServerError"
 import { NodeHttpServer } from "@effect/platform-node"
 import { Effect, Exit, Layer, Option, Runtime, Scope } from "effect"
+import { AuditLog } from "./audit/AuditLog.js"
 import { Catalog } from "./catalog/Catalog.js"
 import { type ConfigInvalid, decodeConfig } from "./config/decode.js"
 import type { UserConfig } from "./config/dsl.js"
@@ -35,7 +36,7 @@ const resolveConfig = (config: UserConfig | ApertureConfig) =>
 /** The gateway's services, without an HTTP server. */
 const services = (config: ApertureConfig) => {
   const base = Layer.provideMerge(Catalog.Default, Layer.merge(Layer.succeed(GatewayConfig, config), Metrics.Default))
-  const upstreams = Layer.provideMerge(Layer.merge(Upstreams.Default, Identities.Default), base)
+  const upstreams = Layer.provideMerge(Layer.mergeAll(Upstreams.Default, Identities.Default, AuditLog.Default), base)
   const router = Layer.provideMerge(McpRouter.Default, upstreams)
   const endpoints = Layer.merge(McpEndpoint.Default, HttpProxy.Default)
   return Layer.provideMerge(endpoints, Layer.provideMerge(LegacySessions.Default, router))

@@ -7,6 +7,7 @@ export { Aperture } from "./Aperture.js"
 export type { ApertureServices, RunningGateway } from "./Aperture.js"
 export { defineConfig, grant, http, mcp, stdio } from "./config/dsl.js"
 export type {
+  AuditOptions,
   ConnectorInput,
   DurationInput,
   GrantInput,
@@ -22,12 +23,24 @@ export type { EnvRef, SecretInput } from "./config/secret.js"
 export { AuthError, defineAuthPlugin } from "./auth/AuthPlugin.js"
 export type { AuthContext, AuthPlugin, AuthPluginSpec, Authorization, Credential, UpstreamRequest } from "./auth/AuthPlugin.js"
 export { defineIdentityPlugin, IdentityRejected } from "./identity/IdentityPlugin.js"
-export type { CallerRequest, Identifier, Identity, IdentityPlugin, IdentityPluginSpec } from "./identity/IdentityPlugin.js"
+export type {
+  AuthorizationServer,
+  CallerRequest,
+  Identifier,
+  Identity,
+  IdentityPlugin,
+  IdentityPluginSpec
+} from "./identity/IdentityPlugin.js"
 export { bearer } from "../plugins/auth/bearer.js"
 export { apiKey } from "../plugins/auth/apiKey.js"
 export { basic } from "../plugins/auth/basic.js"
 export { clientCredentials } from "../plugins/auth/clientCredentials.js"
 export { loopback } from "../plugins/identity/loopback.js"
+export { apiKeys, hashApiKey } from "../plugins/identity/apiKeys.js"
+export { trustedHeaders } from "../plugins/identity/trustedHeaders.js"
+export { jwt } from "../plugins/identity/jwt.js"
+export { AuditLog } from "./audit/AuditLog.js"
+export type { Audit, AuditEvent, AuditLine, AuditOutcome } from "./audit/AuditLog.js"
 export { ConfigInvalid, decodeConfig } from "./config/decode.js"
 export { ConfigLoadError, ConfigNotFound, loadConfig, loadConfigFile } from "./config/load.js"
 export type { ApertureConfig, ConfigIssue, Connector } from "./config/model.js"

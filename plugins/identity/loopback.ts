@@ -1,6 +1,10 @@
 /**
  * `loopback({ login, groups? })`: every connection from 127.0.0.0/8 or ::1 is this caller.
  * The right default on a laptop; never recognises a remote caller.
+ *
+ * A request relayed by a proxy on this machine (`Forwarded` / `X-Forwarded-For`, as Tailscale
+ * Serve and most reverse proxies add) is not a local caller: it comes from wherever the proxy
+ * took it, so it is left to the other plugins (e.g. `trustedHeaders`).
  * @module
  */
 import { Effect, Schema } from "effect"
@@ -25,7 +29,13 @@ export const loopback = defineIdentityPlugin({
   make: ({ login, groups }) => {
     const identity: Identity = { login, groups, tags: [], via: "loopback" }
     return Effect.succeed({
-      identify: (request) => Effect.succeed(isLoopbackAddress(request.remoteAddress) ? identity : undefined)
+      identify: (request) =>
+        Effect.succeed(
+          isLoopbackAddress(request.remoteAddress) &&
+            request.headers["x-forwarded-for"] === undefined && request.headers["forwarded"] === undefined
+            ? identity
+            : undefined
+        )
     })
   },
   describe: (options) =>

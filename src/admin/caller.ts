@@ -8,7 +8,7 @@ import type { HttpServerRequest } from "@effect/platform"
 import { Effect, Either, Option } from "effect"
 import { GatewayConfig } from "../config/GatewayConfig.js"
 import { makeHostGuard } from "../http/hostGuard.js"
-import { Identities } from "../identity/Identities.js"
+import { Identities, requestOrigin } from "../identity/Identities.js"
 import type { Identity } from "../identity/IdentityPlugin.js"
 
 /** The caller, or the response refusing the request. */
@@ -31,6 +31,6 @@ export const adminCaller = (
     return Either.mapLeft(caller, (e) =>
       HttpServerResponse.unsafeJson({ error: `unauthorized: ${e.reason}` }, {
         status: 401,
-        headers: { "www-authenticate": identities.challenge }
+        headers: { "www-authenticate": identities.challenge(requestOrigin(headers), e) }
       }))
   })

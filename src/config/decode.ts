@@ -13,6 +13,7 @@ import { IdentityPluginSchema, type ResolvedIdentityPlugin } from "../identity/I
 import { loopback } from "../../plugins/identity/loopback.js"
 import type {
   ApertureConfig,
+  AuditSettings,
   ConfigIssue,
   Connector,
   HttpConnector,
@@ -114,11 +115,22 @@ const ServerSchema = Schema.Struct({
   sessionIdleTimeout: opt(DurationSchema)
 })
 
+const AuditSchema = Schema.Struct({
+  to: Schema.Union(
+    Schema.Literal("stdout"),
+    Schema.Struct({ file: Schema.NonEmptyString })
+  ).annotations({ message: () => "expected \"stdout\" or { file: \"…\" }" }),
+  arguments: opt(Schema.Union(Schema.Literal(false), Schema.Literal("redacted")).annotations({
+    message: () => "expected false or \"redacted\""
+  }))
+})
+
 const TopLevelSchema = Schema.Struct({
   server: opt(Schema.Unknown),
   connectors: opt(Schema.Record({ key: Schema.String, value: Schema.Unknown })),
   identity: opt(Schema.Array(Schema.Unknown)),
-  grants: opt(Schema.Array(Schema.Unknown))
+  grants: opt(Schema.Array(Schema.Unknown)),
+  audit: opt(Schema.Unknown)
 })
 
 const Src = Schema.String.pipe(
@@ -218,6 +230,20 @@ export const decodeConfig = (
           allowedHosts: s.allowedHosts,
           allowedOrigins: s.allowedOrigins,
           sessionIdleTimeout: s.sessionIdleTimeout ?? server.sessionIdleTimeout
+        }
+      }
+    }
+
+    // audit
+    let audit: AuditSettings | undefined
+    if (input["audit"] !== undefined) {
+      const decoded = yield* decodeAt(AuditSchema, input["audit"], ["audit"])
+      if (Either.isLeft(decoded)) issues.push(...decoded.left)
+      else {
+        const { arguments: args, to } = decoded.right
+        audit = {
+          to: to === "stdout" ? { kind: "stdout" } : { kind: "file", path: path.resolve(baseDir, to.file) },
+          arguments: args === "redacted" ? "redacted" : "omit"
         }
       }
     }
@@ -355,6 +381,7 @@ export const decodeConfig = (
       connectors,
       identity,
       grants,
+      audit,
       warnings,
       source,
       describe: { auth: authDescriptions }

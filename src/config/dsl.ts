@@ -89,12 +89,21 @@ export interface ServerOptions {
   readonly sessionIdleTimeout?: DurationInput
 }
 
+export interface AuditOptions {
+  /** `"stdout"`, or `{ file }` (appended to; relative to the config file). */
+  readonly to: "stdout" | { readonly file: string }
+  /** Call arguments in audit lines: `false` (default) leaves them out; `"redacted"` writes them with secret-looking values replaced. */
+  readonly arguments?: false | "redacted"
+}
+
 export interface UserConfig {
   readonly server?: ServerOptions
   readonly connectors?: Readonly<Record<string, ConnectorInput>>
   /** Tried in order; the first that recognises a request decides. Default `[loopback({ login: "local" })]`. */
   readonly identity?: ReadonlyArray<IdentityPlugin<any, any>>
   readonly grants?: ReadonlyArray<GrantInput>
+  /** One JSON line per decision on a call, read, get or proxy request. Default: none. */
+  readonly audit?: AuditOptions
 }
 
 /** Types an `aperture.config.ts`; returns its argument unchanged. */

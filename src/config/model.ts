@@ -74,11 +74,20 @@ export const markDecoded = <A extends object>(config: A): A & { readonly [Apertu
 export const isApertureConfig = (u: unknown): u is ApertureConfig =>
   typeof u === "object" && u !== null && ApertureConfigTypeId in u
 
+/** Where audit lines go, and whether call arguments are in them. */
+export interface AuditSettings {
+  readonly to: { readonly kind: "stdout" } | { readonly kind: "file"; readonly path: string }
+  /** `omit`: arguments never written; `redacted`: written with secret-looking values replaced. */
+  readonly arguments: "omit" | "redacted"
+}
+
 export interface ApertureConfig {
   readonly server: ServerSettings
   readonly connectors: ReadonlyArray<Connector>
   readonly identity: ReadonlyArray<ResolvedIdentityPlugin>
   readonly grants: ReadonlyArray<Grant>
+  /** One JSON line per decision on a call, read, get or proxy request; `undefined`: no audit log. */
+  readonly audit: AuditSettings | undefined
   /** Problems that don't stop start-up (a connector without `url` stays down). */
   readonly warnings: ReadonlyArray<ConfigIssue>
   /** The file it came from, when loaded from one. */

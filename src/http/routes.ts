@@ -8,8 +8,10 @@ import { connectorsApi } from "../admin/connectorsApi.js"
 import { health } from "../admin/health.js"
 import { metricsRoute } from "../admin/metrics.js"
 import { statusPage } from "../admin/statusPage.js"
+import { PROTECTED_RESOURCE_PATH } from "../identity/Identities.js"
 import { McpEndpoint } from "../mcp/McpEndpoint.js"
 import { HttpProxy } from "../proxy/HttpProxy.js"
+import { protectedResource } from "./protectedResource.js"
 
 export const MCP_PATH = "/v1/mcp"
 
@@ -20,5 +22,7 @@ export const Routes = HttpLayerRouter.addAll([
   HttpLayerRouter.route("GET", "/api/connectors", connectorsApi),
   HttpLayerRouter.route("GET", "/metrics", metricsRoute),
   HttpLayerRouter.route("GET", "/", statusPage),
-  HttpLayerRouter.route("GET", "/ui", statusPage)
+  HttpLayerRouter.route("GET", "/ui", statusPage),
+  HttpLayerRouter.route("GET", PROTECTED_RESOURCE_PATH, protectedResource),
+  HttpLayerRouter.route("GET", `${PROTECTED_RESOURCE_PATH}${MCP_PATH}`, protectedResource)
 ])

@@ -1,35 +1,88 @@
 /**
  * Resolves who is calling: the configured identity plugins in order, the first that recognises
- * the request decides. Nobody recognised → 401 with a `WWW-Authenticate` challenge.
+ * the request decides. Nobody recognised → 401 with a `WWW-Authenticate` challenge; when a
+ * plugin accepts tokens from an OAuth authorization server (`jwt`), the challenge points at the
+ * gateway's RFC 9728 protected-resource metadata, so MCP clients can go and get a token.
  * @module
  */
 import { Data, Effect } from "effect"
 import { GatewayConfig } from "../config/GatewayConfig.js"
-import type { CallerRequest, Identifier, Identity } from "./IdentityPlugin.js"
+import type { AuthorizationServer, CallerRequest, Identifier, Identity } from "./IdentityPlugin.js"
 
 /** No plugin recognised the caller, or one refused its credential. */
-export class Unauthenticated extends Data.TaggedError("Unauthenticated")<{ readonly reason: string }> {}
+export class Unauthenticated extends Data.TaggedError("Unauthenticated")<{
+  readonly reason: string
+  /** A credential was presented and refused (RFC 6750 `error="invalid_token"`). */
+  readonly refused: boolean
+}> {}
+
+/** Where RFC 9728 metadata is served. */
+export const PROTECTED_RESOURCE_PATH = "/.well-known/oauth-protected-resource"
+/** The MCP endpoint, the resource a token is for unless a plugin names another. */
+const MCP_PATH = "/v1/mcp"
+
+/** RFC 9728 protected-resource metadata. */
+export interface ProtectedResourceMetadata {
+  readonly resource: string
+  readonly authorization_servers: ReadonlyArray<string>
+  readonly bearer_methods_supported: ReadonlyArray<string>
+  readonly resource_name: string
+}
 
 export class Identities extends Effect.Service<Identities>()("aperture/Identities", {
   scoped: Effect.gen(function*() {
     const config = yield* GatewayConfig
     const identifiers: ReadonlyArray<Identifier> = yield* Effect.forEach(config.identity, (p) => p.spec.make(p.options))
-    const challenge = identifiers.find((i) => i.challenge !== undefined)?.challenge ?? "Bearer realm=\"aperture\""
+    const servers: ReadonlyArray<AuthorizationServer> = identifiers.flatMap((i) =>
+      i.authorizationServer === undefined ? [] : [i.authorizationServer]
+    )
+    const configuredResource = servers.find((s) => s.resource !== undefined)?.resource
 
-    const identify = Effect.fn("Identities.identify")(function*(request: CallerRequest) {
+    const nobody = new Unauthenticated({
+      refused: false,
+      reason: identifiers.length === 0
+        ? "no identity plugins are configured"
+        : "no credential this gateway accepts (connections from other hosts need an identity plugin such as apiKeys or jwt)"
+    })
+
+    // Runs on every request: no span, no allocation beyond what the plugins do.
+    const identify = Effect.fnUntraced(function*(request: CallerRequest) {
       for (const identifier of identifiers) {
         const identity: Identity | undefined = yield* identifier.identify(request).pipe(
-          Effect.mapError((rejected) => new Unauthenticated({ reason: `${rejected.plugin}: ${rejected.message}` }))
+          Effect.mapError((rejected) => new Unauthenticated({ reason: `${rejected.plugin}: ${rejected.message}`, refused: true }))
         )
         if (identity !== undefined) return identity
       }
-      return yield* new Unauthenticated({
-        reason: identifiers.length === 0
-          ? "no identity plugins are configured"
-          : "no credential this gateway accepts (connections from other hosts need an identity plugin such as apiKeys or jwt)"
-      })
+      return yield* nobody
     })
 
-    return { identify, challenge } as const
+    /** The resource clients should get tokens for, seen from a request to `origin` (`http://host:port`). */
+    const resourceFor = (origin: string) => configuredResource ?? `${origin}${MCP_PATH}`
+
+    /** The `WWW-Authenticate` value for a 401 answered to a request at `origin`. */
+    const challenge = (origin: string, refused: Unauthenticated): string => {
+      const error = refused.refused ? ", error=\"invalid_token\"" : ""
+      if (servers.length === 0) return `Bearer realm="aperture"${error}`
+      const metadataUrl = `${new URL(resourceFor(origin)).origin}${PROTECTED_RESOURCE_PATH}`
+      return `Bearer realm="aperture", resource_metadata="${metadataUrl}"${error}`
+    }
+
+    /** RFC 9728 metadata, when a plugin accepts an authorization server's tokens; else undefined (404). */
+    const protectedResource = (origin: string): ProtectedResourceMetadata | undefined =>
+      servers.length === 0 ? undefined : {
+        resource: resourceFor(origin),
+        authorization_servers: [...new Set(servers.map((s) => s.issuer))],
+        bearer_methods_supported: ["header"],
+        resource_name: "Aperture"
+      }
+
+    return { identify, challenge, protectedResource } as const
   })
 }) {}
+
+/** `http://<Host>` of a request, for metadata URLs when no public resource URL is configured. */
+export const requestOrigin = (headers: Readonly<Record<string, string | undefined>>): string => {
+  const host = headers["host"]
+  // Echoed into a header and a document: only what a host name and port can hold.
+  return `http://${host !== undefined && /^[A-Za-z0-9.\-:[\]]+$/.test(host) ? host : "localhost"}`
+}

@@ -14,6 +14,8 @@ export interface Identity {
   readonly tags: ReadonlyArray<string>
   /** The plugin that recognised the caller. */
   readonly via: string
+  /** A human-readable name when the credential carries one (Tailscale-User-Name); for the audit log only. */
+  readonly displayName?: string
 }
 
 /** What an identity plugin sees of an incoming request. */
@@ -30,11 +32,26 @@ export class IdentityRejected extends Data.TaggedError("IdentityRejected")<{
   readonly message: string
 }> {}
 
+/**
+ * An OAuth authorization server whose access tokens a plugin accepts. When any plugin names
+ * one, the gateway serves RFC 9728 protected-resource metadata pointing at it and its 401s say
+ * where that metadata is, so spec-following MCP clients can obtain a token by themselves.
+ */
+export interface AuthorizationServer {
+  /** The authorization server's issuer identifier. */
+  readonly issuer: string
+  /** The resource clients should ask tokens for; default `<origin of the request>/v1/mcp`. */
+  readonly resource: string | undefined
+}
+
 export interface Identifier {
-  /** `undefined`: not recognised, try the next plugin. */
+  /**
+   * `undefined`: not recognised, try the next plugin. Fails with {@link IdentityRejected} when
+   * the request carries this plugin's kind of credential and it is refused (the caller gets 401).
+   * Called on every request: keep it cheap (derive and compile in `make`, cache verifications).
+   */
   readonly identify: (request: CallerRequest) => Effect.Effect<Identity | undefined, IdentityRejected>
-  /** A `WWW-Authenticate` challenge to send with a 401, telling a client how to authenticate. */
-  readonly challenge?: string
+  readonly authorizationServer?: AuthorizationServer
 }
 
 export interface IdentityPluginSpec<A, I> {
@@ -83,7 +100,7 @@ export const IdentityPluginSchema: Schema.Schema<ResolvedIdentityPlugin, Identit
 export const describeIdentityPlugin = (plugin: ResolvedIdentityPlugin): string =>
   plugin.spec.describe?.(plugin.input) ?? plugin.spec.name
 
-/** Logins, groups and tags share one grammar: no spaces, no control characters. */
+/** Logins, groups and tags share one grammar: no spaces, no ":" (it separates `group:`/`tag:` in grants). */
 export const Principal = Schema.String.pipe(
   Schema.pattern(/^[^\s:]+$/, { message: () => "must be non-empty, without spaces or \":\"" })
 )

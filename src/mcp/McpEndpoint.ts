@@ -18,7 +18,7 @@ import { HttpServerResponse } from "@effect/platform"
 import { Effect, Option, Stream } from "effect"
 import { Catalog } from "../catalog/Catalog.js"
 import { GatewayConfig } from "../config/GatewayConfig.js"
-import { Identities } from "../identity/Identities.js"
+import { Identities, requestOrigin } from "../identity/Identities.js"
 import type { Identity } from "../identity/IdentityPlugin.js"
 import { asCaller, CallerEventBus } from "./callerEventBus.js"
 import { makeDownstreamServer } from "./downstreamServer.js"
@@ -124,7 +124,9 @@ export class McpEndpoint extends Effect.Service<McpEndpoint>()("aperture/McpEndp
       }).pipe(Effect.either)
       if (caller._tag === "Left") {
         return HttpServerResponse.fromWeb(
-          jsonRpcError(401, -32001, `Unauthorized: ${caller.left.reason}`, { "www-authenticate": identities.challenge })
+          jsonRpcError(401, -32001, `Unauthorized: ${caller.left.reason}`, {
+            "www-authenticate": identities.challenge(requestOrigin(headers), caller.left)
+          })
         )
       }
       const identity = caller.right

@@ -18,11 +18,13 @@ import {
   UriTemplate
 } from "@modelcontextprotocol/server"
 import { Effect } from "effect"
+import { type AuditEvent, type AuditOutcome, AuditLog } from "../audit/AuditLog.js"
 import { Catalog, type CatalogSnapshot } from "../catalog/Catalog.js"
 import type { IndexEntry } from "../catalog/index.js"
 import { splitPrefixedUri } from "../catalog/names.js"
 import { GatewayConfig } from "../config/GatewayConfig.js"
-import { type CallerPolicy, PolicyCache } from "../grants/policy.js"
+import type { Category } from "../grants/pattern.js"
+import { type CallerPolicy, type Decision, PolicyCache } from "../grants/policy.js"
 import type { Identity } from "../identity/IdentityPlugin.js"
 import { Metrics } from "../metrics/Metrics.js"
 import { passthrough } from "../upstream/passthrough.js"
@@ -32,7 +34,7 @@ import { type CallContext, makeForwarder, type RoundState } from "./forwardCall.
 import { HeldCalls } from "./heldCalls.js"
 import { ResourceSubscriptions } from "./resourceSubscriptions.js"
 import { makeSystemTools } from "./systemTools.js"
-import { allowed, callerView, page } from "./views.js"
+import { allowed, callerView, decideEntry, page } from "./views.js"
 
 type Params = Record<string, unknown> | undefined
 
@@ -57,11 +59,16 @@ const upstreamParams = (params: Params, replace: Record<string, unknown>) => {
 
 type ListKey = "tools" | "prompts" | "resources" | "templates"
 
+/** How a forwarded call ended, for the audit log. */
+const outcomeOf = (result: Record<string, unknown>): AuditOutcome =>
+  result["isError"] === true ? "tool_error" : result["resultType"] === "input_required" ? "input_required" : "ok"
+
 export class McpRouter extends Effect.Service<McpRouter>()("aperture/McpRouter", {
   effect: Effect.gen(function*() {
     const config = yield* GatewayConfig
     const catalog = yield* Catalog
     const upstreams = yield* Upstreams
+    const audit = yield* AuditLog
     const policies = new PolicyCache(config.grants)
     // One random key per gateway process: round states do not outlive it (callers start over).
     const roundStates = createRequestStateCodec<RoundState>({
@@ -104,30 +111,100 @@ export class McpRouter extends Effect.Service<McpRouter>()("aperture/McpRouter",
       return { [resultKey]: result.items, ...(result.nextCursor !== undefined && { nextCursor: result.nextCursor }) }
     }
 
-    const findAllowed = (
+    /** The entry a caller names and the grant that allows it; no grant: denied (or unknown). */
+    const lookup = (identity: Identity, byName: ReadonlyMap<string, IndexEntry>, name: unknown) => {
+      const entry = typeof name === "string" ? byName.get(name) : undefined
+      const grant = entry === undefined ? undefined : decideEntry(policyOf(identity), entry)
+      return { entry, grant }
+    }
+
+    const findAllowed = (identity: Identity, byName: ReadonlyMap<string, IndexEntry>, name: unknown): IndexEntry | undefined => {
+      const found = lookup(identity, byName, name)
+      return found.grant === undefined ? undefined : found.entry
+    }
+
+    /** A denied (or unknown) name: one audit line, then the caller's "not found". */
+    const auditDenied = (identity: Identity, category: Category, name: unknown, entry: IndexEntry | undefined) => {
+      if (!audit.enabled) return
+      audit.record({
+        identity,
+        connector: entry?.connector.id,
+        category,
+        exposed: String(name),
+        upstream: entry?.upstreamName,
+        grant: undefined,
+        startedAt: performance.now(),
+        outcome: "denied"
+      })
+    }
+
+    /** Writes the audit line of an allowed request when it settles; the promise itself is unchanged. */
+    const audited = (
+      result: Promise<Record<string, unknown>>,
+      event: Omit<AuditEvent, "outcome" | "startedAt">,
+      context: CallContext
+    ): Promise<Record<string, unknown>> => {
+      const startedAt = performance.now()
+      return result.then(
+        (value) => {
+          audit.record({ ...event, startedAt, outcome: outcomeOf(value) })
+          return value
+        },
+        (error: unknown) => {
+          const code = error instanceof ProtocolError ? error.code : undefined
+          audit.record({ ...event, startedAt, outcome: context.signal.aborted ? "cancelled" : "error", errorCode: code })
+          throw error
+        }
+      )
+    }
+
+    /** Forwards a granted call, read or get, audited when the audit log is on. */
+    const forwardDecided = (
       identity: Identity,
-      byName: ReadonlyMap<string, IndexEntry>,
-      name: unknown
-    ): IndexEntry | undefined => {
-      if (typeof name !== "string") return undefined
-      const entry = byName.get(name)
-      return entry !== undefined && allowed(policyOf(identity), entry) ? entry : undefined
+      entry: IndexEntry,
+      grant: Decision,
+      exposed: string,
+      upstreamName: string,
+      method: string,
+      params: Record<string, unknown>,
+      context: CallContext,
+      args: unknown
+    ) => {
+      const result = forward(live(entry), method, params, context, identity)
+      if (!audit.enabled) return result
+      return audited(result, {
+        identity,
+        connector: entry.connector.id,
+        category: entry.category === "templates" ? "resources" : entry.category,
+        exposed,
+        upstream: upstreamName,
+        grant,
+        arguments: args
+      }, context)
     }
 
     const callTool = (identity: Identity, params: Params, context: CallContext) => {
       const name = params?.["name"]
       const systemResult = system.call(name, policyOf(identity))
       if (systemResult !== undefined) return systemResult
-      const entry = findAllowed(identity, catalog.current().index.toolsByName, name)
-      if (entry === undefined) throw invalidParams(`Tool ${String(name)} not found`)
-      return forward(live(entry), "tools/call", upstreamParams(params, { name: entry.upstreamName }), context, identity)
+      const { entry, grant } = lookup(identity, catalog.current().index.toolsByName, name)
+      if (entry === undefined || grant === undefined) {
+        auditDenied(identity, "tools", name, entry)
+        throw invalidParams(`Tool ${String(name)} not found`)
+      }
+      const upstream = upstreamParams(params, { name: entry.upstreamName })
+      return forwardDecided(identity, entry, grant, entry.exposed["name"] as string, entry.upstreamName, "tools/call", upstream, context, params?.["arguments"])
     }
 
     const getPrompt = (identity: Identity, params: Params, context: CallContext) => {
       const name = params?.["name"]
-      const entry = findAllowed(identity, catalog.current().index.promptsByName, name)
-      if (entry === undefined) throw invalidParams(`Prompt ${String(name)} not found`)
-      return forward(live(entry), "prompts/get", upstreamParams(params, { name: entry.upstreamName }), context, identity)
+      const { entry, grant } = lookup(identity, catalog.current().index.promptsByName, name)
+      if (entry === undefined || grant === undefined) {
+        auditDenied(identity, "prompts", name, entry)
+        throw invalidParams(`Prompt ${String(name)} not found`)
+      }
+      const upstream = upstreamParams(params, { name: entry.upstreamName })
+      return forwardDecided(identity, entry, grant, entry.exposed["name"] as string, entry.upstreamName, "prompts/get", upstream, context, params?.["arguments"])
     }
 
     /**
@@ -135,8 +212,10 @@ export class McpRouter extends Effect.Service<McpRouter>()("aperture/McpRouter",
      * template produces. The template must be visible to the caller too.
      */
     const resolveResource = (snapshot: CatalogSnapshot, identity: Identity, uri: string) => {
-      const listed = findAllowed(identity, snapshot.index.resourcesByUri, uri)
-      if (listed !== undefined) return { entry: listed, upstreamUri: listed.upstreamName }
+      const listed = lookup(identity, snapshot.index.resourcesByUri, uri)
+      if (listed.entry !== undefined && listed.grant !== undefined) {
+        return { entry: listed.entry, upstreamUri: listed.entry.upstreamName, grant: listed.grant }
+      }
       const policy = policyOf(identity)
       const prefixed = splitPrefixedUri(uri)
       for (const template of snapshot.index.templates) {
@@ -150,10 +229,10 @@ export class McpRouter extends Effect.Service<McpRouter>()("aperture/McpRouter",
           matches = false
         }
         if (!matches) continue
-        const ok = allowed(policy, template) ||
-          policy.decide({ connectorId: connector.id, labels: connector.labels, category: "resources", name: upstreamUri }) !==
-            undefined
-        if (ok) return { entry: template, upstreamUri }
+        // The template's grant, or a grant for the very resource it produces.
+        const grant = decideEntry(policy, template) ??
+          policy.decide({ connectorId: connector.id, labels: connector.labels, category: "resources", name: upstreamUri })
+        if (grant !== undefined) return { entry: template, upstreamUri, grant }
       }
       return undefined
     }
@@ -161,9 +240,14 @@ export class McpRouter extends Effect.Service<McpRouter>()("aperture/McpRouter",
     const readResource = (identity: Identity, params: Params, context: CallContext) => {
       const uri = params?.["uri"]
       if (typeof uri !== "string") throw invalidParams("uri is required")
-      const resolved = resolveResource(catalog.current(), identity, uri)
-      if (resolved === undefined) throw new ResourceNotFoundError(uri)
-      return forward(live(resolved.entry), "resources/read", upstreamParams(params, { uri: resolved.upstreamUri }), context, identity)
+      const snapshot = catalog.current()
+      const resolved = resolveResource(snapshot, identity, uri)
+      if (resolved === undefined) {
+        if (audit.enabled) auditDenied(identity, "resources", uri, snapshot.index.resourcesByUri.get(uri))
+        throw new ResourceNotFoundError(uri)
+      }
+      const upstream = upstreamParams(params, { uri: resolved.upstreamUri })
+      return forwardDecided(identity, resolved.entry, resolved.grant, uri, resolved.upstreamUri, "resources/read", upstream, context, undefined)
     }
 
     const complete = async (identity: Identity, params: Params, context: CallContext) => {

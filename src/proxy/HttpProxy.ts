@@ -27,7 +27,7 @@ import type { ConnectorStatus } from "../catalog/index.js"
 import { GatewayConfig } from "../config/GatewayConfig.js"
 import type { HttpConnector } from "../config/model.js"
 import { makeHostGuard } from "../http/hostGuard.js"
-import { Identities } from "../identity/Identities.js"
+import { Identities, requestOrigin } from "../identity/Identities.js"
 import { McpRouter } from "../mcp/McpRouter.js"
 import { countRefreshes } from "../metrics/credentialRefreshes.js"
 import { Metrics } from "../metrics/Metrics.js"
@@ -285,7 +285,7 @@ export class HttpProxy extends Effect.Service<HttpProxy>()("aperture/HttpProxy",
           status: 401,
           code: "unauthorized",
           message: `unauthorized: ${e.reason}`,
-          headers: { "www-authenticate": identities.challenge }
+          headers: { "www-authenticate": identities.challenge(requestOrigin(source.headers as Readonly<Record<string, string | undefined>>), e) }
         })
       ))
       const connectorId = target.connectorId

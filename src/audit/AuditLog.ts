@@ -1,0 +1,143 @@
+/**
+ * The audit trail: one JSON line per decision on a tool call, resource read, prompt get or
+ * HTTP proxy request — who, what, allowed or denied and by which grant, how long, how it ended.
+ *
+ * `record` is a plain function called where the decision is made: one `JSON.stringify` and
+ * one buffered write, no fiber. Callers check `enabled` first, so nothing is built when the
+ * audit log is off. Arguments are left out unless `audit.arguments` is `"redacted"`.
+ * @module
+ */
+import { createWriteStream, mkdirSync } from "node:fs"
+import { dirname } from "node:path"
+import { Effect } from "effect"
+import { GatewayConfig } from "../config/GatewayConfig.js"
+import type { Category } from "../grants/pattern.js"
+import type { Decision } from "../grants/policy.js"
+import type { Identity } from "../identity/IdentityPlugin.js"
+import { redact } from "./redact.js"
+
+/**
+ * How the request ended: `ok`; `tool_error` (a result with `isError`); `input_required` (a
+ * multi-round result asking the caller); `error` (a JSON-RPC error, a failed upstream, or an
+ * HTTP status ≥ 400 from a proxied API); `cancelled` (by the caller); `denied` (no grant).
+ */
+export type AuditOutcome = "ok" | "tool_error" | "input_required" | "error" | "cancelled" | "denied"
+
+/** One decision, as the place that made it knows it. */
+export interface AuditEvent {
+  readonly identity: Identity
+  /** `undefined` when the name belongs to no connector (a denied unknown name). */
+  readonly connector: string | undefined
+  readonly category: Category
+  /** The name as the caller used it: exposed tool/prompt name, exposed URI, or proxied path (no query). */
+  readonly exposed: string
+  /** The upstream's own name or URI, or the path sent to the proxied API. */
+  readonly upstream: string | undefined
+  /** The grant that allowed it; `undefined`: denied. */
+  readonly grant: Decision | undefined
+  /** `performance.now()` when the decision was made. */
+  readonly startedAt: number
+  readonly outcome: AuditOutcome
+  /** JSON-RPC error code, for `error`. */
+  readonly errorCode?: number | undefined
+  /** HTTP method and response status, for `proxy`. */
+  readonly method?: string | undefined
+  readonly status?: number | undefined
+  /** The call's arguments; written only with `audit.arguments: "redacted"`, and then redacted. */
+  readonly arguments?: unknown
+}
+
+/** The line as written. */
+export interface AuditLine {
+  readonly time: string
+  readonly login: string
+  readonly via: string
+  readonly displayName?: string
+  readonly connector: string | null
+  readonly category: Category
+  readonly exposed: string
+  readonly upstream: string | null
+  readonly decision: "allowed" | "denied"
+  readonly grant: { readonly index: number; readonly pattern: string } | null
+  readonly durationMs: number
+  readonly outcome: AuditOutcome
+  readonly errorCode?: number
+  readonly method?: string
+  readonly status?: number
+  readonly arguments?: unknown
+}
+
+export interface Audit {
+  /** Whether lines are written at all: check before building an event. */
+  readonly enabled: boolean
+  /** Writes one line for one decision. Never throws. */
+  readonly record: (event: AuditEvent) => void
+}
+
+/** Builds the line (exported for tests and for anything that writes lines elsewhere). */
+export const auditLine = (event: AuditEvent, withArguments: boolean, now = performance.now()): AuditLine => {
+  const durationMs = Math.max(0, Math.round((now - event.startedAt) * 1000) / 1000)
+  return {
+    time: new Date(Date.now() - durationMs).toISOString(),
+    login: event.identity.login,
+    via: event.identity.via,
+    ...(event.identity.displayName !== undefined && { displayName: event.identity.displayName }),
+    connector: event.connector ?? null,
+    category: event.category,
+    exposed: event.exposed,
+    upstream: event.upstream ?? null,
+    decision: event.grant === undefined ? "denied" : "allowed",
+    grant: event.grant === undefined ? null : { index: event.grant.grantIndex, pattern: event.grant.pattern },
+    durationMs,
+    outcome: event.outcome,
+    ...(event.errorCode !== undefined && { errorCode: event.errorCode }),
+    ...(event.method !== undefined && { method: event.method }),
+    ...(event.status !== undefined && { status: event.status }),
+    ...(withArguments && event.arguments !== undefined && { arguments: redact(event.arguments) })
+  }
+}
+
+const disabled: Audit = { enabled: false, record: () => {} }
+
+export class AuditLog extends Effect.Service<AuditLog>()("aperture/AuditLog", {
+  scoped: Effect.gen(function*() {
+    const config = yield* GatewayConfig
+    const settings = config.audit
+    if (settings === undefined) return disabled
+    const withArguments = settings.arguments === "redacted"
+
+    let write: (line: string) => void
+    if (settings.to.kind === "stdout") {
+      write = (line) => void process.stdout.write(line)
+    } else {
+      const file = settings.to.path
+      const stream = yield* Effect.acquireRelease(
+        Effect.sync(() => {
+          mkdirSync(dirname(file), { recursive: true })
+          // Appended, never truncated; readable by the owner only (it names who did what).
+          return createWriteStream(file, { flags: "a", mode: 0o600 })
+        }),
+        (stream) =>
+          Effect.async<void>((resume) => {
+            stream.end(() => resume(Effect.void))
+          })
+      )
+      // A failing disk must not take calls down with it: say so once per error, keep serving.
+      stream.on("error", (error) => Effect.runFork(Effect.logError(`audit log ${file}: ${error.message}`)))
+      write = (line) => void stream.write(line)
+    }
+
+    const audit: Audit = {
+      enabled: true,
+      record: (event) => {
+        try {
+          write(`${JSON.stringify(auditLine(event, withArguments))}\n`)
+        } catch {
+          // Arguments that cannot be serialised (a BigInt…) do not cost the line, nor the call.
+          write(`${JSON.stringify(auditLine(event, false))}\n`)
+        }
+      }
+    }
+    return audit
+  })
+}) {}
