@@ -1,10 +1,13 @@
 /**
  * What `aperture check` prints: connectors with the names they expose, identity plugins,
- * grants and warnings. Built from the decoded config; never prints a secret.
+ * grants and warnings; with `--as`, what one caller may reach. Built from the decoded config;
+ * never prints a secret.
  * @module
  */
 import { Duration } from "effect"
-import { describeIdentityPlugin } from "../identity/IdentityPlugin.js"
+import { type CompiledPattern, patternTouchesConnector } from "../grants/pattern.js"
+import { srcMatches } from "../grants/policy.js"
+import { describeIdentityPlugin, type Identity } from "../identity/IdentityPlugin.js"
 import { type ApertureConfig, type Connector, formatIssue } from "../config/model.js"
 
 const exposes = (c: Connector): string => {
@@ -54,4 +57,44 @@ export const checkReport = (config: ApertureConfig): string => {
   lines.push(`warnings (${config.warnings.length}):`)
   for (const w of config.warnings) lines.push(`  ${formatIssue(w)}`)
   return lines.join("\n")
+}
+
+/**
+ * `aperture check --as <login> [--groups a,b] [--tags x]`: what that caller would be allowed,
+ * connector by connector, with the grant and pattern behind each line. Worked out from the
+ * config alone (no upstream is contacted): a pattern is shown against every connector it can
+ * reach, so `github/tools/*` reads as "github: tools/*".
+ */
+export const accessReport = (config: ApertureConfig, identity: Identity): string => {
+  const lines: Array<string> = []
+  const who = [
+    identity.groups.length > 0 ? `groups ${identity.groups.join(", ")}` : "no groups",
+    identity.tags.length > 0 ? `tags ${identity.tags.join(", ")}` : "no tags"
+  ]
+  lines.push(`as ${identity.login} (${who.join("; ")}):`)
+  const held = config.grants.flatMap((grant, index) =>
+    grant.src.some((src) => srcMatches(src, identity)) ? [{ grant, index }] : []
+  )
+  if (held.length === 0) {
+    lines.push("  no grant names this caller: nothing is visible or callable (deny by default)")
+    return lines.join("\n")
+  }
+  lines.push(`  grants: ${held.map(({ grant, index }) => `${index} (src ${grant.src.filter((s) => srcMatches(s, identity)).join(", ")})`).join("; ")}`)
+  const width = Math.max(0, ...config.connectors.map((c) => c.id.length))
+  for (const c of config.connectors) {
+    const reaching = held.flatMap(({ grant, index }) =>
+      grant.connectors.filter((p) => patternTouchesConnector(p, c.id, c.labels)).map((p) => `${scopeOf(p, c)} (grant ${index}: ${p.source})`)
+    )
+    lines.push(`  ${c.id.padEnd(width)}  ${reaching.length === 0 ? "nothing" : reaching.join(", ")}`)
+  }
+  return lines.join("\n")
+}
+
+/** What a pattern allows of one connector, without the connector part. */
+const scopeOf = (pattern: CompiledPattern, c: Connector): string => {
+  if (pattern.kind === "label") return "everything"
+  const [first, ...rest] = pattern.source.split("/")
+  const scope = first === "**" ? pattern.source : rest.join("/")
+  if (scope === "**" || scope === "*/**" || scope === "") return "everything"
+  return c.kind === "http" && !/^(?:\*\*|\*|proxy)(?:\/|$)/.test(scope) ? `${scope} (an http connector has only proxy)` : scope
 }

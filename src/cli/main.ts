@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /**
- * `aperture start | check`. Exit codes: 0 ok, 1 invalid config, 2 usage.
+ * `aperture start | check [--as <login> [--groups a,b] [--tags x]]`. Exit codes: 0 ok, 1 invalid config, 2 usage.
  * @module
  */
 import { Command, Options, ValidationError } from "@effect/cli"
@@ -10,7 +10,7 @@ import * as Aperture from "../Aperture.js"
 import { type ConfigError, loadConfig } from "../config/load.js"
 import { type ApertureConfig, formatIssue } from "../config/model.js"
 import { version } from "../version.js"
-import { checkReport } from "./checkReport.js"
+import { accessReport, checkReport } from "./checkReport.js"
 
 /** Exit codes of the `aperture` command. */
 export const ExitCode = { ok: 0, invalidConfig: 1, usage: 2 } as const
@@ -64,11 +64,30 @@ const start = Command.make("start", {
     return yield* Layer.launch(Aperture.layer(resolved))
   })).pipe(Command.withDescription("load, validate and serve the gateway"))
 
-const check = Command.make("check", { config: configOption }, ({ config }) =>
+const listOption = (name: string, description: string) =>
+  Options.text(name).pipe(Options.withDescription(description), Options.optional)
+
+const namesIn = (list: Option.Option<string>) =>
+  Option.match(list, { onNone: () => [], onSome: (s) => s.split(",").map((x) => x.trim()).filter((x) => x !== "") })
+
+const check = Command.make("check", {
+  config: configOption,
+  as: listOption("as", "also print what this login may see and call"),
+  groups: listOption("groups", "with --as: the caller's groups, comma-separated"),
+  tags: listOption("tags", "with --as: the caller's tags, comma-separated")
+}, ({ as, config, groups, tags }) =>
   Effect.gen(function*() {
+    if (Option.isNone(as) && (Option.isSome(groups) || Option.isSome(tags))) {
+      yield* Console.error("aperture: --groups and --tags describe the caller named by --as; add --as <login>")
+      return yield* Effect.die(new Exiting(ExitCode.usage))
+    }
     const loaded = yield* load(config)
     yield* Console.log(checkReport(loaded))
-  })).pipe(Command.withDescription("validate the config and print connectors, grants and warnings"))
+    if (Option.isSome(as)) {
+      yield* Console.log("")
+      yield* Console.log(accessReport(loaded, { login: as.value, groups: namesIn(groups), tags: namesIn(tags), via: "check" }))
+    }
+  })).pipe(Command.withDescription("validate the config and print connectors, grants and warnings (--as: what one caller may reach)"))
 
 const aperture = Command.make("aperture").pipe(
   Command.withDescription("Aperture: an MCP connector gateway"),
