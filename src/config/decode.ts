@@ -136,8 +136,10 @@ const TopLevelSchema = Schema.Struct({
 const Src = Schema.String.pipe(
   Schema.filter((src) => {
     if (src === "*") return true
-    const name = src.startsWith("group:") ? src.slice(6) : src.startsWith("tag:") ? src.slice(4) : src
-    return /^[^\s:]+$/.test(name) ||
+    // Logins from tokens may hold ":" (OAuth client IDs, URNs); group names and tags may not.
+    const prefixed = src.startsWith("group:") || src.startsWith("tag:")
+    const name = prefixed ? src.slice(src.indexOf(":") + 1) : src
+    return (prefixed ? /^[^\s:]+$/ : /^\S+$/).test(name) ||
       `invalid src "${src}": expected a login, group:<name>, tag:<name> or "*"`
   })
 )
