@@ -68,7 +68,7 @@ export const JwtOptions = Schema.Struct({
   audience: Schema.Union(
     Schema.NonEmptyString,
     Schema.NonEmptyArray(Schema.NonEmptyString)
-  ).annotations({ message: () => "expected a non-empty string or a list of them" }),
+  ).annotations({ message: () => ({ message: "expected a non-empty string or a non-empty list of them", override: true }) }),
   jwksUrl: Schema.optionalWith(keysFrom("jwksUrl"), { exact: true }),
   /** The claim holding the caller's groups (a list, or a space-separated string). Default `groups`. */
   groupsClaim: Schema.optionalWith(ClaimName, { default: () => "groups" }),

@@ -64,14 +64,14 @@ export const decodeEncodedWord = (value: string): string =>
 const LOGIN = /^[^\s:]+$/
 
 export const TrustedHeadersOptions = Schema.Struct({
-  from: Schema.optionalWith(Schema.Array(Cidr), { default: () => LOOPBACK_RANGES })
+  from: Schema.optionalWith(Schema.Array(Cidr), { exact: true })
 })
 
 export const trustedHeaders = defineIdentityPlugin({
   name: "trustedHeaders",
   options: TrustedHeadersOptions,
   make: ({ from }) => {
-    const trusted = addressSet(from)
+    const trusted = addressSet(from ?? LOOPBACK_RANGES)
     return Effect.succeed({
       identify: (request) => {
         const login = request.headers["tailscale-user-login"]
