@@ -7,26 +7,16 @@ import { Client, StreamableHTTPClientTransport } from "@modelcontextprotocol/cli
 import { Client as V1Client } from "@modelcontextprotocol/sdk/client/index.js"
 import { StreamableHTTPClientTransport as V1Transport } from "@modelcontextprotocol/sdk/client/streamableHttp.js"
 import { CreateMessageRequestSchema, ElicitRequestSchema, ToolListChangedNotificationSchema } from "@modelcontextprotocol/sdk/types.js"
-import { Effect, Schema } from "effect"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import type { RunningGateway } from "../src/Aperture.js"
-import { defineIdentityPlugin, grant, mcp } from "../src/index.js"
+import { apiKeys, grant, mcp } from "../src/index.js"
 import { eventually, everythingStdio, startGateway } from "./helpers/gateway.js"
 import { everythingEntry, freePort, spawnProcess, type Spawned } from "./helpers/processes.js"
 import { startV2Upstream, type V2Upstream } from "./fixtures/v2Upstream.js"
 
-/** A test identity plugin: the caller named in `x-test-user` (the real plugins are tested elsewhere). */
-const testUsers = defineIdentityPlugin({
-  name: "testUsers",
-  options: Schema.Struct({}),
-  make: () =>
-    Effect.succeed({
-      identify: (request) => {
-        const login = request.headers["x-test-user"]
-        return Effect.succeed(login === undefined ? undefined : { login, groups: [], tags: [], via: "testUsers" })
-      }
-    })
-})
+/** Each caller's API key: the callers are told apart by the real apiKeys plugin. */
+const keys: Record<string, string> = { alice: `alice-${crypto.randomUUID()}`, bob: `bob-${crypto.randomUUID()}` }
+const asUser = (user: string) => ({ requestInit: { headers: { authorization: `Bearer ${keys[user]!}` } } })
 
 const v1As = async (url: string, user: string, answer?: string) => {
   const client = new V1Client({ name: `client-${user}`, version: "1" }, {
@@ -40,7 +30,7 @@ const v1As = async (url: string, user: string, answer?: string) => {
     }))
     client.setRequestHandler(ElicitRequestSchema, async () => ({ action: "accept", content: { name: answer } }))
   }
-  await client.connect(new V1Transport(new URL(url), { requestInit: { headers: { "x-test-user": user } } }))
+  await client.connect(new V1Transport(new URL(url), asUser(user)))
   return client
 }
 
@@ -59,7 +49,7 @@ beforeAll(async () => {
       local: everythingStdio(),
       fx: mcp({ url: fx.url })
     },
-    identity: [testUsers({})],
+    identity: [apiKeys({ keys: { [keys["alice"]!]: { login: "alice" }, [keys["bob"]!]: { login: "bob" } } })],
     grants: [
       grant({ src: ["alice", "bob"], connectors: ["ev/**", "local/**"] }),
       grant({ src: ["alice"], connectors: ["fx/**"] })
@@ -128,7 +118,7 @@ describe("server→client requests", () => {
       asked++
       return { role: "assistant", content: { type: "text", text: "modern-answer" }, model: "test-model" }
     })
-    await client.connect(new StreamableHTTPClientTransport(new URL(gateway.url), { requestInit: { headers: { "x-test-user": "alice" } } }))
+    await client.connect(new StreamableHTTPClientTransport(new URL(gateway.url), asUser("alice")))
     expect(client.getNegotiatedProtocolVersion()).toBe("2026-07-28")
     const result = await client.callTool({ name: "ev_trigger-sampling-request", arguments: { prompt: "hi" } })
     expect(textOf(result)).toContain("modern-answer")
@@ -141,7 +131,7 @@ describe("cancellation", () => {
   it("stops the upstream's work when a client cancels, in both eras", async () => {
     const v1 = await v1As(gateway.url, "alice")
     const v2 = new Client({ name: "modern", version: "1" }, { versionNegotiation: { mode: "auto" } })
-    await v2.connect(new StreamableHTTPClientTransport(new URL(gateway.url), { requestInit: { headers: { "x-test-user": "alice" } } }))
+    await v2.connect(new StreamableHTTPClientTransport(new URL(gateway.url), asUser("alice")))
     for (const call of [
       (signal: AbortSignal) => v1.callTool({ name: "fx_slow", arguments: { steps: 30, ms: 100 } }, undefined, { signal }),
       (signal: AbortSignal) => v2.callTool({ name: "fx_slow", arguments: { steps: 30, ms: 100 } }, { signal })
@@ -169,13 +159,13 @@ describe("resource subscriptions", () => {
     await legacy.subscribeResource({ uri: "fx-fixture://readme" })
 
     const modern = new Client({ name: "modern", version: "1" }, { versionNegotiation: { mode: "auto" } })
-    await modern.connect(new StreamableHTTPClientTransport(new URL(gateway.url), { requestInit: { headers: { "x-test-user": "alice" } } }))
+    await modern.connect(new StreamableHTTPClientTransport(new URL(gateway.url), asUser("alice")))
     const modernUpdates: Array<string> = []
     modern.setNotificationHandler("notifications/resources/updated", (n) => void modernUpdates.push(n.params.uri))
     const listening = await modern.listen({ resourceSubscriptions: ["fx-fixture://readme"] })
 
     const outsider = new Client({ name: "outsider", version: "1" }, { versionNegotiation: { mode: "auto" } })
-    await outsider.connect(new StreamableHTTPClientTransport(new URL(gateway.url), { requestInit: { headers: { "x-test-user": "bob" } } }))
+    await outsider.connect(new StreamableHTTPClientTransport(new URL(gateway.url), asUser("bob")))
     const outsiderUpdates: Array<string> = []
     outsider.setNotificationHandler("notifications/resources/updated", (n) => void outsiderUpdates.push(n.params.uri))
     const outsiderListening = await outsider.listen({ resourceSubscriptions: ["fx-fixture://readme"] })
