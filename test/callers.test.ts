@@ -1,0 +1,217 @@
+/**
+ * Two real MCP clients (one per SDK line) with different identities on one running gateway:
+ * each sees its own `tools/list`, is refused exactly what the other may call, cannot use the
+ * other's session; and every decision is one audit line with the grant behind it, arguments
+ * redacted.
+ */
+import { mkdtempSync, readFileSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { Client, StreamableHTTPClientTransport } from "@modelcontextprotocol/client"
+import { Client as V1Client } from "@modelcontextprotocol/sdk/client/index.js"
+import { StreamableHTTPClientTransport as V1Transport } from "@modelcontextprotocol/sdk/client/streamableHttp.js"
+import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import type { AuditLine } from "../src/audit/AuditLog.js"
+import type { RunningGateway } from "../src/Aperture.js"
+import { apiKeys, grant, hashApiKey, loopback, mcp } from "../src/index.js"
+import { eventually, startGateway } from "./helpers/gateway.js"
+import { startV2Upstream, type V2Upstream } from "./fixtures/v2Upstream.js"
+
+const ALICE_KEY = `alice-${crypto.randomUUID()}`
+const BOB_KEY = `bob-${crypto.randomUUID()}`
+const PLANTED_PASSWORD = `pw-${crypto.randomUUID()}`
+const PLANTED_TOKEN = `ghp_${crypto.randomUUID().replaceAll("-", "")}`
+const auditFile = join(mkdtempSync(join(tmpdir(), "aperture-audit-")), "logs", "audit.jsonl")
+
+let fx: V2Upstream
+let gateway: RunningGateway
+let alice: Client
+let bob: V1Client
+let bobTransport: V1Transport
+
+beforeAll(async () => {
+  fx = await startV2Upstream({ name: "fx" })
+  gateway = await startGateway({
+    connectors: { fx: mcp({ url: fx.url }) },
+    identity: [
+      // Bob's key is configured by its hash only.
+      apiKeys({ keys: { [ALICE_KEY]: { login: "alice", groups: ["eng"] }, [hashApiKey(BOB_KEY)]: { login: "bob", tags: ["ci"] } } }),
+      loopback({ login: "local" })
+    ],
+    grants: [
+      grant({ src: ["alice"], connectors: ["fx/tools/echo", "fx/tools/fails"] }),
+      grant({ src: ["group:eng"], connectors: ["fx/prompts/*"] }),
+      grant({ src: ["tag:ci"], connectors: ["fx/tools/whoami", "fx/resources/**"] })
+    ],
+    audit: { to: { file: auditFile }, arguments: "redacted" }
+  })
+  alice = new Client({ name: "alice-v2", version: "1" }, { versionNegotiation: { mode: "auto" } })
+  await alice.connect(new StreamableHTTPClientTransport(new URL(gateway.url), {
+    requestInit: { headers: { authorization: `Bearer ${ALICE_KEY}` } }
+  }))
+  bob = new V1Client({ name: "bob-v1", version: "1" })
+  bobTransport = new V1Transport(new URL(gateway.url), { requestInit: { headers: { "x-api-key": BOB_KEY } } })
+  await bob.connect(bobTransport)
+  await eventually(async () => (await alice.listTools()).tools.length > 0, 30_000, "fx ready")
+})
+
+afterAll(async () => {
+  await alice?.close()
+  await bob?.close()
+  await gateway?.close()
+  await fx?.close()
+})
+
+const errorOf = async (promise: Promise<unknown>) => {
+  try {
+    await promise
+  } catch (error) {
+    return error as { code?: number; message: string }
+  }
+  throw new Error("expected an error")
+}
+
+/** The error with the tool name taken out, to compare a denied tool with an unknown one. */
+const shapeOf = async (promise: Promise<unknown>, name: string) => {
+  const error = await errorOf(promise)
+  return { code: error.code, message: error.message.replace(name, "NAME") }
+}
+
+const auditLines = (): Array<AuditLine> =>
+  readFileSync(auditFile, "utf8").split("\n").filter((l) => l !== "").map((l) => JSON.parse(l) as AuditLine)
+
+describe("two callers on one gateway", () => {
+  it("see different tools/list results", async () => {
+    expect((await alice.listTools()).tools.map((t) => t.name).sort()).toEqual(["fx_echo", "fx_fails"])
+    expect((await bob.listTools()).tools.map((t) => t.name)).toEqual(["fx_whoami"])
+    expect((await alice.listPrompts()).prompts.map((p) => p.name)).toEqual(["fx_greet"])
+    expect((await bob.listPrompts()).prompts).toEqual([])
+    expect((await alice.listResources()).resources).toEqual([])
+    expect((await bob.listResources()).resources.map((r) => r.uri)).toEqual(["fx-fixture://readme"])
+  })
+
+  it("each is refused exactly what the other may call, as if it did not exist", async () => {
+    expect(await alice.callTool({ name: "fx_echo", arguments: { message: "a" } })).toMatchObject({ content: [{ text: "echo: a" }] })
+    expect(await bob.callTool({ name: "fx_whoami", arguments: {} })).toMatchObject({ content: [{ text: "fx" }] })
+
+    const unknownForAlice = await shapeOf(alice.callTool({ name: "fx_nosuch", arguments: {} }), "fx_nosuch")
+    expect(await shapeOf(alice.callTool({ name: "fx_whoami", arguments: {} }), "fx_whoami")).toEqual(unknownForAlice)
+    const unknownForBob = await shapeOf(bob.callTool({ name: "fx_nosuch", arguments: {} }), "fx_nosuch")
+    expect(await shapeOf(bob.callTool({ name: "fx_echo", arguments: { message: "b" } }), "fx_echo")).toEqual(unknownForBob)
+    expect(unknownForBob.code).toBe(-32602)
+
+    const missingForAlice = await errorOf(alice.readResource({ uri: "fx-fixture://nothing" }))
+    expect((await errorOf(alice.readResource({ uri: "fx-fixture://readme" }))).code).toBe(missingForAlice.code)
+    expect(await bob.readResource({ uri: "fx-fixture://readme" })).toMatchObject({ contents: [{ text: "readme of fx" }] })
+    expect((await errorOf(bob.getPrompt({ name: "fx_greet", arguments: { name: "x" } }))).code)
+      .toBe((await errorOf(bob.getPrompt({ name: "fx_nosuch" }))).code)
+  })
+
+  it("cannot use the other's session: another caller presenting its id gets 404", async () => {
+    const sessionId = bobTransport.sessionId
+    expect(sessionId).toBeDefined()
+    const ping = (headers: Record<string, string>) =>
+      fetch(gateway.url, {
+        method: "POST",
+        headers: {
+          "content-type": "application/json",
+          accept: "application/json, text/event-stream",
+          "mcp-session-id": sessionId!,
+          "mcp-protocol-version": "2025-11-25",
+          ...headers
+        },
+        body: JSON.stringify({ jsonrpc: "2.0", id: 99, method: "tools/list" })
+      })
+    const hijack = await ping({ authorization: `Bearer ${ALICE_KEY}` })
+    expect(hijack.status).toBe(404)
+    // Not even from this machine, where loopback would otherwise name the caller "local".
+    expect((await ping({})).status).toBe(404)
+    const own = await ping({ "x-api-key": BOB_KEY })
+    expect(own.status).toBe(200)
+    expect(await own.text()).toContain("fx_whoami")
+  })
+
+  it("answers a wrong key with 401, not with another identity", async () => {
+    const response = await fetch(gateway.url, {
+      method: "POST",
+      headers: { "content-type": "application/json", accept: "application/json, text/event-stream", "x-api-key": `${BOB_KEY}-revoked` },
+      body: JSON.stringify({ jsonrpc: "2.0", id: 1, method: "tools/list" })
+    })
+    expect(response.status).toBe(401)
+    expect(response.headers.get("www-authenticate")).toBe("Bearer realm=\"aperture\", error=\"invalid_token\"")
+    expect(((await response.json()) as { error: { message: string } }).error.message).toBe("Unauthorized: apiKeys: unknown API key")
+  })
+})
+
+describe("audit log", () => {
+  it("writes one line per decision: who, what, allowed by which grant or denied, duration, outcome", async () => {
+    const before = auditLines().length
+    await alice.callTool({ name: "fx_echo", arguments: { message: "hello", password: PLANTED_PASSWORD, nested: { note: PLANTED_TOKEN } } })
+    await alice.callTool({ name: "fx_fails", arguments: {} })
+    await errorOf(alice.callTool({ name: "fx_whoami", arguments: { apiKey: PLANTED_PASSWORD } }))
+    await alice.getPrompt({ name: "fx_greet", arguments: { name: "Ada" } })
+    await bob.readResource({ uri: "fx-fixture://readme" })
+    await errorOf(bob.callTool({ name: "fx_nosuch", arguments: {} }))
+
+    const lines = await eventually(() => {
+      const all = auditLines().slice(before)
+      return all.length >= 6 ? all : undefined
+    }, 10_000, "six audit lines")
+    expect(lines).toHaveLength(6)
+    for (const line of lines) {
+      expect(Number.isNaN(Date.parse(line.time))).toBe(false)
+      expect(line.durationMs).toBeGreaterThanOrEqual(0)
+    }
+    const [echo, fails, denied, prompt, read, unknown] = lines
+    expect(echo).toMatchObject({
+      login: "alice",
+      via: "apiKeys",
+      connector: "fx",
+      category: "tools",
+      exposed: "fx_echo",
+      upstream: "echo",
+      decision: "allowed",
+      grant: { index: 0, pattern: "fx/tools/echo" },
+      outcome: "ok",
+      arguments: { message: "hello", password: "[redacted]", nested: { note: "[redacted]" } }
+    })
+    expect(fails).toMatchObject({ exposed: "fx_fails", decision: "allowed", grant: { index: 0, pattern: "fx/tools/fails" }, outcome: "tool_error" })
+    expect(denied).toMatchObject({
+      login: "alice",
+      connector: "fx",
+      exposed: "fx_whoami",
+      upstream: "whoami",
+      decision: "denied",
+      grant: null,
+      outcome: "denied"
+    })
+    expect(prompt).toMatchObject({ category: "prompts", exposed: "fx_greet", upstream: "greet", grant: { index: 1, pattern: "fx/prompts/*" }, outcome: "ok", arguments: { name: "Ada" } })
+    expect(read).toMatchObject({
+      login: "bob",
+      category: "resources",
+      exposed: "fx-fixture://readme",
+      upstream: "fixture://readme",
+      grant: { index: 2, pattern: "fx/resources/**" },
+      outcome: "ok"
+    })
+    expect(unknown).toMatchObject({ login: "bob", connector: null, upstream: null, exposed: "fx_nosuch", decision: "denied", outcome: "denied" })
+
+    const text = readFileSync(auditFile, "utf8")
+    expect(text).not.toContain(PLANTED_PASSWORD)
+    expect(text).not.toContain(PLANTED_TOKEN)
+    expect(text).not.toContain(ALICE_KEY)
+    expect(text).not.toContain(BOB_KEY)
+  })
+
+  it("logs nothing for lists: they are filtered views, not decisions on a call", async () => {
+    const before = auditLines().length
+    await alice.listTools()
+    await bob.listResources()
+    await alice.callTool({ name: "fx_echo", arguments: { message: "marker" } })
+    const lines = await eventually(() => {
+      const all = auditLines().slice(before)
+      return all.length >= 1 ? all : undefined
+    }, 10_000, "the marker line")
+    expect(lines.map((l) => l.exposed)).toEqual(["fx_echo"])
+  })
+})
