@@ -101,6 +101,47 @@ describe("aperture check", () => {
     expect(output).not.toContain(SECRET_INLINE)
   })
 
+  it("check --as prints what that caller may reach, and lists identity plugins without their keys", async () => {
+    const config = file("as.config.ts", `
+      import { defineConfig, mcp, http, grant, apiKeys, jwt, loopback, env } from "aperture"
+      export default defineConfig({
+        connectors: {
+          github: mcp({ url: "https://gh.example.com/mcp" }),
+          analytics: mcp({ url: "https://an.example.com/mcp", labels: ["data"] }),
+          api: http({ url: "https://api.example.com" }),
+        },
+        identity: [
+          apiKeys({ keys: { "${SECRET_INLINE}-0123456789": { login: "ci", tags: ["ci"] } } }),
+          apiKeys({ keys: [{ key: env("CI_KEY"), login: "deploy" }] }),
+          jwt({ issuer: "https://idp.example.com", audience: "https://aperture.example.com/v1/mcp" }),
+          loopback({ login: "local" }),
+        ],
+        grants: [
+          grant({ src: ["alice"], connectors: ["github/tools/list_repos", "api/proxy/repos/**"] }),
+          grant({ src: ["group:analysts"], connectors: ["label:data", "github/resources/**"] }),
+          grant({ src: ["tag:ci"], connectors: ["**"] }),
+        ],
+      })`)
+    const alice = await run(["check", "--config", config, "--as", "alice", "--groups", "analysts,eng"], { CI_KEY: SECRET_ENV })
+    expect(alice.code).toBe(0)
+    expect(alice.output).toContain("as alice (groups analysts, eng; no tags):")
+    expect(alice.output).toContain("grants: 0 (src alice); 1 (src group:analysts)")
+    expect(alice.output).toMatch(/^ {2}github\s+tools\/list_repos \(grant 0: github\/tools\/list_repos\), resources\/\*\* \(grant 1: github\/resources\/\*\*\)$/m)
+    expect(alice.output).toMatch(/^ {2}analytics\s+everything \(grant 1: label:data\)$/m)
+    expect(alice.output).toMatch(/^ {2}api\s+proxy\/repos\/\*\* \(grant 0: api\/proxy\/repos\/\*\*\)$/m)
+    expect(alice.output).toContain("apiKeys (1 key: ci; values hidden)")
+    expect(alice.output).toContain("jwt (issuer https://idp.example.com, audience https://aperture.example.com/v1/mcp)")
+    expect(alice.output).not.toContain(SECRET_INLINE)
+    expect(alice.output).not.toContain(SECRET_ENV)
+
+    const bob = await run(["check", "--config", config, "--as", "bob"], { CI_KEY: SECRET_ENV })
+    expect(bob.output).toContain("no grant names this caller: nothing is visible or callable (deny by default)")
+    const ci = await run(["check", "--config", config, "--as", "runner", "--tags", "ci"], { CI_KEY: SECRET_ENV })
+    expect(ci.output).toMatch(/^ {2}github\s+everything \(grant 2: \*\*\)$/m)
+
+    expect((await run(["check", "--config", config, "--groups", "analysts"])).code).toBe(2)
+  })
+
   it("exits 2 on usage errors and 0 for --help", async () => {
     expect((await run(["check", "--bogus"])).code).toBe(2)
     expect((await run(["start", "--port", "abc"])).code).toBe(2)

@@ -119,9 +119,9 @@ const AuditSchema = Schema.Struct({
   to: Schema.Union(
     Schema.Literal("stdout"),
     Schema.Struct({ file: Schema.NonEmptyString })
-  ).annotations({ message: () => "expected \"stdout\" or { file: \"…\" }" }),
+  ).annotations({ message: () => ({ message: "expected \"stdout\" or { file: \"…\" }", override: true }) }),
   arguments: opt(Schema.Union(Schema.Literal(false), Schema.Literal("redacted")).annotations({
-    message: () => "expected false or \"redacted\""
+    message: () => ({ message: "expected false or \"redacted\"", override: true })
   }))
 })
 
