@@ -7,6 +7,7 @@ import { describe, expect, it } from "vitest"
 import { type AuditEvent, auditLine } from "../src/audit/AuditLog.js"
 import { isSecretKey, REDACTED, redact } from "../src/audit/redact.js"
 import { decodeConfig } from "../src/config/decode.js"
+import { decodeApertureJson } from "../src/config/json.js"
 
 const alice = { login: "alice", groups: [], tags: [], via: "jwt" }
 const call: AuditEvent = {
@@ -122,5 +123,16 @@ describe("audit config", () => {
       "audit.to: expected \"stdout\" or { file: \"…\" }",
       "audit.arguments: expected false or \"redacted\""
     ])
+  })
+})
+
+describe("audit in the original's JSON shape", () => {
+  it("takes the same audit block as an extension", async () => {
+    const decoded = await Effect.runPromise(decodeApertureJson({
+      connectors: { servers: {} },
+      grants: [{ src: ["*"], app: { "tailscale.com/cap/aperture": [{ connectors: ["**"] }] } }],
+      audit: { to: { file: "audit.jsonl" }, arguments: "redacted" }
+    }, "/etc/aperture/aperture.json"))
+    expect(decoded.audit).toEqual({ to: { kind: "file", path: "/etc/aperture/audit.jsonl" }, arguments: "redacted" })
   })
 })

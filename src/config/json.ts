@@ -101,8 +101,9 @@ const JsonConfig = Schema.Struct(
   {
     connectors: opt(Schema.Struct({ servers: opt(Schema.Record({ key: Schema.String, value: Schema.Unknown })) })),
     grants: opt(Schema.Array(Schema.Unknown)),
-    // Aperture extension: where to listen.
+    // Aperture extensions: where to listen, and the audit log (same shape as in the TS config).
     server: opt(Schema.Unknown),
+    audit: opt(Schema.Unknown),
     ...Object.fromEntries(IGNORED_SECTIONS.map((k) => [k, opt(Schema.Unknown)])) as Record<
       typeof IGNORED_SECTIONS[number],
       Schema.optionalWith<typeof Schema.Unknown, { exact: true }>
@@ -279,7 +280,8 @@ export const decodeApertureJson = (
     const config: UserConfig = {
       connectors,
       grants,
-      ...(json.server !== undefined && { server: json.server as UserConfig["server"] & object })
+      ...(json.server !== undefined && { server: json.server as UserConfig["server"] & object }),
+      ...(json.audit !== undefined && { audit: json.audit as UserConfig["audit"] & object })
     }
     const relocate = (issue: ConfigIssue): ConfigIssue => {
       const grant = /^grants\.(\d+)\.connectors\.(\d+)(.*)$/.exec(issue.path)
