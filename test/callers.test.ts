@@ -2,18 +2,18 @@
  * Two real MCP clients (one per SDK line) with different identities on one running gateway:
  * each sees its own `tools/list`, is refused exactly what the other may call, cannot use the
  * other's session; and every decision is one audit line with the grant behind it, arguments
- * redacted.
+ * redacted. Behind Tailscale Serve, the caller is the login Serve names, and only Serve can name it.
  */
 import { mkdtempSync, readFileSync } from "node:fs"
-import { tmpdir } from "node:os"
+import { networkInterfaces, tmpdir } from "node:os"
 import { join } from "node:path"
 import { Client, StreamableHTTPClientTransport } from "@modelcontextprotocol/client"
 import { Client as V1Client } from "@modelcontextprotocol/sdk/client/index.js"
 import { StreamableHTTPClientTransport as V1Transport } from "@modelcontextprotocol/sdk/client/streamableHttp.js"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import type { AuditLine } from "../src/audit/AuditLog.js"
-import type { RunningGateway } from "../src/Aperture.js"
-import { apiKeys, grant, hashApiKey, loopback, mcp } from "../src/index.js"
+import { Aperture, type RunningGateway } from "../src/Aperture.js"
+import { apiKeys, grant, hashApiKey, loopback, mcp, trustedHeaders } from "../src/index.js"
 import { eventually, startGateway } from "./helpers/gateway.js"
 import { startV2Upstream, type V2Upstream } from "./fixtures/v2Upstream.js"
 
@@ -213,5 +213,51 @@ describe("audit log", () => {
       return all.length >= 1 ? all : undefined
     }, 10_000, "the marker line")
     expect(lines.map((l) => l.exposed)).toEqual(["fx_echo"])
+  })
+})
+
+describe("behind Tailscale Serve (trustedHeaders)", () => {
+  const initialize = (url: string, headers: Record<string, string>) =>
+    fetch(url, {
+      method: "POST",
+      headers: { "content-type": "application/json", accept: "application/json, text/event-stream", ...headers },
+      body: JSON.stringify({
+        jsonrpc: "2.0",
+        id: 1,
+        method: "initialize",
+        params: { protocolVersion: "2025-11-25", capabilities: {}, clientInfo: { name: "raw", version: "1" } }
+      })
+    })
+
+  it("names the caller from Serve's headers on a loopback connection; without them it is nobody, even locally", async () => {
+    const open = await Aperture.start({
+      server: { host: "0.0.0.0", port: 0 },
+      connectors: { fx: mcp({ url: fx.url }) },
+      identity: [trustedHeaders(), loopback({ login: "local" })],
+      grants: [grant({ src: ["alice@example.com"], connectors: ["fx/tools/echo"] }), grant({ src: ["local"], connectors: ["fx/tools/whoami"] })]
+    })
+    try {
+      const port = new URL(open.url).port
+      const local = `http://127.0.0.1:${port}/v1/mcp`
+      const asAlice = new V1Client({ name: "served", version: "1" })
+      // As Serve relays it: the login header, and X-Forwarded-For naming the tailnet peer.
+      await asAlice.connect(new V1Transport(new URL(local), {
+        requestInit: { headers: { "tailscale-user-login": "alice@example.com", "x-forwarded-for": "100.64.0.7" } }
+      }))
+      await eventually(async () => (await asAlice.listTools()).tools.length > 0, 30_000, "fx ready")
+      expect((await asAlice.listTools()).tools.map((t) => t.name)).toEqual(["fx_echo"])
+      await asAlice.close()
+      // Relayed by Serve without a login (a tagged device, Funnel): not "local", nobody.
+      expect((await initialize(local, { "x-forwarded-for": "100.64.0.9" })).status).toBe(401)
+
+      const external = Object.values(networkInterfaces()).flat().find((i) => i?.family === "IPv4" && !i.internal)?.address
+      if (external !== undefined) {
+        // From another address the header is ignored: a remote caller cannot name itself.
+        const forged = await initialize(`http://${external}:${port}/v1/mcp`, { "tailscale-user-login": "alice@example.com" })
+        expect(forged.status).toBe(401)
+      }
+    } finally {
+      await open.close()
+    }
   })
 })

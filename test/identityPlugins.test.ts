@@ -103,7 +103,7 @@ describe("trustedHeaders", () => {
   const headers = { "tailscale-user-login": "alice@example.com", "tailscale-user-name": "=?utf-8?q?Alice_M=C3=BCller?=" }
 
   it("believes Tailscale Serve's headers from loopback only, by default", async () => {
-    const identifier = await identifierOf(trustedHeaders({}))
+    const identifier = await identifierOf(trustedHeaders())
     for (const remoteAddress of ["127.0.0.1", "::1", "::ffff:127.0.0.1"]) {
       const identity = await Effect.runPromise(identifier.identify(request({ remoteAddress, headers })))
       expect(identity).toEqual({ login: "alice@example.com", groups: [], tags: [], via: "trustedHeaders", displayName: "Alice Müller" })
@@ -124,7 +124,7 @@ describe("trustedHeaders", () => {
   })
 
   it("refuses a login that is not one, and rejects bad ranges at load", async () => {
-    const identifier = await identifierOf(trustedHeaders({}))
+    const identifier = await identifierOf(trustedHeaders())
     expect(await outcome(identifier, request({ remoteAddress: "127.0.0.1", headers: { "tailscale-user-login": "a b" } })))
       .toBe("refused: Tailscale-User-Login is not a login")
     expect(await issuesOf([trustedHeaders({ from: ["10.0.0.0/33", "banana"] })])).toEqual([

@@ -67,7 +67,7 @@ export const TrustedHeadersOptions = Schema.Struct({
   from: Schema.optionalWith(Schema.Array(Cidr), { exact: true })
 })
 
-export const trustedHeaders = defineIdentityPlugin({
+const trustedHeadersPlugin = defineIdentityPlugin({
   name: "trustedHeaders",
   options: TrustedHeadersOptions,
   make: ({ from }) => {
@@ -92,3 +92,6 @@ export const trustedHeaders = defineIdentityPlugin({
   },
   describe: (options) => `trustedHeaders (Tailscale-User-Login from ${(options.from ?? LOOPBACK_RANGES).join(", ")})`
 })
+
+/** `trustedHeaders()` or `trustedHeaders({ from: ["10.0.0.0/8"] })`. */
+export const trustedHeaders = (options: typeof TrustedHeadersOptions.Encoded = {}) => trustedHeadersPlugin(options)

@@ -34,7 +34,7 @@ import { type CallContext, makeForwarder, type RoundState } from "./forwardCall.
 import { HeldCalls } from "./heldCalls.js"
 import { ResourceSubscriptions } from "./resourceSubscriptions.js"
 import { makeSystemTools } from "./systemTools.js"
-import { allowed, callerView, decideEntry, page } from "./views.js"
+import { callerView, decideEntry, page } from "./views.js"
 
 type Params = Record<string, unknown> | undefined
 
