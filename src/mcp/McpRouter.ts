@@ -18,7 +18,7 @@ import {
   UriTemplate
 } from "@modelcontextprotocol/server"
 import { Effect } from "effect"
-import { type AuditEvent, type AuditOutcome, AuditLog } from "../audit/AuditLog.js"
+import { type AuditOutcome, AuditLog } from "../audit/AuditLog.js"
 import { Catalog, type CatalogSnapshot } from "../catalog/Catalog.js"
 import type { IndexEntry } from "../catalog/index.js"
 import { splitPrefixedUri } from "../catalog/names.js"
@@ -138,27 +138,7 @@ export class McpRouter extends Effect.Service<McpRouter>()("aperture/McpRouter",
       })
     }
 
-    /** Writes the audit line of an allowed request when it settles; the promise itself is unchanged. */
-    const audited = (
-      result: Promise<Record<string, unknown>>,
-      event: Omit<AuditEvent, "outcome" | "startedAt">,
-      context: CallContext
-    ): Promise<Record<string, unknown>> => {
-      const startedAt = performance.now()
-      return result.then(
-        (value) => {
-          audit.record({ ...event, startedAt, outcome: outcomeOf(value) })
-          return value
-        },
-        (error: unknown) => {
-          const code = error instanceof ProtocolError ? error.code : undefined
-          audit.record({ ...event, startedAt, outcome: context.signal.aborted ? "cancelled" : "error", errorCode: code })
-          throw error
-        }
-      )
-    }
-
-    /** Forwards a granted call, read or get, audited when the audit log is on. */
+    /** Forwards a granted call, read or get; with the audit log on, writes its line when it settles. */
     const forwardDecided = (
       identity: Identity,
       entry: IndexEntry,
@@ -169,18 +149,37 @@ export class McpRouter extends Effect.Service<McpRouter>()("aperture/McpRouter",
       params: Record<string, unknown>,
       context: CallContext,
       args: unknown
-    ) => {
-      const result = forward(live(entry), method, params, context, identity)
-      if (!audit.enabled) return result
-      return audited(result, {
+    ): Promise<Record<string, unknown>> => {
+      if (!audit.enabled) return forward(live(entry), method, params, context, identity)
+      const startedAt = performance.now()
+      const event = {
         identity,
         connector: entry.connector.id,
-        category: entry.category === "templates" ? "resources" : entry.category,
+        // A read through a template is still a read.
+        category: entry.category === "templates" ? "resources" as const : entry.category,
         exposed,
         upstream: upstreamName,
         grant,
-        arguments: args
-      }, context)
+        arguments: args,
+        startedAt
+      }
+      let result: Promise<Record<string, unknown>>
+      try {
+        result = forward(live(entry), method, params, context, identity)
+      } catch (error) {
+        result = Promise.reject(error) // e.g. the connector is not connected: audited as an error too
+      }
+      return result.then(
+        (value) => {
+          audit.record({ ...event, outcome: outcomeOf(value) })
+          return value
+        },
+        (error: unknown) => {
+          const errorCode = error instanceof ProtocolError ? error.code : undefined
+          audit.record({ ...event, outcome: context.signal.aborted ? "cancelled" : "error", errorCode })
+          throw error
+        }
+      )
     }
 
     const callTool = (identity: Identity, params: Params, context: CallContext) => {
