@@ -13,8 +13,9 @@ import { StreamableHTTPClientTransport as V1Transport } from "@modelcontextproto
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import type { AuditLine } from "../src/audit/AuditLog.js"
 import { Aperture, type RunningGateway } from "../src/Aperture.js"
-import { apiKeys, grant, hashApiKey, loopback, mcp, trustedHeaders } from "../src/index.js"
+import { apiKeys, grant, hashApiKey, http, loopback, mcp, trustedHeaders } from "../src/index.js"
 import { eventually, startGateway } from "./helpers/gateway.js"
+import { type HttpUpstream, startHttpUpstream } from "./fixtures/httpUpstream.js"
 import { startV2Upstream, type V2Upstream } from "./fixtures/v2Upstream.js"
 
 const ALICE_KEY = `alice-${crypto.randomUUID()}`
@@ -24,6 +25,7 @@ const PLANTED_TOKEN = `ghp_${crypto.randomUUID().replaceAll("-", "")}`
 const auditFile = join(mkdtempSync(join(tmpdir(), "aperture-audit-")), "logs", "audit.jsonl")
 
 let fx: V2Upstream
+let api: HttpUpstream
 let gateway: RunningGateway
 let alice: Client
 let bob: V1Client
@@ -31,8 +33,9 @@ let bobTransport: V1Transport
 
 beforeAll(async () => {
   fx = await startV2Upstream({ name: "fx" })
+  api = await startHttpUpstream()
   gateway = await startGateway({
-    connectors: { fx: mcp({ url: fx.url }) },
+    connectors: { fx: mcp({ url: fx.url }), api: http({ url: `${api.origin}/base`, allowPrivate: true }) },
     identity: [
       // Bob's key is configured by its hash only.
       apiKeys({ keys: { [ALICE_KEY]: { login: "alice", groups: ["eng"] }, [hashApiKey(BOB_KEY)]: { login: "bob", tags: ["ci"] } } }),
@@ -41,7 +44,8 @@ beforeAll(async () => {
     grants: [
       grant({ src: ["alice"], connectors: ["fx/tools/echo", "fx/tools/fails"] }),
       grant({ src: ["group:eng"], connectors: ["fx/prompts/*"] }),
-      grant({ src: ["tag:ci"], connectors: ["fx/tools/whoami", "fx/resources/**"] })
+      grant({ src: ["tag:ci"], connectors: ["fx/tools/whoami", "fx/resources/**"] }),
+      grant({ src: ["alice"], connectors: ["api/proxy/public/**"] })
     ],
     audit: { to: { file: auditFile }, arguments: "redacted" }
   })
@@ -60,6 +64,7 @@ afterAll(async () => {
   await bob?.close()
   await gateway?.close()
   await fx?.close()
+  await api?.close()
 })
 
 const errorOf = async (promise: Promise<unknown>) => {
@@ -82,7 +87,8 @@ const auditLines = (): Array<AuditLine> =>
 
 describe("two callers on one gateway", () => {
   it("see different tools/list results", async () => {
-    expect((await alice.listTools()).tools.map((t) => t.name).sort()).toEqual(["fx_echo", "fx_fails"])
+    // Alice holds a proxy grant, so the gateway's own aperture_list_connectors is hers too.
+    expect((await alice.listTools()).tools.map((t) => t.name).sort()).toEqual(["aperture_list_connectors", "fx_echo", "fx_fails"])
     expect((await bob.listTools()).tools.map((t) => t.name)).toEqual(["fx_whoami"])
     expect((await alice.listPrompts()).prompts.map((p) => p.name)).toEqual(["fx_greet"])
     expect((await bob.listPrompts()).prompts).toEqual([])
@@ -213,6 +219,36 @@ describe("audit log", () => {
       return all.length >= 1 ? all : undefined
     }, 10_000, "the marker line")
     expect(lines.map((l) => l.exposed)).toEqual(["fx_echo"])
+  })
+})
+
+describe("audit log of the HTTP proxy", () => {
+  it("writes a line per proxied request: allowed with its grant and status, denied with 403", async () => {
+    const before = auditLines().length
+    const get = (path: string, headers: Record<string, string>) => fetch(`${gateway.origin}/v1/connectors/api${path}?secret=${PLANTED_PASSWORD}`, { headers })
+    expect((await get("/public/items/1", { authorization: `Bearer ${ALICE_KEY}` })).status).toBe(200)
+    expect((await get("/private/x", { authorization: `Bearer ${ALICE_KEY}` })).status).toBe(403)
+    expect((await get("/public/items/1", { "x-api-key": BOB_KEY })).status).toBe(403)
+    const lines = await eventually(() => {
+      const all = auditLines().slice(before)
+      return all.length >= 3 ? all : undefined
+    }, 10_000, "three proxy lines")
+    expect(lines).toHaveLength(3)
+    expect(lines[0]).toMatchObject({
+      login: "alice",
+      connector: "api",
+      category: "proxy",
+      exposed: "public/items/1",
+      decision: "allowed",
+      grant: { index: 3, pattern: "api/proxy/public/**" },
+      method: "GET",
+      status: 200,
+      outcome: "ok"
+    })
+    expect(lines[1]).toMatchObject({ login: "alice", exposed: "private/x", decision: "denied", grant: null, status: 403, outcome: "denied" })
+    expect(lines[2]).toMatchObject({ login: "bob", connector: "api", decision: "denied", status: 403, outcome: "denied" })
+    // The query (which may hold a credential) is not part of the path logged.
+    expect(readFileSync(auditFile, "utf8")).not.toContain(PLANTED_PASSWORD)
   })
 })
 

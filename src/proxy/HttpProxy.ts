@@ -20,14 +20,17 @@ import type { TLSSocket } from "node:tls"
 import type { HttpServerRequest } from "@effect/platform"
 import { HttpServerResponse } from "@effect/platform"
 import { NodeHttpServerRequest } from "@effect/platform-node"
-import { Duration, Effect, Either } from "effect"
+import { Cause, Duration, Effect, Either } from "effect"
+import { AuditLog } from "../audit/AuditLog.js"
 import type { Credential, UpstreamRequest } from "../auth/AuthPlugin.js"
 import { Catalog } from "../catalog/Catalog.js"
 import type { ConnectorStatus } from "../catalog/index.js"
 import { GatewayConfig } from "../config/GatewayConfig.js"
 import type { HttpConnector } from "../config/model.js"
+import type { Decision } from "../grants/policy.js"
 import { makeHostGuard } from "../http/hostGuard.js"
 import { Identities, requestOrigin } from "../identity/Identities.js"
+import type { Identity } from "../identity/IdentityPlugin.js"
 import { McpRouter } from "../mcp/McpRouter.js"
 import { countRefreshes } from "../metrics/credentialRefreshes.js"
 import { Metrics } from "../metrics/Metrics.js"
@@ -124,7 +127,32 @@ export class HttpProxy extends Effect.Service<HttpProxy>()("aperture/HttpProxy",
     const identities = yield* Identities
     const router = yield* McpRouter
     const metrics = yield* Metrics
+    const audit = yield* AuditLog
     const hostGuard = makeHostGuard(config.server)
+
+    /** One audit line for a grant decision on a proxied request (callers check `audit.enabled`). */
+    const auditProxy = (
+      identity: Identity,
+      connectorId: string,
+      path: string,
+      method: string,
+      grant: Decision | undefined,
+      startedAt: number,
+      status: number | undefined,
+      outcome: "ok" | "error" | "cancelled" | "denied"
+    ) =>
+      audit.record({
+        identity,
+        connector: connectorId,
+        category: "proxy",
+        exposed: path,
+        upstream: path,
+        grant,
+        startedAt,
+        outcome,
+        method,
+        status
+      })
 
     /** Records a connector's status when it changed (the catalog is not touched per request). */
     const report = (id: string, status: ConnectorStatus, error: string | undefined) => {
@@ -300,6 +328,7 @@ export class HttpProxy extends Effect.Service<HttpProxy>()("aperture/HttpProxy",
       const connector = route.connector
       const policy = router.policyOf(identity)
       if (!policy.touches(connectorId, connector.labels, "proxy")) {
+        if (audit.enabled) auditProxy(identity, connectorId, target.rawPath, source.method ?? "GET", undefined, performance.now(), 403, "denied")
         return yield* new ProxyRequestRefused({
           status: 403,
           code: "forbidden",
@@ -321,7 +350,9 @@ export class HttpProxy extends Effect.Service<HttpProxy>()("aperture/HttpProxy",
       if (Either.isLeft(name)) {
         return yield* new ProxyRequestRefused({ status: 400, code: "invalid_path", message: name.left, connectorId })
       }
-      if (policy.decide({ connectorId, labels: connector.labels, category: "proxy", name: name.right }) === undefined) {
+      const grant = policy.decide({ connectorId, labels: connector.labels, category: "proxy", name: name.right })
+      if (grant === undefined) {
+        if (audit.enabled) auditProxy(identity, connectorId, name.right, method, undefined, performance.now(), 403, "denied")
         return yield* new ProxyRequestRefused({
           status: 403,
           code: "forbidden",
@@ -329,6 +360,38 @@ export class HttpProxy extends Effect.Service<HttpProxy>()("aperture/HttpProxy",
           connectorId
         })
       }
+      const forwarded = forwardGranted(request, source, route, target, name.right, method, identity)
+      if (!audit.enabled) return yield* forwarded
+      // One line when the exchange is over: the caller's status, or how it broke off.
+      const startedAt = performance.now()
+      return yield* forwarded.pipe(Effect.onExit((exit) =>
+        Effect.sync(() => {
+          if (exit._tag === "Success") {
+            const status = exit.value.status
+            auditProxy(identity, connectorId, name.right, method, grant, startedAt, status, status >= 400 ? "error" : "ok")
+          } else {
+            const failure = Cause.failureOption(exit.cause)
+            if (failure._tag === "Some") {
+              auditProxy(identity, connectorId, name.right, method, grant, startedAt, errorResponse(failure.value).status, "error")
+            } else {
+              auditProxy(identity, connectorId, name.right, method, grant, startedAt, undefined, "cancelled")
+            }
+          }
+        })
+      ))
+    })
+
+    /** A request the grants allow: to the upstream and back. */
+    const forwardGranted = Effect.fnUntraced(function*(
+      request: HttpServerRequest.HttpServerRequest,
+      source: IncomingMessage,
+      route: Route,
+      target: NonNullable<ReturnType<typeof splitTarget>>,
+      path: string,
+      method: string,
+      identity: Identity
+    ) {
+      const connectorId = route.connector.id
       if (route.base === undefined) {
         return yield* new ProxyRequestRefused({
           status: 503,
@@ -366,7 +429,7 @@ export class HttpProxy extends Effect.Service<HttpProxy>()("aperture/HttpProxy",
       finish(false)
       metrics.upstreamResponse(connectorId, status)
       yield* report(connectorId, "ready", undefined)
-      yield* Effect.logDebug(`proxy ${identity.login} ${method} ${connectorId}/${name.right} → ${status}`)
+      yield* Effect.logDebug(`proxy ${identity.login} ${method} ${connectorId}/${path} → ${status}`)
       return yield* streamToCaller(request, response, status)
     })
 
