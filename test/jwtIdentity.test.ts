@@ -184,7 +184,8 @@ describe("tokens", () => {
   it("does not take a token from another issuer", async () => {
     const refused = await refusal(await tokenFrom(otherAs, resource))
     expect(refused.status).toBe(401)
-    expect(refused.message).toMatch(/^Unauthorized: no credential this gateway accepts/)
+    expect(refused.message).toBe(`Unauthorized: no identity plugin accepts this Bearer token (tokens are accepted from ${as.issuer})`)
+    expect(refused.challenge).toMatch(/error="invalid_token"$/)
   })
 
   it("refuses a token naming the issuer but signed with another key, even under the issuer's kid", async () => {

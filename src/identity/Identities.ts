@@ -7,6 +7,7 @@
  */
 import { Data, Effect } from "effect"
 import { GatewayConfig } from "../config/GatewayConfig.js"
+import { bearerToken } from "./bearerToken.js"
 import type { AuthorizationServer, CallerRequest, Identifier, Identity } from "./IdentityPlugin.js"
 
 /** No plugin recognised the caller, or one refused its credential. */
@@ -44,6 +45,13 @@ export class Identities extends Effect.Service<Identities>()("aperture/Identitie
         ? "no identity plugins are configured"
         : "no credential this gateway accepts (connections from other hosts need an identity plugin such as apiKeys or jwt)"
     })
+    // A token was presented and no plugin took it: most often a JWT from an issuer not configured.
+    const nobodyForToken = new Unauthenticated({
+      refused: true,
+      reason: servers.length > 0
+        ? `no identity plugin accepts this Bearer token (tokens are accepted from ${[...new Set(servers.map((s) => s.issuer))].join(", ")})`
+        : "no identity plugin accepts this Bearer token"
+    })
 
     // Runs on every request: no span, no allocation beyond what the plugins do.
     const identify = Effect.fnUntraced(function*(request: CallerRequest) {
@@ -53,7 +61,7 @@ export class Identities extends Effect.Service<Identities>()("aperture/Identitie
         )
         if (identity !== undefined) return identity
       }
-      return yield* nobody
+      return yield* (bearerToken(request.headers["authorization"]) !== undefined ? nobodyForToken : nobody)
     })
 
     /** The resource clients should get tokens for, seen from a request to `origin` (`http://host:port`). */
