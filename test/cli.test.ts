@@ -167,6 +167,34 @@ describe("aperture start", () => {
     }
   })
 
+  it("writes audit lines to stdout when asked, one JSON object per line among the log", async () => {
+    const port = await freePort()
+    const config = file("audit.config.ts", `
+      import { defineConfig, mcp, grant } from "aperture"
+      export default defineConfig({
+        connectors: { fx: mcp({ url: "${fx.url}" }) },
+        grants: [grant({ src: ["local"], connectors: ["fx/tools/echo"] })],
+        audit: { to: "stdout" },
+      })`)
+    const gateway = spawnProcess(process.execPath, [bin, "start", "--config", config, "--port", String(port)])
+    try {
+      await gateway.waitFor(/connector fx ready/, 30_000)
+      const client = await connectV2(`http://127.0.0.1:${port}/v1/mcp`)
+      await client.callTool({ name: "fx_echo", arguments: { message: "audited" } })
+      await client.callTool({ name: "fx_whoami", arguments: {} }).catch(() => undefined)
+      await client.close()
+      await gateway.waitFor(/"exposed":"fx_whoami"/, 10_000)
+    } finally {
+      await gateway.kill("SIGTERM")
+    }
+    const lines = gateway.output().split("\n").filter((l) => l.startsWith("{")).map((l) => JSON.parse(l) as Record<string, unknown>)
+    expect(lines.map((l) => [l["login"], l["exposed"], l["decision"], l["outcome"]])).toEqual([
+      ["local", "fx_echo", "allowed", "ok"],
+      ["local", "fx_whoami", "denied", "denied"]
+    ])
+    expect(gateway.output()).not.toContain("audited") // arguments are left out by default
+  })
+
   it("finishes a call in flight before exiting on SIGTERM", async () => {
     const port = await freePort()
     const config = file("drain.config.ts", `
