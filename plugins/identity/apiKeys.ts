@@ -103,7 +103,10 @@ const KeysSchema = Schema.transformOrFail(
   }
 )
 
-export const ApiKeysOptions = Schema.Struct({ keys: KeysSchema })
+/** The options as users write them (typed, so a typo is a compile error); decoded as above. */
+export const ApiKeysOptions = Schema.Struct({
+  keys: KeysSchema as unknown as Schema.Schema<ReadonlyArray<ConfiguredKey>, ApiKeysInput>
+})
 
 /** The key a request presents, and whether it came as a Bearer token. */
 const presentedKey = (headers: Readonly<Record<string, string | undefined>>) => {
