@@ -91,11 +91,23 @@ export const layerOnRouter = (config: ApertureConfig): Layer.Layer<ApertureServi
     Layer.provideMerge(services(config))
   )
 
-/** The gateway on a Node HTTP server of its own, at `config.server.host`/`port`. */
+/**
+ * The gateway on a Node HTTP server of its own, at `config.server.host`/`port`.
+ *
+ * On shutdown the gateway drains first (calls finish, sessions close), then every connection
+ * still open is closed before the server stops listening. Without that, `server.close()` waits
+ * for ever on keep-alive sockets a client reuses after the drain (a 2025-era client reopens its
+ * GET stream the moment its session ends), and a request arriving after the routes are gone is
+ * never answered.
+ */
 const layerOwnServer = (config: ApertureConfig) =>
-  layerWithoutServer(config).pipe(
-    Layer.provideMerge(NodeHttpServer.layer(createServer, { host: config.server.host, port: config.server.port }))
-  )
+  Layer.unwrapEffect(Effect.sync(() => {
+    const server = createServer()
+    const listening = NodeHttpServer.layer(() => server, { host: config.server.host, port: config.server.port })
+    // Built after the server and before the gateway, so released after the drain and before `close`.
+    const closeConnections = Layer.scopedDiscard(Effect.addFinalizer(() => Effect.sync(() => server.closeAllConnections())))
+    return layerWithoutServer(config).pipe(Layer.provideMerge(Layer.provideMerge(closeConnections, listening)))
+  }))
 
 /**
  * The whole gateway as a scoped Layer. Served on the host's `HttpLayerRouter` or `HttpServer`

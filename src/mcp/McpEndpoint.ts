@@ -108,7 +108,8 @@ export class McpEndpoint extends Effect.Service<McpEndpoint>()("aperture/McpEndp
     }
 
     const handle = Effect.fn("McpEndpoint.handle")(function*(request: HttpServerRequest.HttpServerRequest) {
-      if (draining) return HttpServerResponse.fromWeb(jsonRpcError(503, -32000, "Server is shutting down"))
+      // `Connection: close`, so a client does not park a keep-alive socket on a server going away.
+      if (draining) return HttpServerResponse.fromWeb(jsonRpcError(503, -32000, "Server is shutting down", { connection: "close" }))
       if (request.method !== "POST" && request.method !== "GET" && request.method !== "DELETE") {
         return HttpServerResponse.fromWeb(jsonRpcError(405, -32000, "Method not allowed", { allow: "GET, POST, DELETE" }))
       }
