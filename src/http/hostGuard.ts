@@ -1,13 +1,15 @@
 /**
- * DNS-rebinding protection for the gateway's non-MCP endpoints (the HTTP connector proxy and the
- * admin API): the same `Host`/`Origin` rules as `/v1/mcp`. Without it, a web page the operator
+ * DNS-rebinding protection for every endpoint (`/v1/mcp`, the HTTP connector proxy and the admin
+ * API): one set of `Host`/`Origin` rules. Without it, a web page the operator
  * visits could rebind its name to 127.0.0.1 and use the proxy's injected credentials as the
  * loopback caller.
  * @module
  */
 import { localhostAllowedHostnames, validateHostHeader, validateOriginHeader } from "@modelcontextprotocol/server"
 import type { ServerSettings } from "../config/model.js"
-import { isLoopbackHost } from "../mcp/McpEndpoint.js"
+
+const LOOPBACK_HOSTS = ["127.0.0.1", "::1", "localhost", "[::1]"]
+export const isLoopbackHost = (host: string) => LOOPBACK_HOSTS.includes(host) || /^127\./.test(host)
 
 /** Why a request's `Host` or `Origin` is refused, or `undefined` when they are fine. */
 export type HostGuard = (headers: Readonly<Record<string, string | Array<string> | undefined>>) => string | undefined

@@ -4,15 +4,7 @@
  * 2026-07-28 traffic to the SDK's stateless handler — both backed by the same router.
  * @module
  */
-import {
-  createMcpHandler,
-  isLegacyRequest,
-  localhostAllowedHostnames,
-  type McpHttpHandler,
-  type ServerEvent,
-  validateHostHeader,
-  validateOriginHeader
-} from "@modelcontextprotocol/server"
+import { createMcpHandler, isLegacyRequest, type McpHttpHandler, type ServerEvent } from "@modelcontextprotocol/server"
 import type { HttpServerRequest } from "@effect/platform"
 import { HttpServerResponse } from "@effect/platform"
 import { Effect, Option, Stream } from "effect"
@@ -26,14 +18,13 @@ import { jsonRpcError } from "./httpErrors.js"
 import { LegacySessions } from "./LegacySessions.js"
 import { McpRouter } from "./McpRouter.js"
 import { clientGoneSignal, onExchangeDone, readBody, toHttpResponse } from "./nodeBridge.js"
+import { makeHostGuard } from "../http/hostGuard.js"
 import { onBodyDone } from "../http/responseBody.js"
 import { callerView } from "./views.js"
 
 /** Largest JSON-RPC body accepted (as the MCP SDK's default). */
 export const MAX_BODY_BYTES = 4 * 1024 * 1024
 
-const LOOPBACK_HOSTS = ["127.0.0.1", "::1", "localhost", "[::1]"]
-export const isLoopbackHost = (host: string) => LOOPBACK_HOSTS.includes(host) || /^127\./.test(host)
 
 const identityKey = "aperture.identity"
 
@@ -53,11 +44,7 @@ export class McpEndpoint extends Effect.Service<McpEndpoint>()("aperture/McpEndp
     const legacy = yield* LegacySessions
     const catalog = yield* Catalog
 
-    // Host names accepted in `Host`: configured, or the loopback names when bound to loopback.
-    // Bound elsewhere without a list, any Host is accepted (the public name is unknown).
-    const allowedHosts: ReadonlyArray<string> | undefined = config.server.allowedHosts ??
-      (isLoopbackHost(config.server.host) ? localhostAllowedHostnames() : undefined)
-    const allowedOrigins: ReadonlyArray<string> | undefined = config.server.allowedOrigins ?? allowedHosts
+    const refuseHostOrOrigin = makeHostGuard(config.server)
 
     // 2026-era callers hear about changes on their `subscriptions/listen` streams, each only
     // about what it can see.
@@ -93,20 +80,6 @@ export class McpEndpoint extends Effect.Service<McpEndpoint>()("aperture/McpEndp
     let inFlight = 0
     let draining = false
 
-    const refuseHostOrOrigin = (headers: Readonly<Record<string, string | undefined>>): Response | undefined => {
-      if (allowedHosts !== undefined) {
-        const host = validateHostHeader(headers["host"], [...allowedHosts])
-        if (!host.ok) return jsonRpcError(403, -32000, host.message)
-      }
-      const origin = headers["origin"]
-      if (origin !== undefined && origin !== "") {
-        const originHosts = allowedOrigins ?? [new URL(`http://${headers["host"] ?? "localhost"}`).hostname]
-        const checked = validateOriginHeader(origin, [...originHosts])
-        if (!checked.ok) return jsonRpcError(403, -32000, checked.message)
-      }
-      return undefined
-    }
-
     const handle = Effect.fn("McpEndpoint.handle")(function*(request: HttpServerRequest.HttpServerRequest) {
       // `Connection: close`, so a client does not park a keep-alive socket on a server going away.
       if (draining) return HttpServerResponse.fromWeb(jsonRpcError(503, -32000, "Server is shutting down", { connection: "close" }))
@@ -115,7 +88,7 @@ export class McpEndpoint extends Effect.Service<McpEndpoint>()("aperture/McpEndp
       }
       const headers = request.headers as Readonly<Record<string, string | undefined>>
       const refused = refuseHostOrOrigin(headers)
-      if (refused !== undefined) return HttpServerResponse.fromWeb(refused)
+      if (refused !== undefined) return HttpServerResponse.fromWeb(jsonRpcError(403, -32000, refused))
 
       const url = new URL(request.url, `http://${headers["host"] ?? "localhost"}`)
       const caller = yield* identities.identify({
