@@ -1,6 +1,6 @@
 /**
- * Smoke test of every example: each folder in examples/ whose README has a ```sh run block is
- * run exactly as the README says (from the repository root, `PORT` set to a free port). Every
+ * Smoke test of every example: each folder in examples/ with a README must have a ```sh run
+ * block, and is run exactly as the README says (from the repository root, `PORT` set to a free port). Every
  * line of its ```text expect block must appear in the output; if it serves a gateway,
  * `/healthz?ready` must answer 200; SIGTERM must stop it with exit code 0.
  */
@@ -42,14 +42,15 @@ const exited = (child: ChildProcess) =>
 describe("examples", () => {
   it("has the examples the README promises", () => {
     const names = examples.map((e) => e.name)
-    for (const name of ["basic", "oauth-client-credentials", "embed-in-effect-app", "from-aperture-json"]) {
+    for (const name of ["basic", "oauth-client-credentials", "custom-auth-plugin", "embed-in-effect-app", "from-aperture-json"]) {
       expect(names).toContain(name)
     }
   })
 
   for (const example of examples) {
-    const test = example.command === undefined ? it.skip : it
-    test(`${example.name}: runs with the README's command`, async () => {
+    it(`${example.name}: runs with the README's command`, async () => {
+      // Every example is runnable with one command: a README without one is a defect.
+      expect(example.command, `examples/${example.name}/README.md has no \`\`\`sh run block`).toBeDefined()
       const port = await freePort()
       // Its own process group, so SIGTERM reaches what the command starts (npx → tsx → node).
       const child = spawn("bash", ["-c", example.command!], {

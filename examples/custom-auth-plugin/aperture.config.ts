@@ -1,5 +1,6 @@
 // A connector whose upstream wants every request HMAC-signed, with the custom plugin in
-// ./hmacSigned.ts. Start the upstream, then the gateway:
+// ./hmacSigned.ts. `main.ts` runs the upstream and this config in one process; or start the
+// upstream, then the gateway:
 //   HMAC_SECRET=change-me PORT=9100 node --import tsx examples/custom-auth-plugin/signedUpstream.ts
 //   HMAC_SECRET=change-me npx aperture start --config examples/custom-auth-plugin/aperture.config.ts
 import { defineConfig, env, grant, mcp } from "aperture"
