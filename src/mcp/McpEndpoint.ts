@@ -17,7 +17,7 @@ import { makeDownstreamServer } from "./downstreamServer.js"
 import { jsonRpcError } from "./httpErrors.js"
 import { LegacySessions } from "./LegacySessions.js"
 import { McpRouter } from "./McpRouter.js"
-import { clientGoneSignal, onExchangeDone, readBody, toHttpResponse } from "./nodeBridge.js"
+import { clientGoneSignal, onExchangeDone, readBody, sendResponse } from "./nodeBridge.js"
 import { makeHostGuard } from "../http/hostGuard.js"
 import { onBodyDone } from "../http/responseBody.js"
 import { callerView } from "./views.js"
@@ -157,7 +157,7 @@ export class McpEndpoint extends Effect.Service<McpEndpoint>()("aperture/McpEndp
       }).pipe(Effect.onExit((exit) => Effect.sync(() => {
         if (counted && !tracked && exit._tag === "Failure") inFlight--
       })))
-      return toHttpResponse(counted && !tracked ? onBodyDone(response, () => inFlight--) : response)
+      return yield* sendResponse(request, counted && !tracked ? onBodyDone(response, () => inFlight--) : response)
     })
 
     /** Stop taking calls, wait (at most `timeoutMs`) for the ones in flight, then close every session. */
