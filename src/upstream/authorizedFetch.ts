@@ -10,6 +10,7 @@ import type { AuthError, Authorization, Credential, UpstreamRequest } from "../a
 import { isEventStream, onBodyDone } from "../http/responseBody.js"
 import { callInContext, type DownstreamCall } from "./callChannel.js"
 import { jsonRpcMethod, safeToReplay } from "./replay.js"
+import { upstreamFetch } from "./upstreamFetch.js"
 
 export type FetchLike = (url: string | URL, init?: RequestInit) => Promise<Response>
 
@@ -43,23 +44,41 @@ const applyAuthorization = (url: URL, headers: Headers, authorization: Authoriza
   return withQuery
 }
 
+/** The controllers of the exchanges in flight under each transport-lifetime signal. */
+const linked = new WeakMap<AbortSignal, Set<AbortController>>()
+
+/** Links `inner` to `outer` until the returned function is called; one listener per `outer`. */
+const link = (outer: AbortSignal, inner: AbortController): () => void => {
+  let members = linked.get(outer)
+  if (members === undefined) {
+    const created = new Set<AbortController>()
+    members = created
+    linked.set(outer, created)
+    outer.addEventListener("abort", () => {
+      for (const controller of created) controller.abort(outer.reason)
+      created.clear()
+    }, { once: true })
+  }
+  members.add(inner)
+  return () => void members.delete(inner)
+}
+
 /**
  * Runs `fetch` with a signal of its own, linked to the caller's for as long as the exchange
  * lasts. The MCP SDK passes one transport-lifetime signal to every request; handing that to
  * `fetch` directly leaves one abort listener per request on it until garbage collection
- * (thousands under load). Here the listener is removed when the response is over.
+ * (thousands under load, and Node's MaxListeners warning past ten at once). Here the signal
+ * has one listener, and each exchange leaves the set when its response is over.
  */
 export const fetchWithLinkedSignal = async (url: URL | string, init: RequestInit | undefined): Promise<Response> => {
   const outer = init?.signal
-  if (outer == null) return fetch(url, init)
-  if (outer.aborted) return fetch(url, init)
+  if (outer == null) return upstreamFetch(url, init)
+  if (outer.aborted) return upstreamFetch(url, init)
   const inner = new AbortController()
-  const onAbort = () => inner.abort(outer.reason)
-  outer.addEventListener("abort", onAbort, { once: true })
-  const unlink = () => outer.removeEventListener("abort", onAbort)
+  const unlink = link(outer, inner)
   let response: Response
   try {
-    response = await fetch(url, { ...init, signal: inner.signal })
+    response = await upstreamFetch(url, { ...init, signal: inner.signal })
   } catch (error) {
     unlink()
     throw error
@@ -94,7 +113,7 @@ export interface AuthorizedFetchOptions {
   readonly onResponse?: (response: Response) => void
 }
 
-/** Wraps the global `fetch` so each upstream request carries the connector's credential. */
+/** Wraps {@link upstreamFetch} so each upstream request carries the connector's credential. */
 export const authorizedFetch = (options: AuthorizedFetchOptions): FetchLike => {
   const { credential, runtime } = options
   if (credential === undefined) {
