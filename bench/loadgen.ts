@@ -12,6 +12,8 @@ export interface LoadResult {
   readonly seconds: number
   /** Sorted ascending. */
   readonly latenciesMs: Float64Array
+  /** Response body bytes read, where the load counts them. */
+  readonly bytes?: number
 }
 
 const BASE_HEADERS = {
@@ -97,6 +99,34 @@ export const closedLoop = async (options: CallOptions & { readonly concurrency: 
   const seconds = (performance.now() - started) / 1000
   await dispatcher.close()
   return { requests: latencies.length, errors, seconds, latenciesMs: Float64Array.from(latencies).sort() }
+}
+
+/** `concurrency` workers GET `url` back to back for `seconds`, reading each body whole (S6, the HTTP proxy). */
+export const httpClosedLoop = async (options: { readonly url: string; readonly concurrency: number; readonly seconds: number }): Promise<LoadResult> => {
+  const dispatcher = new Agent({ connections: options.concurrency, pipelining: 1, keepAliveTimeout: 30_000 })
+  const latencies: Array<number> = []
+  let errors = 0
+  let bytes = 0
+  const deadline = performance.now() + options.seconds * 1000
+  const worker = async () => {
+    while (performance.now() < deadline) {
+      const started = performance.now()
+      try {
+        const response = await request(options.url, { method: "GET", dispatcher })
+        const body = await response.body.arrayBuffer()
+        bytes += body.byteLength
+        if (response.statusCode === 200) latencies.push(performance.now() - started)
+        else errors++
+      } catch {
+        errors++
+      }
+    }
+  }
+  const started = performance.now()
+  await Promise.all(Array.from({ length: options.concurrency }, worker))
+  const seconds = (performance.now() - started) / 1000
+  await dispatcher.close()
+  return { requests: latencies.length, errors, seconds, latenciesMs: Float64Array.from(latencies).sort(), bytes }
 }
 
 /**
