@@ -2,7 +2,9 @@
  * `basic({ username, password })`: HTTP Basic authentication (RFC 7617).
  * @module
  */
-import { Effect, Redacted, Schema } from "effect"
+import * as Effect from "effect/Effect"
+import * as Redacted from "effect/Redacted"
+import * as Schema from "effect/Schema"
 import { defineAuthPlugin } from "../../src/auth/AuthPlugin.js"
 import { describeSecretInput, Secret } from "../../src/config/secret.js"
 

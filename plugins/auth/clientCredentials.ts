@@ -6,7 +6,11 @@
  * connector discovers it (`src/auth/discovery.ts`) and sends the upstream as `resource`.
  * @module
  */
-import { Clock, Duration, Effect, Redacted, Schema } from "effect"
+import * as Clock from "effect/Clock"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Redacted from "effect/Redacted"
+import * as Schema from "effect/Schema"
 import { AuthError, type AuthContext, type Credential, defineAuthPlugin } from "../../src/auth/AuthPlugin.js"
 import { discoverTokenEndpoint } from "../../src/auth/discovery.js"
 import { endpointProblem } from "../../src/auth/endpointUrl.js"

@@ -3,7 +3,8 @@
  * (per-user OAuth): the config loads, and the connector reports `misconfigured` with the reason.
  * @module
  */
-import { Effect, Schema } from "effect"
+import * as Effect from "effect/Effect"
+import * as Schema from "effect/Schema"
 import { AuthError, defineAuthPlugin } from "../../src/auth/AuthPlugin.js"
 
 export const unsupportedAuth = defineAuthPlugin({

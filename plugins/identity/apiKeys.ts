@@ -8,7 +8,11 @@
  * @module
  */
 import { createHash, timingSafeEqual } from "node:crypto"
-import { Effect, ParseResult, Predicate, Redacted, Schema } from "effect"
+import * as Effect from "effect/Effect"
+import * as ParseResult from "effect/ParseResult"
+import * as Predicate from "effect/Predicate"
+import * as Redacted from "effect/Redacted"
+import * as Schema from "effect/Schema"
 import { defineIdentityPlugin, type Identity, IdentityRejected, Principal } from "../../src/identity/IdentityPlugin.js"
 import { Secret } from "../../src/config/secret.js"
 import { bearerToken, looksLikeJwt } from "../../src/identity/bearerToken.js"

@@ -11,7 +11,8 @@
  * @module
  */
 import { discoverAuthorizationServerMetadata } from "@modelcontextprotocol/client"
-import { Effect, Schema } from "effect"
+import * as Effect from "effect/Effect"
+import * as Schema from "effect/Schema"
 import {
   createRemoteJWKSet,
   decodeJwt,

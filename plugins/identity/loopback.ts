@@ -7,7 +7,8 @@
  * took it, so it is left to the other plugins (e.g. `trustedHeaders`).
  * @module
  */
-import { Effect, Schema } from "effect"
+import * as Effect from "effect/Effect"
+import * as Schema from "effect/Schema"
 import { defineIdentityPlugin, type Identity, Principal } from "../../src/identity/IdentityPlugin.js"
 
 export const LoopbackOptions = Schema.Struct({

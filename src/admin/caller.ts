@@ -3,9 +3,11 @@
  * identity plugins. Refusals are answered as JSON (403 or 401 with a challenge).
  * @module
  */
-import { HttpServerResponse } from "@effect/platform"
-import type { HttpServerRequest } from "@effect/platform"
-import { Effect, Either, Option } from "effect"
+import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
+import type * as HttpServerRequest from "@effect/platform/HttpServerRequest"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Option from "effect/Option"
 import { GatewayConfig } from "../config/GatewayConfig.js"
 import { makeHostGuard } from "../http/hostGuard.js"
 import { Identities, requestOrigin } from "../identity/Identities.js"

@@ -3,9 +3,9 @@
  * has no grant for is listed as `no_access`, without its tools or errors.
  * @module
  */
-import { HttpServerResponse } from "@effect/platform"
-import type { HttpServerRequest } from "@effect/platform"
-import { Effect } from "effect"
+import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
+import type * as HttpServerRequest from "@effect/platform/HttpServerRequest"
+import * as Effect from "effect/Effect"
 import { authType } from "../auth/AuthPlugin.js"
 import { Catalog } from "../catalog/Catalog.js"
 import { McpRouter } from "../mcp/McpRouter.js"

@@ -4,9 +4,9 @@
  * orchestrators that wait before routing traffic.
  * @module
  */
-import { HttpServerResponse } from "@effect/platform"
-import type { HttpServerRequest } from "@effect/platform"
-import { Effect } from "effect"
+import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
+import type * as HttpServerRequest from "@effect/platform/HttpServerRequest"
+import * as Effect from "effect/Effect"
 import { Catalog } from "../catalog/Catalog.js"
 
 export const health = (request: HttpServerRequest.HttpServerRequest) =>

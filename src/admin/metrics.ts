@@ -4,9 +4,9 @@
  * scrape time. Any identified caller may read it (it names connectors, nothing more).
  * @module
  */
-import { HttpServerResponse } from "@effect/platform"
-import type { HttpServerRequest } from "@effect/platform"
-import { Effect } from "effect"
+import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
+import type * as HttpServerRequest from "@effect/platform/HttpServerRequest"
+import * as Effect from "effect/Effect"
 import { Catalog } from "../catalog/Catalog.js"
 import { McpEndpoint } from "../mcp/McpEndpoint.js"
 import { type Gauge, Metrics } from "../metrics/Metrics.js"

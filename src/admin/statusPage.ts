@@ -7,8 +7,8 @@
  * @module
  */
 import { createHash } from "node:crypto"
-import { HttpServerResponse } from "@effect/platform"
-import { Effect } from "effect"
+import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
+import * as Effect from "effect/Effect"
 
 /** How often the page re-reads `/api/connectors`, unless `?refresh=<ms>` says otherwise. */
 export const DEFAULT_REFRESH_MS = 2000

@@ -9,7 +9,7 @@
  */
 import { createWriteStream, mkdirSync } from "node:fs"
 import { dirname } from "node:path"
-import { Effect } from "effect"
+import * as Effect from "effect/Effect"
 import { GatewayConfig } from "../config/GatewayConfig.js"
 import type { Category } from "../grants/pattern.js"
 import type { Decision } from "../grants/policy.js"

@@ -4,7 +4,12 @@
  * headers or query parameters to each upstream request and may react to a 401.
  * @module
  */
-import { Data, Effect, ParseResult, Predicate, Schema, type Scope } from "effect"
+import * as Data from "effect/Data"
+import * as Effect from "effect/Effect"
+import * as ParseResult from "effect/ParseResult"
+import * as Predicate from "effect/Predicate"
+import * as Schema from "effect/Schema"
+import type * as Scope from "effect/Scope"
 
 export const AuthPluginTypeId: unique symbol = Symbol.for("aperture/AuthPlugin") as never
 

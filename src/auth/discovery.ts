@@ -11,7 +11,7 @@ import {
   extractWWWAuthenticateParams,
   resourceUrlFromServerUrl
 } from "@modelcontextprotocol/client"
-import { Effect } from "effect"
+import * as Effect from "effect/Effect"
 import { AuthError } from "./AuthPlugin.js"
 import { endpointProblem } from "./endpointUrl.js"
 

@@ -5,7 +5,12 @@
  * @module
  */
 import { createPrivateKey, randomUUID } from "node:crypto"
-import { Clock, Duration, Effect, Either, Redacted, Schema } from "effect"
+import * as Clock from "effect/Clock"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Redacted from "effect/Redacted"
+import * as Schema from "effect/Schema"
 import { importPKCS8, SignJWT } from "jose"
 import { AuthError } from "./AuthPlugin.js"
 

@@ -4,7 +4,10 @@
  * served from here: a `tools/list` never reaches an upstream.
  * @module
  */
-import { Clock, Effect, Equal, SubscriptionRef } from "effect"
+import * as Clock from "effect/Clock"
+import * as Effect from "effect/Effect"
+import * as Equal from "effect/Equal"
+import * as SubscriptionRef from "effect/SubscriptionRef"
 import { GatewayConfig } from "../config/GatewayConfig.js"
 import type { Connector } from "../config/model.js"
 import { buildIndex, type CatalogIndex, type ConnectorState, emptyLists } from "./index.js"

@@ -4,7 +4,7 @@
  * never prints a secret.
  * @module
  */
-import { Duration } from "effect"
+import * as Duration from "effect/Duration"
 import { type CompiledPattern, patternTouchesConnector } from "../grants/pattern.js"
 import { srcMatches } from "../grants/policy.js"
 import { describeIdentityPlugin, type Identity } from "../identity/IdentityPlugin.js"

@@ -5,7 +5,13 @@
  * @module
  */
 import * as path from "node:path"
-import { Data, Duration, Effect, Either, ParseResult, Predicate, Schema } from "effect"
+import * as Data from "effect/Data"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as ParseResult from "effect/ParseResult"
+import * as Predicate from "effect/Predicate"
+import * as Schema from "effect/Schema"
 import { AuthPluginSchema, describeAuth } from "../auth/AuthPlugin.js"
 import { type CompiledPattern, parsePattern } from "../grants/pattern.js"
 import type { Grant } from "../grants/policy.js"

@@ -2,7 +2,10 @@
  * Durations in the config: milliseconds, or an Effect duration string such as `"30 seconds"`.
  * @module
  */
-import { Duration, Option, ParseResult, Schema } from "effect"
+import * as Duration from "effect/Duration"
+import * as Option from "effect/Option"
+import * as ParseResult from "effect/ParseResult"
+import * as Schema from "effect/Schema"
 
 /** A positive duration from milliseconds or a string such as `"30 seconds"`. */
 export const DurationSchema = Schema.transformOrFail(

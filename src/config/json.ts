@@ -4,7 +4,11 @@
  * Errors keep the JSON paths users see in their file (`connectors.servers.snowflake.auth.secert`).
  * @module
  */
-import { Effect, Either, ParseResult, Predicate, Schema } from "effect"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as ParseResult from "effect/ParseResult"
+import * as Predicate from "effect/Predicate"
+import * as Schema from "effect/Schema"
 import { apiKey, KeyLocation } from "../../plugins/auth/apiKey.js"
 import { basic } from "../../plugins/auth/basic.js"
 import { bearer } from "../../plugins/auth/bearer.js"

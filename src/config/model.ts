@@ -3,7 +3,8 @@
  * `Redacted`, grant patterns compiled. Both the TS DSL and Aperture JSON decode to this.
  * @module
  */
-import type { Duration, Redacted } from "effect"
+import type * as Duration from "effect/Duration"
+import type * as Redacted from "effect/Redacted"
 import type { ResolvedAuth } from "../auth/AuthPlugin.js"
 import type { Grant } from "../grants/policy.js"
 import type { ResolvedIdentityPlugin } from "../identity/IdentityPlugin.js"

@@ -3,7 +3,11 @@
  * `Redacted` from then on, so it never prints in a log line, an error or `aperture check`.
  * @module
  */
-import { Config, Effect, ParseResult, Redacted, Schema } from "effect"
+import * as Config from "effect/Config"
+import * as Effect from "effect/Effect"
+import * as ParseResult from "effect/ParseResult"
+import * as Redacted from "effect/Redacted"
+import * as Schema from "effect/Schema"
 
 const EnvRefTypeId: unique symbol = Symbol.for("aperture/EnvRef") as never
 

@@ -4,7 +4,7 @@
  * a reason (the original silently drops it).
  * @module
  */
-import { Either } from "effect"
+import * as Either from "effect/Either"
 
 export const CATEGORIES = ["tools", "resources", "templates", "prompts", "proxy"] as const
 export type Category = typeof CATEGORIES[number]

@@ -5,9 +5,9 @@
  * location for `/v1/mcp` (RFC 9728 §3.1), which clients try first.
  * @module
  */
-import type { HttpServerRequest } from "@effect/platform"
-import { HttpServerResponse } from "@effect/platform"
-import { Effect } from "effect"
+import type * as HttpServerRequest from "@effect/platform/HttpServerRequest"
+import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
+import * as Effect from "effect/Effect"
 import { Identities, requestOrigin } from "../identity/Identities.js"
 
 export const protectedResource = (request: HttpServerRequest.HttpServerRequest) =>

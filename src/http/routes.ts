@@ -2,8 +2,8 @@
  * The gateway's HTTP surface, as `HttpLayerRouter` routes.
  * @module
  */
-import { HttpLayerRouter } from "@effect/platform"
-import { Effect } from "effect"
+import * as HttpLayerRouter from "@effect/platform/HttpLayerRouter"
+import * as Effect from "effect/Effect"
 import { connectorsApi } from "../admin/connectorsApi.js"
 import { health } from "../admin/health.js"
 import { metricsRoute } from "../admin/metrics.js"

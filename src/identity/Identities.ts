@@ -5,7 +5,8 @@
  * gateway's RFC 9728 protected-resource metadata, so MCP clients can go and get a token.
  * @module
  */
-import { Data, Effect } from "effect"
+import * as Data from "effect/Data"
+import * as Effect from "effect/Effect"
 import { GatewayConfig } from "../config/GatewayConfig.js"
 import { bearerToken } from "./bearerToken.js"
 import type { AuthorizationServer, CallerRequest, Identifier, Identity } from "./IdentityPlugin.js"

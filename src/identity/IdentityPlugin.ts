@@ -3,7 +3,12 @@
  * request decides. Built-ins use this same interface.
  * @module
  */
-import { Data, Effect, ParseResult, Predicate, Schema, type Scope } from "effect"
+import * as Data from "effect/Data"
+import * as Effect from "effect/Effect"
+import * as ParseResult from "effect/ParseResult"
+import * as Predicate from "effect/Predicate"
+import * as Schema from "effect/Schema"
+import type * as Scope from "effect/Scope"
 
 export const IdentityPluginTypeId: unique symbol = Symbol.for("aperture/IdentityPlugin") as never
 

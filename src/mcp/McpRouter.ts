@@ -17,7 +17,7 @@ import {
   ResourceNotFoundError,
   UriTemplate
 } from "@modelcontextprotocol/server"
-import { Effect } from "effect"
+import * as Effect from "effect/Effect"
 import { type AuditOutcome, AuditLog } from "../audit/AuditLog.js"
 import { Catalog, type CatalogSnapshot } from "../catalog/Catalog.js"
 import type { IndexEntry } from "../catalog/index.js"

@@ -19,7 +19,7 @@ import {
   ProtocolErrorCode,
   SERVER_INFO_META_KEY
 } from "@modelcontextprotocol/server"
-import { Duration } from "effect"
+import * as Duration from "effect/Duration"
 import type { Identity } from "../identity/IdentityPlugin.js"
 import type { DownstreamCall } from "../upstream/callChannel.js"
 import { passthrough } from "../upstream/passthrough.js"

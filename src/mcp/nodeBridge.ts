@@ -6,10 +6,10 @@
  */
 import type { IncomingMessage } from "node:http"
 import { Readable } from "node:stream"
-import { HttpServerResponse } from "@effect/platform"
-import { NodeHttpServerRequest } from "@effect/platform-node"
-import type { HttpServerRequest } from "@effect/platform"
-import { Effect } from "effect"
+import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
+import * as NodeHttpServerRequest from "@effect/platform-node/NodeHttpServerRequest"
+import type * as HttpServerRequest from "@effect/platform/HttpServerRequest"
+import * as Effect from "effect/Effect"
 
 export class BodyTooLarge {
   readonly _tag = "BodyTooLarge"

@@ -5,7 +5,7 @@
  * read from their owners when scraped, so they cannot drift.
  * @module
  */
-import { Effect } from "effect"
+import * as Effect from "effect/Effect"
 
 /** Latency buckets in seconds: 5 ms … 60 s (60 s is the default connector timeout). */
 export const LATENCY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60] as const

@@ -4,7 +4,7 @@
  * token. (A plugin that signs every request differently counts every request.)
  * @module
  */
-import { Effect } from "effect"
+import * as Effect from "effect/Effect"
 import type { Authorization, Credential } from "../auth/AuthPlugin.js"
 
 const fingerprint = (authorization: Authorization): string => {

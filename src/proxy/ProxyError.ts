@@ -4,8 +4,8 @@
  * host, never the full upstream URL (it may carry a credential in its query).
  * @module
  */
-import { HttpServerResponse } from "@effect/platform"
-import { Data } from "effect"
+import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
+import * as Data from "effect/Data"
 
 /** The gateway refused the request before contacting the upstream. */
 export class ProxyRequestRefused extends Data.TaggedError("ProxyRequestRefused")<{

@@ -6,7 +6,7 @@
  * still lie under the connector's base URL.
  * @module
  */
-import { Either } from "effect"
+import * as Either from "effect/Either"
 
 export const CONNECTORS_PREFIX = "/v1/connectors/"
 

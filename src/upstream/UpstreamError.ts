@@ -2,7 +2,7 @@
  * Why a connector is not serving, in words an operator can act on.
  * @module
  */
-import { Data } from "effect"
+import * as Data from "effect/Data"
 
 export class UpstreamError extends Data.TaggedError("UpstreamError")<{
   readonly connectorId: string

@@ -6,7 +6,12 @@
  * @module
  */
 import type { Client, ProtocolEra } from "@modelcontextprotocol/client"
-import { Duration, Effect, FiberMap, Queue, Schedule, type Scope } from "effect"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as FiberMap from "effect/FiberMap"
+import * as Queue from "effect/Queue"
+import * as Schedule from "effect/Schedule"
+import type * as Scope from "effect/Scope"
 import type { Credential } from "../auth/AuthPlugin.js"
 import { Catalog } from "../catalog/Catalog.js"
 import { emptyLists, type UpstreamLists } from "../catalog/index.js"

@@ -5,7 +5,8 @@
  * requests are built by the gateway, not copied from the caller's.
  * @module
  */
-import { Effect, Runtime } from "effect"
+import * as Effect from "effect/Effect"
+import * as Runtime from "effect/Runtime"
 import type { AuthError, Authorization, Credential, UpstreamRequest } from "../auth/AuthPlugin.js"
 import { isEventStream, onBodyDone } from "../http/responseBody.js"
 import { callInContext, type DownstreamCall } from "./callChannel.js"
