@@ -35,6 +35,14 @@ export interface LiveUpstream {
 }
 
 /** Reconnect delays: 200 ms doubling, ±20 % jitter, at most 30 s; back to 200 ms after a minute of health. */
+/**
+ * Connections being opened and listed at once (at start-up, and in a reconnect storm). Discovery
+ * is CPU-bound on the gateway's side (TLS, JSON, schema checks), so more at once does not finish
+ * sooner; a bound keeps the event loop free for callers already being served and spares upstreams
+ * that share a host a thundering herd. A silent upstream holds its permit only until its timeout.
+ */
+const DISCOVERY_CONCURRENCY = 16
+
 export const reconnectSchedule = Schedule.exponential(Duration.millis(200)).pipe(
   Schedule.jittered,
   Schedule.union(Schedule.spaced(Duration.seconds(30))),
@@ -59,6 +67,7 @@ export class Upstreams extends Effect.Service<Upstreams>()("aperture/Upstreams",
       }
     }
     const fibers = yield* FiberMap.make<string>()
+    const discovery = yield* Effect.makeSemaphore(DISCOVERY_CONCURRENCY)
 
     const markFailed = (connector: McpSpeakingConnector, error: UpstreamError) =>
       catalog.update(connector.id, (s) => ({
@@ -114,8 +123,10 @@ export class Upstreams extends Effect.Service<Upstreams>()("aperture/Upstreams",
     /** One connection's life: connect, publish, serve until it fails. Never succeeds. */
     const session = (connector: McpSpeakingConnector, credential: Credential | undefined, memory: ConnectionMemory) =>
       Effect.scoped(Effect.gen(function*() {
-        const connection = yield* connect(connector, credential, memory, calls, events)
-        const lists = yield* readLists(connection, connector.id, connector.timeout)
+        const { connection, lists } = yield* discovery.withPermits(1)(Effect.gen(function*() {
+          const connection = yield* connect(connector, credential, memory, calls, events)
+          return { connection, lists: yield* readLists(connection, connector.id, connector.timeout) }
+        }))
         const suspicion = connection.suspicion
         live.set(connector.id, {
           connector,
