@@ -52,6 +52,15 @@ export const openSession = async (url: string, dispatcher: Agent): Promise<Recor
   return headers
 }
 
+/** Ends a session as a well-behaved client does (DELETE), so runs do not pile sessions up on the gateway. */
+export const closeSessions = async (url: string, dispatcher: Agent, sessions: ReadonlyArray<Record<string, string>>) => {
+  await Promise.all(sessions.map(async (headers) => {
+    if (headers["mcp-session-id"] === undefined) return
+    const closed = await request(url, { method: "DELETE", dispatcher, headers })
+    await closed.body.text()
+  }))
+}
+
 export interface CallOptions {
   readonly url: string
   readonly tool: string
@@ -97,6 +106,7 @@ export const closedLoop = async (options: CallOptions & { readonly concurrency: 
   const started = performance.now()
   await Promise.all(sessions.map(worker))
   const seconds = (performance.now() - started) / 1000
+  await closeSessions(options.url, dispatcher, sessions)
   await dispatcher.close()
   return { requests: latencies.length, errors, seconds, latenciesMs: Float64Array.from(latencies).sort() }
 }
@@ -160,6 +170,7 @@ export const openLoop = async (options: CallOptions & { readonly rate: number; r
   }
   await Promise.all(pending)
   const seconds = (performance.now() - started) / 1000
+  await closeSessions(options.url, dispatcher, sessions)
   await dispatcher.close()
   return { requests: latencies.length, errors, seconds, latenciesMs: Float64Array.from(latencies).sort() }
 }
@@ -200,8 +211,7 @@ export const sessionChurn = async (url: string, concurrency: number, seconds: nu
       try {
         const headers = await openSession(url, dispatcher)
         await listTools(url, dispatcher, headers, false)
-        const closed = await request(url, { method: "DELETE", dispatcher, headers })
-        await closed.body.text()
+        await closeSessions(url, dispatcher, [headers])
         latencies.push(performance.now() - started)
       } catch {
         errors++

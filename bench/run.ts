@@ -373,10 +373,11 @@ const main = async () => {
   out(
     `${ROUNDS} alternating round(s) of ${SECONDS} s per cell and target after ${WARMUP_SECONDS} s of warm-up load; medians, (min–max) across rounds.`
   )
-  await throughputScenarios()
-  await catalogScenarios()
-  await proxyScenario()
-  await startupScenario()
+  // Each scenario starts from a quiet machine: what one left running is stopped before the next.
+  for (const scenario of [throughputScenarios, catalogScenarios, proxyScenario, startupScenario]) {
+    await scenario()
+    await stopAll()
+  }
   if (!quick && only.size === 0) writeFileSync(`${repoRoot}bench/RESULTS.md`, `${report.join("\n")}\n`)
 }
 

@@ -67,27 +67,18 @@ const describeCause = (cause: unknown): string => {
   return `${cause.message.split("\n")[0]}${location ? ` (at ${location})` : ""}`
 }
 
-/** Errors writing jiti's transpile cache (a read-only or full disk): the load is retried without it. */
-const CACHE_WRITE_ERRORS = new Set(["EACCES", "EPERM", "EROFS", "ENOSPC"])
-
-const jitiImport = (file: string, fsCache: boolean) =>
-  createJiti(import.meta.url, {
-    moduleCache: false,
-    // The transpiled config is cached on disk, keyed by its content hash (jiti's default place,
-    // <tmpdir>/jiti), so a restart skips loading the transpiler: ~0.2 s of start-up.
-    fsCache,
-    interopDefault: true,
-    alias: { aperture: selfEntry() }
-  }).import(file, { default: true })
-
 const importModule = (file: string) =>
   Effect.tryPromise({
     try: async () => {
-      const loaded: unknown = await jitiImport(file, true).catch((error: unknown) => {
-        const code = (error as { code?: unknown } | null)?.code
-        if (typeof code === "string" && CACHE_WRITE_ERRORS.has(code)) return jitiImport(file, false)
-        throw error
+      const jiti = createJiti(import.meta.url, {
+        moduleCache: false,
+        // Not cached on disk: jiti's transpile cache (~0.2 s of a restart) re-transpiled an
+        // already-transpiled example config ("Identifier 'jitiImport' has already been declared").
+        fsCache: false,
+        interopDefault: true,
+        alias: { aperture: selfEntry() }
       })
+      const loaded: unknown = await jiti.import(file, { default: true })
       return typeof loaded === "function" ? await (loaded as () => unknown)() : loaded
     },
     catch: (cause) => new ConfigLoadError({ file, reason: describeCause(cause) })

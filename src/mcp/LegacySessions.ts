@@ -17,7 +17,7 @@ import { Catalog } from "../catalog/Catalog.js"
 import { GatewayConfig } from "../config/GatewayConfig.js"
 import type { Identity } from "../identity/IdentityPlugin.js"
 import { makeDownstreamServer } from "./downstreamServer.js"
-import { boundedEventStore } from "./eventStore.js"
+import { type BoundedEventStore, boundedEventStore } from "./eventStore.js"
 import { jsonRpcError } from "./httpErrors.js"
 import { McpRouter } from "./McpRouter.js"
 import { isEventStream, onBodyDone } from "../http/responseBody.js"
@@ -28,6 +28,7 @@ interface LegacySession {
   readonly identity: Identity
   readonly server: Server
   readonly transport: WebStandardStreamableHTTPServerTransport
+  readonly events: BoundedEventStore
   lastSeen: number
   openStreams: number
   /** What the caller last saw, to notify `list_changed` only when their visible list changed. */
@@ -72,13 +73,14 @@ export class LegacySessions extends Effect.Service<LegacySessions>()("aperture/L
         const now = yield* Clock.currentTimeMillis
         const server = makeDownstreamServer(router, identity, "legacy")
         let session: LegacySession | undefined
+        const events = boundedEventStore()
         const transport = new WebStandardStreamableHTTPServerTransport({
           sessionIdGenerator: () => randomUUID(),
           // Streams resume with Last-Event-ID; clients reconnect after this many ms.
-          eventStore: boundedEventStore(),
+          eventStore: events,
           retryInterval: RETRY_INTERVAL_MS,
           onsessioninitialized: (id) => {
-            session = { id, identity, server, transport, lastSeen: now, openStreams: 0, seen: undefined }
+            session = { id, identity, server, transport, events, lastSeen: now, openStreams: 0, seen: undefined }
             sessions.set(id, session)
           },
           onsessionclosed: (id) => {
@@ -135,8 +137,10 @@ export class LegacySessions extends Effect.Service<LegacySessions>()("aperture/L
       )
     )
 
+    /** Closes idle sessions, and lets the others drop replay events past their age (a quiet session stores nothing new to evict them). */
     const reapIdle = Effect.gen(function*() {
       const now = yield* Clock.currentTimeMillis
+      for (const session of sessions.values()) session.events.prune()
       const idle = [...sessions.values()].filter((s) => s.openStreams === 0 && now - s.lastSeen > idleMillis)
       yield* Effect.forEach(idle, closeSession, { discard: true })
       if (idle.length > 0) yield* Effect.logDebug(`closed ${idle.length} idle sessions`)
