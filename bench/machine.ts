@@ -3,7 +3,9 @@
  * time and resident memory read from /proc, so every figure is measured, not estimated.
  */
 import { execSync } from "node:child_process"
-import { readFileSync } from "node:fs"
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
 import { cpus } from "node:os"
 import { spawnProcess, type Spawned } from "../test/helpers/processes.js"
 
@@ -59,3 +61,36 @@ export const machineLine = () =>
   `${cpus().length}× ${cpus()[0]?.model.trim() ?? "cpu"}, Node ${process.version}${
     hasTaskset ? `, gateway pinned to CPU ${GATEWAY_CPU}, upstream and load generator to CPU ${SHARED_CPU}` : ", no CPU pinning available"
   }`
+
+/** Where launched gateways write heap snapshots (`--heapsnapshot-signal`); see {@link liveHeapMiB}. */
+export const snapshotDir = mkdtempSync(join(tmpdir(), "aperture-bench-heap-"))
+export const heapSnapshotArgs = ["--heapsnapshot-signal=SIGUSR2", `--diagnostic-dir=${snapshotDir}`]
+
+/**
+ * The live JS heap of a process started with {@link heapSnapshotArgs}, in MiB: it writes a heap
+ * snapshot (after a full GC) and the sizes of what is reachable are summed. RSS also counts the
+ * garbage V8 has not collected yet and the room it keeps, so only this says what data holds.
+ */
+export const liveHeapMiB = async (pid: number): Promise<number> => {
+  for (const file of readdirSync(snapshotDir)) rmSync(join(snapshotDir, file))
+  process.kill(pid, "SIGUSR2")
+  const deadline = Date.now() + 60_000
+  while (Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 500))
+    const file = readdirSync(snapshotDir).find((f) => f.endsWith(".heapsnapshot"))
+    if (file === undefined) continue
+    let snapshot: { snapshot: { meta: { node_fields: Array<string> } }; nodes: Array<number> }
+    try {
+      snapshot = JSON.parse(readFileSync(join(snapshotDir, file), "utf8"))
+    } catch {
+      continue // still being written
+    }
+    const fields = snapshot.snapshot.meta.node_fields
+    const selfSize = fields.indexOf("self_size")
+    let bytes = 0
+    for (let i = selfSize; i < snapshot.nodes.length; i += fields.length) bytes += snapshot.nodes[i]!
+    rmSync(join(snapshotDir, file))
+    return bytes / 1024 / 1024
+  }
+  return Number.NaN
+}

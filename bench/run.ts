@@ -5,10 +5,11 @@
  * Prints a table and writes bench/RESULTS.md.
  */
 import { execSync } from "node:child_process"
-import { writeFileSync } from "node:fs"
+import { rmSync, writeFileSync } from "node:fs"
 import { Agent } from "undici"
 import { freePort, repoRoot, type Spawned } from "../test/helpers/processes.js"
 import {
+  closeSessions,
   closedLoop,
   httpClosedLoop,
   listTools,
@@ -19,7 +20,20 @@ import {
   percentile,
   sessionChurn
 } from "./loadgen.js"
-import { cpuMillis, GATEWAY_CPU, launch, machineLine, pidOf, pinSelf, rssMiB, SHARED_CPU, stopAll } from "./machine.js"
+import {
+  cpuMillis,
+  GATEWAY_CPU,
+  heapSnapshotArgs,
+  launch,
+  liveHeapMiB,
+  machineLine,
+  pidOf,
+  pinSelf,
+  rssMiB,
+  SHARED_CPU,
+  snapshotDir,
+  stopAll
+} from "./machine.js"
 
 const quick = process.argv.includes("--quick")
 const soak = process.argv.includes("--soak")
@@ -85,7 +99,7 @@ const startGateway = async (connectors: ReadonlyArray<{ id: string; url: string;
   const child = launch(
     GATEWAY_CPU,
     process.execPath,
-    ["bin/aperture.js", "--log-level", "warning", "start", "--config", "bench/gateway.config.ts", "--port", String(port)],
+    [...heapSnapshotArgs, "bin/aperture.js", "--log-level", "warning", "start", "--config", "bench/gateway.config.ts", "--port", String(port)],
     { BENCH_CONNECTORS: JSON.stringify(connectors) }
   )
   const origin = `http://127.0.0.1:${port}`
@@ -241,7 +255,9 @@ const catalogScenarios = async () => {
     { name: "1 upstream, no tools", connectors: servers(rawEmpty.base, 1), upstreams: 1 },
     { name: "1×1,000 tools", connectors: servers(rawBig.base, 1), upstreams: 1 },
     { name: "10×100 tools", connectors: servers(rawHundred.base, 10), upstreams: 10 },
-    { name: "100×100 tools (10k)", connectors: servers(rawHundred.base, 100), upstreams: 100 }
+    { name: "100×100 tools (10k)", connectors: servers(rawHundred.base, 100), upstreams: 100 },
+    // The baseline for catalog memory: the same 100 upstream clients, nothing in the catalog.
+    { name: "100 upstreams, no tools", connectors: servers(rawEmpty.base, 100), upstreams: 100 }
   ]
   const listStats = async (base: string) => ((await (await fetch(`${base}/stats`)).json()) as { listRequests: number }).listRequests
 
@@ -250,9 +266,10 @@ const catalogScenarios = async () => {
     out("| catalog | cold first page ms | warm first page p50 / p99 ms | full walk ms (pages) | RSS MiB | upstream lists during the warm loop |")
     out("|---|---:|---:|---:|---:|---:|")
   }
-  const baselineRss: Record<string, number> = {}
+  const readyMemory: Record<string, { rss: number; heap: number }> = {}
   for (const topology of topologies) {
     const gateway = await startGateway(topology.connectors)
+    const rssReady = rssMiB(gateway.pid)
     const dispatcher = new Agent({ connections: 1 })
     const headers = await openSession(gateway.url, dispatcher)
     if (runs("S3")) {
@@ -271,8 +288,12 @@ const catalogScenarios = async () => {
         } (${walks[0]?.pages ?? 0}) | ${f(rssMiB(gateway.pid), 0)} | ${after - before} |`
       )
     }
-    baselineRss[topology.name] = rssMiB(gateway.pid)
-    if (runs("S4") && topology.name !== "1×1,000 tools") {
+    if (runs("S3") && topology.upstreams === 100) {
+      // With the bench's session closed, the live heap is the catalog and the upstream clients.
+      await closeSessions(gateway.url, dispatcher, [headers])
+      readyMemory[topology.name] = { rss: rssReady, heap: await liveHeapMiB(gateway.pid) }
+    }
+    if (runs("S4") && !["1×1,000 tools", "100 upstreams, no tools"].includes(topology.name)) {
       const churn = await sessionChurn(gateway.url, 8, SECONDS * 2)
       out(
         "",
@@ -287,9 +308,14 @@ const catalogScenarios = async () => {
     await gateway.child.kill("SIGINT")
   }
   if (runs("S3")) {
-    const empty = baselineRss["1 upstream, no tools"] ?? 0
-    const big = baselineRss["100×100 tools (10k)"] ?? 0
-    out("", `Catalog memory at 10k tools: ${f(big - empty, 0)} MiB over a gateway with one empty upstream (includes 100 upstream clients).`)
+    const empty = readyMemory["100 upstreams, no tools"] ?? { rss: Number.NaN, heap: Number.NaN }
+    const big = readyMemory["100×100 tools (10k)"] ?? { rss: Number.NaN, heap: Number.NaN }
+    out(
+      "",
+      `Catalog memory at 10k tools, 100 upstreams of 100 tools vs the same 100 upstreams with none: ` +
+        `live heap ${f(big.heap - empty.heap, 1)} MiB (${f(big.heap, 0)} vs ${f(empty.heap, 0)}), ` +
+        `RSS once ready ${f(big.rss - empty.rss, 0)} MiB (${f(big.rss, 0)} vs ${f(empty.rss, 0)}; RSS also counts discovery's garbage V8 has not collected).`
+    )
     const direct = new Agent({ connections: 1 })
     const directHeaders = await openSession(`${rawBig.base}/mcp/0`, direct)
     const samples: Array<number> = []
@@ -386,4 +412,7 @@ main()
     console.error(error)
     process.exitCode = 1
   })
-  .finally(stopAll)
+  .finally(async () => {
+    await stopAll()
+    rmSync(snapshotDir, { recursive: true, force: true })
+  })
