@@ -12,8 +12,6 @@ export interface LoadResult {
   readonly seconds: number
   /** Sorted ascending. */
   readonly latenciesMs: Float64Array
-  /** Response body bytes read, where the load counts them. */
-  readonly bytes?: number
 }
 
 const BASE_HEADERS = {
@@ -111,12 +109,16 @@ export const closedLoop = async (options: CallOptions & { readonly concurrency: 
   return { requests: latencies.length, errors, seconds, latenciesMs: Float64Array.from(latencies).sort() }
 }
 
-/** `concurrency` workers GET `url` back to back for `seconds`, reading each body whole (S6, the HTTP proxy). */
-export const httpClosedLoop = async (options: { readonly url: string; readonly concurrency: number; readonly seconds: number }): Promise<LoadResult> => {
+/**
+ * `concurrency` workers GET `url` back to back for `seconds`, reading each body whole (S6, the HTTP
+ * proxy); an answer that is not 200 with `expectedBytes` of body counts as an error.
+ */
+export const httpClosedLoop = async (
+  options: { readonly url: string; readonly concurrency: number; readonly seconds: number; readonly expectedBytes: number }
+): Promise<LoadResult> => {
   const dispatcher = new Agent({ connections: options.concurrency, pipelining: 1, keepAliveTimeout: 30_000 })
   const latencies: Array<number> = []
   let errors = 0
-  let bytes = 0
   const deadline = performance.now() + options.seconds * 1000
   const worker = async () => {
     while (performance.now() < deadline) {
@@ -124,8 +126,7 @@ export const httpClosedLoop = async (options: { readonly url: string; readonly c
       try {
         const response = await request(options.url, { method: "GET", dispatcher })
         const body = await response.body.arrayBuffer()
-        bytes += body.byteLength
-        if (response.statusCode === 200) latencies.push(performance.now() - started)
+        if (response.statusCode === 200 && body.byteLength === options.expectedBytes) latencies.push(performance.now() - started)
         else errors++
       } catch {
         errors++
@@ -136,7 +137,7 @@ export const httpClosedLoop = async (options: { readonly url: string; readonly c
   await Promise.all(Array.from({ length: options.concurrency }, worker))
   const seconds = (performance.now() - started) / 1000
   await dispatcher.close()
-  return { requests: latencies.length, errors, seconds, latenciesMs: Float64Array.from(latencies).sort(), bytes }
+  return { requests: latencies.length, errors, seconds, latenciesMs: Float64Array.from(latencies).sort() }
 }
 
 /**

@@ -372,11 +372,11 @@ const proxyScenario = async () => {
   const url = (t: "direct" | "gateway", size: number) =>
     t === "direct" ? `${rest.base}/bytes/${size}` : `${gateway.origin}/v1/connectors/rest/bytes/${size}`
   for (const t of ["direct", "gateway"] as const) {
-    await httpClosedLoop({ url: url(t, 1024), concurrency: 16, seconds: WARMUP_SECONDS / 2 })
+    await httpClosedLoop({ url: url(t, 1024), concurrency: 16, seconds: WARMUP_SECONDS / 2, expectedBytes: 1024 })
   }
   out("", "## S6 HTTP connector proxy (`GET /v1/connectors/<id>/bytes/<n>` vs the REST upstream), c=16", "", ...TABLE_HEAD)
   for (const size of [1024, 1024 * 1024]) {
-    const cells = await compare(gateway, (t) => httpClosedLoop({ url: url(t, size), concurrency: 16, seconds: SECONDS }))
+    const cells = await compare(gateway, (t) => httpClosedLoop({ url: url(t, size), concurrency: 16, seconds: SECONDS, expectedBytes: size }))
     throughputRows(size === 1024 ? "1 KiB" : "1 MiB", cells.direct, cells.gateway, gateway)
   }
   await gateway.child.kill("SIGINT")

@@ -34,7 +34,6 @@ export interface LiveUpstream {
   readonly calls: CallRegistry
 }
 
-/** Reconnect delays: 200 ms doubling, ±20 % jitter, at most 30 s; back to 200 ms after a minute of health. */
 /**
  * Connections being opened and listed at once (at start-up, and in a reconnect storm): enough to
  * keep the gateway's core busy while answers travel (100 loopback connectors measured ready as
@@ -43,6 +42,7 @@ export interface LiveUpstream {
  */
 const DISCOVERY_CONCURRENCY = 32
 
+/** Reconnect delays: 200 ms doubling, ±20 % jitter, at most 30 s; back to 200 ms after a minute of health. */
 export const reconnectSchedule = Schedule.exponential(Duration.millis(200)).pipe(
   Schedule.jittered,
   Schedule.union(Schedule.spaced(Duration.seconds(30))),
