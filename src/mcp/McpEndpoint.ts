@@ -107,7 +107,6 @@ export class McpEndpoint extends Effect.Service<McpEndpoint>()("aperture/McpEndp
       }
       const identity = caller.right
 
-      let body: string | undefined
       let parsedBody: unknown
       if (request.method === "POST") {
         const length = Number(headers["content-length"] ?? 0)
@@ -118,9 +117,8 @@ export class McpEndpoint extends Effect.Service<McpEndpoint>()("aperture/McpEndp
         if (read._tag === "Left") {
           return HttpServerResponse.fromWeb(jsonRpcError(413, -32000, `Request body larger than ${MAX_BODY_BYTES} bytes`))
         }
-        body = read.right
         try {
-          parsedBody = JSON.parse(body)
+          parsedBody = JSON.parse(read.right)
         } catch {
           return HttpServerResponse.fromWeb(jsonRpcError(400, -32700, "Parse error: the body is not valid JSON"))
         }
@@ -128,10 +126,11 @@ export class McpEndpoint extends Effect.Service<McpEndpoint>()("aperture/McpEndp
       const webHeaders = new Headers()
       for (const [name, value] of Object.entries(headers)) if (value !== undefined) webHeaders.set(name, value)
       const signal = clientGoneSignal(request)
+      // No body: both SDK paths are handed `parsedBody` and never read it (a body would cost a
+      // ReadableStream per request).
       const webRequest = new Request(url, {
         method: request.method,
         headers: webHeaders,
-        ...(body !== undefined && { body }),
         ...(signal !== undefined && { signal })
       })
 
