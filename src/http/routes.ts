@@ -4,6 +4,7 @@
  */
 import * as HttpLayerRouter from "@effect/platform/HttpLayerRouter"
 import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
 import { connectorsApi } from "../admin/connectorsApi.js"
 import { health } from "../admin/health.js"
 import { metricsRoute } from "../admin/metrics.js"
@@ -11,11 +12,28 @@ import { statusPage } from "../admin/statusPage.js"
 import { PROTECTED_RESOURCE_PATH } from "../identity/Identities.js"
 import { McpEndpoint } from "../mcp/McpEndpoint.js"
 import { HttpProxy } from "../proxy/HttpProxy.js"
+import { CONNECTORS_PREFIX } from "../proxy/upstreamPath.js"
 import { protectedResource } from "./protectedResource.js"
 
 export const MCP_PATH = "/v1/mcp"
 
-export const Routes = HttpLayerRouter.addAll([
+/**
+ * The router finds no route for a path it cannot percent-decode (`/v1/connectors/api/a%zz`) and
+ * would answer an empty 404; under the proxy's prefix the proxy answers instead, with its 400
+ * naming what is wrong with the path.
+ */
+const MalformedProxyPaths = HttpLayerRouter.middleware(
+  Effect.map(HttpProxy, (proxy) => (effect) =>
+    Effect.catchAll(effect, (error) => {
+      const notFound = error as unknown as { readonly _tag?: string; readonly request?: { readonly url: string } }
+      return notFound._tag === "RouteNotFound" && notFound.request?.url.startsWith(CONNECTORS_PREFIX)
+        ? proxy.handle(notFound.request as never)
+        : Effect.fail(error)
+    })),
+  { global: true }
+)
+
+const Endpoints = HttpLayerRouter.addAll([
   HttpLayerRouter.route("*", MCP_PATH, (request) => Effect.flatMap(McpEndpoint, (endpoint) => endpoint.handle(request))),
   HttpLayerRouter.route("*", "/v1/connectors/*", (request) => Effect.flatMap(HttpProxy, (proxy) => proxy.handle(request))),
   HttpLayerRouter.route("GET", "/healthz", health),
@@ -26,3 +44,5 @@ export const Routes = HttpLayerRouter.addAll([
   HttpLayerRouter.route("GET", PROTECTED_RESOURCE_PATH, protectedResource),
   HttpLayerRouter.route("GET", `${PROTECTED_RESOURCE_PATH}${MCP_PATH}`, protectedResource)
 ])
+
+export const Routes = Layer.mergeAll(Endpoints, MalformedProxyPaths)
