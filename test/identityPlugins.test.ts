@@ -178,18 +178,25 @@ describe("verified tokens", () => {
 
   it("remembers a token until it expires", () => {
     const cache = new VerifiedTokens(10)
-    cache.set("t", who("a"), 1000)
+    cache.set("t", who("a"), 1000, 0)
     expect(cache.get("t", 999)?.login).toBe("a")
     expect(cache.get("t", 1000)).toBeUndefined()
     expect(cache.size).toBe(0)
   })
 
+  it("uses a long-lived token at most maxAgeSeconds before verifying it again", () => {
+    const cache = new VerifiedTokens(10, 600)
+    cache.set("t", who("a"), 100_000, 1000)
+    expect(cache.get("t", 1599)?.login).toBe("a")
+    expect(cache.get("t", 1600)).toBeUndefined()
+  })
+
   it("drops the least recently used token past its bound", () => {
     const cache = new VerifiedTokens(2)
-    cache.set("a", who("a"), 1e12)
-    cache.set("b", who("b"), 1e12)
+    cache.set("a", who("a"), 1e12, 0)
+    cache.set("b", who("b"), 1e12, 0)
     expect(cache.get("a", 0)?.login).toBe("a") // a is now the most recently used
-    cache.set("c", who("c"), 1e12)
+    cache.set("c", who("c"), 1e12, 0)
     expect(cache.get("b", 0)).toBeUndefined()
     expect(cache.get("a", 0)?.login).toBe("a")
     expect(cache.get("c", 0)?.login).toBe("c")

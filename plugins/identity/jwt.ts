@@ -32,6 +32,11 @@ export const LEEWAY_SECONDS = 30
 export const JWKS_COOLDOWN_MS = 5_000
 /** The JWKS is fetched again after this long even when every kid is known (keys get revoked). */
 export const JWKS_MAX_AGE_MS = 10 * 60_000
+/**
+ * A verified token is re-verified after this long even if it expires later: with the JWKS
+ * refreshed every {@link JWKS_MAX_AGE_MS}, a withdrawn key stops being honoured within 20 minutes.
+ */
+export const VERIFIED_TOKEN_MAX_AGE_SECONDS = JWKS_MAX_AGE_MS / 1000
 /** After a failed discovery, requests fail at once for this long instead of each trying again. */
 const DISCOVERY_BACKOFF_MS = 5_000
 /** Verified tokens remembered at most. */
@@ -144,7 +149,7 @@ export const jwt = defineIdentityPlugin({
   make: (options) =>
     Effect.sync(() => {
       const { audience, groupsClaim, issuer, loginClaim } = options
-      const verified = new VerifiedTokens(MAX_CACHED_TOKENS)
+      const verified = new VerifiedTokens(MAX_CACHED_TOKENS, VERIFIED_TOKEN_MAX_AGE_SECONDS)
       // Tokens being verified now: the same token arriving twice at once is verified once.
       const verifying = new Map<string, Promise<Identity>>()
 
@@ -199,7 +204,7 @@ export const jwt = defineIdentityPlugin({
           throw new IdentityRejected({ plugin: "jwt", message: `the token has no ${loginClaim} claim to name the caller` })
         }
         const identity: Identity = { login, groups: claimList(payload[groupsClaim]), tags: [], via: "jwt" }
-        verified.set(token, identity, payload.exp! + LEEWAY_SECONDS)
+        verified.set(token, identity, payload.exp! + LEEWAY_SECONDS, Date.now() / 1000)
         return identity
       }
 
