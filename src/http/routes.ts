@@ -3,6 +3,7 @@
  * @module
  */
 import * as HttpLayerRouter from "@effect/platform/HttpLayerRouter"
+import * as HttpServerError from "@effect/platform/HttpServerError"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import { connectorsApi } from "../admin/connectorsApi.js"
@@ -25,9 +26,10 @@ export const MCP_PATH = "/v1/mcp"
 const MalformedProxyPaths = HttpLayerRouter.middleware(
   Effect.map(HttpProxy, (proxy) => (effect) =>
     Effect.catchAll(effect, (error) => {
-      const notFound = error as unknown as { readonly _tag?: string; readonly request?: { readonly url: string } }
-      return notFound._tag === "RouteNotFound" && notFound.request?.url.startsWith(CONNECTORS_PREFIX)
-        ? proxy.handle(notFound.request as never)
+      // The router's errors are opaque to middleware; only its RouteNotFound is taken here.
+      const notFound: unknown = error
+      return notFound instanceof HttpServerError.RouteNotFound && notFound.request.url.startsWith(CONNECTORS_PREFIX)
+        ? proxy.handle(notFound.request)
         : Effect.fail(error)
     })),
   { global: true }
