@@ -9,7 +9,7 @@ import type { RunningGateway } from "../src/Aperture.js"
 import { Aperture } from "../src/Aperture.js"
 import { grant, mcp } from "../src/config/dsl.js"
 import { loopback } from "../src/index.js"
-import { connectorsOf, connectV1, connectV2, eventually, everythingStdio, startGateway } from "./helpers/gateway.js"
+import { connectorsOf, connectV1, connectV2, errorOf, eventually, everythingStdio, startGateway } from "./helpers/gateway.js"
 import { startV2Upstream, type V2Upstream } from "./fixtures/v2Upstream.js"
 
 let fx: V2Upstream
@@ -34,15 +34,6 @@ afterAll(async () => {
   await gateway?.close()
   await fx?.close()
 })
-
-const errorOf = async (promise: Promise<unknown>) => {
-  try {
-    await promise
-  } catch (error) {
-    return error as { code?: number; message: string }
-  }
-  throw new Error("expected an error")
-}
 
 describe("grants at /v1/mcp", () => {
   it("shows only what the grants cover, to both client generations", async () => {

@@ -14,7 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import type { AuditLine } from "../src/audit/AuditLog.js"
 import { Aperture, type RunningGateway } from "../src/Aperture.js"
 import { apiKeys, grant, hashApiKey, http, loopback, mcp, trustedHeaders } from "../src/index.js"
-import { eventually, startGateway } from "./helpers/gateway.js"
+import { errorOf, eventually, startGateway } from "./helpers/gateway.js"
 import { type HttpUpstream, startHttpUpstream } from "./fixtures/httpUpstream.js"
 import { startV2Upstream, type V2Upstream } from "./fixtures/v2Upstream.js"
 
@@ -66,15 +66,6 @@ afterAll(async () => {
   await fx?.close()
   await api?.close()
 })
-
-const errorOf = async (promise: Promise<unknown>) => {
-  try {
-    await promise
-  } catch (error) {
-    return error as { code?: number; message: string }
-  }
-  throw new Error("expected an error")
-}
 
 /** The error with the tool name taken out, to compare a denied tool with an unknown one. */
 const shapeOf = async (promise: Promise<unknown>, name: string) => {

@@ -8,24 +8,12 @@ import { request } from "node:http"
 import { Effect, Schema } from "effect"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import type { RunningGateway } from "../src/Aperture.js"
-import { apiKey, bearer, defineAuthPlugin, defineIdentityPlugin, grant, http, loopback, mcp } from "../src/index.js"
+import { apiKey, bearer, defineAuthPlugin, grant, http, loopback, mcp } from "../src/index.js"
 import { type HttpUpstream, startHttpUpstream } from "./fixtures/httpUpstream.js"
+import { testUsers } from "./helpers/testUsers.js"
 import { connectorsOf, eventually, startGateway } from "./helpers/gateway.js"
 import { jsonOf, rawRequest } from "./helpers/http.js"
 import { freePort } from "./helpers/processes.js"
-
-/** Callers named by an `x-test-user` header (loopback callers without it are `local`). */
-const testUsers = defineIdentityPlugin({
-  name: "testUsers",
-  options: Schema.Struct({}),
-  make: () =>
-    Effect.succeed({
-      identify: (request) => {
-        const login = request.headers["x-test-user"]
-        return Effect.succeed(login === undefined ? undefined : { login, groups: [], tags: [], via: "testUsers" })
-      }
-    })
-})
 
 /** A credential that hands out token-1, then token-2 after the upstream refuses it. */
 const rotating = defineAuthPlugin({

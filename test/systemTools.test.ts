@@ -3,40 +3,18 @@
  * the caller holds a proxy grant on one; lists exactly those connectors; for anyone else it is
  * absent and calling it answers as an unknown tool does.
  */
-import { Effect, Schema } from "effect"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import type { RunningGateway } from "../src/Aperture.js"
-import { defineIdentityPlugin, grant, http, loopback, mcp } from "../src/index.js"
+import { grant, http, loopback, mcp } from "../src/index.js"
 import { startV2Upstream, type V2Upstream } from "./fixtures/v2Upstream.js"
-import { connectorsOf, connectV1, connectV2, eventually, startGateway } from "./helpers/gateway.js"
+import { testUsers } from "./helpers/testUsers.js"
+import { connectorsOf, connectV1, connectV2, errorOf, eventually, startGateway } from "./helpers/gateway.js"
 import { Client, StreamableHTTPClientTransport } from "@modelcontextprotocol/client"
-
-/** Every caller is the login in the `x-test-user` header. */
-const testUsers = defineIdentityPlugin({
-  name: "testUsers",
-  options: Schema.Struct({}),
-  make: () =>
-    Effect.succeed({
-      identify: (request) => {
-        const login = request.headers["x-test-user"]
-        return Effect.succeed(login === undefined ? undefined : { login, groups: [], tags: [], via: "testUsers" })
-      }
-    })
-})
 
 const connectAs = async (url: string, login: string) => {
   const client = new Client({ name: "test", version: "1.0.0" }, { versionNegotiation: { mode: "auto" } })
   await client.connect(new StreamableHTTPClientTransport(new URL(url), { requestInit: { headers: { "x-test-user": login } } }))
   return client
-}
-
-const errorOf = async (promise: Promise<unknown>) => {
-  try {
-    await promise
-  } catch (error) {
-    return error as { code?: number; message: string }
-  }
-  throw new Error("expected an error")
 }
 
 let fx: V2Upstream

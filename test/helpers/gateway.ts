@@ -61,3 +61,13 @@ export const connectorsOf = async (gateway: RunningGateway) => {
 
 export const statusOf = async (gateway: RunningGateway, id: string) =>
   (await connectorsOf(gateway)).connectors.find((c) => c.id === id)?.status
+
+/** The error a promise rejects with (a JSON-RPC error from an SDK client, say); fails if it resolves. */
+export const errorOf = async (promise: Promise<unknown>) => {
+  try {
+    await promise
+  } catch (error) {
+    return error as { code?: number; message: string }
+  }
+  throw new Error("expected an error")
+}
