@@ -17,6 +17,7 @@ import { Catalog } from "../catalog/Catalog.js"
 import { GatewayConfig } from "../config/GatewayConfig.js"
 import type { Identity } from "../identity/IdentityPlugin.js"
 import { makeDownstreamServer } from "./downstreamServer.js"
+import { directList, invalidParamsEvent, resultEvent } from "./directLists.js"
 import { type BoundedEventStore, boundedEventStore } from "./eventStore.js"
 import { jsonRpcError } from "./httpErrors.js"
 import { McpRouter } from "./McpRouter.js"
@@ -120,6 +121,29 @@ export class LegacySessions extends Effect.Service<LegacySessions>()("aperture/L
       return request.method === "GET" ? trackStream(response, session) : response
     })
 
+    /**
+     * The answer to a list request on one of this caller's sessions, as one SSE event, when the
+     * gateway can give it without the SDK (see {@link directList}); `undefined` sends the request
+     * down the SDK path.
+     */
+    const answerDirectly = (headers: Readonly<Record<string, string | undefined>>, parsedBody: unknown, identity: Identity) =>
+      Effect.suspend(() => {
+        const id = headers["mcp-session-id"]
+        const session = id === undefined ? undefined : sessions.get(id)
+        if (session === undefined || !sameCaller(session.identity, identity)) return Effect.succeed(undefined)
+        const list = directList(headers, parsedBody)
+        if (list === undefined) return Effect.succeed(undefined)
+        const { cursor, id: requestId } = list
+        const result = cursor === undefined || typeof cursor === "string" ? router.listJson[list.method](identity, cursor) : undefined
+        const body = result !== undefined
+          ? resultEvent(requestId, result)
+          : invalidParamsEvent(requestId, typeof cursor === "string" ? "Invalid cursor" : "Invalid params: cursor must be a string")
+        return Effect.map(Clock.currentTimeMillis, (now) => {
+          session.lastSeen = now
+          return { sessionId: session.id, body }
+        })
+      })
+
     /** Tells each session whose visible lists changed. */
     const notifyListChanges = catalog.changes.pipe(
       Stream.changesWith((a, b) => a.index === b.index),
@@ -156,6 +180,7 @@ export class LegacySessions extends Effect.Service<LegacySessions>()("aperture/L
 
     return {
       handle,
+      answerDirectly,
       /** Number of open sessions. */
       size: () => sessions.size,
       closeAll: Effect.suspend(() => Effect.forEach([...sessions.values()], closeSession, { discard: true, concurrency: "unbounded" }))

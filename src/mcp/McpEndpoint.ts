@@ -123,6 +123,15 @@ export class McpEndpoint extends Effect.Service<McpEndpoint>()("aperture/McpEndp
           return HttpServerResponse.fromWeb(jsonRpcError(400, -32700, "Parse error: the body is not valid JSON"))
         }
       }
+      if (parsedBody !== undefined) {
+        const direct = yield* legacy.answerDirectly(headers, parsedBody, identity)
+        if (direct !== undefined) {
+          return HttpServerResponse.uint8Array(direct.body, {
+            contentType: "text/event-stream",
+            headers: { "cache-control": "no-cache, no-transform", "mcp-session-id": direct.sessionId }
+          })
+        }
+      }
       const webHeaders = new Headers()
       for (const [name, value] of Object.entries(headers)) if (value !== undefined) webHeaders.set(name, value)
       const signal = clientGoneSignal(request)

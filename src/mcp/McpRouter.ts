@@ -34,7 +34,7 @@ import { type CallContext, makeForwarder, type RoundState } from "./forwardCall.
 import { HeldCalls } from "./heldCalls.js"
 import { ResourceSubscriptions } from "./resourceSubscriptions.js"
 import { makeSystemTools } from "./systemTools.js"
-import { callerView, decideEntry, page } from "./views.js"
+import { callerView, decideEntry, encodedPage, page } from "./views.js"
 
 type Params = Record<string, unknown> | undefined
 
@@ -58,6 +58,8 @@ const upstreamParams = (params: Params, replace: Record<string, unknown>) => {
 }
 
 type ListKey = "tools" | "prompts" | "resources" | "templates"
+
+export type ListMethod = "tools/list" | "prompts/list" | "resources/list" | "resources/templates/list"
 
 /** How a forwarded call ended, for the audit log. */
 const outcomeOf = (result: Record<string, unknown>): AuditOutcome =>
@@ -101,15 +103,23 @@ export class McpRouter extends Effect.Service<McpRouter>()("aperture/McpRouter",
       })
     }
 
-    const list = (key: ListKey, resultKey: string) => (identity: Identity, params: Params): Record<string, unknown> => {
+    /** What the caller may see of one list (the same array until the catalog or their grants change). */
+    const visible = (key: ListKey, identity: Identity) => {
       const policy = policyOf(identity)
       const view = callerView(catalog.current(), policy)
+      return key === "tools" ? system.withSystemTools(view.tools, policy) : view[key]
+    }
+
+    const list = (key: ListKey, resultKey: string) => (identity: Identity, params: Params): Record<string, unknown> => {
       const cursor = params?.["cursor"]
-      const items = key === "tools" ? system.withSystemTools(view.tools, policy) : view[key]
-      const result = page(items, typeof cursor === "string" ? cursor : undefined)
+      const result = page(visible(key, identity), typeof cursor === "string" ? cursor : undefined)
       if (result === undefined) throw invalidParams("Invalid cursor")
       return { [resultKey]: result.items, ...(result.nextCursor !== undefined && { nextCursor: result.nextCursor }) }
     }
+
+    /** The same list page as UTF-8 JSON, encoded once per caller view and cursor; `undefined` for an invalid cursor. */
+    const listJson = (key: ListKey, resultKey: string) => (identity: Identity, cursor: string | undefined): Buffer | undefined =>
+      encodedPage(visible(key, identity), cursor, resultKey)
 
     /** The entry a caller names and the grant that allows it; no grant: denied (or unknown). */
     const lookup = (identity: Identity, byName: ReadonlyMap<string, IndexEntry>, name: unknown) => {
@@ -384,6 +394,13 @@ export class McpRouter extends Effect.Service<McpRouter>()("aperture/McpRouter",
       listPrompts: list("prompts", "prompts"),
       listResources: list("resources", "resources"),
       listResourceTemplates: list("templates", "resourceTemplates"),
+      /** Each list method's result as UTF-8 JSON (see {@link encodedPage}), for answers that skip the SDK. */
+      listJson: {
+        "tools/list": listJson("tools", "tools"),
+        "prompts/list": listJson("prompts", "prompts"),
+        "resources/list": listJson("resources", "resources"),
+        "resources/templates/list": listJson("templates", "resourceTemplates")
+      } as Record<ListMethod, (identity: Identity, cursor: string | undefined) => Buffer | undefined>,
       callTool,
       getPrompt,
       readResource,

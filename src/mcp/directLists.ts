@@ -1,0 +1,82 @@
+/**
+ * List requests on a 2025-era session that the gateway answers itself, without the SDK's
+ * transport and server: a list is read from the catalog and answers at once, so nothing can be
+ * sent to the caller before it (no progress, no server→client request) and the whole answer is
+ * one SSE event, written in one piece. It is an event stream, as the SDK's answers are, not
+ * `application/json`: the conformance suite checks that concurrent list requests on a session get
+ * working SSE streams. The event has no id: there is nothing to resume in an answer sent whole
+ * (a caller that loses it asks again). The page comes pre-encoded ({@link encodedPage}): a warm
+ * `tools/list` costs a map lookup and one copy of the page's bytes, where the SDK path re-serialised
+ * the page, framed it as an SSE event and stored it for replay (measured: most of the gateway's
+ * time per 10k-tool page).
+ *
+ * Only a well-formed single request is answered here; anything else (a batch, a wrong header, an
+ * unknown param) takes the SDK path and gets the SDK's error. A bad cursor is answered here
+ * with JSON-RPC's "invalid params" (-32602), where the SDK's schema check says "internal error".
+ * @module
+ */
+import { isJsonContentType, SUPPORTED_PROTOCOL_VERSIONS } from "@modelcontextprotocol/server"
+import type { ListMethod } from "./McpRouter.js"
+
+export interface DirectList {
+  readonly id: string | number
+  readonly method: ListMethod
+  /** The cursor asked for; not a string: invalid params (the SDK path answers those as an internal error). */
+  readonly cursor: unknown
+}
+
+const LIST_METHODS: ReadonlySet<string> = new Set<ListMethod>([
+  "tools/list",
+  "prompts/list",
+  "resources/list",
+  "resources/templates/list"
+])
+
+const isPlainObject = (u: unknown): u is Record<string, unknown> =>
+  typeof u === "object" && u !== null && !Array.isArray(u)
+
+/** The request's fields, when it is exactly a JSON-RPC request (no other keys, a string or integer id). */
+const requestOf = (body: unknown) => {
+  if (!isPlainObject(body) || body["jsonrpc"] !== "2.0") return undefined
+  for (const key in body) if (key !== "jsonrpc" && key !== "id" && key !== "method" && key !== "params") return undefined
+  const id = body["id"]
+  if (typeof id !== "string" && !Number.isSafeInteger(id)) return undefined
+  return { id: id as string | number, method: body["method"], params: body["params"] }
+}
+
+/** The list request a POST carries, if the gateway may answer it directly. */
+export const directList = (headers: Readonly<Record<string, string | undefined>>, body: unknown): DirectList | undefined => {
+  const request = requestOf(body)
+  if (request === undefined || typeof request.method !== "string" || !LIST_METHODS.has(request.method)) return undefined
+  // The transport's header checks: a caller failing them gets the SDK's 406/415/400.
+  const accept = headers["accept"]
+  if (accept === undefined || !accept.includes("application/json") || !accept.includes("text/event-stream")) return undefined
+  const contentType = headers["content-type"]
+  if (contentType === undefined || !isJsonContentType(contentType)) return undefined
+  const version = headers["mcp-protocol-version"]
+  if (version !== undefined && !SUPPORTED_PROTOCOL_VERSIONS.includes(version)) return undefined
+  let cursor: unknown
+  if (request.params !== undefined) {
+    if (!isPlainObject(request.params)) return undefined
+    for (const key in request.params) {
+      const value = request.params[key]
+      if (key === "cursor") cursor = value
+      else if (!(key === "_meta" && isPlainObject(value))) return undefined
+    }
+  }
+  return { id: request.id, method: request.method as ListMethod, cursor }
+}
+
+/** One SSE `message` event around JSON text, which never holds a raw newline. */
+const EVENT_START = Buffer.from("event: message\ndata: ")
+const EVENT_END = Buffer.from("\n\n")
+
+/** The JSON-RPC response around an already-encoded result, as an SSE event (a copy, not a re-encoding). */
+export const resultEvent = (id: string | number, encodedResult: Uint8Array): Buffer =>
+  Buffer.concat([EVENT_START, Buffer.from(`{"jsonrpc":"2.0","id":${JSON.stringify(id)},"result":`), encodedResult, RESULT_END])
+
+const RESULT_END = Buffer.from("}\n\n")
+
+/** A JSON-RPC "invalid params" (-32602) response, as an SSE event. */
+export const invalidParamsEvent = (id: string | number, message: string): Buffer =>
+  Buffer.concat([EVENT_START, Buffer.from(JSON.stringify({ jsonrpc: "2.0", id, error: { code: -32602, message } })), EVENT_END])
