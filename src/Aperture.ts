@@ -98,6 +98,14 @@ export const layerOnRouter = (config: ApertureConfig): Layer.Layer<ApertureServi
   )
 
 /**
+ * How long a client may take to send one whole request. Node's default, 5 minutes, cut proxied
+ * uploads of large files; an hour lets them through while a client trickling a body still cannot
+ * hold a socket for ever. Stalled bodies end sooner: a proxied one at the connector's idle
+ * timeout, a `/v1/mcp` one at McpEndpoint's BODY_TIMEOUT; headers still within Node's 60 s.
+ */
+const REQUEST_TIMEOUT_MS = 60 * 60_000
+
+/**
  * The gateway on a Node HTTP server of its own, at `config.server.host`/`port`.
  *
  * On shutdown the gateway drains first (calls finish, sessions close), then every connection
@@ -108,7 +116,7 @@ export const layerOnRouter = (config: ApertureConfig): Layer.Layer<ApertureServi
  */
 const layerOwnServer = (config: ApertureConfig) =>
   Layer.unwrapEffect(Effect.sync(() => {
-    const server = createServer()
+    const server = createServer({ requestTimeout: REQUEST_TIMEOUT_MS })
     const listening = NodeHttpServer.layer(() => server, { host: config.server.host, port: config.server.port })
     // Built after the server and before the gateway, so released after the drain and before `close`.
     const closeConnections = Layer.scopedDiscard(Effect.addFinalizer(() => Effect.sync(() => server.closeAllConnections())))

@@ -7,6 +7,7 @@
 import { createMcpHandler, isLegacyRequest, type McpHttpHandler, type ServerEvent } from "@modelcontextprotocol/server"
 import type * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
@@ -26,6 +27,9 @@ import { callerView } from "./views.js"
 
 /** Largest JSON-RPC body accepted (as the MCP SDK's default). */
 export const MAX_BODY_BYTES = 4 * 1024 * 1024
+
+/** How long a client may take to send a JSON-RPC body (at most 4 MiB; a trickle is refused). */
+export const BODY_TIMEOUT = Duration.seconds(30)
 
 
 const identityKey = "aperture.identity"
@@ -113,9 +117,13 @@ export class McpEndpoint extends Effect.Service<McpEndpoint>()("aperture/McpEndp
         if (length > MAX_BODY_BYTES) {
           return HttpServerResponse.fromWeb(jsonRpcError(413, -32000, `Request body larger than ${MAX_BODY_BYTES} bytes`))
         }
-        const read = yield* Effect.either(readBody(request, MAX_BODY_BYTES))
+        const read = yield* Effect.either(readBody(request, MAX_BODY_BYTES, BODY_TIMEOUT))
         if (read._tag === "Left") {
-          return HttpServerResponse.fromWeb(jsonRpcError(413, -32000, `Request body larger than ${MAX_BODY_BYTES} bytes`))
+          return HttpServerResponse.fromWeb(
+            read.left._tag === "BodyTimedOut"
+              ? jsonRpcError(408, -32000, `Request body not received within ${Duration.format(BODY_TIMEOUT)}`, { connection: "close" })
+              : jsonRpcError(413, -32000, `Request body larger than ${MAX_BODY_BYTES} bytes`)
+          )
         }
         try {
           parsedBody = JSON.parse(read.right)

@@ -9,26 +9,42 @@ import { Readable } from "node:stream"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import * as NodeHttpServerRequest from "@effect/platform-node/NodeHttpServerRequest"
 import type * as HttpServerRequest from "@effect/platform/HttpServerRequest"
+import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 
 export class BodyTooLarge {
   readonly _tag = "BodyTooLarge"
 }
 
+/** The client stopped sending its body before the end. */
+export class BodyTimedOut {
+  readonly _tag = "BodyTimedOut"
+}
+
 const isIncomingMessage = (u: unknown): u is IncomingMessage =>
   typeof u === "object" && u !== null && typeof (u as IncomingMessage).on === "function" &&
   typeof (u as IncomingMessage).headers === "object"
 
-/** The request body as text, refusing more than `limit` bytes. */
-export const readBody = (request: HttpServerRequest.HttpServerRequest, limit: number): Effect.Effect<string, BodyTooLarge> => {
+/**
+ * The request body as text, refusing more than `limit` bytes or a body still incomplete after
+ * `timeout` (the server's own whole-request timeout is off, for long proxied uploads; see
+ * `Aperture.ts`).
+ */
+export const readBody = (
+  request: HttpServerRequest.HttpServerRequest,
+  limit: number,
+  timeout: Duration.DurationInput
+): Effect.Effect<string, BodyTooLarge | BodyTimedOut> => {
   const source = request.source
-  if (!isIncomingMessage(source)) {
-    return request.text.pipe(
-      Effect.orElseSucceed(() => ""),
-      Effect.filterOrFail((text) => Buffer.byteLength(text) <= limit, () => new BodyTooLarge())
-    )
-  }
-  return Effect.async<string, BodyTooLarge>((resume) => {
+  const read: Effect.Effect<string, BodyTooLarge> = isIncomingMessage(source) ? readIncoming(source, limit) : request.text.pipe(
+    Effect.orElseSucceed(() => ""),
+    Effect.filterOrFail((text) => Buffer.byteLength(text) <= limit, () => new BodyTooLarge())
+  )
+  return Effect.timeoutFail(read, { duration: timeout, onTimeout: () => new BodyTimedOut() })
+}
+
+const readIncoming = (source: IncomingMessage, limit: number) =>
+  Effect.async<string, BodyTooLarge>((resume) => {
     const chunks: Array<Buffer> = []
     let size = 0
     const onData = (chunk: Buffer) => {
@@ -54,8 +70,8 @@ export const readBody = (request: HttpServerRequest.HttpServerRequest, limit: nu
     source.on("data", onData)
     source.on("end", onEnd)
     source.on("error", onError)
+    return Effect.sync(cleanup)
   })
-}
 
 /** Calls `onDone` once when the HTTP exchange is over (response sent, or the client went away). */
 export const onExchangeDone = (request: HttpServerRequest.HttpServerRequest, onDone: () => void): boolean => {
