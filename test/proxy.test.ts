@@ -5,6 +5,7 @@
  * methods per connector, 502/504 as JSON, the SSRF guard, and redirects returned unfollowed.
  */
 import { request } from "node:http"
+import { Readable } from "node:stream"
 import { Effect, Schema } from "effect"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import type { RunningGateway } from "../src/Aperture.js"
@@ -281,6 +282,24 @@ describe("upstream failures", () => {
     expect(jsonOf(response)).toMatchObject({ error: "upstream_timeout", connector: "slow" })
     expect(Date.now() - started).toBeGreaterThanOrEqual(450)
     expect((await connectorsOf(gateway)).connectors.find((c) => c.id === "slow")?.status).toBe("down")
+  })
+
+  it("ends an upload the caller stopped sending at the connector's timeout (504)", async () => {
+    const body = new Readable({ read() {} })
+    body.push("the first bytes of a thousand")
+    const started = Date.now()
+    try {
+      const response = await rawRequest(gateway.origin, "/v1/connectors/slow/upload", {
+        method: "POST",
+        headers: { "content-length": "1000" },
+        body
+      })
+      expect(response.status).toBe(504)
+      expect(jsonOf(response)).toMatchObject({ error: "upstream_timeout", connector: "slow" })
+      expect(Date.now() - started).toBeGreaterThanOrEqual(450)
+    } finally {
+      body.destroy()
+    }
   })
 
   it("brings a connector back to ready with its next answer", async () => {
