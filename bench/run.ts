@@ -353,16 +353,33 @@ const startupScenario = async () => {
   if (!runs("S7")) return
   const raw = await startRaw(10)
   out("", "## S7 start-up to ready (CLI start, config load, every connector connected and listed)", "")
-  out("| connectors | listening after ms | all ready after ms |", "|---:|---:|---:|")
+  out(
+    "Direct: a fresh Node process importing only the MCP SDK client, connecting as many bare clients and listing their tools, 32 at a time (`bench/directDiscovery.mjs`).",
+    ""
+  )
+  out("| connectors | gateway listening after ms | gateway all ready after ms | direct ready after ms | gateway − direct ms |", "|---:|---:|---:|---:|---:|")
   for (const n of [1, 10, 100]) {
     const times: Array<{ listening: number; ready: number }> = []
+    const direct: Array<number> = []
     for (let i = 0; i < (quick ? 1 : 3); i++) {
       const gateway = await startGateway(Array.from({ length: n }, (_, k) => ({ id: `u${k}`, url: `${raw.base}/mcp/${k}` })))
       times.push(gateway.startup)
       await gateway.child.kill("SIGINT")
+      direct.push(await directDiscovery(raw.base, n))
     }
-    out(`| ${n} | ${f(median(times.map((t) => t.listening)), 0)} | ${f(median(times.map((t) => t.ready)), 0)} |`)
+    const ready = median(times.map((t) => t.ready))
+    out(`| ${n} | ${f(median(times.map((t) => t.listening)), 0)} | ${f(ready, 0)} | ${f(median(direct), 0)} | ${f(ready - median(direct), 0)} |`)
   }
+}
+
+/** Milliseconds from spawning `bench/directDiscovery.mjs` (on the gateway's core) to its `ready`. */
+const directDiscovery = async (base: string, count: number) => {
+  const started = performance.now()
+  const child = launch(GATEWAY_CPU, process.execPath, ["bench/directDiscovery.mjs", base, String(count)])
+  await child.waitFor(/^ready \d+/m)
+  const ms = performance.now() - started
+  await child.kill("SIGINT")
+  return ms
 }
 
 const proxyScenario = async () => {
