@@ -1,5 +1,5 @@
 /**
- * The `aperture` command as users run it: the compiled CLI (`npm test` builds first), its exit
+ * The `aperture` command as users run it: the bundled CLI (`npm test` builds first), its exit
  * codes, `check` output without secrets, serving the demo config, and draining on SIGTERM.
  */
 import { mkdtempSync, writeFileSync } from "node:fs"
@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { connectV2, eventually } from "./helpers/gateway.js"
 import { freePort, repoRoot, spawnProcess } from "./helpers/processes.js"
 import { startV2Upstream, type V2Upstream } from "./fixtures/v2Upstream.js"
+import { startSignedUpstream } from "../examples/custom-auth-plugin/signedUpstream.js"
 
 const bin = join(repoRoot, "bin/aperture.js")
 const dir = mkdtempSync(join(tmpdir(), "aperture-cli-"))
@@ -164,6 +165,29 @@ describe("aperture start", () => {
       await client.close()
     } finally {
       expect(await gateway.kill("SIGTERM")).toBe(0)
+    }
+  })
+
+  it("runs a config whose custom auth plugin imports effect itself (one effect and one aperture for config and CLI)", async () => {
+    // The CLI runs bundled (scripts/bundle.mjs); the plugin's Schema, Effect and Redacted values
+    // must work in the gateway's runtime, and its `aperture` be the CLI's own.
+    const upstream = await startSignedUpstream({ keys: new Map([["example", "cli-hmac-secret"]]) })
+    const port = await freePort()
+    const gateway = spawnProcess(
+      process.execPath,
+      [bin, "start", "--config", "examples/custom-auth-plugin/aperture.config.ts", "--port", String(port)],
+      { HMAC_SECRET: "cli-hmac-secret", SIGNED_UPSTREAM_URL: upstream.url }
+    )
+    try {
+      await gateway.waitFor(/connector signed ready/, 30_000)
+      const client = await connectV2(`http://127.0.0.1:${port}/v1/mcp`)
+      const tools = (await client.listTools()).tools.map((t) => t.name)
+      expect(tools.length).toBeGreaterThan(0)
+      expect(tools.every((name) => name.startsWith("signed_"))).toBe(true)
+      await client.close()
+    } finally {
+      expect(await gateway.kill("SIGTERM")).toBe(0)
+      await upstream.close()
     }
   })
 

@@ -54,10 +54,14 @@ export const resolveConfigPath = (cwd: string, explicit?: string) =>
     return found === undefined ? Effect.fail(new ConfigNotFound({ searched })) : Effect.succeed(found)
   })
 
-/** This package's entry, in whichever tree (source or compiled) is running, so configs share our module instance. */
+/**
+ * This package's entry, in whichever tree is running (source, compiled, or the CLI's bundle,
+ * whose entry sits beside its chunks), so configs share our module instance.
+ */
 const selfEntry = (): string => {
   const here = fileURLToPath(import.meta.url)
   const ext = path.extname(here)
+  if (ext === ".mjs") return path.join(path.dirname(here), "index.mjs")
   return path.resolve(path.dirname(here), `../index${ext}`)
 }
 
