@@ -284,7 +284,8 @@ describe("upstream failures", () => {
     expect((await connectorsOf(gateway)).connectors.find((c) => c.id === "slow")?.status).toBe("down")
   })
 
-  it("ends an upload the caller stopped sending at the connector's timeout (504)", async () => {
+  it("ends an upload the caller stopped sending at the connector's timeout: 408, and the connector stays ready", async () => {
+    expect((await rawRequest(gateway.origin, "/v1/connectors/slow/fine")).status).toBe(200)
     const body = new Readable({ read() {} })
     body.push("the first bytes of a thousand")
     const started = Date.now()
@@ -294,9 +295,11 @@ describe("upstream failures", () => {
         headers: { "content-length": "1000" },
         body
       })
-      expect(response.status).toBe(504)
-      expect(jsonOf(response)).toMatchObject({ error: "upstream_timeout", connector: "slow" })
+      expect(response.status).toBe(408)
+      expect(jsonOf(response)).toMatchObject({ error: "request_timeout", connector: "slow" })
       expect(Date.now() - started).toBeGreaterThanOrEqual(450)
+      // The caller stalled, not the upstream.
+      expect((await connectorsOf(gateway)).connectors.find((c) => c.id === "slow")?.status).toBe("ready")
     } finally {
       body.destroy()
     }

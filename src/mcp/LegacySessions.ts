@@ -140,7 +140,7 @@ export class LegacySessions extends Effect.Service<LegacySessions>()("aperture/L
           : invalidParamsEvent(requestId, typeof cursor === "string" ? "Invalid cursor" : "Invalid params: cursor must be a string")
         return Effect.map(Clock.currentTimeMillis, (now) => {
           session.lastSeen = now
-          return { sessionId: session.id, body }
+          return { sessionId: session.id, chunks: body }
         })
       })
 

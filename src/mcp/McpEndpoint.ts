@@ -20,7 +20,7 @@ import { makeDownstreamServer } from "./downstreamServer.js"
 import { jsonRpcError } from "./httpErrors.js"
 import { LegacySessions } from "./LegacySessions.js"
 import { McpRouter } from "./McpRouter.js"
-import { clientGoneSignal, onExchangeDone, readBody, sendResponse } from "./nodeBridge.js"
+import { clientGoneSignal, onExchangeDone, readBody, sendChunks, sendResponse } from "./nodeBridge.js"
 import { makeHostGuard } from "../http/hostGuard.js"
 import { onBodyDone } from "../http/responseBody.js"
 import { callerView } from "./views.js"
@@ -134,10 +134,11 @@ export class McpEndpoint extends Effect.Service<McpEndpoint>()("aperture/McpEndp
       if (parsedBody !== undefined) {
         const direct = yield* legacy.answerDirectly(headers, parsedBody, identity)
         if (direct !== undefined) {
-          return HttpServerResponse.uint8Array(direct.body, {
-            contentType: "text/event-stream",
-            headers: { "cache-control": "no-cache, no-transform", "mcp-session-id": direct.sessionId }
-          })
+          return sendChunks(request, 200, {
+            "content-type": "text/event-stream",
+            "cache-control": "no-cache, no-transform",
+            "mcp-session-id": direct.sessionId
+          }, direct.chunks)
         }
       }
       const webHeaders = new Headers()

@@ -38,8 +38,8 @@ describe("directList", () => {
   })
 
   it("writes each response as one SSE message event", () => {
-    const dataOf = (event: Buffer) => {
-      const text = event.toString()
+    const dataOf = (event: ReadonlyArray<Uint8Array>) => {
+      const text = Buffer.concat(event).toString()
       expect(text).toMatch(/^event: message\ndata: [^\n]+\n\n$/)
       return JSON.parse(text.slice("event: message\ndata: ".length))
     }

@@ -39,7 +39,7 @@ import { countRefreshes } from "../metrics/credentialRefreshes.js"
 import { Metrics } from "../metrics/Metrics.js"
 import { connectHostname, guardedLookup, PrivateAddressRefused, refuseLiteral } from "./addressGuard.js"
 import { callerResponseHeaders, upstreamRequestHeaders } from "./headers.js"
-import { errorResponse, type ProxyError, ProxyRequestRefused, UpstreamFailed } from "./ProxyError.js"
+import { CallerBodyStalled, errorResponse, type ProxyError, ProxyRequestRefused, UpstreamFailed } from "./ProxyError.js"
 import { CONNECTORS_PREFIX, decodePath, normalizeBase, splitTarget, upstreamUrl, withQueryParams } from "./upstreamPath.js"
 
 /** One HTTP connector, ready to proxy. */
@@ -59,6 +59,9 @@ interface Route {
 /** Raised inside the socket when the upstream was silent for the connector's timeout. */
 class UpstreamSilent extends Error {}
 
+/** Raised inside the socket when the exchange went quiet because the caller stopped sending its body. */
+class CallerSilent extends Error {}
+
 const isIncomingMessage = (u: unknown): u is IncomingMessage =>
   typeof u === "object" && u !== null && typeof (u as IncomingMessage).pipe === "function" &&
   typeof (u as IncomingMessage).headers === "object"
@@ -77,8 +80,14 @@ const hasBody = (headers: IncomingHttpHeaders) =>
   headers["transfer-encoding"] !== undefined || (headers["content-length"] !== undefined && headers["content-length"] !== "0")
 
 /** The failure, described without the upstream path or query (the query may hold a credential). */
-const describeFailure = (route: Route, url: URL, error: unknown): UpstreamFailed => {
+const describeFailure = (route: Route, url: URL, error: unknown): UpstreamFailed | CallerBodyStalled => {
   const connectorId = route.connector.id
+  if (error instanceof CallerSilent) {
+    return new CallerBodyStalled({
+      connectorId,
+      message: `the request body stopped arriving for ${route.timeoutMs} ms (the connector's timeout)`
+    })
+  }
   if (error instanceof UpstreamSilent) {
     return new UpstreamFailed({
       connectorId,
@@ -210,7 +219,7 @@ export class HttpProxy extends Effect.Service<HttpProxy>()("aperture/HttpProxy",
 
     /** One upstream exchange: resolves with the response head; the body is left to stream. */
     const send = (route: Route, url: URL, method: string, headers: OutgoingHttpHeaders, body: IncomingMessage | undefined) =>
-      Effect.async<IncomingMessage, UpstreamFailed>((resume) => {
+      Effect.async<IncomingMessage, UpstreamFailed | CallerBodyStalled>((resume) => {
         const request = (url.protocol === "https:" ? https.request : http.request)({
           protocol: url.protocol,
           hostname: connectHostname(url),
@@ -221,8 +230,11 @@ export class HttpProxy extends Effect.Service<HttpProxy>()("aperture/HttpProxy",
           ...(route.agent !== undefined && { agent: route.agent })
         })
         let settled = false
-        // Idle timeout: before the answer it fails the call (504); while the body streams it cuts it.
-        request.setTimeout(route.timeoutMs, () => request.destroy(new UpstreamSilent()))
+        // Idle timeout: before the answer it fails the call (504); while the body streams it cuts
+        // it. Quiet because the caller's upload stalled: the caller's fault (408), not the upstream's.
+        request.setTimeout(route.timeoutMs, () =>
+          request.destroy(body !== undefined && !body.complete ? new CallerSilent() : new UpstreamSilent())
+        )
         request.once("response", (response) => {
           if (settled) return response.destroy()
           settled = true
@@ -424,7 +436,9 @@ export class HttpProxy extends Effect.Service<HttpProxy>()("aperture/HttpProxy",
         Effect.tapError((failure) =>
           Effect.zipRight(
             Effect.sync(() => finish(true)),
-            report(connectorId, failure.kind === "unreachable" || failure.kind === "timeout" ? "down" : "misconfigured", failure.message)
+            failure._tag === "CallerBodyStalled"
+              ? Effect.void
+              : report(connectorId, failure.kind === "unreachable" || failure.kind === "timeout" ? "down" : "misconfigured", failure.message)
           )
         )
       )

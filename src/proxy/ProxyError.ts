@@ -25,7 +25,13 @@ export class UpstreamFailed extends Data.TaggedError("UpstreamFailed")<{
   readonly message: string
 }> {}
 
-export type ProxyError = ProxyRequestRefused | UpstreamFailed
+/** The caller stopped sending its request body for the connector's timeout: its fault, not the upstream's. */
+export class CallerBodyStalled extends Data.TaggedError("CallerBodyStalled")<{
+  readonly connectorId: string
+  readonly message: string
+}> {}
+
+export type ProxyError = ProxyRequestRefused | UpstreamFailed | CallerBodyStalled
 
 const failureCode: Record<UpstreamFailureKind, string> = {
   unreachable: "upstream_unreachable",
@@ -41,6 +47,12 @@ export const errorResponse = (error: ProxyError): HttpServerResponse.HttpServerR
       message: error.message,
       ...(error.connectorId !== undefined && { connector: error.connectorId })
     }, { status: error.status, ...(error.headers !== undefined && { headers: error.headers }) })
+  }
+  if (error._tag === "CallerBodyStalled") {
+    return HttpServerResponse.unsafeJson(
+      { error: "request_timeout", message: error.message, connector: error.connectorId },
+      { status: 408, headers: { connection: "close" } }
+    )
   }
   return HttpServerResponse.unsafeJson(
     { error: failureCode[error.kind], message: error.message, connector: error.connectorId },
