@@ -8,30 +8,13 @@ import { grant, mcp } from "../src/config/dsl.js"
 import type { RunningGateway } from "../src/Aperture.js"
 import { startManyToolsUpstream } from "./fixtures/manyToolsUpstream.js"
 import { startV2Upstream, type V2Upstream } from "./fixtures/v2Upstream.js"
-import { connectorsOf, connectV1, eventually, startGateway } from "./helpers/gateway.js"
+import { connectorsOf, connectV1, eventually, openRawSession, startGateway } from "./helpers/gateway.js"
 
 let many: Awaited<ReturnType<typeof startManyToolsUpstream>>
 let fx: V2Upstream
 let gateway: RunningGateway
 
-const base = { "content-type": "application/json", accept: "application/json, text/event-stream", "mcp-protocol-version": "2025-11-25" }
-
-const openSession = async () => {
-  const response = await fetch(gateway.url, {
-    method: "POST",
-    headers: base,
-    body: JSON.stringify({
-      jsonrpc: "2.0",
-      id: 0,
-      method: "initialize",
-      params: { protocolVersion: "2025-11-25", capabilities: {}, clientInfo: { name: "direct-lists-test", version: "1" } }
-    })
-  })
-  await response.text()
-  const session = { ...base, "mcp-session-id": response.headers.get("mcp-session-id")! }
-  await (await fetch(gateway.url, { method: "POST", headers: session, body: JSON.stringify({ jsonrpc: "2.0", method: "notifications/initialized" }) })).text()
-  return session
-}
+const openSession = () => openRawSession(gateway.url, "direct-lists-test")
 
 const post = async (headers: Record<string, string>, body: unknown) => {
   const response = await fetch(gateway.url, { method: "POST", headers, body: JSON.stringify(body) })

@@ -6,31 +6,12 @@ import { afterAll, beforeAll, expect, it } from "vitest"
 import { grant, mcp } from "../src/config/dsl.js"
 import { startV2Upstream, type V2Upstream } from "./fixtures/v2Upstream.js"
 import type { RunningGateway } from "../src/Aperture.js"
-import { connectorsOf, eventually, startGateway } from "./helpers/gateway.js"
+import { connectorsOf, eventually, openRawSession, startGateway } from "./helpers/gateway.js"
 
 let fx: V2Upstream
 let gateway: RunningGateway
 
-const headers = { "content-type": "application/json", accept: "application/json, text/event-stream", "mcp-protocol-version": "2025-11-25" }
-
-const openSession = async () => {
-  const response = await fetch(gateway.url, {
-    method: "POST",
-    headers,
-    body: JSON.stringify({
-      jsonrpc: "2.0",
-      id: 0,
-      method: "initialize",
-      params: { protocolVersion: "2025-11-25", capabilities: {}, clientInfo: { name: "idle-test", version: "1" } }
-    })
-  })
-  await response.text()
-  const id = response.headers.get("mcp-session-id")
-  expect(id).toBeTruthy()
-  const session = { ...headers, "mcp-session-id": id! }
-  await (await fetch(gateway.url, { method: "POST", headers: session, body: JSON.stringify({ jsonrpc: "2.0", method: "notifications/initialized" }) })).text()
-  return session
-}
+const openSession = () => openRawSession(gateway.url, "idle-test")
 
 const ping = async (session: Record<string, string>) => {
   const response = await fetch(gateway.url, { method: "POST", headers: session, body: JSON.stringify({ jsonrpc: "2.0", id: 1, method: "ping" }) })

@@ -135,12 +135,12 @@ export class LegacySessions extends Effect.Service<LegacySessions>()("aperture/L
         if (list === undefined) return Effect.succeed(undefined)
         const { cursor, id: requestId } = list
         const result = cursor === undefined || typeof cursor === "string" ? router.listJson[list.method](identity, cursor) : undefined
-        const body = result !== undefined
+        const chunks = result !== undefined
           ? resultEvent(requestId, result)
           : invalidParamsEvent(requestId, typeof cursor === "string" ? "Invalid cursor" : "Invalid params: cursor must be a string")
         return Effect.map(Clock.currentTimeMillis, (now) => {
           session.lastSeen = now
-          return { sessionId: session.id, chunks: body }
+          return { sessionId: session.id, chunks }
         })
       })
 

@@ -120,6 +120,12 @@ export class McpRouter extends Effect.Service<McpRouter>()("aperture/McpRouter",
     /** The same list page as UTF-8 JSON, encoded once per caller view and cursor; `undefined` for an invalid cursor. */
     const listJson = (key: ListKey, resultKey: string) => (identity: Identity, cursor: string | undefined): Buffer | undefined =>
       encodedPage(visible(key, identity), cursor, resultKey)
+    const listJsonByMethod: Record<ListMethod, ReturnType<typeof listJson>> = {
+      "tools/list": listJson("tools", "tools"),
+      "prompts/list": listJson("prompts", "prompts"),
+      "resources/list": listJson("resources", "resources"),
+      "resources/templates/list": listJson("templates", "resourceTemplates")
+    }
 
     /** The entry a caller names and the grant that allows it; no grant: denied (or unknown). */
     const lookup = (identity: Identity, byName: ReadonlyMap<string, IndexEntry>, name: unknown) => {
@@ -395,12 +401,7 @@ export class McpRouter extends Effect.Service<McpRouter>()("aperture/McpRouter",
       listResources: list("resources", "resources"),
       listResourceTemplates: list("templates", "resourceTemplates"),
       /** Each list method's result as UTF-8 JSON (see {@link encodedPage}), for answers that skip the SDK. */
-      listJson: {
-        "tools/list": listJson("tools", "tools"),
-        "prompts/list": listJson("prompts", "prompts"),
-        "resources/list": listJson("resources", "resources"),
-        "resources/templates/list": listJson("templates", "resourceTemplates")
-      } as Record<ListMethod, (identity: Identity, cursor: string | undefined) => Buffer | undefined>,
+      listJson: listJsonByMethod,
       callTool,
       getPrompt,
       readResource,

@@ -27,7 +27,7 @@ const isIncomingMessage = (u: unknown): u is IncomingMessage =>
 
 /**
  * The request body as text, refusing more than `limit` bytes or a body still incomplete after
- * `timeout` (the server's own whole-request timeout is off, for long proxied uploads; see
+ * `timeout` (the server's own whole-request limit is an hour, for long proxied uploads; see
  * `Aperture.ts`).
  */
 export const readBody = (

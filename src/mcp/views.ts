@@ -76,27 +76,28 @@ export const page = <T>(
   items: ReadonlyArray<T>,
   cursor: string | undefined
 ): { readonly items: ReadonlyArray<T>; readonly nextCursor: string | undefined } | undefined => {
-  let offset = 0
-  if (cursor !== undefined) {
-    const decoded = /^o(\d{1,9})$/.exec(Buffer.from(cursor, "base64url").toString("latin1"))
-    if (decoded === null) return undefined
-    offset = Number(decoded[1])
-  }
+  const offset = cursor === undefined ? 0 : offsetOf(cursor)
+  if (offset === undefined) return undefined
   if (offset === 0 && items.length <= PAGE_SIZE) return { items, nextCursor: undefined }
   const end = offset + PAGE_SIZE
   return {
     items: items.slice(offset, end),
-    nextCursor: end < items.length ? Buffer.from(`o${end}`, "latin1").toString("base64url") : undefined
+    nextCursor: end < items.length ? cursorAt(end) : undefined
   }
+}
+
+const cursorAt = (offset: number) => Buffer.from(`o${offset}`, "latin1").toString("base64url")
+
+/** The offset a cursor stands for; `undefined` if it is not one of ours. */
+const offsetOf = (cursor: string): number | undefined => {
+  const decoded = /^o(\d{1,9})$/.exec(Buffer.from(cursor, "base64url").toString("latin1"))
+  return decoded === null ? undefined : Number(decoded[1])
 }
 
 /** Whether `cursor` is one {@link page} hands out for a list of `length` items (only those are cached). */
 const isIssuedCursor = (cursor: string, length: number) => {
-  const decoded = /^o(\d{1,9})$/.exec(Buffer.from(cursor, "base64url").toString("latin1"))
-  if (decoded === null) return false
-  const offset = Number(decoded[1])
-  return offset > 0 && offset % PAGE_SIZE === 0 && offset < length &&
-    Buffer.from(`o${offset}`, "latin1").toString("base64url") === cursor
+  const offset = offsetOf(cursor)
+  return offset !== undefined && offset > 0 && offset % PAGE_SIZE === 0 && offset < length && cursorAt(offset) === cursor
 }
 
 const encodedPages = new WeakMap<ReadonlyArray<unknown>, Map<string, Buffer>>()

@@ -35,6 +35,34 @@ export const connectV1 = async (url: string, options: { readonly onToolsChanged?
   return { client, transport }
 }
 
+/** The headers of a raw 2025-11-25 streamable HTTP client. */
+export const SESSION_HEADERS = {
+  "content-type": "application/json",
+  accept: "application/json, text/event-stream",
+  "mcp-protocol-version": "2025-11-25"
+} as const
+
+/** Opens a 2025-era session by hand (initialize, then initialized); returns the headers to use it. */
+export const openRawSession = async (url: string, clientName: string): Promise<Record<string, string>> => {
+  const response = await fetch(url, {
+    method: "POST",
+    headers: SESSION_HEADERS,
+    body: JSON.stringify({
+      jsonrpc: "2.0",
+      id: 0,
+      method: "initialize",
+      params: { protocolVersion: "2025-11-25", capabilities: {}, clientInfo: { name: clientName, version: "1" } }
+    })
+  })
+  await response.text()
+  const id = response.headers.get("mcp-session-id")
+  if (id === null) throw new Error(`initialize answered ${response.status} without a session id`)
+  const session = { ...SESSION_HEADERS, "mcp-session-id": id }
+  const initialized = await fetch(url, { method: "POST", headers: session, body: JSON.stringify({ jsonrpc: "2.0", method: "notifications/initialized" }) })
+  await initialized.text()
+  return session
+}
+
 /** Polls until `check` returns a value (not undefined/false), or fails after `timeoutMs`. */
 export const eventually = async <A>(check: () => Promise<A | undefined | false> | A | undefined | false, timeoutMs = 20_000, what = "condition"): Promise<A> => {
   const deadline = Date.now() + timeoutMs
