@@ -2,7 +2,7 @@
  * The `aperture` command as users run it: the bundled CLI (`npm test` builds first), its exit
  * codes, `check` output without secrets, serving the demo config, and draining on SIGTERM.
  */
-import { mkdtempSync, writeFileSync } from "node:fs"
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
@@ -81,14 +81,35 @@ describe("aperture check", () => {
     expect(output).toMatch(/^ {2}grants\.0\.connectors\.0: unknown category "tool"/m)
   })
 
-  it("exits 1 for a syntax error or a missing file, naming the file", async () => {
+  it("exits 1 for a syntax error, a throw or a missing file, naming the file and the line", async () => {
     const broken = file("broken.config.ts", "export default {\n  connectors: {\n")
     const syntax = await run(["check", "--config", broken])
     expect(syntax.code).toBe(1)
     expect(syntax.output).toContain("broken.config.ts")
+    expect(syntax.output).toMatch(/\(at [^)]*broken\.config\.ts:\d+:\d+\)/)
+    const throwing = file("throwing.config.mjs", 'import { defineConfig } from "aperture"\nthrow new Error("no config today")\n')
+    const thrown = await run(["check", "--config", throwing])
+    expect(thrown.code).toBe(1)
+    expect(thrown.output).toMatch(/no config today \(at [^)]*throwing\.config\.mjs:2:\d+\)/)
     const missing = await run(["check", "--config", join(dir, "nope.config.ts")])
     expect(missing.code).toBe(1)
     expect(missing.output).toMatch(/no config file found/)
+  })
+
+  it("gives a .mjs config the CLI's own aperture, even where Node would resolve another copy", async () => {
+    // Inside this package, Node resolves `aperture` to dist/src (the library entry); the CLI runs
+    // the bundle, and the config must share its modules.
+    const inside = mkdtempSync(join(repoRoot, "test", ".tmp-"))
+    try {
+      const config = join(inside, "aperture.config.mjs")
+      writeFileSync(config, 'import { defineConfig, grant, loopback } from "aperture"\nexport default defineConfig({ identity: [loopback({ login: "local" })], grants: [grant({ src: ["local"], connectors: ["**"] })] })\n')
+      const checked = await run(["check", "--config", config], { JITI_DEBUG: "1" })
+      expect(checked.code).toBe(0)
+      expect(checked.output).toMatch(/dist\/bundle\/index\.mjs/)
+      expect(checked.output).not.toMatch(/dist\/src\/index\.js/)
+    } finally {
+      rmSync(inside, { recursive: true, force: true })
+    }
   })
 
   it("loads the original's JSON shape", async () => {

@@ -6,7 +6,9 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { grant, mcp } from "../src/config/dsl.js"
 import type { RunningGateway } from "../src/Aperture.js"
+import { createMcpHandler, Server } from "@modelcontextprotocol/server"
 import { startManyToolsUpstream } from "./fixtures/manyToolsUpstream.js"
+import { serveFetch } from "./fixtures/nodeAdapter.js"
 import { startV2Upstream, type V2Upstream } from "./fixtures/v2Upstream.js"
 import { connectorsOf, connectV1, eventually, openRawSession, startGateway } from "./helpers/gateway.js"
 
@@ -95,6 +97,12 @@ describe("lists answered by the gateway on a 2025-era session", () => {
     expect(invalidCursor[0]).toMatchObject({ id: 1, error: { code: -32602 } })
     const cursorNotString = messagesOf(await post(session, { jsonrpc: "2.0", id: 2, method: "tools/list", params: { cursor: 5 } }))
     expect(cursorNotString[0]).toMatchObject({ id: 2, error: { code: -32602 } })
+    // An empty cursor is no cursor of ours, before and after the first page is cached.
+    for (const id of [20, 21]) {
+      const emptyCursor = messagesOf(await post(session, { jsonrpc: "2.0", id, method: "tools/list", params: { cursor: "" } }))
+      expect(emptyCursor.find((m) => m["id"] === id)).toMatchObject({ error: { code: -32602 } })
+      await post(session, { jsonrpc: "2.0", id: 22, method: "tools/list" })
+    }
     expect((await post({ ...session, accept: "application/json" }, { jsonrpc: "2.0", id: 3, method: "tools/list" })).status).toBe(406)
     expect((await post({ ...session, "content-type": "text/plain" }, { jsonrpc: "2.0", id: 4, method: "tools/list" })).status).toBe(415)
     expect((await post({ ...session, "mcp-protocol-version": "1999-01-01" }, { jsonrpc: "2.0", id: 5, method: "tools/list" })).status).toBe(400)
@@ -102,6 +110,18 @@ describe("lists answered by the gateway on a 2025-era session", () => {
     const nullId = await post(session, { jsonrpc: "2.0", id: null, method: "tools/list" })
     expect(nullId.status).toBe(400)
     expect(nullId.text).not.toContain('"result"')
+  })
+
+  it("leaves a request with a 2026-era envelope to the SDK's era routing", async () => {
+    const session = await openSession()
+    const answer = await post(session, {
+      jsonrpc: "2.0",
+      id: 9,
+      method: "tools/list",
+      params: { _meta: { "io.modelcontextprotocol/protocolVersion": "2026-07-28" } }
+    })
+    // Not the direct answer (one event around a 2025 result).
+    expect(/^event: message\ndata: [^\n]+\n\n$/.test(answer.text) && answer.text.includes('"tools"')).toBe(false)
   })
 
   it("follows catalog changes: a tool added upstream is in the next list", async () => {
@@ -132,6 +152,40 @@ describe("lists answered by the gateway on a 2025-era session", () => {
       expect(second.tools[0]!.name).not.toBe(first.tools[0]!.name)
     } finally {
       await client.close()
+    }
+  })
+})
+
+describe("a tools list the SDK re-encodes for 2025-era callers", () => {
+  it("wraps an outputSchema whose root is not an object (SEP-2106), as the SDK path does", async () => {
+    // A v2 SDK server whose tool returns an array: its outputSchema root is `type: "array"`.
+    const handler = createMcpHandler(() => {
+      const server = new Server({ name: "arrays", version: "1.0.0" }, { capabilities: { tools: {} } })
+      server.setRequestHandler("tools/list", async () => ({
+        tools: [{ name: "numbers", inputSchema: { type: "object" as const }, outputSchema: { type: "array", items: { type: "number" } } as never }]
+      }))
+      return server
+    })
+    const served = await serveFetch((request) => handler.fetch(request))
+    const arrays = await startGateway({
+      connectors: { arrays: mcp({ url: `http://127.0.0.1:${served.port}/mcp` }) },
+      grants: [grant({ src: ["local"], connectors: ["**"] })]
+    })
+    try {
+      await eventually(async () => (await connectorsOf(arrays)).connectors.every((c) => c.status === "ready"), 30_000)
+      const session = await openRawSession(arrays.url, "arrays-test")
+      const response = await fetch(arrays.url, { method: "POST", headers: session, body: JSON.stringify({ jsonrpc: "2.0", id: 1, method: "tools/list" }) })
+      const messages = messagesOf({ type: response.headers.get("content-type") ?? "", text: await response.text() })
+      const tool = (messages.find((m) => m["id"] === 1)?.["result"] as { tools: Array<Record<string, unknown>> }).tools[0]
+      expect(tool?.["outputSchema"]).toEqual({ type: "object", properties: { result: { type: "array", items: { type: "number" } } }, required: ["result"] })
+      // A v1 client, which requires an object root, can read the list.
+      const { client } = await connectV1(arrays.url)
+      expect((await client.listTools()).tools.map((t) => t.name)).toEqual(["arrays_numbers"])
+      await client.close()
+    } finally {
+      await arrays.close()
+      await handler.close()
+      await served.close()
     }
   })
 })

@@ -305,6 +305,25 @@ describe("upstream failures", () => {
     }
   })
 
+  it("answers 504 when the upstream stops taking an upload (its backpressure is not the caller stalling)", async () => {
+    const chunk = Buffer.alloc(64 * 1024, 120)
+    const chunks = 1024 // 64 MiB: more than every socket and stream buffer on the way
+    const body = Readable.from((function*() {
+      for (let i = 0; i < chunks; i++) yield chunk
+    })())
+    try {
+      const response = await rawRequest(gateway.origin, "/v1/connectors/slow/stuck-upload", {
+        method: "POST",
+        headers: { "content-length": String(chunk.length * chunks) },
+        body
+      })
+      expect(response.status).toBe(504)
+      expect(jsonOf(response)).toMatchObject({ error: "upstream_timeout", connector: "slow" })
+    } finally {
+      body.destroy()
+    }
+  })
+
   it("brings a connector back to ready with its next answer", async () => {
     await rawRequest(gateway.origin, "/v1/connectors/slow/slow")
     expect((await rawRequest(gateway.origin, "/v1/connectors/slow/fine")).status).toBe(200)

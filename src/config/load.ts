@@ -65,11 +65,18 @@ const selfEntry = (): string => {
   return path.resolve(path.dirname(here), `../index${ext}`)
 }
 
-const describeCause = (cause: unknown): string => {
+/** The error's first line, and where in the config it happened when that can be told. */
+const describeCause = (cause: unknown, file: string): string => {
   if (!(cause instanceof Error)) return String(cause)
-  const location = /\((.*aperture\.config[^)]*)\)/.exec(cause.stack ?? "")?.[1]
-  return `${cause.message.split("\n")[0]}${location ? ` (at ${location})` : ""}`
+  const [first = "", ...rest] = cause.message.split("\n")
+  // jiti puts a syntax error's `file:line:column` on the message's next line; a throw's is in the stack.
+  const position = rest.map((line) => line.trim()).find((line) => /:\d+:\d+$/.test(line))
+  const frame = (cause.stack ?? "").split("\n").find((line) => line.includes(file))
+  const location = position ?? (frame === undefined ? undefined : /\(?([^()\s]+:\d+:\d+)\)?\s*$/.exec(frame)?.[1])
+  return `${first.trim()}${location ? ` (at ${location})` : ""}`
 }
+
+const defaultExport = (module: unknown): unknown => (module as { default?: unknown } | undefined)?.default ?? module
 
 const importModule = (file: string) =>
   Effect.tryPromise({
@@ -82,16 +89,21 @@ const importModule = (file: string) =>
         interopDefault: true,
         alias: { aperture: selfEntry() }
       })
-      const loaded: unknown = await jiti.import(file, { default: true })
+      // jiti imports a `.js`/`.mjs` file natively, and Node would then resolve its `aperture`
+      // from node_modules: for the CLI's bundle, a second copy of the gateway. Transpiled, the
+      // alias applies, as it does for `.ts`.
+      const loaded: unknown = /\.m?js$/i.test(file)
+        ? defaultExport(await jiti.evalModule(await readFile(file, "utf8"), { filename: file, async: true, forceTranspile: true }))
+        : await jiti.import(file, { default: true })
       return typeof loaded === "function" ? await (loaded as () => unknown)() : loaded
     },
-    catch: (cause) => new ConfigLoadError({ file, reason: describeCause(cause) })
+    catch: (cause) => new ConfigLoadError({ file, reason: describeCause(cause, file) })
   })
 
 const readJson = (file: string) =>
   Effect.tryPromise({
     try: () => readFile(file, "utf8"),
-    catch: (cause) => new ConfigLoadError({ file, reason: describeCause(cause) })
+    catch: (cause) => new ConfigLoadError({ file, reason: describeCause(cause, file) })
   }).pipe(
     Effect.flatMap((text) => {
       const parsed = parseJsonc(text)

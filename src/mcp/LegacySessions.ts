@@ -134,10 +134,14 @@ export class LegacySessions extends Effect.Service<LegacySessions>()("aperture/L
         const list = directList(headers, parsedBody)
         if (list === undefined) return Effect.succeed(undefined)
         const { cursor, id: requestId } = list
-        const result = cursor === undefined || typeof cursor === "string" ? router.listJson[list.method](identity, cursor) : undefined
-        const chunks = result !== undefined
-          ? resultEvent(requestId, result)
-          : invalidParamsEvent(requestId, typeof cursor === "string" ? "Invalid cursor" : "Invalid params: cursor must be a string")
+        let chunks: ReadonlyArray<Uint8Array>
+        if (cursor === undefined || typeof cursor === "string") {
+          const result = router.listJson[list.method](identity, cursor)
+          if (result === undefined) return Effect.succeed(undefined)
+          chunks = resultEvent(requestId, result)
+        } else {
+          chunks = invalidParamsEvent(requestId, "Invalid params: cursor must be a string")
+        }
         return Effect.map(Clock.currentTimeMillis, (now) => {
           session.lastSeen = now
           return { sessionId: session.id, chunks }

@@ -20,7 +20,7 @@ import {
 import * as Effect from "effect/Effect"
 import { type AuditOutcome, AuditLog } from "../audit/AuditLog.js"
 import { Catalog, type CatalogSnapshot } from "../catalog/Catalog.js"
-import type { IndexEntry } from "../catalog/index.js"
+import type { IndexEntry, UpstreamItem } from "../catalog/index.js"
 import { splitPrefixedUri } from "../catalog/names.js"
 import { GatewayConfig } from "../config/GatewayConfig.js"
 import type { Category } from "../grants/pattern.js"
@@ -60,6 +60,21 @@ const upstreamParams = (params: Params, replace: Record<string, unknown>) => {
 type ListKey = "tools" | "prompts" | "resources" | "templates"
 
 export type ListMethod = "tools/list" | "prompts/list" | "resources/list" | "resources/templates/list"
+
+const legacyEncoding = new WeakMap<ReadonlyArray<UpstreamItem>, boolean>()
+
+/** Whether a tools list holds an `outputSchema` whose root is not an object (the SDK's test, computed once per list). */
+const needsLegacyEncoding = (tools: ReadonlyArray<UpstreamItem>): boolean => {
+  let needs = legacyEncoding.get(tools)
+  if (needs === undefined) {
+    needs = tools.some((tool) => {
+      const schema = tool["outputSchema"]
+      return typeof schema === "object" && schema !== null && !Array.isArray(schema) && (schema as Record<string, unknown>)["type"] !== "object"
+    })
+    legacyEncoding.set(tools, needs)
+  }
+  return needs
+}
 
 /** How a forwarded call ended, for the audit log. */
 const outcomeOf = (result: Record<string, unknown>): AuditOutcome =>
@@ -117,9 +132,16 @@ export class McpRouter extends Effect.Service<McpRouter>()("aperture/McpRouter",
       return { [resultKey]: result.items, ...(result.nextCursor !== undefined && { nextCursor: result.nextCursor }) }
     }
 
-    /** The same list page as UTF-8 JSON, encoded once per caller view and cursor; `undefined` for an invalid cursor. */
-    const listJson = (key: ListKey, resultKey: string) => (identity: Identity, cursor: string | undefined): Buffer | undefined =>
-      encodedPage(visible(key, identity), cursor, resultKey)
+    /**
+     * The same list page as UTF-8 JSON, encoded once per caller view and cursor. `undefined` for
+     * an invalid cursor, and for a tools list the SDK would re-encode for a 2025-era caller
+     * (SEP-2106 wraps an `outputSchema` whose root is not an object): those take the SDK path.
+     */
+    const listJson = (key: ListKey, resultKey: string) => (identity: Identity, cursor: string | undefined): Buffer | undefined => {
+      const items = visible(key, identity)
+      if (key === "tools" && needsLegacyEncoding(items)) return undefined
+      return encodedPage(items, cursor, resultKey)
+    }
     const listJsonByMethod: Record<ListMethod, ReturnType<typeof listJson>> = {
       "tools/list": listJson("tools", "tools"),
       "prompts/list": listJson("prompts", "prompts"),

@@ -10,12 +10,14 @@
  * the page, framed it as an SSE event and stored it for replay (measured: most of the gateway's
  * time per 10k-tool page).
  *
- * Only a well-formed single request is answered here; anything else (a batch, a wrong header, an
- * unknown param) takes the SDK path and gets the SDK's error. A bad cursor is answered here
- * with JSON-RPC's "invalid params" (-32602), where the SDK's schema check says "internal error".
+ * Only a well-formed single 2025-era request is answered here; anything else (a batch, a wrong
+ * header, an unknown param, a 2026-era envelope, a cursor we did not issue, a page the SDK would
+ * re-encode) takes the SDK path and gets the SDK's answer. A cursor that is not a string is
+ * answered here with JSON-RPC's "invalid params" (-32602), where the SDK's schema check says
+ * "internal error".
  * @module
  */
-import { isJsonContentType, SUPPORTED_PROTOCOL_VERSIONS } from "@modelcontextprotocol/server"
+import { classifyInboundRequest, isJsonContentType, SUPPORTED_PROTOCOL_VERSIONS } from "@modelcontextprotocol/server"
 import type { ListMethod } from "./McpRouter.js"
 
 export interface DirectList {
@@ -64,6 +66,15 @@ export const directList = (headers: Readonly<Record<string, string | undefined>>
       else if (!(key === "_meta" && isPlainObject(value))) return undefined
     }
   }
+  // The SDK's own era decision: a request carrying a 2026-era envelope is not a 2025 list.
+  const era = classifyInboundRequest({
+    httpMethod: "POST",
+    ...(version !== undefined && { protocolVersionHeader: version }),
+    ...(headers["mcp-method"] !== undefined && { mcpMethodHeader: headers["mcp-method"] }),
+    ...(headers["mcp-name"] !== undefined && { mcpNameHeader: headers["mcp-name"] }),
+    body
+  })
+  if (era.kind !== "legacy") return undefined
   return { id: request.id, method: request.method as ListMethod, cursor }
 }
 

@@ -110,7 +110,7 @@ const encodedPages = new WeakMap<ReadonlyArray<unknown>, Map<string, Buffer>>()
  * inventing offsets cannot grow the cache). `undefined` for an invalid cursor.
  */
 export const encodedPage = (items: ReadonlyArray<unknown>, cursor: string | undefined, resultKey: string): Buffer | undefined => {
-  const key = `${resultKey}\u0000${cursor ?? ""}`
+  const key = cursor === undefined ? resultKey : `${resultKey}\u0000${cursor}`
   let pages = encodedPages.get(items)
   const cached = pages?.get(key)
   if (cached !== undefined) return cached

@@ -231,9 +231,12 @@ export class HttpProxy extends Effect.Service<HttpProxy>()("aperture/HttpProxy",
         })
         let settled = false
         // Idle timeout: before the answer it fails the call (504); while the body streams it cuts
-        // it. Quiet because the caller's upload stalled: the caller's fault (408), not the upstream's.
+        // it. Quiet while the upload is unfinished and the upstream is taking it (no backpressure):
+        // the caller stopped sending, its fault (408), not the upstream's.
         request.setTimeout(route.timeoutMs, () =>
-          request.destroy(body !== undefined && !body.complete ? new CallerSilent() : new UpstreamSilent())
+          request.destroy(
+            body !== undefined && !body.complete && !request.writableNeedDrain ? new CallerSilent() : new UpstreamSilent()
+          )
         )
         request.once("response", (response) => {
           if (settled) return response.destroy()
@@ -434,12 +437,12 @@ export class HttpProxy extends Effect.Service<HttpProxy>()("aperture/HttpProxy",
       const finish = metrics.startRequest(connectorId, method)
       const response = yield* exchange(route, url.right, method, headers, hasBody(source.headers) ? source : undefined).pipe(
         Effect.tapError((failure) =>
-          Effect.zipRight(
-            Effect.sync(() => finish(true)),
-            failure._tag === "CallerBodyStalled"
-              ? Effect.void
-              : report(connectorId, failure.kind === "unreachable" || failure.kind === "timeout" ? "down" : "misconfigured", failure.message)
-          )
+          failure._tag === "CallerBodyStalled"
+            ? Effect.sync(() => finish(false)) // the caller's failure: not the gateway's, not the upstream's
+            : Effect.zipRight(
+              Effect.sync(() => finish(true)),
+              report(connectorId, failure.kind === "unreachable" || failure.kind === "timeout" ? "down" : "misconfigured", failure.message)
+            )
         )
       )
       const status = response.statusCode ?? 502
