@@ -103,6 +103,12 @@ export class LegacySessions extends Effect.Service<LegacySessions>()("aperture/L
         return response
       })
 
+    /** The open session `id`, if it is this caller's: anyone else is told it does not exist. */
+    const callersSession = (id: string | undefined, identity: Identity): LegacySession | undefined => {
+      const session = id === undefined ? undefined : sessions.get(id)
+      return session !== undefined && sameCaller(session.identity, identity) ? session : undefined
+    }
+
     /** Serves one 2025-era HTTP request (untraced: `McpEndpoint.handle`'s span covers it; a span costs ~16 µs). */
     const handle = Effect.fnUntraced(function*(request: Request, parsedBody: unknown, identity: Identity) {
       const id = request.headers.get("mcp-session-id")
@@ -111,10 +117,8 @@ export class LegacySessions extends Effect.Service<LegacySessions>()("aperture/L
         if (request.method === "POST" && opens) return yield* open(request, parsedBody, identity)
         return jsonRpcError(400, -32000, "Bad Request: Mcp-Session-Id header is required")
       }
-      const session = sessions.get(id)
-      if (session === undefined || !sameCaller(session.identity, identity)) {
-        return jsonRpcError(404, -32001, "Session not found")
-      }
+      const session = callersSession(id, identity)
+      if (session === undefined) return jsonRpcError(404, -32001, "Session not found")
       session.lastSeen = yield* Clock.currentTimeMillis
       const response = yield* Effect.promise(() => session.transport.handleRequest(request, { parsedBody }))
       // Only the standalone GET stream keeps a session alive while idle; POST streams end with their call.
@@ -128,11 +132,9 @@ export class LegacySessions extends Effect.Service<LegacySessions>()("aperture/L
      */
     const answerDirectly = (headers: Readonly<Record<string, string | undefined>>, parsedBody: unknown, identity: Identity) =>
       Effect.suspend(() => {
-        const id = headers["mcp-session-id"]
-        const session = id === undefined ? undefined : sessions.get(id)
-        if (session === undefined || !sameCaller(session.identity, identity)) return Effect.succeed(undefined)
         const list = directList(headers, parsedBody)
-        if (list === undefined) return Effect.succeed(undefined)
+        const session = list === undefined ? undefined : callersSession(headers["mcp-session-id"], identity)
+        if (list === undefined || session === undefined) return Effect.succeed(undefined)
         const { cursor, id: requestId } = list
         let chunks: ReadonlyArray<Uint8Array>
         if (cursor === undefined || typeof cursor === "string") {

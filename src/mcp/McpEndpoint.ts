@@ -31,6 +31,7 @@ export const MAX_BODY_BYTES = 4 * 1024 * 1024
 /** How long a client may take to send a JSON-RPC body (at most 4 MiB; a trickle is refused). */
 export const BODY_TIMEOUT = Duration.seconds(30)
 
+const bodyTooLarge = () => jsonRpcError(413, -32000, `Request body larger than ${MAX_BODY_BYTES} bytes`)
 
 const identityKey = "aperture.identity"
 
@@ -114,15 +115,13 @@ export class McpEndpoint extends Effect.Service<McpEndpoint>()("aperture/McpEndp
       let parsedBody: unknown
       if (request.method === "POST") {
         const length = Number(headers["content-length"] ?? 0)
-        if (length > MAX_BODY_BYTES) {
-          return HttpServerResponse.fromWeb(jsonRpcError(413, -32000, `Request body larger than ${MAX_BODY_BYTES} bytes`))
-        }
+        if (length > MAX_BODY_BYTES) return HttpServerResponse.fromWeb(bodyTooLarge())
         const read = yield* Effect.either(readBody(request, MAX_BODY_BYTES, BODY_TIMEOUT))
         if (read._tag === "Left") {
           return HttpServerResponse.fromWeb(
             read.left._tag === "BodyTimedOut"
               ? jsonRpcError(408, -32000, `Request body not received within ${Duration.format(BODY_TIMEOUT)}`, { connection: "close" })
-              : jsonRpcError(413, -32000, `Request body larger than ${MAX_BODY_BYTES} bytes`)
+              : bodyTooLarge()
           )
         }
         try {

@@ -34,7 +34,7 @@ import { type CallContext, makeForwarder, type RoundState } from "./forwardCall.
 import { HeldCalls } from "./heldCalls.js"
 import { ResourceSubscriptions } from "./resourceSubscriptions.js"
 import { makeSystemTools } from "./systemTools.js"
-import { callerView, decideEntry, encodedPage, page } from "./views.js"
+import { callerView, decideEntry, encodedPage, pageResult } from "./views.js"
 
 type Params = Record<string, unknown> | undefined
 
@@ -58,6 +58,9 @@ const upstreamParams = (params: Params, replace: Record<string, unknown>) => {
 }
 
 type ListKey = "tools" | "prompts" | "resources" | "templates"
+
+/** Each list's key in its result. */
+const RESULT_KEYS: Record<ListKey, string> = { tools: "tools", prompts: "prompts", resources: "resources", templates: "resourceTemplates" }
 
 export type ListMethod = "tools/list" | "prompts/list" | "resources/list" | "resources/templates/list"
 
@@ -125,11 +128,11 @@ export class McpRouter extends Effect.Service<McpRouter>()("aperture/McpRouter",
       return key === "tools" ? system.withSystemTools(view.tools, policy) : view[key]
     }
 
-    const list = (key: ListKey, resultKey: string) => (identity: Identity, params: Params): Record<string, unknown> => {
+    const list = (key: ListKey) => (identity: Identity, params: Params): Record<string, unknown> => {
       const cursor = params?.["cursor"]
-      const result = page(visible(key, identity), typeof cursor === "string" ? cursor : undefined)
+      const result = pageResult(visible(key, identity), typeof cursor === "string" ? cursor : undefined, RESULT_KEYS[key])
       if (result === undefined) throw invalidParams("Invalid cursor")
-      return { [resultKey]: result.items, ...(result.nextCursor !== undefined && { nextCursor: result.nextCursor }) }
+      return result
     }
 
     /**
@@ -137,16 +140,16 @@ export class McpRouter extends Effect.Service<McpRouter>()("aperture/McpRouter",
      * an invalid cursor, and for a tools list the SDK would re-encode for a 2025-era caller
      * (SEP-2106 wraps an `outputSchema` whose root is not an object): those take the SDK path.
      */
-    const listJson = (key: ListKey, resultKey: string) => (identity: Identity, cursor: string | undefined): Buffer | undefined => {
+    const listJson = (key: ListKey) => (identity: Identity, cursor: string | undefined): Buffer | undefined => {
       const items = visible(key, identity)
       if (key === "tools" && needsLegacyEncoding(items)) return undefined
-      return encodedPage(items, cursor, resultKey)
+      return encodedPage(items, cursor, RESULT_KEYS[key])
     }
     const listJsonByMethod: Record<ListMethod, ReturnType<typeof listJson>> = {
-      "tools/list": listJson("tools", "tools"),
-      "prompts/list": listJson("prompts", "prompts"),
-      "resources/list": listJson("resources", "resources"),
-      "resources/templates/list": listJson("templates", "resourceTemplates")
+      "tools/list": listJson("tools"),
+      "prompts/list": listJson("prompts"),
+      "resources/list": listJson("resources"),
+      "resources/templates/list": listJson("templates")
     }
 
     /** The entry a caller names and the grant that allows it; no grant: denied (or unknown). */
@@ -418,10 +421,10 @@ export class McpRouter extends Effect.Service<McpRouter>()("aperture/McpRouter",
     }
 
     return {
-      listTools: list("tools", "tools"),
-      listPrompts: list("prompts", "prompts"),
-      listResources: list("resources", "resources"),
-      listResourceTemplates: list("templates", "resourceTemplates"),
+      listTools: list("tools"),
+      listPrompts: list("prompts"),
+      listResources: list("resources"),
+      listResourceTemplates: list("templates"),
       /** Each list method's result as UTF-8 JSON (see {@link encodedPage}), for answers that skip the SDK. */
       listJson: listJsonByMethod,
       callTool,

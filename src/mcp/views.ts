@@ -86,6 +86,14 @@ export const page = <T>(
   }
 }
 
+/** One page as a list result: `{ "<resultKey>": […], "nextCursor"?: … }`; `undefined` for an invalid cursor. */
+export const pageResult = (items: ReadonlyArray<unknown>, cursor: string | undefined, resultKey: string): Record<string, unknown> | undefined => {
+  const result = page(items, cursor)
+  return result === undefined
+    ? undefined
+    : { [resultKey]: result.items, ...(result.nextCursor !== undefined && { nextCursor: result.nextCursor }) }
+}
+
 const cursorAt = (offset: number) => Buffer.from(`o${offset}`, "latin1").toString("base64url")
 
 /** The offset a cursor stands for; `undefined` if it is not one of ours. */
@@ -114,9 +122,9 @@ export const encodedPage = (items: ReadonlyArray<unknown>, cursor: string | unde
   let pages = encodedPages.get(items)
   const cached = pages?.get(key)
   if (cached !== undefined) return cached
-  const result = page(items, cursor)
+  const result = pageResult(items, cursor, resultKey)
   if (result === undefined) return undefined
-  const text = Buffer.from(JSON.stringify({ [resultKey]: result.items, ...(result.nextCursor !== undefined && { nextCursor: result.nextCursor }) }))
+  const text = Buffer.from(JSON.stringify(result))
   if (cursor === undefined || isIssuedCursor(cursor, items.length)) {
     if (pages === undefined) encodedPages.set(items, pages = new Map())
     pages.set(key, text)
