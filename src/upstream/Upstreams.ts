@@ -21,6 +21,7 @@ import { countRefreshes } from "../metrics/credentialRefreshes.js"
 import { Metrics } from "../metrics/Metrics.js"
 import { CallRegistry } from "./callChannel.js"
 import { classify, type Connection, connect, type ConnectionMemory, type ListKind, readLists, type UpstreamEvents } from "./connection.js"
+import { FifoPermits } from "./fifoPermits.js"
 import { describeError, UpstreamError } from "./UpstreamError.js"
 
 /** A connected upstream, as request routing uses it. */
@@ -67,7 +68,7 @@ export class Upstreams extends Effect.Service<Upstreams>()("aperture/Upstreams",
       }
     }
     const fibers = yield* FiberMap.make<string>()
-    const discovery = yield* Effect.makeSemaphore(DISCOVERY_CONCURRENCY)
+    const discovery = new FifoPermits(DISCOVERY_CONCURRENCY)
 
     const markFailed = (connector: McpSpeakingConnector, error: UpstreamError) =>
       catalog.update(connector.id, (s) => ({
@@ -123,7 +124,7 @@ export class Upstreams extends Effect.Service<Upstreams>()("aperture/Upstreams",
     /** One connection's life: connect, publish, serve until it fails. Never succeeds. */
     const session = (connector: McpSpeakingConnector, credential: Credential | undefined, memory: ConnectionMemory) =>
       Effect.scoped(Effect.gen(function*() {
-        const { connection, lists } = yield* discovery.withPermits(1)(Effect.gen(function*() {
+        const { connection, lists } = yield* discovery.withPermit(Effect.gen(function*() {
           const connection = yield* connect(connector, credential, memory, calls, events)
           return { connection, lists: yield* readLists(connection, connector.id, connector.timeout) }
         }))
