@@ -78,6 +78,25 @@ const KINDS = {
   templates: { category: "templates", key: "uriTemplate", noun: "resource template", expose: exposedUri }
 } as const satisfies Record<keyof UpstreamLists, Kind>
 
+/**
+ * One connector's list under exposed names, made once per list: a list is replaced when it
+ * changes, never edited, so a rebuild (one per connector as 100 connect at start-up) re-exposes
+ * only the list that changed instead of copying every connector's items again.
+ */
+const exposedLists = new WeakMap<ReadonlyArray<UpstreamItem>, { readonly connector: McpSpeakingConnector; readonly entries: ReadonlyArray<IndexEntry> }>()
+
+const exposedEntries = (connector: McpSpeakingConnector, kind: Kind, items: ReadonlyArray<UpstreamItem>): ReadonlyArray<IndexEntry> => {
+  const cached = exposedLists.get(items)
+  if (cached !== undefined && cached.connector === connector) return cached.entries
+  const entries = items.map((item): IndexEntry => {
+    const upstreamName = item[kind.key] as string
+    const name = kind.expose(connector.id, upstreamName, connector.prefix)
+    return { connector, category: kind.category, upstreamName, exposed: name === upstreamName ? item : { ...item, [kind.key]: name } }
+  })
+  exposedLists.set(items, { connector, entries })
+  return entries
+}
+
 /** Builds the index from the connectors' states, ready ones only, in config order. */
 export const buildIndex = (states: ReadonlyArray<ConnectorState>): CatalogIndex => {
   const collisions = new Map<string, Array<string>>()
@@ -88,9 +107,8 @@ export const buildIndex = (states: ReadonlyArray<ConnectorState>): CatalogIndex 
     for (const state of states) {
       if (state.status !== "ready" || state.connector.kind === "http") continue
       const connector = state.connector
-      for (const item of state.lists[list] as ReadonlyArray<UpstreamItem>) {
-        const upstreamName = item[kind.key] as string
-        const name = kind.expose(connector.id, upstreamName, connector.prefix)
+      for (const entry of exposedEntries(connector, kind, state.lists[list])) {
+        const name = entry.exposed[kind.key] as string
         const existing = byName.get(name)
         if (existing !== undefined) {
           if (existing.connector.id !== connector.id) {
@@ -99,12 +117,6 @@ export const buildIndex = (states: ReadonlyArray<ConnectorState>): CatalogIndex 
             collisions.set(connector.id, [...(collisions.get(connector.id) ?? []), message])
           }
           continue
-        }
-        const entry: IndexEntry = {
-          connector,
-          category: kind.category,
-          upstreamName,
-          exposed: name === upstreamName ? item : { ...item, [kind.key]: name }
         }
         entries.push(entry)
         byName.set(name, entry)
