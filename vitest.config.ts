@@ -1,3 +1,4 @@
+import { fileURLToPath } from "node:url"
 import { defineConfig } from "vitest/config"
 
 export default defineConfig({
@@ -7,6 +8,8 @@ export default defineConfig({
     hookTimeout: 60_000,
     // Integration tests start real servers and child processes; keep files from starving each other on 2 cores.
     maxWorkers: 2,
+    // The gateways the tests start cache transpiled configs here, not in the user's ~/.cache.
+    env: { XDG_CACHE_HOME: fileURLToPath(new URL("node_modules/.cache/aperture-test", import.meta.url)) },
     minWorkers: 1
   }
 })

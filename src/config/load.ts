@@ -10,6 +10,7 @@ import { fileURLToPath } from "node:url"
 import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
 import { createJiti } from "jiti"
+import { cacheDir } from "./cacheDir.js"
 import { ConfigInvalid, decodeConfig } from "./decode.js"
 import { decodeApertureJson } from "./json.js"
 import { parseJsonc } from "./jsonc.js"
@@ -78,23 +79,51 @@ const describeCause = (cause: unknown, file: string): string => {
 
 const defaultExport = (module: unknown): unknown => (module as { default?: unknown } | undefined)?.default ?? module
 
+/** Errors writing jiti's cache (a full or read-only disk): the load is retried without the cache. */
+const CACHE_WRITE_ERRORS = new Set(["EACCES", "EPERM", "EROFS", "ENOSPC", "EDQUOT"])
+
+// Not named `jitiImport`: jiti's transform declares that name in every module it transpiles, and
+// the in-process loader transpiles this file too (`aperture` aliased to the source tree).
+const importThroughJiti = async (file: string, fsCache: string | false, rebuildFsCache: boolean): Promise<unknown> => {
+  const jiti = createJiti(import.meta.url, {
+    moduleCache: false,
+    // Transpiled once per content (jiti keys the cache by the source's hash), so a restart does
+    // not load the transpiler: ~0.2 s of start-up. See cacheDir.ts for where, and why there.
+    fsCache,
+    rebuildFsCache,
+    interopDefault: true,
+    alias: { aperture: selfEntry() }
+  })
+  // jiti imports a `.js`/`.mjs` file natively, and Node would then resolve its `aperture`
+  // from node_modules: for the CLI's bundle, a second copy of the gateway. Transpiled, the
+  // alias applies, as it does for `.ts`.
+  return /\.m?js$/i.test(file)
+    ? defaultExport(await jiti.evalModule(await readFile(file, "utf8"), { filename: file, async: true, forceTranspile: true }))
+    : await jiti.import(file, { default: true })
+}
+
+/**
+ * Loads through the transpile cache when there is one. A cached module that fails to parse is
+ * rebuilt from source once (a genuine syntax error fails again, and is reported); a cache that
+ * cannot be written is skipped.
+ */
+const importWithCache = async (file: string): Promise<unknown> => {
+  const fsCache = cacheDir("jiti") ?? false
+  if (fsCache === false) return importThroughJiti(file, false, false)
+  try {
+    return await importThroughJiti(file, fsCache, false)
+  } catch (error) {
+    const code = (error as { code?: unknown } | null)?.code
+    if (typeof code === "string" && CACHE_WRITE_ERRORS.has(code)) return importThroughJiti(file, false, false)
+    if (error instanceof SyntaxError) return importThroughJiti(file, fsCache, true)
+    throw error
+  }
+}
+
 const importModule = (file: string) =>
   Effect.tryPromise({
     try: async () => {
-      const jiti = createJiti(import.meta.url, {
-        moduleCache: false,
-        // Not cached on disk: jiti's transpile cache (~0.2 s of a restart) re-transpiled an
-        // already-transpiled example config ("Identifier 'jitiImport' has already been declared").
-        fsCache: false,
-        interopDefault: true,
-        alias: { aperture: selfEntry() }
-      })
-      // jiti imports a `.js`/`.mjs` file natively, and Node would then resolve its `aperture`
-      // from node_modules: for the CLI's bundle, a second copy of the gateway. Transpiled, the
-      // alias applies, as it does for `.ts`.
-      const loaded: unknown = /\.m?js$/i.test(file)
-        ? defaultExport(await jiti.evalModule(await readFile(file, "utf8"), { filename: file, async: true, forceTranspile: true }))
-        : await jiti.import(file, { default: true })
+      const loaded = await importWithCache(file)
       return typeof loaded === "function" ? await (loaded as () => unknown)() : loaded
     },
     catch: (cause) => new ConfigLoadError({ file, reason: describeCause(cause, file) })
