@@ -1,8 +1,10 @@
 /**
  * S7's direct baseline: a fresh Node process that imports only the MCP SDK client, then connects
  * `<count>` bare clients to `<base>/mcp/<k>` and lists their tools, 32 at a time (the gateway's
- * discovery concurrency). It prints `ready <ms since start>` and exits. Plain JavaScript, run by
- * `node` itself, so no loader stands between it and the gateway's compiled start-up.
+ * discovery concurrency). Like the gateway's, each client negotiates the protocol era
+ * (`versionNegotiation: auto`: a 2026 `server/discover` probe, then the 2025 handshake). It
+ * prints `ready <ms since start>` and exits. Plain JavaScript, run by `node` itself, so no
+ * loader stands between it and the gateway's compiled start-up.
  * Run: `node bench/directDiscovery.mjs <base> <count>`.
  */
 import { Client, StreamableHTTPClientTransport } from "@modelcontextprotocol/client"
@@ -16,7 +18,7 @@ let next = 0
 const worker = async () => {
   while (next < count) {
     const k = next++
-    const client = new Client({ name: "direct-discovery", version: "1.0.0" }, { capabilities: {} })
+    const client = new Client({ name: "direct-discovery", version: "1.0.0" }, { capabilities: {}, versionNegotiation: { mode: "auto" } })
     await client.connect(new StreamableHTTPClientTransport(new URL(`${base}/mcp/${k}`)))
     if (client.getServerCapabilities()?.tools) await client.listTools()
     clients.push(client)

@@ -356,7 +356,7 @@ const startupScenario = async () => {
   const raw = await startRaw(10)
   out("", "## S7 start-up to ready (CLI start, config load, every connector connected and listed)", "")
   out(
-    "Direct: a fresh Node process importing only the MCP SDK client, connecting as many bare clients and listing their tools, 32 at a time (`bench/directDiscovery.mjs`).",
+    "Direct: a fresh Node process importing only the MCP SDK client, connecting as many bare clients (negotiating the era as the gateway does) and listing their tools, 32 at a time (`bench/directDiscovery.mjs`). After the first start the config comes from the transpile cache, as on any restart.",
     ""
   )
   out("| connectors | gateway listening after ms | gateway all ready after ms | direct ready after ms | gateway − direct ms |", "|---:|---:|---:|---:|---:|")
