@@ -12,11 +12,28 @@
  * - `jiti` stays external (it loads its transpiler lazily), as do `ws`'s optional native addons.
  * - The library entry (`import { Aperture } from "aperture"` in a program) is not bundled: a
  *   host's `@effect/platform` server and router must meet the gateway's own copy.
+ * - `@effect/cli` imports `yaml`, `toml` and `ini` for options that read a file's contents
+ *   (`Options.fileParse` and kin), which this CLI has none of: they are replaced by a stub that
+ *   says so if ever called, ~400 KB the CLI no longer parses at every start.
  *
  * Run by `npm run build`, after `tsc`.
  */
 import { rmSync } from "node:fs"
 import { build } from "esbuild"
+
+/** Resolves `yaml`, `toml` and `ini`, imported by `@effect/cli` only, to a stub `parse`. */
+const withoutCliFileParsers = {
+  name: "without-cli-file-parsers",
+  setup(build) {
+    build.onResolve({ filter: /^(yaml|toml|ini)$/ }, (args) =>
+      args.importer.includes("@effect/cli") ? { path: args.path, namespace: "cli-file-parser-stub" } : undefined
+    )
+    build.onLoad({ filter: /.*/, namespace: "cli-file-parser-stub" }, (args) => ({
+      contents: `export const parse = () => { throw new Error("the aperture CLI does not read ${args.path} files") }`,
+      loader: "js"
+    }))
+  }
+}
 
 // Chunk names carry a content hash: clear the last build's.
 rmSync("dist/bundle", { recursive: true, force: true })
@@ -33,6 +50,7 @@ await build({
   chunkNames: "[name]-[hash]",
   sourcemap: true,
   external: ["effect", "jiti", "bufferutil", "utf-8-validate"],
+  plugins: [withoutCliFileParsers],
   // Bundled CommonJS dependencies call `require`, which ES modules do not have.
   banner: { js: "import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);" },
   logLevel: "warning"
