@@ -341,13 +341,23 @@ export const readLists = (
 ): Effect.Effect<UpstreamLists, UpstreamError> =>
   Effect.gen(function*() {
     const capabilities = connection.client.getServerCapabilities() ?? {}
-    const read = (list: keyof typeof LIST_METHODS, advertised: unknown) =>
-      advertised ? listAll(connection, connectorId, list, timeout) : Effect.succeed([])
-    const [tools, prompts, resources, templates] = yield* Effect.all([
-      which.includes("tools") ? read("tools", capabilities.tools) : Effect.succeed(previous.tools),
-      which.includes("prompts") ? read("prompts", capabilities.prompts) : Effect.succeed(previous.prompts),
-      which.includes("resources") ? read("resources", capabilities.resources) : Effect.succeed(previous.resources),
-      which.includes("resources") ? read("templates", capabilities.resources) : Effect.succeed(previous.templates)
-    ], { concurrency: 4 })
-    return { tools, prompts, resources, templates } as UpstreamLists
+    const advertised: Record<keyof typeof LIST_METHODS, unknown> = {
+      tools: capabilities.tools,
+      prompts: capabilities.prompts,
+      resources: capabilities.resources,
+      templates: capabilities.resources
+    }
+    const lists: Record<keyof UpstreamLists, ReadonlyArray<UpstreamItem>> = { ...previous }
+    const toRead = (Object.keys(LIST_METHODS) as Array<keyof typeof LIST_METHODS>).filter((list) =>
+      which.includes(list === "templates" ? "resources" : list)
+    )
+    for (const list of toRead) if (!advertised[list]) lists[list] = []
+    const reading = toRead.filter((list) => advertised[list])
+    const read = (list: keyof typeof LIST_METHODS) =>
+      Effect.map(listAll(connection, connectorId, list, timeout), (items) => {
+        lists[list] = items
+      })
+    // Most upstreams advertise one list: it is read in this fiber, not in a fork per list.
+    yield* reading.length === 1 ? read(reading[0]!) : Effect.forEach(reading, read, { concurrency: 4, discard: true })
+    return lists as UpstreamLists
   })
