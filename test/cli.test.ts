@@ -2,7 +2,7 @@
  * The `aperture` command as users run it: the bundled CLI (`npm test` builds first), its exit
  * codes, `check` output without secrets, serving the demo config, and draining on SIGTERM.
  */
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
+import { mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
@@ -170,6 +170,24 @@ describe("aperture check", () => {
     expect((await run(["frobnicate"])).code).toBe(2)
     expect((await run(["--help"])).code).toBe(0)
   })
+
+  it("on Node 22 keeps V8's compiled code, and the transpiled config, in a private XDG cache", async () => {
+    // The machines run Node 20, which has no compile cache; Node 22 comes from the registry, as
+    // the conformance suite's does.
+    const cache = mkdtempSync(join(tmpdir(), "aperture-xdg-"))
+    const child = spawnProcess(
+      "npx",
+      ["-y", "-p", "node@22", "--", "node", bin, "check", "--config", "aperture.config.ts"],
+      { XDG_CACHE_HOME: cache }
+    )
+    const code = await new Promise<number | null>((resolve) => child.child.on("exit", (c) => resolve(c)))
+    expect(code, child.output()).toBe(0)
+    expect(child.output()).toContain("everything")
+    expect(readdirSync(join(cache, "aperture", "node-compile-cache")).length).toBeGreaterThan(0)
+    expect(readdirSync(join(cache, "aperture", "jiti")).some((name) => name.includes("aperture.config"))).toBe(true)
+    expect(statSync(join(cache, "aperture")).mode & 0o777).toBe(0o700)
+    rmSync(cache, { recursive: true, force: true })
+  }, 120_000)
 })
 
 describe("aperture start", () => {
