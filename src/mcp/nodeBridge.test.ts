@@ -3,7 +3,7 @@ import { connect } from "node:net"
 import type * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as Effect from "effect/Effect"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import { readBody } from "./nodeBridge.js"
+import { readBody, sendResponse } from "./nodeBridge.js"
 
 // Each request's body is read by readBody on a real Node server; the outcome is the answer.
 let server: Server
@@ -46,5 +46,66 @@ describe("readBody", () => {
     const started = Date.now()
     expect(await exchange(10, "abc")).toBe("BodyTimedOut")
     expect(Date.now() - started).toBeGreaterThanOrEqual(250)
+  })
+})
+
+describe("sendResponse (event streams)", () => {
+  // Each test's stream is made by `stream(controller)`; the caller is a raw socket that records
+  // when each TCP read arrived and what it held.
+  const serve = (stream: (controller: ReadableStreamDefaultController<Uint8Array>) => void) =>
+    new Promise<{ reads: Array<{ at: number; text: string }>; close: () => void }>((resolve) => {
+      const sse = createServer((req, res) => {
+        const request = { source: req, response: res } as unknown as HttpServerRequest.HttpServerRequest
+        const body = new ReadableStream<Uint8Array>({ start: stream })
+        void Effect.runPromise(sendResponse(request, new Response(body, { headers: { "content-type": "text/event-stream" } })))
+      })
+      sse.listen(0, "127.0.0.1", () => {
+        const reads: Array<{ at: number; text: string }> = []
+        const started = Date.now()
+        const socket = connect((sse.address() as { port: number }).port, "127.0.0.1")
+        socket.on("data", (d) => reads.push({ at: Date.now() - started, text: d.toString() }))
+        socket.on("close", () => sse.close())
+        socket.write("GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        resolve({ reads, close: () => socket.destroy() })
+      })
+    })
+
+  const encode = (text: string) => new TextEncoder().encode(text)
+  const settle = (ms: number) => new Promise((r) => setTimeout(r, ms))
+
+  it("sends a quick stream's head, first event and end in one write", async () => {
+    const { reads } = await serve((controller) => {
+      controller.enqueue(encode("id: 1\ndata: \n\n"))
+      setTimeout(() => {
+        controller.enqueue(encode("id: 2\ndata: {\"answer\":1}\n\n"))
+        controller.close()
+      }, 15)
+    })
+    await settle(200)
+    expect(reads).toHaveLength(1)
+    expect(reads[0]!.text).toMatch(/^HTTP\/1\.1 200 [\s\S]*id: 1\ndata: \n\n[\s\S]*"answer":1[\s\S]*0\r\n\r\n$/)
+  })
+
+  it("does not hold a long stream's first event past the first-flush delay, nor later events at all", async () => {
+    let controller!: ReadableStreamDefaultController<Uint8Array>
+    const { close, reads } = await serve((c) => {
+      controller = c
+      c.enqueue(encode("id: 1\ndata: \n\n"))
+    })
+    await settle(150)
+    expect(reads.map((r) => r.text).join("")).toContain("id: 1\ndata: \n\n")
+    expect(reads[0]!.at).toBeLessThan(140)
+    controller.enqueue(encode("id: 2\ndata: {\"progress\":1}\n\n"))
+    await settle(30)
+    expect(reads.map((r) => r.text).join("")).toContain("progress")
+    close()
+  })
+
+  it("sends at once what outgrows the socket's buffer, without waiting for the delay", async () => {
+    const big = "x".repeat(64 * 1024)
+    const { close, reads } = await serve((c) => c.enqueue(encode(`data: ${big}\n\n`)))
+    await settle(30)
+    expect(reads.reduce((n, r) => n + r.text.length, 0)).toBeGreaterThan(64 * 1024)
+    close()
   })
 })
