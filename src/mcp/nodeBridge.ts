@@ -9,7 +9,7 @@ import { Readable } from "node:stream"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import * as NodeHttpServerRequest from "@effect/platform-node/NodeHttpServerRequest"
 import type * as HttpServerRequest from "@effect/platform/HttpServerRequest"
-import type * as Duration from "effect/Duration"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 
 export class BodyTooLarge {
@@ -36,15 +36,17 @@ export const readBody = (
   timeout: Duration.DurationInput
 ): Effect.Effect<string, BodyTooLarge | BodyTimedOut> => {
   const source = request.source
-  const read: Effect.Effect<string, BodyTooLarge> = isIncomingMessage(source) ? readIncoming(source, limit) : request.text.pipe(
+  if (isIncomingMessage(source)) return readIncoming(source, limit, Duration.toMillis(timeout))
+  return request.text.pipe(
     Effect.orElseSucceed(() => ""),
-    Effect.filterOrFail((text) => Buffer.byteLength(text) <= limit, () => new BodyTooLarge())
+    Effect.filterOrFail((text) => Buffer.byteLength(text) <= limit, () => new BodyTooLarge()),
+    Effect.timeoutFail({ duration: timeout, onTimeout: () => new BodyTimedOut() })
   )
-  return Effect.timeoutFail(read, { duration: timeout, onTimeout: () => new BodyTimedOut() })
 }
 
-const readIncoming = (source: IncomingMessage, limit: number) =>
-  Effect.async<string, BodyTooLarge>((resume) => {
+/** The deadline is a plain timer here, not `Effect.timeout`: that forks and interrupts a fiber per request. */
+const readIncoming = (source: IncomingMessage, limit: number, timeoutMs: number) =>
+  Effect.async<string, BodyTooLarge | BodyTimedOut>((resume) => {
     const chunks: Array<Buffer> = []
     let size = 0
     const onData = (chunk: Buffer) => {
@@ -62,7 +64,12 @@ const readIncoming = (source: IncomingMessage, limit: number) =>
       cleanup()
       resume(Effect.succeed(""))
     }
+    const timer = setTimeout(() => {
+      cleanup()
+      resume(Effect.fail(new BodyTimedOut()))
+    }, timeoutMs)
     const cleanup = () => {
+      clearTimeout(timer)
       source.off("data", onData)
       source.off("end", onEnd)
       source.off("error", onError)
