@@ -2,7 +2,7 @@
  * Loading a TS config through jiti's transpile cache: where the cache lives, that a restart uses
  * it, and that a broken or unwritable cache never stops a good config from loading.
  */
-import { mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs"
+import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import * as path from "node:path"
 import { Effect, Either } from "effect"
@@ -57,6 +57,16 @@ describe("the config transpile cache", () => {
     expect(await portOf(file)).toBe(8101)
     writeFileSync(file, configSource(8102))
     expect(await portOf(file)).toBe(8102)
+  })
+
+  it("closes a cache directory that was left open to others, since a transpiled config can hold secrets", async () => {
+    const root = path.join(work, "cache", "aperture")
+    mkdirSync(root, { recursive: true, mode: 0o755 })
+    chmodSync(root, 0o755)
+    const file = path.join(work, "aperture.config.ts")
+    writeFileSync(file, configSource(8106))
+    expect(await portOf(file)).toBe(8106)
+    expect(statSync(root).mode & 0o777).toBe(0o700)
   })
 
   it("rebuilds a cached module that no longer parses", async () => {
