@@ -18,6 +18,7 @@ import {
   UriTemplate
 } from "@modelcontextprotocol/server"
 import * as Effect from "effect/Effect"
+import * as Predicate from "effect/Predicate"
 import { type AuditOutcome, AuditLog } from "../audit/AuditLog.js"
 import { Catalog, type CatalogSnapshot } from "../catalog/Catalog.js"
 import type { IndexEntry, UpstreamItem } from "../catalog/index.js"
@@ -72,7 +73,7 @@ const needsLegacyEncoding = (tools: ReadonlyArray<UpstreamItem>): boolean => {
   if (needs === undefined) {
     needs = tools.some((tool) => {
       const schema = tool["outputSchema"]
-      return typeof schema === "object" && schema !== null && !Array.isArray(schema) && (schema as Record<string, unknown>)["type"] !== "object"
+      return Predicate.isRecord(schema) && schema["type"] !== "object"
     })
     legacyEncoding.set(tools, needs)
   }

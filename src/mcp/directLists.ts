@@ -18,6 +18,7 @@
  * @module
  */
 import { classifyInboundRequest, isJsonContentType, SUPPORTED_PROTOCOL_VERSIONS } from "@modelcontextprotocol/server"
+import * as Predicate from "effect/Predicate"
 import type { ListMethod } from "./McpRouter.js"
 
 export interface DirectList {
@@ -34,12 +35,9 @@ const LIST_METHODS: ReadonlySet<string> = new Set<ListMethod>([
   "resources/templates/list"
 ])
 
-const isPlainObject = (u: unknown): u is Record<string, unknown> =>
-  typeof u === "object" && u !== null && !Array.isArray(u)
-
 /** The request's fields, when it is exactly a JSON-RPC request (no other keys, a string or integer id). */
 const requestOf = (body: unknown) => {
-  if (!isPlainObject(body) || body["jsonrpc"] !== "2.0") return undefined
+  if (!Predicate.isRecord(body) || body["jsonrpc"] !== "2.0") return undefined
   for (const key in body) if (key !== "jsonrpc" && key !== "id" && key !== "method" && key !== "params") return undefined
   const id = body["id"]
   if (typeof id !== "string" && !Number.isSafeInteger(id)) return undefined
@@ -59,11 +57,11 @@ export const directList = (headers: Readonly<Record<string, string | undefined>>
   if (version !== undefined && !SUPPORTED_PROTOCOL_VERSIONS.includes(version)) return undefined
   let cursor: unknown
   if (request.params !== undefined) {
-    if (!isPlainObject(request.params)) return undefined
+    if (!Predicate.isRecord(request.params)) return undefined
     for (const key in request.params) {
       const value = request.params[key]
       if (key === "cursor") cursor = value
-      else if (!(key === "_meta" && isPlainObject(value))) return undefined
+      else if (!(key === "_meta" && Predicate.isRecord(value))) return undefined
     }
   }
   // The SDK's own era decision: a request carrying a 2026-era envelope is not a 2025 list.
@@ -78,9 +76,9 @@ export const directList = (headers: Readonly<Record<string, string | undefined>>
   return { id: request.id, method: request.method as ListMethod, cursor }
 }
 
-// One SSE `message` event around JSON text, which never holds a raw newline.
 /**
- * The JSON-RPC response around an already-encoded result, as an SSE event in three pieces: the
+ * The JSON-RPC response around an already-encoded result, as one SSE `message` event (JSON text
+ * never holds a raw newline) in three pieces: the
  * cached page is written as it is, never copied (a 200 KB copy per answer was garbage enough to
  * bring on full collections, the p99 of a 10k-tool list).
  */

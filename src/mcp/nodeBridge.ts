@@ -149,16 +149,19 @@ export const sendResponse = (
     // two (each write is a syscall, dear on a VM: ~5 % of a call's CPU). Later events go at once.
     out.cork()
     let holding = true
-    const flush = () => {
-      if (!holding) return
+    const stopHolding = () => {
       holding = false
       clearTimeout(firstFlush)
+    }
+    const flush = () => {
+      if (!holding) return
+      stopHolding()
       out.uncork()
     }
     const firstFlush = setTimeout(flush, FIRST_FLUSH_MS)
     // The caller left or the response ended: either way the exchange is over.
     out.once("close", () => {
-      clearTimeout(firstFlush)
+      stopHolding()
       if (!out.writableFinished) reader.cancel().catch(() => {})
       resume(Effect.succeed(HttpServerResponse.empty({ status: response.status })))
     })
@@ -183,8 +186,7 @@ export const sendResponse = (
         }
       }
       // `end` uncorks: what was held leaves with the stream's end, in one write.
-      holding = false
-      clearTimeout(firstFlush)
+      stopHolding()
       out.end()
     }
     pump().catch(() => out.destroy())
