@@ -6,18 +6,25 @@
  * @module
  */
 import { randomUUID } from "node:crypto"
-import { isInitializeRequest, type Server, WebStandardStreamableHTTPServerTransport } from "@modelcontextprotocol/server"
+import type { ServerResponse } from "node:http"
+import type * as HttpServerRequest from "@effect/platform/HttpServerRequest"
+import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
+import { isInitializeRequest, type Server, SUPPORTED_PROTOCOL_VERSIONS, WebStandardStreamableHTTPServerTransport } from "@modelcontextprotocol/server"
 import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
+import * as Predicate from "effect/Predicate"
 import * as Schedule from "effect/Schedule"
 import * as Stream from "effect/Stream"
 import { Catalog } from "../catalog/Catalog.js"
 import { GatewayConfig } from "../config/GatewayConfig.js"
 import type { Identity } from "../identity/IdentityPlugin.js"
 import { makeDownstreamServer } from "./downstreamServer.js"
+import { CallEventStream } from "./callEventStream.js"
+import { DirectCalls, directToolCall } from "./directCalls.js"
 import { directList, invalidParamsEvent, resultEvent } from "./directLists.js"
+import { nodeResponseOf, untilClosed } from "./nodeBridge.js"
 import { type BoundedEventStore, boundedEventStore } from "./eventStore.js"
 import { jsonRpcError } from "./httpErrors.js"
 import { McpRouter } from "./McpRouter.js"
@@ -30,6 +37,8 @@ interface LegacySession {
   readonly server: Server
   readonly transport: WebStandardStreamableHTTPServerTransport
   readonly events: BoundedEventStore
+  /** The `tools/call`s the gateway answers itself (see `directCalls.ts`). */
+  readonly direct: DirectCalls
   lastSeen: number
   openStreams: number
   /** What the caller last saw, to notify `list_changed` only when their visible list changed. */
@@ -41,6 +50,15 @@ export const RETRY_INTERVAL_MS = 1000
 
 /** New sessions beyond this many are refused with 503 until some close. */
 export const MAX_SESSIONS = 10_000
+
+/** An SSE response's head, as the SDK transport writes it. */
+const eventStreamHeaders = (sessionId: string): Record<string, string> => ({
+  "content-type": "text/event-stream",
+  "cache-control": "no-cache, no-transform",
+  connection: "keep-alive",
+  "x-accel-buffering": "no",
+  "mcp-session-id": sessionId
+})
 
 const sameCaller = (a: Identity, b: Identity) => a.login === b.login && a.via === b.via
 
@@ -62,6 +80,7 @@ export class LegacySessions extends Effect.Service<LegacySessions>()("aperture/L
     const closeSession = (session: LegacySession) =>
       Effect.promise(async () => {
         sessions.delete(session.id)
+        session.direct.close()
         await session.transport.close().catch(() => {})
         await session.server.close().catch(() => {})
       })
@@ -72,16 +91,22 @@ export class LegacySessions extends Effect.Service<LegacySessions>()("aperture/L
           return jsonRpcError(503, -32000, "Too many sessions; try again later")
         }
         const now = yield* Clock.currentTimeMillis
-        const server = makeDownstreamServer(router, identity, "legacy")
+        const { logLevel, server } = makeDownstreamServer(router, identity, "legacy")
         let session: LegacySession | undefined
         const events = boundedEventStore()
+        const direct = new DirectCalls({
+          capabilities: () => server.getClientCapabilities(),
+          logLevel,
+          callTool: (params, context) => router.callTool(identity, params, context),
+          verifyRoundState: (state) => router.verifyRoundState(state, undefined as never)
+        })
         const transport = new WebStandardStreamableHTTPServerTransport({
           sessionIdGenerator: () => randomUUID(),
           // Streams resume with Last-Event-ID; clients reconnect after this many ms.
           eventStore: events,
           retryInterval: RETRY_INTERVAL_MS,
           onsessioninitialized: (id) => {
-            session = { id, identity, server, transport, events, lastSeen: now, openStreams: 0, seen: undefined }
+            session = { id, identity, server, transport, events, direct, lastSeen: now, openStreams: 0, seen: undefined }
             sessions.set(id, session)
           },
           onsessionclosed: (id) => {
@@ -89,7 +114,9 @@ export class LegacySessions extends Effect.Service<LegacySessions>()("aperture/L
           }
         })
         transport.onclose = () => {
-          if (session !== undefined) sessions.delete(session.id)
+          if (session === undefined) return
+          sessions.delete(session.id)
+          session.direct.close()
         }
         yield* Effect.promise(() => server.connect(transport))
         const response = yield* Effect.promise(() => transport.handleRequest(request, { parsedBody }))
@@ -150,6 +177,63 @@ export class LegacySessions extends Effect.Service<LegacySessions>()("aperture/L
         })
       })
 
+    /**
+     * What the gateway serves on one of this caller's sessions without the SDK (see
+     * `directCalls.ts`): a plain `tools/call`, the caller's answer to a request of a direct call,
+     * `notifications/cancelled` for one, and a resumption (`Last-Event-ID`) of a direct call's
+     * stream while it runs. `undefined`: the SDK path serves it.
+     */
+    const serveDirectly = (
+      request: HttpServerRequest.HttpServerRequest,
+      headers: Readonly<Record<string, string | undefined>>,
+      parsedBody: unknown,
+      identity: Identity
+    ): Effect.Effect<HttpServerResponse.HttpServerResponse | undefined> =>
+      Effect.suspend(() => {
+        const out = nodeResponseOf(request)
+        if (out === undefined) return Effect.succeed(undefined)
+        if (request.method === "GET") return resumeDirectly(out, headers, identity)
+        if (!Predicate.isRecord(parsedBody)) return Effect.succeed(undefined)
+        const session = callersSession(headers["mcp-session-id"], identity)
+        if (session === undefined) return Effect.succeed(undefined)
+        const call = directToolCall(headers, parsedBody)
+        if (call === undefined) {
+          // A message for a direct call (an answer, a cancellation); any other is the SDK's.
+          if (!session.direct.answer(parsedBody) && !session.direct.cancel(parsedBody)) return Effect.succeed(undefined)
+          return Effect.map(Clock.currentTimeMillis, (now) => {
+            session.lastSeen = now
+            return HttpServerResponse.empty({ status: 202 })
+          })
+        }
+        return Effect.flatMap(Clock.currentTimeMillis, (now) => {
+          session.lastSeen = now
+          const stream = new CallEventStream(randomUUID(), session.events, () => session.direct.ended(stream))
+          stream.open(out, eventStreamHeaders(session.id), call.priming ? { retryMs: RETRY_INTERVAL_MS } : undefined)
+          session.direct.run(call, stream)
+          return untilClosed(out)
+        })
+      })
+
+    const resumeDirectly = (out: ServerResponse, headers: Readonly<Record<string, string | undefined>>, identity: Identity) =>
+      Effect.suspend(() => {
+        const lastEventId = headers["last-event-id"]
+        const session = callersSession(headers["mcp-session-id"], identity)
+        const stream = lastEventId === undefined ? undefined : session?.direct.streamOf(lastEventId)
+        const version = headers["mcp-protocol-version"]
+        if (
+          stream === undefined || session === undefined || !headers["accept"]?.includes("text/event-stream") ||
+          (version !== undefined && !SUPPORTED_PROTOCOL_VERSIONS.includes(version))
+        ) return Effect.succeed(undefined)
+        if (stream.connected) {
+          return Effect.succeed(HttpServerResponse.fromWeb(jsonRpcError(409, -32000, "Conflict: Stream already has an active connection")))
+        }
+        return Effect.flatMap(Clock.currentTimeMillis, (now) => {
+          session.lastSeen = now
+          stream.attach(out, eventStreamHeaders(session.id), lastEventId!)
+          return untilClosed(out)
+        })
+      })
+
     /** Tells each session whose visible lists changed. */
     const notifyListChanges = catalog.changes.pipe(
       Stream.changesWith((a, b) => a.index === b.index),
@@ -187,6 +271,7 @@ export class LegacySessions extends Effect.Service<LegacySessions>()("aperture/L
     return {
       handle,
       answerDirectly,
+      serveDirectly,
       /** Number of open sessions. */
       size: () => sessions.size,
       closeAll: Effect.suspend(() => Effect.forEach([...sessions.values()], closeSession, { discard: true, concurrency: "unbounded" }))

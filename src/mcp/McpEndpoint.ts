@@ -61,7 +61,7 @@ export class McpEndpoint extends Effect.Service<McpEndpoint>()("aperture/McpEndp
       Effect.sync(() =>
         createMcpHandler(({ authInfo }) => {
           const identity = authInfo?.extra?.[identityKey] as Identity
-          return makeDownstreamServer(router, identity, "modern")
+          return makeDownstreamServer(router, identity, "modern").server
         }, { legacy: "reject", bus })
       ),
       (handler) => Effect.promise(() => handler.close().catch(() => {}))
@@ -140,6 +140,13 @@ export class McpEndpoint extends Effect.Service<McpEndpoint>()("aperture/McpEndp
           }, direct.chunks)
         }
       }
+      // Calls in flight, for draining on shutdown; a GET stream is not a call.
+      const counted = request.method !== "GET"
+      if (counted) inFlight++
+      const tracked = counted && onExchangeDone(request, () => inFlight--)
+      const served = yield* legacy.serveDirectly(request, headers, parsedBody, identity)
+      if (served !== undefined) return served
+
       const webHeaders = new Headers()
       for (const [name, value] of Object.entries(headers)) if (value !== undefined) webHeaders.set(name, value)
       const signal = clientGoneSignal(request)
@@ -150,11 +157,6 @@ export class McpEndpoint extends Effect.Service<McpEndpoint>()("aperture/McpEndp
         headers: webHeaders,
         ...(signal !== undefined && { signal })
       })
-
-      // Calls in flight, for draining on shutdown; a GET stream is not a call.
-      const counted = request.method !== "GET"
-      if (counted) inFlight++
-      const tracked = counted && onExchangeDone(request, () => inFlight--)
       const response = yield* Effect.gen(function*() {
         const isLegacy = yield* Effect.promise(() => isLegacyRequest(webRequest, parsedBody))
         if (isLegacy) return yield* legacy.handle(webRequest, parsedBody, identity)

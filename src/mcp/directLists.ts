@@ -44,17 +44,38 @@ const requestOf = (body: unknown) => {
   return { id: id as string | number, method: body["method"], params: body["params"] }
 }
 
-/** The list request a POST carries, if the gateway may answer it directly. */
-export const directList = (headers: Readonly<Record<string, string | undefined>>, body: unknown): DirectList | undefined => {
+/**
+ * The single 2025-era JSON-RPC request a POST carries, when it passes the SDK transport's header
+ * checks (a caller failing them gets the SDK's 406/415/400) and the SDK's own era decision (a
+ * request carrying a 2026-era envelope is not a 2025 one).
+ */
+export const legacyRequest = (headers: Readonly<Record<string, string | undefined>>, body: unknown) => {
   const request = requestOf(body)
-  if (request === undefined || typeof request.method !== "string" || !LIST_METHODS.has(request.method)) return undefined
-  // The transport's header checks: a caller failing them gets the SDK's 406/415/400.
+  if (request === undefined || typeof request.method !== "string") return undefined
   const accept = headers["accept"]
   if (accept === undefined || !accept.includes("application/json") || !accept.includes("text/event-stream")) return undefined
   const contentType = headers["content-type"]
   if (contentType === undefined || !isJsonContentType(contentType)) return undefined
   const version = headers["mcp-protocol-version"]
   if (version !== undefined && !SUPPORTED_PROTOCOL_VERSIONS.includes(version)) return undefined
+  const era = classifyInboundRequest({
+    httpMethod: "POST",
+    ...(version !== undefined && { protocolVersionHeader: version }),
+    ...(headers["mcp-method"] !== undefined && { mcpMethodHeader: headers["mcp-method"] }),
+    ...(headers["mcp-name"] !== undefined && { mcpNameHeader: headers["mcp-name"] }),
+    body
+  })
+  if (era.kind !== "legacy") return undefined
+  return { id: request.id, method: request.method, params: request.params }
+}
+
+/** The list request a POST carries, if the gateway may answer it directly. */
+export const directList = (headers: Readonly<Record<string, string | undefined>>, body: unknown): DirectList | undefined => {
+  // Cheap test first: most POSTs are not lists.
+  const method = Predicate.isRecord(body) ? body["method"] : undefined
+  if (typeof method !== "string" || !LIST_METHODS.has(method)) return undefined
+  const request = legacyRequest(headers, body)
+  if (request === undefined) return undefined
   let cursor: unknown
   if (request.params !== undefined) {
     if (!Predicate.isRecord(request.params)) return undefined
@@ -64,15 +85,6 @@ export const directList = (headers: Readonly<Record<string, string | undefined>>
       else if (!(key === "_meta" && Predicate.isRecord(value))) return undefined
     }
   }
-  // The SDK's own era decision: a request carrying a 2026-era envelope is not a 2025 list.
-  const era = classifyInboundRequest({
-    httpMethod: "POST",
-    ...(version !== undefined && { protocolVersionHeader: version }),
-    ...(headers["mcp-method"] !== undefined && { mcpMethodHeader: headers["mcp-method"] }),
-    ...(headers["mcp-name"] !== undefined && { mcpNameHeader: headers["mcp-name"] }),
-    body
-  })
-  if (era.kind !== "legacy") return undefined
   return { id: request.id, method: request.method as ListMethod, cursor }
 }
 

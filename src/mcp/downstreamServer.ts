@@ -43,11 +43,17 @@ export interface SessionSink {
   readonly sendResourceUpdated: (uri: string) => Promise<void>
 }
 
+export interface DownstreamServer {
+  readonly server: Server
+  /** The level this session asked for with logging/setLevel (2025 era). */
+  readonly logLevel: () => LoggingLevel | undefined
+}
+
 /**
  * A low-level server whose every handler forwards for `identity`. `era` is `legacy` for a
  * 2025-era session (which can take server→client requests), `modern` for a 2026 request.
  */
-export const makeDownstreamServer = (router: McpRouter, identity: Identity, era: "legacy" | "modern"): Server => {
+export const makeDownstreamServer = (router: McpRouter, identity: Identity, era: "legacy" | "modern"): DownstreamServer => {
   const server = new Server({ name: "aperture", version }, {
     capabilities: GATEWAY_CAPABILITIES,
     instructions: GATEWAY_INSTRUCTIONS,
@@ -96,5 +102,5 @@ export const makeDownstreamServer = (router: McpRouter, identity: Identity, era:
     return router.setLogLevel(identity, params, callContext(ctx))
   })
   server.onclose = () => router.dropSubscriptions(sink)
-  return server
+  return { server, logLevel: () => sessionLogLevel }
 }

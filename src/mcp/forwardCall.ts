@@ -22,6 +22,7 @@ import {
 import * as Duration from "effect/Duration"
 import type { Identity } from "../identity/IdentityPlugin.js"
 import type { DownstreamCall } from "../upstream/callChannel.js"
+import { type DirectRoute, directRequest, plainHeaderValue } from "../upstream/directRequest.js"
 import { passthrough } from "../upstream/passthrough.js"
 import { describeError } from "../upstream/UpstreamError.js"
 import type { LiveUpstream } from "../upstream/Upstreams.js"
@@ -91,6 +92,28 @@ const withoutUpstreamServerInfo = (result: Record<string, unknown>) => {
   }
   return result
 }
+
+/**
+ * The upstream's direct route for a call, when the gateway may send it without the SDK client:
+ * a streamable-HTTP connection, and on the 2026 era a tool name that travels in `Mcp-Name` as it
+ * is (see {@link plainHeaderValue}).
+ */
+const directRouteFor = (upstream: LiveUpstream, params: Record<string, unknown>): DirectRoute | undefined => {
+  const direct = upstream.direct
+  if (direct === undefined) return undefined
+  if (upstream.era === "modern" && !(typeof params["name"] === "string" && plainHeaderValue(params["name"]))) return undefined
+  return direct
+}
+
+/** As the SDK client's 2026 decoding: a complete result reaches the caller without its `resultType`. */
+const completeResult = (result: Record<string, unknown>) => {
+  if (result["resultType"] === "complete") delete result["resultType"]
+  return result
+}
+
+/** A call past the hard cap, as the SDK path reports its client's total timeout. */
+const hardCapError = (connectorId: string, ms: number) =>
+  new ProtocolError(ProtocolErrorCode.InternalError, `connector ${connectorId}: Request timed out after ${ms} ms`)
 
 /** Aborts `controller` when `signal` does, until the returned function unlinks them. */
 const link = (signal: AbortSignal, onAbort: () => void): () => void => {
@@ -199,7 +222,26 @@ export const makeForwarder = (roundStates: RoundStateCodec, heldCalls: HeldCalls
       answered: false
     }
     const progressToken = context.progressToken
-    const send = () =>
+    const onProgress = (progress: Record<string, unknown>) => {
+      timer.reset()
+      if (progressToken !== undefined) {
+        context.notify({ method: "notifications/progress", params: { ...progress, progressToken } }).catch(() => {})
+      }
+    }
+    const direct = identity !== undefined && method === "tools/call" ? directRouteFor(upstream, params) : undefined
+    const send = direct !== undefined
+      ? () => {
+        // The SDK client's hard cap, which the direct path does not get from it.
+        const cap = setTimeout(() => controller.abort(hardCapError(connectorId, timeoutMs * HARD_CAP_FACTOR)), timeoutMs * HARD_CAP_FACTOR)
+        return directRequest(direct, method, params, {
+          signal: controller.signal,
+          onProgress,
+          onLog: (log) => upstream.calls.forwardLog(connectorId, log),
+          onRequest: (requestMethod, requestParams, signal) =>
+            upstream.calls.forwardRequest(connectorId, requestMethod, requestParams, signal)
+        }).then(completeResult).finally(() => clearTimeout(cap))
+      }
+      : () =>
       upstream.client.request({ method, params }, passthrough, {
         // input_required results come back as they are: the caller answers them (2026-07-28),
         // or the SDK's shim asks a 2025-era caller with real requests and calls us again.
@@ -207,12 +249,7 @@ export const makeForwarder = (roundStates: RoundStateCodec, heldCalls: HeldCalls
         signal: controller.signal,
         timeout: timeoutMs * HARD_CAP_FACTOR,
         maxTotalTimeout: timeoutMs * HARD_CAP_FACTOR,
-        onprogress: (progress) => {
-          timer.reset()
-          if (progressToken !== undefined) {
-            context.notify({ method: "notifications/progress", params: { ...progress, progressToken } }).catch(() => {})
-          }
-        }
+        onprogress: onProgress
       })
 
     const unlinkCaller = link(context.signal, () => controller.abort(new Error("cancelled by the caller")))

@@ -4,7 +4,7 @@
  * the Effect stream conversions cost more than the MCP work itself).
  * @module
  */
-import type { IncomingMessage } from "node:http"
+import type { IncomingMessage, ServerResponse } from "node:http"
 import { Readable } from "node:stream"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import * as NodeHttpServerRequest from "@effect/platform-node/NodeHttpServerRequest"
@@ -78,6 +78,21 @@ const readIncoming = (source: IncomingMessage, limit: number, timeoutMs: number)
     source.on("end", onEnd)
     source.on("error", onError)
     return Effect.sync(cleanup)
+  })
+
+/** Node's response for `request`, when the server is Node's (an embedding host's may not be). */
+export const nodeResponseOf = (request: HttpServerRequest.HttpServerRequest): ServerResponse | undefined =>
+  isIncomingMessage(request.source) ? NodeHttpServerRequest.toServerResponse(request) : undefined
+
+/**
+ * Waits until `out` is over (ended, or the client went away), keeping the request's fiber until
+ * then as `sendResponse` does; what was written is the response.
+ */
+export const untilClosed = (out: ServerResponse): Effect.Effect<HttpServerResponse.HttpServerResponse> =>
+  Effect.async((resume) => {
+    const done = () => resume(Effect.succeed(HttpServerResponse.empty({ status: out.statusCode })))
+    if (out.closed) done()
+    else out.once("close", done)
   })
 
 /** Calls `onDone` once when the HTTP exchange is over (response sent, or the client went away). */

@@ -21,6 +21,7 @@ import { countRefreshes } from "../metrics/credentialRefreshes.js"
 import { Metrics } from "../metrics/Metrics.js"
 import { CallRegistry } from "./callChannel.js"
 import { classify, type Connection, connect, type ConnectionMemory, type ListKind, readLists, type UpstreamEvents } from "./connection.js"
+import type { DirectRoute } from "./directRequest.js"
 import { FifoPermits } from "./fifoPermits.js"
 import { describeError, UpstreamError } from "./UpstreamError.js"
 
@@ -33,6 +34,8 @@ export interface LiveUpstream {
   readonly suspect: () => void
   /** The calls in flight, for routing what the upstream sends outside a response. */
   readonly calls: CallRegistry
+  /** Streamable HTTP: sends a call without the SDK client (see `directRequest.ts`). */
+  readonly direct: DirectRoute | undefined
 }
 
 /**
@@ -134,7 +137,8 @@ export class Upstreams extends Effect.Service<Upstreams>()("aperture/Upstreams",
           client: connection.client,
           era: connection.client.getProtocolEra(),
           suspect: () => Queue.unsafeOffer(suspicion, undefined),
-          calls
+          calls,
+          direct: connection.direct
         })
         yield* Effect.addFinalizer(() => Effect.sync(() => live.delete(connector.id)))
         for (const listener of connectedListeners) listener(connector.id)

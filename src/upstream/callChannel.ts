@@ -120,7 +120,7 @@ export class CallRegistry {
 }
 
 /** What the caller lacks to receive this request, or `undefined` if it can. */
-const missingCapability = (
+export const missingCapability = (
   capabilities: ClientCapabilities | undefined,
   method: string,
   params: Record<string, unknown> | undefined

@@ -19,8 +19,9 @@ import type { Credential } from "../auth/AuthPlugin.js"
 import type { McpSpeakingConnector } from "../config/model.js"
 import type { UpstreamInfo, UpstreamItem, UpstreamLists } from "../catalog/index.js"
 import { version } from "../version.js"
-import { authorizedFetch, CredentialUnavailable } from "./authorizedFetch.js"
+import { authorizedFetch, CredentialUnavailable, type FetchLike } from "./authorizedFetch.js"
 import type { CallRegistry } from "./callChannel.js"
+import type { DirectRoute } from "./directRequest.js"
 import { passthrough } from "./passthrough.js"
 import { describeError, UpstreamError } from "./UpstreamError.js"
 import { WebSocketClientTransport } from "./webSocketTransport.js"
@@ -44,9 +45,14 @@ export interface Connection {
   readonly changes: Queue.Dequeue<ListKind>
   /** Signals that the connection may be broken (a transport error, a failed call): check it now. */
   readonly suspicion: Queue.Queue<void>
+  /** Streamable HTTP: what sending a call without the SDK client needs (see `directRequest.ts`). */
+  readonly direct: DirectRoute | undefined
 }
 
 const STDERR_TAIL_LINES = 20
+
+/** How the gateway introduces itself to upstreams. */
+const CLIENT_INFO = { name: "aperture", version }
 
 /** The credential failure behind an error, however the SDK wrapped it. */
 const credentialCause = (error: unknown): CredentialUnavailable | undefined => {
@@ -87,6 +93,8 @@ interface TransportHandle {
   readonly transport: Transport
   readonly kind: TransportKind
   readonly stderrTail: () => string
+  /** Streamable HTTP only: the endpoint and the connector's `fetch`. */
+  readonly http?: { readonly url: URL; readonly fetch: FetchLike; readonly transport: StreamableHTTPClientTransport }
 }
 
 const makeTransport = (
@@ -141,11 +149,8 @@ const makeTransport = (
     return { transport: new WebSocketClientTransport(url, headers), kind, stderrTail: none }
   }
   if (kind === "sse") return { transport: new SSEClientTransport(url, { fetch }), kind, stderrTail: none }
-  return {
-    transport: new StreamableHTTPClientTransport(url, { fetch, reconnectionOptions: { maxRetries: 2, initialReconnectionDelay: 1000, maxReconnectionDelay: 30_000, reconnectionDelayGrowFactor: 1.5 } }),
-    kind: "streamable-http",
-    stderrTail: none
-  }
+  const transport = new StreamableHTTPClientTransport(url, { fetch, reconnectionOptions: { maxRetries: 2, initialReconnectionDelay: 1000, maxReconnectionDelay: 30_000, reconnectionDelayGrowFactor: 1.5 } })
+  return { transport, kind: "streamable-http", stderrTail: none, http: { url, fetch, transport } }
 }
 
 const firstTransport = (connector: McpSpeakingConnector, memory: ConnectionMemory): TransportKind => {
@@ -190,7 +195,7 @@ export const connect = (
         Effect.tryPromise({
           try: async () => {
             const handle = makeTransport(connector, kind, credential, runtime, logStderr)
-            const client = new Client({ name: "aperture", version }, {
+            const client = new Client(CLIENT_INFO, {
               // The union of what callers may support; each request is checked against its own caller.
               capabilities: CLIENT_CAPABILITIES,
               versionNegotiation: { mode: "auto" },
@@ -280,7 +285,13 @@ export const connect = (
       },
       closed: Deferred.await(closed),
       changes,
-      suspicion
+      suspicion,
+      direct: handle.http === undefined ? undefined : {
+        ...handle.http,
+        client,
+        clientInfo: CLIENT_INFO,
+        clientCapabilities: CLIENT_CAPABILITIES as Record<string, unknown>
+      }
     }
   })
 

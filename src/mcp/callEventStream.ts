@@ -1,0 +1,127 @@
+/**
+ * One call's SSE response on a 2025-era session, written by the gateway itself (see
+ * `directCalls.ts`) as the SDK's transport writes it: a priming event (an id and the `retry`
+ * delay, empty data) for clients of 2025-11-25 or later, then each message as an `event: message`
+ * with an id. Every event is kept in the session's event store first, so a client whose
+ * connection broke resumes with `Last-Event-ID` ({@link CallEventStream.attach}) and misses
+ * nothing. Losing the connection does not cancel the call (a 2025-era client cancels with
+ * `notifications/cancelled`).
+ *
+ * The head and the first events wait up to {@link FIRST_FLUSH_MS} for the answer, as in
+ * `nodeBridge.sendResponse`: a quick call leaves in one write.
+ * @module
+ */
+import type { ServerResponse } from "node:http"
+import type { JSONRPCMessage } from "@modelcontextprotocol/server"
+import type { BoundedEventStore } from "./eventStore.js"
+
+/** How long the head and first events may wait to leave with the answer. */
+const FIRST_FLUSH_MS = 50
+/** An SSE comment this often keeps proxies from closing a quiet stream (the SDK's interval). */
+const KEEP_ALIVE_MS = 15_000
+
+export class CallEventStream {
+  private out: ServerResponse | undefined
+  private holding = false
+  private firstFlush: ReturnType<typeof setTimeout> | undefined
+  private keepAlive: ReturnType<typeof setInterval> | undefined
+  /** Events in the order they were stored, so writes never overtake each other. */
+  private queue: Promise<void> = Promise.resolve()
+  private ended = false
+
+  constructor(
+    readonly streamId: string,
+    private readonly events: BoundedEventStore,
+    private readonly onEnd: () => void
+  ) {}
+
+  /** Starts the response on `out` (status, head, and the priming event when `priming`). */
+  open(out: ServerResponse, headers: Record<string, string>, priming: { readonly retryMs: number } | undefined): void {
+    out.writeHead(200, headers)
+    out.cork()
+    this.holding = true
+    this.firstFlush = setTimeout(() => this.flush(), FIRST_FLUSH_MS)
+    this.use(out)
+    if (priming !== undefined) {
+      this.queue = this.queue.then(async () => {
+        const id = await this.events.storeEvent(this.streamId, {} as JSONRPCMessage)
+        this.write(`id: ${id}\nretry: ${priming.retryMs}\ndata: \n\n`)
+      })
+    }
+  }
+
+  /** Stores `message` and writes it, if a connection is open. */
+  send(message: JSONRPCMessage): Promise<void> {
+    this.queue = this.queue.then(async () => {
+      const id = await this.events.storeEvent(this.streamId, message)
+      this.write(`event: message\nid: ${id}\ndata: ${JSON.stringify(message)}\n\n`)
+    })
+    return this.queue
+  }
+
+  /** Ends the stream once what was sent has been written; a resumed connection ends too. */
+  end(): void {
+    this.queue = this.queue.then(() => {
+      if (this.ended) return
+      this.ended = true
+      this.stopTimers()
+      this.out?.end()
+      this.out = undefined
+      this.onEnd()
+    })
+  }
+
+  /** Whether a connection is writing this stream now. */
+  get connected(): boolean {
+    return this.out !== undefined
+  }
+
+  /**
+   * A resumed connection (`Last-Event-ID`): replays what was stored after `lastEventId`, then
+   * carries the rest of the call.
+   */
+  attach(out: ServerResponse, headers: Record<string, string>, lastEventId: string): void {
+    out.writeHead(200, headers)
+    this.queue = this.queue.then(async () => {
+      await this.events.replayEventsAfter(lastEventId, {
+        send: async (id, message) => {
+          out.write(`event: message\nid: ${id}\ndata: ${JSON.stringify(message)}\n\n`)
+        }
+      }).catch(() => {})
+      if (this.ended) out.end()
+      else this.use(out)
+    })
+  }
+
+  private use(out: ServerResponse): void {
+    this.out = out
+    out.once("close", () => {
+      if (this.out !== out) return
+      // The caller went away: keep storing events for a resumption.
+      this.out = undefined
+      this.stopTimers()
+    })
+    clearInterval(this.keepAlive)
+    this.keepAlive = setInterval(() => this.write(": keepalive\n\n"), KEEP_ALIVE_MS)
+    this.keepAlive.unref()
+  }
+
+  private write(text: string): void {
+    const out = this.out
+    if (out === undefined || out.destroyed) return
+    if (!out.write(text)) this.flush()
+  }
+
+  private flush(): void {
+    if (!this.holding) return
+    this.holding = false
+    clearTimeout(this.firstFlush)
+    this.out?.uncork()
+  }
+
+  private stopTimers(): void {
+    clearTimeout(this.firstFlush)
+    clearInterval(this.keepAlive)
+    this.holding = false
+  }
+}

@@ -1,0 +1,255 @@
+/**
+ * `tools/call` on a 2025-era session, answered by the gateway without the SDK's transport and
+ * `Server`. Those two cost about half of the gateway's CPU per call (measured: parsing and
+ * validating every message with zod, a web `Request`, `Response` and `ReadableStream` per call, a
+ * stream for every response). The call itself goes through the same router (grants, audit,
+ * metrics, timeouts) as on the SDK path; what the SDK did around it is kept here:
+ *
+ * - the answer is an SSE stream with a priming event and event ids, stored for `Last-Event-ID`
+ *   resumption ({@link CallEventStream}); progress, log messages and the gateway's own requests to
+ *   the caller travel on it;
+ * - requests to the caller (an upstream's sampling, elicitation, roots) get string ids
+ *   (`aperture-<n>`), never the SDK server's numeric ones on the same session; the caller's answer
+ *   arrives on another POST and is matched here ({@link DirectCalls.answer});
+ * - `notifications/cancelled` for a direct call aborts it here ({@link DirectCalls.cancel}), and
+ *   it is answered no more, as the SDK does;
+ * - an `input_required` result (a 2026-era upstream) is asked of the caller as real requests
+ *   (`inputRequiredShim.ts`);
+ * - errors become JSON-RPC errors as the SDK server makes them (the code a `ProtocolError`
+ *   carries, else -32603; -32002 is -32602 on this era).
+ *
+ * Only a well-formed single request with nothing but `name`, `arguments` and a progress token is
+ * answered here (the header checks are {@link legacyRequest}'s); anything else takes the SDK path.
+ * @module
+ */
+import {
+  type ClientCapabilities,
+  DEFAULT_NEGOTIATED_PROTOCOL_VERSION,
+  DEFAULT_REQUEST_TIMEOUT_MSEC,
+  type JSONRPCMessage,
+  type LoggingLevel,
+  ProtocolError,
+  ProtocolErrorCode,
+  SUPPORTED_PROTOCOL_VERSIONS
+} from "@modelcontextprotocol/server"
+import * as Predicate from "effect/Predicate"
+import type { CallEventStream } from "./callEventStream.js"
+import { legacyRequest } from "./directLists.js"
+import type { CallContext } from "./forwardCall.js"
+import { fulfilInputRequired } from "./inputRequiredShim.js"
+
+export interface DirectToolCall {
+  readonly id: string | number
+  readonly params: Record<string, unknown>
+  readonly progressToken: string | number | undefined
+  /** Whether the client reads an SSE event with empty data (2025-11-25 and later): a priming event is sent. */
+  readonly priming: boolean
+}
+
+const isProgressToken = (value: unknown): value is string | number =>
+  typeof value === "string" || Number.isSafeInteger(value)
+
+/** The `tools/call` a POST carries, if the gateway may answer it without the SDK. */
+export const directToolCall = (headers: Readonly<Record<string, string | undefined>>, body: unknown): DirectToolCall | undefined => {
+  const request = legacyRequest(headers, body)
+  if (request === undefined || request.method !== "tools/call") return undefined
+  const params = request.params
+  if (!Predicate.isRecord(params) || typeof params["name"] !== "string") return undefined
+  let progressToken: string | number | undefined
+  for (const key in params) {
+    const value = params[key]
+    if (key === "arguments") {
+      if (value !== undefined && !Predicate.isRecord(value)) return undefined
+    } else if (key === "_meta") {
+      if (!Predicate.isRecord(value)) return undefined
+      for (const metaKey in value) {
+        if (metaKey !== "progressToken" || !isProgressToken(value[metaKey])) return undefined
+        progressToken = value[metaKey] as string | number
+      }
+    } else if (key !== "name") return undefined
+  }
+  const version = headers["mcp-protocol-version"] ?? DEFAULT_NEGOTIATED_PROTOCOL_VERSION
+  return {
+    id: request.id,
+    params,
+    progressToken,
+    priming: SUPPORTED_PROTOCOL_VERSIONS.includes(version) && version >= "2025-11-25"
+  }
+}
+
+/** What a session offers its direct calls. */
+export interface DirectCallHost {
+  readonly capabilities: () => ClientCapabilities | undefined
+  readonly logLevel: () => LoggingLevel | undefined
+  readonly callTool: (params: Record<string, unknown>, context: CallContext) => unknown
+  /** Opens a round state the router minted (see `forwardCall.ts`); throws if it is not valid. */
+  readonly verifyRoundState: (state: string) => Promise<unknown>
+}
+
+/** A result as the SDK server sends one: a tool result without `content` gets an empty one. */
+const normalized = (result: Record<string, unknown>): Record<string, unknown> =>
+  result["content"] !== undefined || "task" in result ? result : { ...result, content: [] }
+
+const errorOf = (error: unknown) => {
+  const { code, message, data } = (error ?? {}) as { code?: unknown; message?: unknown; data?: unknown }
+  const thrown = Number.isSafeInteger(code) ? code as number : ProtocolErrorCode.InternalError
+  return {
+    // The 2025 era has no -32002 (resource not found): the SDK sends it as invalid params.
+    code: thrown === -32002 ? -32602 : thrown,
+    message: typeof message === "string" ? message : "Internal error",
+    ...(data !== undefined && { data })
+  }
+}
+
+interface Waiting {
+  readonly resolve: (value: unknown) => void
+  readonly reject: (error: Error) => void
+}
+
+/** One session's direct calls: in flight, their streams, and their requests to the caller. */
+export class DirectCalls {
+  private lastRequestId = 0
+  private readonly waiting = new Map<string, Waiting>()
+  private readonly running = new Map<string | number, AbortController>()
+  private readonly streams = new Map<string, CallEventStream>()
+
+  constructor(private readonly host: DirectCallHost) {}
+
+  /** Runs `call`, writing what it sends and its answer to `stream`. */
+  run(call: DirectToolCall, stream: CallEventStream): void {
+    const controller = new AbortController()
+    this.running.set(call.id, controller)
+    this.streams.set(stream.streamId, stream)
+    const context: CallContext = {
+      signal: controller.signal,
+      progressToken: call.progressToken,
+      notify: (notification) => stream.send({ jsonrpc: "2.0", ...notification } as JSONRPCMessage),
+      inputResponses: undefined,
+      requestState: undefined,
+      capabilities: this.host.capabilities(),
+      era: "legacy",
+      logLevel: this.host.logLevel(),
+      request: (request, signal) => this.ask(stream, request, signal, DEFAULT_REQUEST_TIMEOUT_MSEC),
+      closeStream: undefined
+    }
+    const invoke = (ctx: CallContext) =>
+      Promise.resolve().then(() => this.host.callTool(call.params, ctx) as Promise<Record<string, unknown>>)
+    invoke(context)
+      .then((result) =>
+        result["resultType"] !== "input_required" ? result : fulfilInputRequired({
+          method: "tools/call",
+          signal: controller.signal,
+          capabilities: context.capabilities,
+          ask: (request, signal, timeoutMs) => this.ask(stream, request, signal, timeoutMs),
+          retry: async (inputResponses, state) => {
+            let requestState: unknown
+            if (state !== undefined) {
+              try {
+                requestState = await this.host.verifyRoundState(state)
+              } catch {
+                throw new ProtocolError(ProtocolErrorCode.InvalidParams, "Invalid or expired requestState", { reason: "invalid_request_state" })
+              }
+            }
+            return invoke({ ...context, inputResponses, requestState })
+          }
+        }, result)
+      )
+      .then(
+        (result) => {
+          if (!controller.signal.aborted) return stream.send({ jsonrpc: "2.0", id: call.id, result: normalized(result) } as JSONRPCMessage)
+        },
+        (error: unknown) => {
+          if (!controller.signal.aborted) return stream.send({ jsonrpc: "2.0", id: call.id, error: errorOf(error) })
+        }
+      )
+      .finally(() => {
+        if (this.running.get(call.id) === controller) this.running.delete(call.id)
+        stream.end()
+      })
+  }
+
+  /** Sends a request to the caller on `stream` and waits for its answer (another POST; see {@link answer}). */
+  private ask(
+    stream: CallEventStream,
+    request: { method: string; params?: Record<string, unknown> },
+    signal: AbortSignal,
+    timeoutMs: number
+  ): Promise<unknown> {
+    const id = `aperture-${++this.lastRequestId}`
+    return new Promise((resolve, reject) => {
+      const finish = () => {
+        clearTimeout(timer)
+        signal.removeEventListener("abort", onAbort)
+        this.waiting.delete(id)
+      }
+      const giveUp = (reason: unknown) => {
+        finish()
+        stream.send({ jsonrpc: "2.0", method: "notifications/cancelled", params: { requestId: id, reason: String(reason) } })
+        reject(reason)
+      }
+      const onAbort = () => giveUp(signal.reason)
+      const timer = setTimeout(() => giveUp(new Error(`Request timed out after ${timeoutMs} ms`)), timeoutMs)
+      if (signal.aborted) return onAbort()
+      signal.addEventListener("abort", onAbort, { once: true })
+      this.waiting.set(id, {
+        resolve: (value) => {
+          finish()
+          resolve(value)
+        },
+        reject: (error) => {
+          finish()
+          reject(error)
+        }
+      })
+      stream.send({ jsonrpc: "2.0", id, method: request.method, ...(request.params !== undefined && { params: request.params }) } as JSONRPCMessage)
+    })
+  }
+
+  /** The caller's answer to one of this session's direct requests; `false` if it is not one. */
+  answer(message: unknown): boolean {
+    if (!Predicate.isRecord(message) || "method" in message || typeof message["id"] !== "string") return false
+    const waiting = this.waiting.get(message["id"])
+    if (waiting === undefined) return false
+    const error = message["error"]
+    if (Predicate.isRecord(error)) {
+      waiting.reject(new ProtocolError(
+        Number.isSafeInteger(error["code"]) ? error["code"] as number : ProtocolErrorCode.InternalError,
+        typeof error["message"] === "string" ? error["message"] : "Internal error",
+        error["data"]
+      ))
+    } else {
+      waiting.resolve(message["result"])
+    }
+    return true
+  }
+
+  /** `notifications/cancelled` for a direct call: aborts it; `false` if it names none. */
+  cancel(message: unknown): boolean {
+    if (!Predicate.isRecord(message) || message["method"] !== "notifications/cancelled" || "id" in message) return false
+    const params = message["params"]
+    if (!Predicate.isRecord(params)) return false
+    const controller = this.running.get(params["requestId"] as string | number)
+    if (controller === undefined) return false
+    this.running.delete(params["requestId"] as string | number)
+    controller.abort(new Error(typeof params["reason"] === "string" ? params["reason"] : "cancelled by the caller"))
+    return true
+  }
+
+  /** The direct call's stream an event id belongs to, while the call runs. */
+  streamOf(lastEventId: string): CallEventStream | undefined {
+    const dot = lastEventId.lastIndexOf(".")
+    return dot > 0 ? this.streams.get(lastEventId.slice(0, dot)) : undefined
+  }
+
+  /** The stream ended: a resumption of it is the SDK transport's (it replays the stored events). */
+  ended(stream: CallEventStream): void {
+    this.streams.delete(stream.streamId)
+  }
+
+  /** The session is closing: every call is cancelled. */
+  close(): void {
+    for (const controller of this.running.values()) controller.abort(new Error("session closed"))
+    this.running.clear()
+    for (const waiting of this.waiting.values()) waiting.reject(new Error("session closed"))
+  }
+}

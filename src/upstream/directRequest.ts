@@ -1,0 +1,256 @@
+/**
+ * A `tools/call` sent to a streamable-HTTP upstream by the gateway itself, over the connector's
+ * own `fetch` (credential, 401 refresh, keep-alive pool), instead of through the SDK `Client`.
+ * The SDK's client hop (its transport's web streams, `Headers` and `AbortSignal` per request, its
+ * schema checks of every message) cost about a third of the gateway's CPU per call (measured);
+ * this is the same exchange, read with a plain SSE parser.
+ *
+ * What the SDK client does and this keeps, message by message:
+ * - the request goes out on the connection's session (`Mcp-Session-Id`, the negotiated
+ *   `MCP-Protocol-Version`), or with the 2026-07-28 envelope (`_meta` protocol version, client
+ *   info and capabilities; `Mcp-Method` and `Mcp-Name` headers);
+ * - its id is a string (`aperture-<n>`), never one of the SDK client's numeric ids on the same
+ *   session, and doubles as its progress token, so the upstream's progress is known as this call's;
+ * - a JSON answer or an event stream; a 2025-era stream that ends before the answer (SSE
+ *   polling, SEP-1699) is resumed with `Last-Event-ID` after the server's `retry` delay;
+ * - server→client requests on the stream (sampling, elicitation, roots; 2025 era only, as the SDK
+ *   client drops them on a 2026 connection) go to `onRequest`, and the answer is POSTed back;
+ *   the upstream cancelling one of them aborts it;
+ * - log messages go to `onLog`; any other notification (a list change) to the SDK client, as if
+ *   its transport had received it;
+ * - cancelling (the signal) tells a 2025-era upstream with `notifications/cancelled`; a 2026-era
+ *   upstream learns it from the request's stream being closed, as the spec says.
+ *
+ * Only the method's own result is read; a JSON-RPC error comes back as a {@link ProtocolError}.
+ * @module
+ */
+import {
+  CLIENT_CAPABILITIES_META_KEY,
+  CLIENT_INFO_META_KEY,
+  type Client,
+  type JSONRPCMessage,
+  PROTOCOL_VERSION_META_KEY,
+  ProtocolError,
+  ProtocolErrorCode,
+  type StreamableHTTPClientTransport
+} from "@modelcontextprotocol/client"
+import * as Predicate from "effect/Predicate"
+import type { FetchLike } from "./authorizedFetch.js"
+import { sseEvents } from "./sseEvents.js"
+
+/** What a connector's connection offers for sending a call directly. */
+export interface DirectRoute {
+  readonly url: URL
+  readonly fetch: FetchLike
+  readonly client: Client
+  readonly transport: StreamableHTTPClientTransport
+  readonly clientInfo: { readonly name: string; readonly version: string }
+  readonly clientCapabilities: Record<string, unknown>
+}
+
+export interface DirectHandlers {
+  readonly signal: AbortSignal
+  readonly onProgress: (params: Record<string, unknown>) => void
+  readonly onLog: (params: Record<string, unknown>) => void
+  readonly onRequest: (method: string, params: Record<string, unknown> | undefined, signal: AbortSignal) => Promise<unknown>
+}
+
+/** Reconnections in a row that bring no event before the call is given up (the SDK client's `maxRetries`). */
+const MAX_RESUMES = 2
+/** Wait before resuming when the server named none (the SDK client's initial delay). */
+const DEFAULT_RETRY_MS = 1000
+
+let lastId = 0
+
+const ASCII_FIELD = /^[\t\x20-\x7e]*$/
+
+/**
+ * Whether `name` can travel in an `Mcp-Name` header as it is; the SDK base64-encodes the others
+ * (a form not rebuilt here: those calls take the SDK client).
+ */
+export const plainHeaderValue = (name: string): boolean =>
+  name.length > 0 && name === name.trim() && ASCII_FIELD.test(name) && !name.startsWith("=?base64?")
+
+const sleep = (ms: number, signal: AbortSignal) =>
+  new Promise<void>((resolve, reject) => {
+    if (signal.aborted) return reject(signal.reason)
+    const timer = setTimeout(() => {
+      signal.removeEventListener("abort", onAbort)
+      resolve()
+    }, ms)
+    const onAbort = () => {
+      clearTimeout(timer)
+      reject(signal.reason)
+    }
+    signal.addEventListener("abort", onAbort, { once: true })
+  })
+
+const httpError = async (response: Response, what: string) => {
+  const text = await response.text().catch(() => "")
+  return new Error(`upstream answered ${what} with HTTP ${response.status}${text === "" ? "" : `: ${text.slice(0, 200)}`}`)
+}
+
+/** Sends `method` with `params` and returns its result. */
+export const directRequest = async (
+  route: DirectRoute,
+  method: string,
+  params: Record<string, unknown>,
+  handlers: DirectHandlers
+): Promise<Record<string, unknown>> => {
+  const id = `aperture-${++lastId}`
+  const modern = route.client.getProtocolEra() === "modern"
+  const version = route.client.getNegotiatedProtocolVersion()
+  const meta: Record<string, unknown> = { ...(params["_meta"] as Record<string, unknown> | undefined), progressToken: id }
+  const headers: Record<string, string> = { "content-type": "application/json", accept: "application/json, text/event-stream" }
+  const sessionId = route.transport.sessionId
+  if (sessionId !== undefined) headers["mcp-session-id"] = sessionId
+  if (modern && version !== undefined) {
+    // What the SDK client's envelope adds; the caller's own keys (capabilities, log level) win.
+    meta[PROTOCOL_VERSION_META_KEY] ??= version
+    meta[CLIENT_INFO_META_KEY] ??= route.clientInfo
+    meta[CLIENT_CAPABILITIES_META_KEY] ??= route.clientCapabilities
+    headers["mcp-protocol-version"] = version
+    headers["mcp-method"] = method
+    if (typeof params["name"] === "string") headers["mcp-name"] = params["name"]
+  } else if (route.transport.protocolVersion !== undefined) {
+    headers["mcp-protocol-version"] = route.transport.protocolVersion
+  }
+  const body = JSON.stringify({ jsonrpc: "2.0", id, method, params: { ...params, _meta: meta } })
+  const signal = handlers.signal
+
+  /** Posts one message of ours (an answer to the upstream, a cancellation); failures are the upstream's to notice. */
+  const post = (message: JSONRPCMessage) => {
+    const postHeaders: Record<string, string> = { ...headers }
+    delete postHeaders["mcp-method"]
+    delete postHeaders["mcp-name"]
+    route.fetch(route.url, { method: "POST", headers: postHeaders, body: JSON.stringify(message) })
+      .then((response) => response.body?.cancel())
+      .catch(() => {})
+  }
+
+  const onAbort = () => {
+    if (!modern) post({ jsonrpc: "2.0", method: "notifications/cancelled", params: { requestId: id, reason: String(signal.reason) } })
+  }
+  signal.addEventListener("abort", onAbort, { once: true })
+
+  /** The upstream's own requests still waiting for the caller, to abort if it cancels them. */
+  const serverRequests = new Map<string | number, AbortController>()
+  const answerServerRequest = (request: { id: string | number; method: string; params?: Record<string, unknown> }) => {
+    const controller = new AbortController()
+    serverRequests.set(request.id, controller)
+    const stop = () => controller.abort(signal.reason)
+    signal.addEventListener("abort", stop, { once: true })
+    handlers.onRequest(request.method, request.params, controller.signal).then(
+      (result) => post({ jsonrpc: "2.0", id: request.id, result: result as Record<string, unknown> }),
+      (error: { code?: unknown; message?: unknown; data?: unknown }) => {
+        if (controller.signal.aborted) return
+        post({
+          jsonrpc: "2.0",
+          id: request.id,
+          error: {
+            code: Number.isSafeInteger(error?.code) ? error.code as number : ProtocolErrorCode.InternalError,
+            message: typeof error?.message === "string" ? error.message : "Internal error",
+            ...(error?.data !== undefined && { data: error.data })
+          }
+        })
+      }
+    ).finally(() => {
+      serverRequests.delete(request.id)
+      signal.removeEventListener("abort", stop)
+    })
+  }
+
+  /** One message from the upstream: the answer ends the call; anything else is routed. */
+  const receive = (message: unknown): { readonly result: Record<string, unknown> } | undefined => {
+    if (!Predicate.isRecord(message)) return undefined
+    const method = message["method"]
+    if (typeof method !== "string") {
+      if (message["id"] !== id) return undefined
+      const error = message["error"]
+      if (Predicate.isRecord(error)) {
+        throw new ProtocolError(
+          Number.isSafeInteger(error["code"]) ? error["code"] as number : ProtocolErrorCode.InternalError,
+          typeof error["message"] === "string" ? error["message"] : "Internal error",
+          error["data"]
+        )
+      }
+      const result = message["result"]
+      if (!Predicate.isRecord(result)) {
+        throw new ProtocolError(ProtocolErrorCode.InternalError, "the upstream's result is not a JSON object")
+      }
+      return { result }
+    }
+    const messageParams = Predicate.isRecord(message["params"]) ? message["params"] : undefined
+    if (message["id"] !== undefined) {
+      if (!modern && (typeof message["id"] === "string" || typeof message["id"] === "number")) {
+        answerServerRequest({ id: message["id"], method, ...(messageParams !== undefined && { params: messageParams }) })
+      }
+      return undefined
+    }
+    if (method === "notifications/progress" && messageParams?.["progressToken"] === id) {
+      const { progressToken: _, ...progress } = messageParams
+      handlers.onProgress(progress)
+    } else if (method === "notifications/message" && messageParams !== undefined) {
+      handlers.onLog(messageParams)
+    } else if (method === "notifications/cancelled" && messageParams !== undefined) {
+      serverRequests.get(messageParams["requestId"] as string | number)?.abort(messageParams["reason"])
+    } else {
+      route.transport.onmessage?.(message as JSONRPCMessage)
+    }
+    return undefined
+  }
+
+  /** Reads an event stream until the answer; `undefined`: it ended first. */
+  const readStream = async (stream: ReadableStream<Uint8Array>, position: { lastEventId?: string; retry?: number; events: number }) => {
+    for await (const event of sseEvents(stream)) {
+      position.events++
+      if (event.lastEventId !== undefined) position.lastEventId = event.lastEventId
+      if (event.retry !== undefined) position.retry = event.retry
+      if (event.data === "") continue
+      let message: unknown
+      try {
+        message = JSON.parse(event.data)
+      } catch {
+        continue // the SDK client reports an unparsable event and reads on
+      }
+      const answered = receive(message)
+      if (answered !== undefined) return answered.result
+    }
+    return undefined
+  }
+
+  try {
+    const response = await route.fetch(route.url, { method: "POST", headers, body, signal })
+    if (!response.ok) throw await httpError(response, method)
+    const contentType = response.headers.get("content-type") ?? ""
+    if (contentType.includes("text/event-stream") && response.body !== null) {
+      const position: { lastEventId?: string; retry?: number; events: number } = { events: 0 }
+      let result = await readStream(response.body, position)
+      let resumes = 0
+      while (result === undefined) {
+        // The stream ended before the answer: resume it where it stopped, as the SDK client does.
+        if (modern || position.lastEventId === undefined || resumes >= MAX_RESUMES) {
+          throw new Error("the upstream ended the call's event stream without answering")
+        }
+        await sleep(position.retry ?? DEFAULT_RETRY_MS, signal)
+        const before = position.events
+        const resumeHeaders: Record<string, string> = { accept: "text/event-stream", "last-event-id": position.lastEventId }
+        if (headers["mcp-session-id"] !== undefined) resumeHeaders["mcp-session-id"] = headers["mcp-session-id"]
+        if (headers["mcp-protocol-version"] !== undefined) resumeHeaders["mcp-protocol-version"] = headers["mcp-protocol-version"]
+        const resumed = await route.fetch(route.url, { method: "GET", headers: resumeHeaders, signal })
+        if (!resumed.ok || resumed.body === null) throw await httpError(resumed, "the resumed stream")
+        result = await readStream(resumed.body, position)
+        resumes = position.events > before ? 0 : resumes + 1
+      }
+      return result
+    }
+    const parsed: unknown = await response.json()
+    for (const message of Array.isArray(parsed) ? parsed : [parsed]) {
+      const answered = receive(message)
+      if (answered !== undefined) return answered.result
+    }
+    throw new Error("the upstream's JSON answer holds no response to the call")
+  } finally {
+    signal.removeEventListener("abort", onAbort)
+  }
+}

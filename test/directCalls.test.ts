@@ -1,0 +1,204 @@
+/**
+ * `tools/call` on a 2025-era session, answered by the gateway itself and sent to a
+ * streamable-HTTP upstream without the SDK client (`src/mcp/directCalls.ts`,
+ * `src/upstream/directRequest.ts`): what the SDK did on that path still happens. A broken
+ * connection resumes with Last-Event-ID and misses nothing, an upstream that ends its stream
+ * mid-call (SSE polling) is resumed, errors keep their codes, and the answer reaches the caller
+ * in the shape the SDK server gave it.
+ */
+import { McpServer } from "@modelcontextprotocol/server"
+import { Client as V1Client } from "@modelcontextprotocol/sdk/client/index.js"
+import { StreamableHTTPClientTransport as V1Transport } from "@modelcontextprotocol/sdk/client/streamableHttp.js"
+import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import * as z from "zod"
+import type { RunningGateway } from "../src/Aperture.js"
+import { grant, mcp } from "../src/index.js"
+import { sseEvents } from "../src/upstream/sseEvents.js"
+import { eventually, openRawSession, startGateway } from "./helpers/gateway.js"
+import { serveBothEras, type ServedBothEras } from "./fixtures/serveBothEras.js"
+
+/** A 2025-only upstream (sessions, event store, SSE polling), as servers predating 2026-07-28 are. */
+const buildLegacyUpstream = () => {
+  const server = new McpServer({ name: "legacy-upstream", version: "1.0.0" }, { capabilities: { logging: {} } })
+  server.registerTool("ticks", {
+    description: "Reports progress every `ms`, `steps` times, then answers",
+    inputSchema: z.object({ steps: z.number().int(), ms: z.number().int() })
+  }, async ({ ms, steps }, ctx) => {
+    for (let i = 1; i <= steps; i++) {
+      await new Promise((r) => setTimeout(r, ms))
+      const token = ctx.mcpReq._meta?.progressToken
+      if (token !== undefined) {
+        await ctx.mcpReq.notify({ method: "notifications/progress", params: { progressToken: token, progress: i, total: steps } })
+      }
+    }
+    return { content: [{ type: "text", text: `ticked ${steps}` }] }
+  })
+  server.registerTool("polls", { description: "Ends its response stream mid-call, then answers" }, async (ctx) => {
+    const token = ctx.mcpReq._meta?.progressToken
+    if (token !== undefined) await ctx.mcpReq.notify({ method: "notifications/progress", params: { progressToken: token, progress: 1 } })
+    // SEP-1699: the server closes the stream; the client resumes it with Last-Event-ID.
+    ctx.http?.closeSSE?.()
+    await new Promise((r) => setTimeout(r, 300))
+    if (token !== undefined) await ctx.mcpReq.notify({ method: "notifications/progress", params: { progressToken: token, progress: 2 } })
+    return { content: [{ type: "text", text: "answered after the break" }] }
+  })
+  server.registerTool("refuses", { description: "Answers with a JSON-RPC error" }, async () => {
+    throw new Error("never")
+  })
+  return server
+}
+
+let upstream: ServedBothEras
+let gateway: RunningGateway
+
+beforeAll(async () => {
+  upstream = await serveBothEras(buildLegacyUpstream, 0, { legacyOnly: true })
+  gateway = await startGateway({
+    connectors: { old: mcp({ url: upstream.url }) },
+    grants: [grant({ src: ["*"], connectors: ["old/**"] })]
+  })
+  await eventually(async () => {
+    const health = (await (await fetch(`${gateway.origin}/healthz`)).json()) as { connectors: Record<string, number> }
+    return health.connectors["ready"] === 1
+  }, 30_000, "the connector ready")
+})
+
+afterAll(async () => {
+  await gateway?.close()
+  await upstream?.close()
+})
+
+const mcpUrl = () => `${gateway.origin}/v1/mcp`
+
+const call = (id: number, name: string, args: Record<string, unknown>, progressToken?: string) =>
+  JSON.stringify({
+    jsonrpc: "2.0",
+    id,
+    method: "tools/call",
+    params: { name, arguments: args, ...(progressToken !== undefined && { _meta: { progressToken } }) }
+  })
+
+interface Event {
+  readonly id: string | undefined
+  readonly message: Record<string, unknown> | undefined
+}
+
+/** Reads a response's events until `stop` says so or the stream ends. */
+const readEvents = async (body: ReadableStream<Uint8Array>, stop: (events: ReadonlyArray<Event>) => boolean = () => false) => {
+  const events: Array<Event> = []
+  for await (const event of sseEvents(body)) {
+    events.push({ id: event.lastEventId, message: event.data === "" ? undefined : JSON.parse(event.data) })
+    if (stop(events)) break
+  }
+  return events
+}
+
+const progressOf = (events: ReadonlyArray<Event>) =>
+  events.flatMap((e) => e.message?.["method"] === "notifications/progress" ? [(e.message["params"] as { progress: number }).progress] : [])
+
+describe("direct tools/call on a 2025-era session", () => {
+  it("reaches the upstream over a 2025-era session (the path under test)", () => {
+    expect(upstream.transports.size).toBe(1)
+  })
+
+  it("answers with a priming event and ids, and relays progress under the caller's token", async () => {
+    const session = await openRawSession(mcpUrl(), "progress")
+    const response = await fetch(mcpUrl(), { method: "POST", headers: session, body: call(1, "old_ticks", { steps: 3, ms: 20 }, "tok") })
+    expect(response.status).toBe(200)
+    expect(response.headers.get("content-type")).toBe("text/event-stream")
+    expect(response.headers.get("mcp-session-id")).toBe(session["mcp-session-id"])
+    const events = await readEvents(response.body!)
+    expect(events[0]).toEqual({ id: expect.any(String), message: undefined })
+    expect(progressOf(events)).toEqual([1, 2, 3])
+    for (const event of events) {
+      if (event.message?.["method"] === "notifications/progress") expect((event.message["params"] as { progressToken: unknown }).progressToken).toBe("tok")
+    }
+    expect(events.at(-1)?.message).toEqual({ jsonrpc: "2.0", id: 1, result: { content: [{ type: "text", text: "ticked 3" }] } })
+    expect(new Set(events.map((e) => e.id)).size).toBe(events.length)
+  })
+
+  it("resumes a broken connection with Last-Event-ID while the call runs, missing nothing", async () => {
+    const session = await openRawSession(mcpUrl(), "resumer")
+    const first = new AbortController()
+    const response = await fetch(mcpUrl(), {
+      method: "POST",
+      headers: session,
+      body: call(2, "old_ticks", { steps: 6, ms: 150 }, "p"),
+      signal: first.signal
+    })
+    const before = await readEvents(response.body!, (events) => progressOf(events).length === 1)
+    first.abort()
+    expect(progressOf(before)).toEqual([1])
+    await new Promise((r) => setTimeout(r, 200))
+    const resumed = await fetch(mcpUrl(), {
+      headers: { ...session, accept: "text/event-stream", "last-event-id": before.at(-1)!.id! }
+    })
+    expect(resumed.status).toBe(200)
+    const after = await readEvents(resumed.body!)
+    // The events the broken connection missed are replayed, then the call's later ones arrive live.
+    expect(progressOf(after)).toEqual([2, 3, 4, 5, 6])
+    expect(after.at(-1)?.message).toEqual({ jsonrpc: "2.0", id: 2, result: { content: [{ type: "text", text: "ticked 6" }] } })
+  })
+
+  it("refuses a second connection to a stream that is still connected", async () => {
+    const session = await openRawSession(mcpUrl(), "twice")
+    const response = await fetch(mcpUrl(), { method: "POST", headers: session, body: call(3, "old_ticks", { steps: 4, ms: 150 }, "q") })
+    const reader = response.body!.getReader()
+    const first = await reader.read()
+    const primingId = /^id: (\S+)$/m.exec(new TextDecoder().decode(first.value))?.[1]
+    expect(primingId).toBeDefined()
+    const again = await fetch(mcpUrl(), { headers: { ...session, accept: "text/event-stream", "last-event-id": primingId! } })
+    expect(again.status).toBe(409)
+    await again.text()
+    // The first connection still gets the whole call.
+    let rest = ""
+    for (let chunk = await reader.read(); !chunk.done; chunk = await reader.read()) rest += new TextDecoder().decode(chunk.value)
+    expect(rest).toContain('"id":3,"result"')
+  })
+
+  it("resumes an upstream stream that ended mid-call (SSE polling) and still answers", async () => {
+    const client = new V1Client({ name: "poller", version: "1" })
+    await client.connect(new V1Transport(new URL(mcpUrl())))
+    const progress: Array<number> = []
+    const result = await client.callTool({ name: "old_polls", arguments: {} }, undefined, {
+      onprogress: (p) => progress.push(p.progress)
+    })
+    expect(result.content).toEqual([{ type: "text", text: "answered after the break" }])
+    expect(progress).toEqual([1, 2])
+    await client.close()
+  })
+
+  it("passes a tool's JSON-RPC error on with its code", async () => {
+    const session = await openRawSession(mcpUrl(), "errors")
+    const response = await fetch(mcpUrl(), { method: "POST", headers: session, body: call(4, "old_refuses", {}) })
+    const events = await readEvents(response.body!)
+    const answer = events.at(-1)?.message as { id: number; result?: { isError?: boolean; content?: Array<{ text: string }> } }
+    expect(answer.id).toBe(4)
+    // McpServer turns a throwing tool into a tool error; it reaches the caller as the upstream sent it.
+    expect(answer.result?.isError).toBe(true)
+    expect(answer.result?.content?.[0]?.text).toContain("never")
+  })
+
+  it("answers an unknown tool with invalid params, as the SDK server did", async () => {
+    const session = await openRawSession(mcpUrl(), "unknown")
+    const response = await fetch(mcpUrl(), { method: "POST", headers: session, body: call(5, "old_nope", {}) })
+    const events = await readEvents(response.body!)
+    expect(events.at(-1)?.message).toEqual({ jsonrpc: "2.0", id: 5, error: { code: -32602, message: "Tool old_nope not found" } })
+  })
+
+  it("stops a call the caller cancels, and answers it no more", async () => {
+    const session = await openRawSession(mcpUrl(), "canceller")
+    const response = await fetch(mcpUrl(), { method: "POST", headers: session, body: call(6, "old_ticks", { steps: 20, ms: 100 }, "c") })
+    const reading = readEvents(response.body!)
+    await new Promise((r) => setTimeout(r, 250))
+    const cancelled = await fetch(mcpUrl(), {
+      method: "POST",
+      headers: session,
+      body: JSON.stringify({ jsonrpc: "2.0", method: "notifications/cancelled", params: { requestId: 6, reason: "changed my mind" } })
+    })
+    expect(cancelled.status).toBe(202)
+    const events = await reading
+    expect(events.some((e) => e.message?.["id"] === 6)).toBe(false)
+    expect(progressOf(events).length).toBeLessThan(20)
+  })
+})
