@@ -18,8 +18,10 @@
  * - errors become JSON-RPC errors as the SDK server makes them (the code a `ProtocolError`
  *   carries, else -32603; -32002 is -32602 on this era).
  *
- * Only a well-formed single request with nothing but `name`, `arguments` and a progress token is
- * answered here (the header checks are {@link legacyRequest}'s); anything else takes the SDK path.
+ * Only a well-formed single request with nothing but `name`, `arguments` and `_meta` (a progress
+ * token and a client's own keys, none of the `io.modelcontextprotocol/` ones) is answered here
+ * (the header checks are {@link legacyRequest}'s); anything else (a task, a batch) takes the SDK
+ * path.
  * @module
  */
 import {
@@ -46,6 +48,9 @@ export interface DirectToolCall {
   readonly priming: boolean
 }
 
+/** The prefix of the `_meta` keys MCP reserves for itself. */
+const RESERVED_META_PREFIX = "io.modelcontextprotocol/"
+
 const isProgressToken = (value: unknown): value is string | number =>
   typeof value === "string" || Number.isSafeInteger(value)
 
@@ -63,8 +68,12 @@ export const directToolCall = (headers: Readonly<Record<string, string | undefin
     } else if (key === "_meta") {
       if (!Predicate.isRecord(value)) return undefined
       for (const metaKey in value) {
-        if (metaKey !== "progressToken" || !isProgressToken(value[metaKey])) return undefined
-        progressToken = value[metaKey] as string | number
+        // Keys MCP reserves for the protocol (a 2026 envelope, a related task) are the SDK's to read.
+        if (metaKey.startsWith(RESERVED_META_PREFIX)) return undefined
+        if (metaKey === "progressToken") {
+          if (!isProgressToken(value[metaKey])) return undefined
+          progressToken = value[metaKey] as string | number
+        }
       }
     } else if (key !== "name") return undefined
   }

@@ -22,7 +22,7 @@ import {
 import * as Duration from "effect/Duration"
 import type { Identity } from "../identity/IdentityPlugin.js"
 import type { DownstreamCall } from "../upstream/callChannel.js"
-import { type DirectRoute, directRequest, plainHeaderValue } from "../upstream/directRequest.js"
+import { type DirectRoute, directRequest, plainHeaderValue, RedirectedCall } from "../upstream/directRequest.js"
 import { passthrough } from "../upstream/passthrough.js"
 import { describeError } from "../upstream/UpstreamError.js"
 import type { LiveUpstream } from "../upstream/Upstreams.js"
@@ -100,7 +100,7 @@ const withoutUpstreamServerInfo = (result: Record<string, unknown>) => {
  */
 const directRouteFor = (upstream: LiveUpstream, params: Record<string, unknown>): DirectRoute | undefined => {
   const direct = upstream.direct
-  if (direct === undefined) return undefined
+  if (direct === undefined || !direct.usable) return undefined
   if (upstream.era === "modern" && !(typeof params["name"] === "string" && plainHeaderValue(params["name"]))) return undefined
   return direct
 }
@@ -228,20 +228,7 @@ export const makeForwarder = (roundStates: RoundStateCodec, heldCalls: HeldCalls
         context.notify({ method: "notifications/progress", params: { ...progress, progressToken } }).catch(() => {})
       }
     }
-    const direct = identity !== undefined && method === "tools/call" ? directRouteFor(upstream, params) : undefined
-    const send = direct !== undefined
-      ? () => {
-        // The SDK client's hard cap, which the direct path does not get from it.
-        const cap = setTimeout(() => controller.abort(hardCapError(connectorId, timeoutMs * HARD_CAP_FACTOR)), timeoutMs * HARD_CAP_FACTOR)
-        return directRequest(direct, method, params, {
-          signal: controller.signal,
-          onProgress,
-          onLog: (log) => upstream.calls.forwardLog(connectorId, log),
-          onRequest: (requestMethod, requestParams, signal) =>
-            upstream.calls.forwardRequest(connectorId, requestMethod, requestParams, signal)
-        }).then(completeResult).finally(() => clearTimeout(cap))
-      }
-      : () =>
+    const sendWithSdk = () =>
       upstream.client.request({ method, params }, passthrough, {
         // input_required results come back as they are: the caller answers them (2026-07-28),
         // or the SDK's shim asks a 2025-era caller with real requests and calls us again.
@@ -251,6 +238,22 @@ export const makeForwarder = (roundStates: RoundStateCodec, heldCalls: HeldCalls
         maxTotalTimeout: timeoutMs * HARD_CAP_FACTOR,
         onprogress: onProgress
       })
+    const direct = identity !== undefined && method === "tools/call" ? directRouteFor(upstream, params) : undefined
+    const send = direct === undefined ? sendWithSdk : () => {
+      // The SDK client's hard cap, which the direct path does not get from it.
+      const cap = setTimeout(() => controller.abort(hardCapError(connectorId, timeoutMs * HARD_CAP_FACTOR)), timeoutMs * HARD_CAP_FACTOR)
+      return directRequest(direct, method, params, {
+        signal: controller.signal,
+        onProgress,
+        onLog: (log) => upstream.calls.forwardLog(connectorId, log),
+        onRequest: (requestMethod, requestParams, signal) =>
+          upstream.calls.forwardRequest(connectorId, requestMethod, requestParams, signal)
+      }).then(completeResult, (error: unknown) => {
+        // Not run upstream: the SDK client follows the redirect as it may.
+        if (error instanceof RedirectedCall) return sendWithSdk()
+        throw error
+      }).finally(() => clearTimeout(cap))
+    }
 
     const unlinkCaller = link(context.signal, () => controller.abort(new Error("cancelled by the caller")))
     const result = (call === undefined ? send() : upstream.calls.run(call, send))

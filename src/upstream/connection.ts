@@ -287,6 +287,7 @@ export const connect = (
       changes,
       suspicion,
       direct: handle.http === undefined ? undefined : {
+        usable: true,
         ...handle.http,
         client,
         clientInfo: CLIENT_INFO,

@@ -38,8 +38,22 @@ import * as Predicate from "effect/Predicate"
 import type { FetchLike } from "./authorizedFetch.js"
 import { sseEvents } from "./sseEvents.js"
 
+/**
+ * The upstream redirected the call: it did not run it. The SDK client follows a redirect only
+ * within the endpoint's origin (a credential must not follow a call elsewhere); this path leaves
+ * redirects to it, and the caller sends this call, and the connector's next ones, that way.
+ */
+export class RedirectedCall extends Error {
+  constructor() {
+    super("the upstream redirected the call")
+    this.name = "RedirectedCall"
+  }
+}
+
 /** What a connector's connection offers for sending a call directly. */
 export interface DirectRoute {
+  /** Cleared when the endpoint redirects calls (see {@link RedirectedCall}). */
+  usable: boolean
   readonly url: URL
   readonly fetch: FetchLike
   readonly client: Client
@@ -123,7 +137,7 @@ export const directRequest = async (
     const postHeaders: Record<string, string> = { ...headers }
     delete postHeaders["mcp-method"]
     delete postHeaders["mcp-name"]
-    route.fetch(route.url, { method: "POST", headers: postHeaders, body: JSON.stringify(message) })
+    route.fetch(route.url, { method: "POST", headers: postHeaders, body: JSON.stringify(message), redirect: "manual" })
       .then((response) => response.body?.cancel())
       .catch(() => {})
   }
@@ -220,7 +234,12 @@ export const directRequest = async (
   }
 
   try {
-    const response = await route.fetch(route.url, { method: "POST", headers, body, signal })
+    const response = await route.fetch(route.url, { method: "POST", headers, body, signal, redirect: "manual" })
+    if (response.status >= 300 && response.status < 400) {
+      await response.body?.cancel().catch(() => {})
+      route.usable = false
+      throw new RedirectedCall()
+    }
     if (!response.ok) throw await httpError(response, method)
     const contentType = response.headers.get("content-type") ?? ""
     if (contentType.includes("text/event-stream") && response.body !== null) {
@@ -237,7 +256,7 @@ export const directRequest = async (
         const resumeHeaders: Record<string, string> = { accept: "text/event-stream", "last-event-id": position.lastEventId }
         if (headers["mcp-session-id"] !== undefined) resumeHeaders["mcp-session-id"] = headers["mcp-session-id"]
         if (headers["mcp-protocol-version"] !== undefined) resumeHeaders["mcp-protocol-version"] = headers["mcp-protocol-version"]
-        const resumed = await route.fetch(route.url, { method: "GET", headers: resumeHeaders, signal })
+        const resumed = await route.fetch(route.url, { method: "GET", headers: resumeHeaders, signal, redirect: "manual" })
         if (!resumed.ok || resumed.body === null) throw await httpError(resumed, "the resumed stream")
         result = await readStream(resumed.body, position)
         resumes = position.events > before ? 0 : resumes + 1
