@@ -36,7 +36,7 @@ import {
 } from "@modelcontextprotocol/server"
 import * as Predicate from "effect/Predicate"
 import type { CallEventStream } from "./callEventStream.js"
-import { legacyRequest } from "./directLists.js"
+import { legacyRequest, RESERVED_META_PREFIX } from "./directLists.js"
 import type { CallContext } from "./forwardCall.js"
 import { fulfilInputRequired } from "./inputRequiredShim.js"
 
@@ -47,9 +47,6 @@ export interface DirectToolCall {
   /** Whether the client reads an SSE event with empty data (2025-11-25 and later): a priming event is sent. */
   readonly priming: boolean
 }
-
-/** The prefix of the `_meta` keys MCP reserves for itself. */
-const RESERVED_META_PREFIX = "io.modelcontextprotocol/"
 
 const isProgressToken = (value: unknown): value is string | number =>
   typeof value === "string" || Number.isSafeInteger(value)

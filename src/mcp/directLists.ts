@@ -44,6 +44,24 @@ const requestOf = (body: unknown) => {
   return { id: id as string | number, method: body["method"], params: body["params"] }
 }
 
+/** The prefix of the `_meta` keys MCP reserves for itself (the 2026 envelope among them). */
+export const RESERVED_META_PREFIX = "io.modelcontextprotocol/"
+
+/**
+ * Whether a request carries any sign of the 2026-07-28 era: its headers, a 2026 version, or a
+ * reserved `_meta` key. Without one, the SDK classifies it as 2025-era; with one, the SDK's own
+ * classifier decides (it validates the body with zod: a few percent of a call's CPU).
+ */
+const claimsModernEra = (headers: Readonly<Record<string, string | undefined>>, version: string | undefined, params: unknown) => {
+  if (headers["mcp-method"] !== undefined || headers["mcp-name"] !== undefined) return true
+  if (version !== undefined && version >= "2026") return true
+  const meta = Predicate.isRecord(params) ? params["_meta"] : undefined
+  if (meta === undefined) return false
+  if (!Predicate.isRecord(meta)) return true
+  for (const key in meta) if (key.startsWith(RESERVED_META_PREFIX)) return true
+  return false
+}
+
 /**
  * The single 2025-era JSON-RPC request a POST carries, when it passes the SDK transport's header
  * checks (a caller failing them gets the SDK's 406/415/400) and the SDK's own era decision (a
@@ -58,6 +76,7 @@ export const legacyRequest = (headers: Readonly<Record<string, string | undefine
   if (contentType === undefined || !isJsonContentType(contentType)) return undefined
   const version = headers["mcp-protocol-version"]
   if (version !== undefined && !SUPPORTED_PROTOCOL_VERSIONS.includes(version)) return undefined
+  if (!claimsModernEra(headers, version, request.params)) return { id: request.id, method: request.method, params: request.params }
   const era = classifyInboundRequest({
     httpMethod: "POST",
     ...(version !== undefined && { protocolVersionHeader: version }),
