@@ -8,7 +8,7 @@
  */
 import { createServer } from "node:http"
 import type { AddressInfo } from "node:net"
-import { McpServer, ProtocolError, Server } from "@modelcontextprotocol/server"
+import { inputRequired, inputResponse, McpServer, ProtocolError, Server } from "@modelcontextprotocol/server"
 import { Client as V1Client } from "@modelcontextprotocol/sdk/client/index.js"
 import { StreamableHTTPClientTransport as V1Transport } from "@modelcontextprotocol/sdk/client/streamableHttp.js"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
@@ -16,8 +16,11 @@ import * as z from "zod"
 import type { RunningGateway } from "../src/Aperture.js"
 import { bearer, grant, mcp } from "../src/index.js"
 import { sseEvents } from "../src/upstream/sseEvents.js"
-import { eventually, openRawSession, startGateway } from "./helpers/gateway.js"
+import { eventually, openRawSession, SESSION_HEADERS, startGateway } from "./helpers/gateway.js"
 import { serveBothEras, type ServedBothEras } from "./fixtures/serveBothEras.js"
+
+/** Calls of `ticks` the upstream saw cancelled. */
+let cancelledTicks = 0
 
 /** A 2025-only upstream (sessions, event store, SSE polling), as servers predating 2026-07-28 are. */
 const buildLegacyUpstream = () => {
@@ -28,6 +31,10 @@ const buildLegacyUpstream = () => {
   }, async ({ ms, steps }, ctx) => {
     for (let i = 1; i <= steps; i++) {
       await new Promise((r) => setTimeout(r, ms))
+      if (ctx.mcpReq.signal.aborted) {
+        cancelledTicks++
+        throw new Error("cancelled")
+      }
       const token = ctx.mcpReq._meta?.progressToken
       if (token !== undefined) {
         await ctx.mcpReq.notify({ method: "notifications/progress", params: { progressToken: token, progress: i, total: steps } })
@@ -43,6 +50,10 @@ const buildLegacyUpstream = () => {
     await new Promise((r) => setTimeout(r, 300))
     if (token !== undefined) await ctx.mcpReq.notify({ method: "notifications/progress", params: { progressToken: token, progress: 2 } })
     return { content: [{ type: "text", text: "answered after the break" }] }
+  })
+  server.registerTool("pings", { description: "Pings the client mid-call" }, async (ctx) => {
+    await ctx.mcpReq.send({ method: "ping" })
+    return { content: [{ type: "text", text: "pong" }] }
   })
   server.registerTool("meta", { description: "Answers with the _meta it was called with" }, async (ctx) => ({
     content: [{ type: "text", text: JSON.stringify(ctx.mcpReq._meta ?? {}) }]
@@ -63,20 +74,38 @@ const buildRefusingUpstream = () => {
   return server as unknown as McpServer
 }
 
+/** A server of both eras (the gateway reaches it over 2026-07-28) whose tool asks for sampling. */
+const buildAskingUpstream = () => {
+  const server = new McpServer({ name: "asking", version: "1.0.0" })
+  server.registerTool("sample", { description: "Asks the client's model", inputSchema: z.object({ prompt: z.string() }) }, async ({ prompt }, ctx) => {
+    const answer = inputResponse(ctx.mcpReq.inputResponses, "llm")
+    if (answer.kind !== "sampling") {
+      return inputRequired({
+        inputRequests: { llm: inputRequired.createMessage({ messages: [{ role: "user", content: { type: "text", text: prompt } }], maxTokens: 10 }) }
+      })
+    }
+    const content = answer.result.content as { type: string; text?: string }
+    return { content: [{ type: "text", text: `model said: ${content.text}` }] }
+  })
+  return server
+}
+
 let upstream: ServedBothEras
 let refusing: ServedBothEras
+let asking: ServedBothEras
 let gateway: RunningGateway
 
 beforeAll(async () => {
   upstream = await serveBothEras(buildLegacyUpstream, 0, { legacyOnly: true })
   refusing = await serveBothEras(buildRefusingUpstream, 0, { legacyOnly: true })
+  asking = await serveBothEras(buildAskingUpstream)
   gateway = await startGateway({
-    connectors: { old: mcp({ url: upstream.url }), low: mcp({ url: refusing.url }) },
-    grants: [grant({ src: ["*"], connectors: ["old/**", "low/**"] })]
+    connectors: { old: mcp({ url: upstream.url }), low: mcp({ url: refusing.url }), neu: mcp({ url: asking.url }) },
+    grants: [grant({ src: ["*"], connectors: ["old/**", "low/**", "neu/**"] })]
   })
   await eventually(async () => {
     const health = (await (await fetch(`${gateway.origin}/healthz`)).json()) as { connectors: Record<string, number> }
-    return health.connectors["ready"] === 2
+    return health.connectors["ready"] === 3
   }, 30_000, "the connectors ready")
 })
 
@@ -84,6 +113,7 @@ afterAll(async () => {
   await gateway?.close()
   await upstream?.close()
   await refusing?.close()
+  await asking?.close()
 })
 
 const mcpUrl = () => `${gateway.origin}/v1/mcp`
@@ -240,9 +270,69 @@ describe("direct tools/call on a 2025-era session", () => {
       body: JSON.stringify({ jsonrpc: "2.0", method: "notifications/cancelled", params: { requestId: 6, reason: "changed my mind" } })
     })
     expect(cancelled.status).toBe(202)
-    const events = await reading
-    expect(events.some((e) => e.message?.["id"] === 6)).toBe(false)
-    expect(progressOf(events).length).toBeLessThan(20)
+    // As on the SDK path, the stream is answered no more but stays open until the client closes
+    // it: a client that saw it end would take it for a dropped connection and resume it.
+    const settled = await Promise.race([reading.then(() => "ended"), new Promise((r) => setTimeout(() => r("open"), 600))])
+    expect(settled).toBe("open")
+    // …and the cancellation reached the upstream.
+    await eventually(() => cancelledTicks === 1, 5_000, "the upstream to see the cancellation")
+  })
+})
+
+describe("requests to the caller on a direct call", () => {
+  /** A 2025-11-25 session whose client declares `capabilities`. */
+  const openSession = async (capabilities: Record<string, unknown>) => {
+    const response = await fetch(mcpUrl(), {
+      method: "POST",
+      headers: SESSION_HEADERS,
+      body: JSON.stringify({ jsonrpc: "2.0", id: 0, method: "initialize", params: { protocolVersion: "2025-11-25", capabilities, clientInfo: { name: "raw", version: "1" } } })
+    })
+    await response.text()
+    const session = { ...SESSION_HEADERS, "mcp-session-id": response.headers.get("mcp-session-id")! }
+    await (await fetch(mcpUrl(), { method: "POST", headers: session, body: JSON.stringify({ jsonrpc: "2.0", method: "notifications/initialized" }) })).text()
+    return session
+  }
+
+  it("answers an upstream's ping itself, as the SDK client did", async () => {
+    const session = await openSession({})
+    const events = await readEvents((await fetch(mcpUrl(), { method: "POST", headers: session, body: call(9, "old_pings", {}) })).body!)
+    expect(events.some((e) => e.message?.["method"] === "ping")).toBe(false)
+    expect(events.at(-1)?.message).toEqual({ jsonrpc: "2.0", id: 9, result: { content: [{ type: "text", text: "pong" }] } })
+  })
+
+  it("turns a 2026 upstream's input_required into a request to the caller, answered in a batch", async () => {
+    const session = await openSession({ sampling: {} })
+    const response = await fetch(mcpUrl(), { method: "POST", headers: session, body: call(10, "neu_sample", { prompt: "hi" }) })
+    const reader = sseEvents(response.body!)
+    let asked: Record<string, unknown> | undefined
+    while (asked === undefined) {
+      const next = await reader.next()
+      if (next.done) break
+      const message = next.value.data === "" ? undefined : JSON.parse(next.value.data)
+      if (message?.method === "sampling/createMessage") asked = message
+    }
+    expect(asked?.["id"]).toEqual(expect.stringMatching(/^aperture-/))
+    // 2025-03-26 allowed batches: the answer to a direct call's request is taken out of one.
+    const answered = await fetch(mcpUrl(), {
+      method: "POST",
+      headers: session,
+      body: JSON.stringify([{ jsonrpc: "2.0", id: asked!["id"], result: { role: "assistant", content: { type: "text", text: "hello" }, model: "m" } }])
+    })
+    expect(answered.status).toBe(202)
+    let answer: unknown
+    for (let next = await reader.next(); !next.done; next = await reader.next()) {
+      if (next.value.data !== "") answer = JSON.parse(next.value.data)
+    }
+    expect(answer).toEqual({ jsonrpc: "2.0", id: 10, result: { content: [{ type: "text", text: "model said: hello" }] } })
+  })
+
+  it("passes on a 2026 upstream's refusal of a caller that cannot answer (HTTP 400, -32021)", async () => {
+    const session = await openSession({})
+    const events = await readEvents((await fetch(mcpUrl(), { method: "POST", headers: session, body: call(11, "neu_sample", { prompt: "hi" }) })).body!)
+    const answer = events.at(-1)?.message as { id: number; error?: { code: number; data?: unknown } }
+    expect(answer.id).toBe(11)
+    expect(answer.error?.code).toBe(-32021)
+    expect(answer.error?.data).toMatchObject({ requiredCapabilities: { sampling: {} } })
   })
 })
 

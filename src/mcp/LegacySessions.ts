@@ -23,7 +23,7 @@ import type { Identity } from "../identity/IdentityPlugin.js"
 import { makeDownstreamServer } from "./downstreamServer.js"
 import { CallEventStream } from "./callEventStream.js"
 import { DirectCalls, directToolCall } from "./directCalls.js"
-import { directList, invalidParamsEvent, resultEvent } from "./directLists.js"
+import { directList, invalidParamsEvent, passesPostChecks, resultEvent } from "./directLists.js"
 import { nodeResponseOf, untilClosed } from "./nodeBridge.js"
 import { type BoundedEventStore, boundedEventStore } from "./eventStore.js"
 import { jsonRpcError } from "./httpErrors.js"
@@ -187,7 +187,9 @@ export class LegacySessions extends Effect.Service<LegacySessions>()("aperture/L
       request: HttpServerRequest.HttpServerRequest,
       headers: Readonly<Record<string, string | undefined>>,
       parsedBody: unknown,
-      identity: Identity
+      identity: Identity,
+      /** Counts a call in flight; the function it returns ends the count. */
+      countCall: () => () => void
     ): Effect.Effect<HttpServerResponse.HttpServerResponse | undefined> =>
       Effect.suspend(() => {
         const out = nodeResponseOf(request)
@@ -199,6 +201,7 @@ export class LegacySessions extends Effect.Service<LegacySessions>()("aperture/L
         const call = directToolCall(headers, parsedBody)
         if (call === undefined) {
           // A message for a direct call (an answer, a cancellation); any other is the SDK's.
+          if (!passesPostChecks(headers)) return Effect.succeed(undefined)
           if (!session.direct.answer(parsedBody) && !session.direct.cancel(parsedBody)) return Effect.succeed(undefined)
           return Effect.map(Clock.currentTimeMillis, (now) => {
             session.lastSeen = now
@@ -209,7 +212,7 @@ export class LegacySessions extends Effect.Service<LegacySessions>()("aperture/L
           session.lastSeen = now
           const stream = new CallEventStream(randomUUID(), session.events, () => session.direct.ended(stream))
           stream.open(out, eventStreamHeaders(session.id), call.priming ? { retryMs: RETRY_INTERVAL_MS } : undefined)
-          session.direct.run(call, stream)
+          session.direct.run(call, stream, countCall())
           return untilClosed(out)
         })
       })
@@ -229,10 +232,27 @@ export class LegacySessions extends Effect.Service<LegacySessions>()("aperture/L
         }
         return Effect.flatMap(Clock.currentTimeMillis, (now) => {
           session.lastSeen = now
+          // An open resumed stream keeps the session alive, as the SDK path's GET streams do.
+          session.openStreams++
+          out.once("close", () => session.openStreams--)
           stream.attach(out, eventStreamHeaders(session.id), lastEventId!)
           return untilClosed(out)
         })
       })
+
+    /**
+     * A batch (2025-03-26) without the answers and cancellations meant for direct calls, which are
+     * taken here: the SDK would drop them (it knows neither the calls nor the `aperture-<n>` ids).
+     */
+    const takeDirectMessages = (
+      headers: Readonly<Record<string, string | undefined>>,
+      batch: ReadonlyArray<unknown>,
+      identity: Identity
+    ): ReadonlyArray<unknown> => {
+      const session = callersSession(headers["mcp-session-id"], identity)
+      if (session === undefined || !passesPostChecks(headers)) return batch
+      return batch.filter((message) => !session.direct.answer(message) && !session.direct.cancel(message))
+    }
 
     /** Tells each session whose visible lists changed. */
     const notifyListChanges = catalog.changes.pipe(
@@ -272,6 +292,7 @@ export class LegacySessions extends Effect.Service<LegacySessions>()("aperture/L
       handle,
       answerDirectly,
       serveDirectly,
+      takeDirectMessages,
       /** Number of open sessions. */
       size: () => sessions.size,
       closeAll: Effect.suspend(() => Effect.forEach([...sessions.values()], closeSession, { discard: true, concurrency: "unbounded" }))

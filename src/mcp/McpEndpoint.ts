@@ -86,6 +86,15 @@ export class McpEndpoint extends Effect.Service<McpEndpoint>()("aperture/McpEndp
 
     let inFlight = 0
     let draining = false
+    /** Counts a call the gateway answers itself until it settles (its stream may outlive it). */
+    const countCall = () => {
+      inFlight++
+      let counted = true
+      return () => {
+        if (counted) inFlight--
+        counted = false
+      }
+    }
 
     const handle = Effect.fn("McpEndpoint.handle")(function*(request: HttpServerRequest.HttpServerRequest) {
       // `Connection: close`, so a client does not park a keep-alive socket on a server going away.
@@ -130,6 +139,11 @@ export class McpEndpoint extends Effect.Service<McpEndpoint>()("aperture/McpEndp
           return HttpServerResponse.fromWeb(jsonRpcError(400, -32700, "Parse error: the body is not valid JSON"))
         }
       }
+      if (Array.isArray(parsedBody)) {
+        const rest = legacy.takeDirectMessages(headers, parsedBody, identity)
+        if (rest.length === 0 && parsedBody.length > 0) return HttpServerResponse.empty({ status: 202 })
+        parsedBody = rest
+      }
       if (parsedBody !== undefined) {
         const direct = yield* legacy.answerDirectly(headers, parsedBody, identity)
         if (direct !== undefined) {
@@ -140,12 +154,13 @@ export class McpEndpoint extends Effect.Service<McpEndpoint>()("aperture/McpEndp
           }, direct.chunks)
         }
       }
+      const served = yield* legacy.serveDirectly(request, headers, parsedBody, identity, countCall)
+      if (served !== undefined) return served
+
       // Calls in flight, for draining on shutdown; a GET stream is not a call.
       const counted = request.method !== "GET"
       if (counted) inFlight++
       const tracked = counted && onExchangeDone(request, () => inFlight--)
-      const served = yield* legacy.serveDirectly(request, headers, parsedBody, identity)
-      if (served !== undefined) return served
 
       const webHeaders = new Headers()
       for (const [name, value] of Object.entries(headers)) if (value !== undefined) webHeaders.set(name, value)

@@ -43,7 +43,7 @@ export class CallEventStream {
     this.firstFlush = setTimeout(() => this.flush(), FIRST_FLUSH_MS)
     this.use(out)
     if (priming !== undefined) {
-      this.queue = this.queue.then(async () => {
+      this.then(async () => {
         const id = await this.events.storeEvent(this.streamId, {} as JSONRPCMessage)
         this.write(`id: ${id}\nretry: ${priming.retryMs}\ndata: \n\n`)
       })
@@ -52,16 +52,15 @@ export class CallEventStream {
 
   /** Stores `message` and writes it, if a connection is open. */
   send(message: JSONRPCMessage): Promise<void> {
-    this.queue = this.queue.then(async () => {
+    return this.then(async () => {
       const id = await this.events.storeEvent(this.streamId, message)
       this.write(`event: message\nid: ${id}\ndata: ${JSON.stringify(message)}\n\n`)
     })
-    return this.queue
   }
 
   /** Ends the stream once what was sent has been written; a resumed connection ends too. */
   end(): void {
-    this.queue = this.queue.then(() => {
+    this.then(() => {
       if (this.ended) return
       this.ended = true
       this.stopTimers()
@@ -69,6 +68,28 @@ export class CallEventStream {
       this.out = undefined
       this.onEnd()
     })
+  }
+
+  /**
+   * The call was cancelled by its caller: it is answered no more, and its stream stays open
+   * until the caller closes it, as the SDK's transport leaves it (a client that saw the stream
+   * end would take it for a dropped connection and resume it).
+   */
+  endWhenClosed(): void {
+    this.then(() => {
+      const out = this.out
+      if (out === undefined) this.end()
+      else out.once("close", () => this.end())
+    })
+  }
+
+  /**
+   * Runs `step` after what was queued before it. A step that fails (an event the store refuses)
+   * is skipped, never the ones after it: the stream still ends.
+   */
+  private then(step: () => void | Promise<void>): Promise<void> {
+    this.queue = this.queue.then(step).catch(() => {})
+    return this.queue
   }
 
   /** Whether a connection is writing this stream now. */
@@ -82,7 +103,7 @@ export class CallEventStream {
    */
   attach(out: ServerResponse, headers: Record<string, string>, lastEventId: string): void {
     out.writeHead(200, headers)
-    this.queue = this.queue.then(async () => {
+    this.then(async () => {
       await this.events.replayEventsAfter(lastEventId, {
         send: async (id, message) => {
           out.write(`event: message\nid: ${id}\ndata: ${JSON.stringify(message)}\n\n`)
@@ -94,6 +115,8 @@ export class CallEventStream {
   }
 
   private use(out: ServerResponse): void {
+    // Gone before it was used: nothing will say so again, and a resumption must not be refused.
+    if (out.destroyed) return
     this.out = out
     out.once("close", () => {
       if (this.out !== out) return

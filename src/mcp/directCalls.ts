@@ -12,7 +12,7 @@
  *   (`aperture-<n>`), never the SDK server's numeric ones on the same session; the caller's answer
  *   arrives on another POST and is matched here ({@link DirectCalls.answer});
  * - `notifications/cancelled` for a direct call aborts it here ({@link DirectCalls.cancel}), and
- *   it is answered no more, as the SDK does;
+ *   it is answered no more, its stream left open until the caller closes it, as the SDK does;
  * - an `input_required` result (a 2026-era upstream) is asked of the caller as real requests
  *   (`inputRequiredShim.ts`);
  * - errors become JSON-RPC errors as the SDK server makes them (the code a `ProtocolError`
@@ -118,11 +118,12 @@ export class DirectCalls {
   private readonly waiting = new Map<string, Waiting>()
   private readonly running = new Map<string | number, AbortController>()
   private readonly streams = new Map<string, CallEventStream>()
+  private closing = false
 
   constructor(private readonly host: DirectCallHost) {}
 
-  /** Runs `call`, writing what it sends and its answer to `stream`. */
-  run(call: DirectToolCall, stream: CallEventStream): void {
+  /** Runs `call`, writing what it sends and its answer to `stream`; `settled` once it is over. */
+  run(call: DirectToolCall, stream: CallEventStream, settled: () => void): void {
     const controller = new AbortController()
     this.running.set(call.id, controller)
     this.streams.set(stream.streamId, stream)
@@ -168,9 +169,12 @@ export class DirectCalls {
           if (!controller.signal.aborted) return stream.send({ jsonrpc: "2.0", id: call.id, error: errorOf(error) })
         }
       )
+      .catch(() => {}) // `send` never rejects; nothing may escape as an unhandled rejection
       .finally(() => {
         if (this.running.get(call.id) === controller) this.running.delete(call.id)
-        stream.end()
+        settled()
+        if (controller.signal.aborted && !this.closing) stream.endWhenClosed()
+        else stream.end()
       })
   }
 
@@ -194,7 +198,7 @@ export class DirectCalls {
         reject(reason)
       }
       const onAbort = () => giveUp(signal.reason)
-      const timer = setTimeout(() => giveUp(new Error(`Request timed out after ${timeoutMs} ms`)), timeoutMs)
+      const timer = setTimeout(() => giveUp(new Error("Request timed out")), timeoutMs)
       if (signal.aborted) return onAbort()
       signal.addEventListener("abort", onAbort, { once: true })
       this.waiting.set(id, {
@@ -252,10 +256,12 @@ export class DirectCalls {
     this.streams.delete(stream.streamId)
   }
 
-  /** The session is closing: every call is cancelled. */
+  /** The session is closing: every call is cancelled and every stream ended. */
   close(): void {
+    this.closing = true
     for (const controller of this.running.values()) controller.abort(new Error("session closed"))
     this.running.clear()
     for (const waiting of this.waiting.values()) waiting.reject(new Error("session closed"))
+    for (const stream of this.streams.values()) stream.end()
   }
 }

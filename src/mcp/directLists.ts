@@ -62,6 +62,16 @@ const claimsModernEra = (headers: Readonly<Record<string, string | undefined>>, 
   return false
 }
 
+/** A POST's headers pass the SDK transport's checks (else the SDK answers 406, 415 or 400). */
+export const passesPostChecks = (headers: Readonly<Record<string, string | undefined>>): boolean => {
+  const accept = headers["accept"]
+  if (accept === undefined || !accept.includes("application/json") || !accept.includes("text/event-stream")) return false
+  const contentType = headers["content-type"]
+  if (contentType === undefined || !isJsonContentType(contentType)) return false
+  const version = headers["mcp-protocol-version"]
+  return version === undefined || SUPPORTED_PROTOCOL_VERSIONS.includes(version)
+}
+
 /**
  * The single 2025-era JSON-RPC request a POST carries, when it passes the SDK transport's header
  * checks (a caller failing them gets the SDK's 406/415/400) and the SDK's own era decision (a
@@ -69,13 +79,8 @@ const claimsModernEra = (headers: Readonly<Record<string, string | undefined>>, 
  */
 export const legacyRequest = (headers: Readonly<Record<string, string | undefined>>, body: unknown) => {
   const request = requestOf(body)
-  if (request === undefined || typeof request.method !== "string") return undefined
-  const accept = headers["accept"]
-  if (accept === undefined || !accept.includes("application/json") || !accept.includes("text/event-stream")) return undefined
-  const contentType = headers["content-type"]
-  if (contentType === undefined || !isJsonContentType(contentType)) return undefined
+  if (request === undefined || typeof request.method !== "string" || !passesPostChecks(headers)) return undefined
   const version = headers["mcp-protocol-version"]
-  if (version !== undefined && !SUPPORTED_PROTOCOL_VERSIONS.includes(version)) return undefined
   if (!claimsModernEra(headers, version, request.params)) return { id: request.id, method: request.method, params: request.params }
   const era = classifyInboundRequest({
     httpMethod: "POST",

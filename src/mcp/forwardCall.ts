@@ -112,8 +112,8 @@ const completeResult = (result: Record<string, unknown>) => {
 }
 
 /** A call past the hard cap, as the SDK path reports its client's total timeout. */
-const hardCapError = (connectorId: string, ms: number) =>
-  new ProtocolError(ProtocolErrorCode.InternalError, `connector ${connectorId}: Request timed out after ${ms} ms`)
+const hardCapError = (connectorId: string) =>
+  new ProtocolError(ProtocolErrorCode.InternalError, `connector ${connectorId}: Request timed out`)
 
 /** Aborts `controller` when `signal` does, until the returned function unlinks them. */
 const link = (signal: AbortSignal, onAbort: () => void): () => void => {
@@ -228,6 +228,7 @@ export const makeForwarder = (roundStates: RoundStateCodec, heldCalls: HeldCalls
         context.notify({ method: "notifications/progress", params: { ...progress, progressToken } }).catch(() => {})
       }
     }
+    let cappedAt: ProtocolError | undefined
     const sendWithSdk = () =>
       upstream.client.request({ method, params }, passthrough, {
         // input_required results come back as they are: the caller answers them (2026-07-28),
@@ -241,7 +242,10 @@ export const makeForwarder = (roundStates: RoundStateCodec, heldCalls: HeldCalls
     const direct = identity !== undefined && method === "tools/call" ? directRouteFor(upstream, params) : undefined
     const send = direct === undefined ? sendWithSdk : () => {
       // The SDK client's hard cap, which the direct path does not get from it.
-      const cap = setTimeout(() => controller.abort(hardCapError(connectorId, timeoutMs * HARD_CAP_FACTOR)), timeoutMs * HARD_CAP_FACTOR)
+      const cap = setTimeout(() => {
+        cappedAt = hardCapError(connectorId)
+        controller.abort(cappedAt)
+      }, timeoutMs * HARD_CAP_FACTOR)
       return directRequest(direct, method, params, {
         signal: controller.signal,
         onProgress,
@@ -271,6 +275,11 @@ export const makeForwarder = (roundStates: RoundStateCodec, heldCalls: HeldCalls
       })
       .catch((error: unknown) => {
         if (timedOut !== undefined && controller.signal.reason === timedOut) throw timedOut
+        if (cappedAt !== undefined && controller.signal.reason === cappedAt) {
+          // As the SDK client's own total timeout: the connection is checked too.
+          upstream.suspect()
+          throw cappedAt
+        }
         // A JSON-RPC error answered by the upstream passes through as it is (ProtocolError is
         // brand-checked, so the client package's errors match the server package's class).
         if (error instanceof ProtocolError) throw new ProtocolError(error.code, error.message, error.data)

@@ -65,13 +65,19 @@ export const fulfilInputRequired = async (host: ShimHost, first: Record<string, 
     if (hasRequests) {
       const asked: Array<[string, { method: string; params?: Record<string, unknown> }]> = []
       for (const [key, entry] of Object.entries(inputRequests!)) {
-        if (!Predicate.isRecord(entry) || typeof entry["method"] !== "string" || !INPUT_METHODS.has(entry["method"])) {
+        if (!Predicate.isRecord(entry) || typeof entry["method"] !== "string") {
           throw new ProtocolError(
             ProtocolErrorCode.InternalError,
             `Handler for ${method} returned an invalid input request '${key}': each inputRequests entry must be an embedded elicitation/create, sampling/createMessage, or roots/list request`
           )
         }
         const embeddedMethod = entry["method"]
+        if (!INPUT_METHODS.has(embeddedMethod)) {
+          throw new ProtocolError(
+            ProtocolErrorCode.InternalError,
+            `Handler for ${method} returned an input request '${key}' of kind '${embeddedMethod}', which is not an embedded request the 2026-07-28 revision defines`
+          )
+        }
         let params = Predicate.isRecord(entry["params"]) ? entry["params"] : undefined
         if (embeddedMethod !== "roots/list" && params === undefined) {
           throw new ProtocolError(
@@ -79,15 +85,24 @@ export const fulfilInputRequired = async (host: ShimHost, first: Record<string, 
             `Handler for ${method} returned an input request '${key}' of kind '${embeddedMethod}' without params`
           )
         }
-        if (missingCapability(host.capabilities, embeddedMethod, params) !== undefined) {
+        // A sampling request offering tools needs a client that declared `sampling.tools`.
+        const needsSamplingTools = embeddedMethod === "sampling/createMessage" &&
+          (params?.["tools"] !== undefined || params?.["toolChoice"] !== undefined)
+        if (
+          missingCapability(host.capabilities, embeddedMethod, params) !== undefined ||
+          (needsSamplingTools && host.capabilities?.sampling?.tools === undefined)
+        ) {
           return failure(
             method,
             `Cannot request input '${key}' (${embeddedMethod}): the client on this 2025-era connection did not declare the required capability`
           )
         }
-        // The 2025-11-25 URL mode requires an elicitation id; the 2026 in-band shape has none.
+        // The 2025-11-25 URL mode requires an elicitation id (the 2026 in-band shape has none); a
+        // form is named one, as the SDK's shim sends it.
         if (embeddedMethod === "elicitation/create" && params?.["mode"] === "url" && params["elicitationId"] === undefined) {
           params = { ...params, elicitationId: crypto.randomUUID() }
+        } else if (embeddedMethod === "elicitation/create" && params?.["mode"] === undefined) {
+          params = { ...params, mode: "form" }
         }
         asked.push([key, { method: embeddedMethod, ...(params !== undefined && { params }) }])
       }

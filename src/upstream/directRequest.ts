@@ -15,7 +15,9 @@
  *   polling, SEP-1699) is resumed with `Last-Event-ID` after the server's `retry` delay;
  * - server→client requests on the stream (sampling, elicitation, roots; 2025 era only, as the SDK
  *   client drops them on a 2026 connection) go to `onRequest`, and the answer is POSTed back;
- *   the upstream cancelling one of them aborts it;
+ *   the upstream cancelling one of them aborts it; a `ping` is answered here, any other method
+ *   with -32601, as the SDK client does;
+ * - a 2026-era upstream's refusal with HTTP 400 and a JSON-RPC error for this call is that error;
  * - log messages go to `onLog`; any other notification (a list change) to the SDK client, as if
  *   its transport had received it;
  * - cancelling (the signal) tells a 2025-era upstream with `notifications/cancelled`; a 2026-era
@@ -68,6 +70,9 @@ export interface DirectHandlers {
   readonly onLog: (params: Record<string, unknown>) => void
   readonly onRequest: (method: string, params: Record<string, unknown> | undefined, signal: AbortSignal) => Promise<unknown>
 }
+
+/** The upstream's requests the gateway relays to the caller (the SDK client's handlers in `connection.ts`). */
+const RELAYED_REQUESTS: ReadonlySet<string> = new Set(["sampling/createMessage", "elicitation/create", "roots/list"])
 
 /** Reconnections in a row that bring no event before the call is given up (the SDK client's `maxRetries`). */
 const MAX_RESUMES = 2
@@ -150,6 +155,11 @@ export const directRequest = async (
   /** The upstream's own requests still waiting for the caller, to abort if it cancels them. */
   const serverRequests = new Map<string | number, AbortController>()
   const answerServerRequest = (request: { id: string | number; method: string; params?: Record<string, unknown> }) => {
+    // What the SDK client answers itself: a ping, and a method it has no handler for.
+    if (request.method === "ping") return post({ jsonrpc: "2.0", id: request.id, result: {} })
+    if (!RELAYED_REQUESTS.has(request.method)) {
+      return post({ jsonrpc: "2.0", id: request.id, error: { code: ProtocolErrorCode.MethodNotFound, message: "Method not found" } })
+    }
     const controller = new AbortController()
     serverRequests.set(request.id, controller)
     const stop = () => controller.abort(signal.reason)
@@ -220,7 +230,8 @@ export const directRequest = async (
       position.events++
       if (event.lastEventId !== undefined) position.lastEventId = event.lastEventId
       if (event.retry !== undefined) position.retry = event.retry
-      if (event.data === "") continue
+      // The SDK client reads only `message` events (an unnamed event is one).
+      if (event.data === "" || event.type !== "message") continue
       let message: unknown
       try {
         message = JSON.parse(event.data)
@@ -240,7 +251,22 @@ export const directRequest = async (
       route.usable = false
       throw new RedirectedCall()
     }
-    if (!response.ok) throw await httpError(response, method)
+    if (!response.ok) {
+      // A 2026-era server refuses some calls with 400 and a JSON-RPC error (a capability the
+      // caller lacks, a header mismatch): that error is the answer, as the SDK client reads it.
+      if (modern && response.status === 400) {
+        const text = await response.text().catch(() => "")
+        let refusal: unknown
+        try {
+          refusal = JSON.parse(text)
+        } catch {
+          refusal = undefined
+        }
+        if (Predicate.isRecord(refusal) && refusal["id"] === id && Predicate.isRecord(refusal["error"])) receive(refusal)
+        throw new Error(`upstream answered ${method} with HTTP 400${text === "" ? "" : `: ${text.slice(0, 200)}`}`)
+      }
+      throw await httpError(response, method)
+    }
     const contentType = response.headers.get("content-type") ?? ""
     if (contentType.includes("text/event-stream") && response.body !== null) {
       const position: { lastEventId?: string; retry?: number; events: number } = { events: 0 }
@@ -256,9 +282,19 @@ export const directRequest = async (
         const resumeHeaders: Record<string, string> = { accept: "text/event-stream", "last-event-id": position.lastEventId }
         if (headers["mcp-session-id"] !== undefined) resumeHeaders["mcp-session-id"] = headers["mcp-session-id"]
         if (headers["mcp-protocol-version"] !== undefined) resumeHeaders["mcp-protocol-version"] = headers["mcp-protocol-version"]
-        const resumed = await route.fetch(route.url, { method: "GET", headers: resumeHeaders, signal, redirect: "manual" })
-        if (!resumed.ok || resumed.body === null) throw await httpError(resumed, "the resumed stream")
-        result = await readStream(resumed.body, position)
+        let resumed: Response | undefined
+        try {
+          resumed = await route.fetch(route.url, { method: "GET", headers: resumeHeaders, signal, redirect: "manual" })
+        } catch (error) {
+          if (signal.aborted) throw error
+          resumed = undefined // the SDK client tries again, up to its limit
+        }
+        if (resumed !== undefined && (!resumed.ok || resumed.body === null)) {
+          if (resumed.status === 404 || resumed.status === 405) throw await httpError(resumed, "the resumed stream")
+          await resumed.body?.cancel().catch(() => {})
+          resumed = undefined
+        }
+        if (resumed !== undefined) result = await readStream(resumed.body!, position)
         resumes = position.events > before ? 0 : resumes + 1
       }
       return result
