@@ -2,7 +2,9 @@
  * 2025-era sessions (`initialize`, `Mcp-Session-Id`, GET stream, DELETE): one SDK transport and
  * one downstream `Server` per session, bound to the caller who opened it. A session is only
  * ever served to that caller; anyone else gets 404, as for an unknown session. Idle sessions
- * (no request and no open stream for `server.sessionIdleTimeout`) are closed.
+ * (no request and no open stream for `server.sessionIdleTimeout`) are closed. A plain
+ * `tools/call` (and what belongs to it: answers, cancellations, resumptions) is served by the
+ * gateway itself (`directCalls.ts`), lists too (`directLists.ts`); the rest by the SDK.
  * @module
  */
 import { randomUUID } from "node:crypto"

@@ -1,7 +1,9 @@
 /**
  * `/v1/mcp`: checks `Host`/`Origin` (DNS-rebinding protection), identifies the caller, then
  * routes by protocol era — 2025-era traffic (`initialize`, sessions) to {@link LegacySessions},
- * 2026-07-28 traffic to the SDK's stateless handler — both backed by the same router.
+ * 2026-07-28 traffic to the SDK's stateless handler — both backed by the same router. On a
+ * 2025-era session, lists and plain `tools/call`s are answered without the SDK (see
+ * `directLists.ts`, `directCalls.ts`).
  * @module
  */
 import { createMcpHandler, isLegacyRequest, type McpHttpHandler, type ServerEvent } from "@modelcontextprotocol/server"

@@ -1,8 +1,11 @@
 /**
  * Forwarding one call to its upstream, whatever the two sides' protocol eras:
  * - the caller's own capabilities and log level ride along to a 2026-era upstream;
- * - an upstream's `input_required` result goes back to the caller (2026-07-28), or through the
- *   SDK's shim as real requests to a 2025-era session; its `requestState` is sealed per caller;
+ * - an upstream's `input_required` result goes back to the caller (2026-07-28), or through a
+ *   shim (the SDK's, or `inputRequiredShim.ts` for direct calls) as real requests to a 2025-era
+ *   session; its `requestState` is sealed per caller;
+ * - a `tools/call` to a streamable-HTTP upstream is sent without the SDK client
+ *   (`directRequest.ts`); one the upstream redirects goes through the SDK client after all;
  * - a 2025-era upstream's server→client requests reach a 2025-era caller as related requests,
  *   and a 2026-07-28 caller as `input_required` rounds (see {@link HeldCall});
  * - the upstream's JSON-RPC errors pass through unchanged; a silent upstream times out
