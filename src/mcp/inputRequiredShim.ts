@@ -8,6 +8,7 @@
  */
 import { type ClientCapabilities, ProtocolError, ProtocolErrorCode } from "@modelcontextprotocol/server"
 import * as Predicate from "effect/Predicate"
+import { abortableDelay } from "../upstream/abortableDelay.js"
 import { missingCapability } from "../upstream/callChannel.js"
 
 /** Handler re-entries per call (the SDK shim's default). */
@@ -33,16 +34,6 @@ const failure = (method: string, message: string): Record<string, unknown> => {
   if (method === "tools/call") return { content: [{ type: "text", text: message }], isError: true }
   throw new ProtocolError(ProtocolErrorCode.InternalError, message)
 }
-
-const sleep = (ms: number, signal: AbortSignal) =>
-  new Promise<void>((resolve, reject) => {
-    if (signal.aborted) return reject(signal.reason)
-    const timer = setTimeout(resolve, ms)
-    signal.addEventListener("abort", () => {
-      clearTimeout(timer)
-      reject(signal.reason)
-    }, { once: true })
-  })
 
 /** Runs rounds until the result is no longer `input_required`. */
 export const fulfilInputRequired = async (host: ShimHost, first: Record<string, unknown>): Promise<Record<string, unknown>> => {
@@ -126,7 +117,7 @@ export const fulfilInputRequired = async (host: ShimHost, first: Record<string, 
         host.signal.removeEventListener("abort", stop)
       }
     } else {
-      await sleep(STATE_ONLY_PACING_MS, host.signal)
+      await abortableDelay(STATE_ONLY_PACING_MS, host.signal)
     }
     const next = await host.retry(responses, requestState)
     if (next["resultType"] !== "input_required") return next

@@ -37,6 +37,7 @@ import {
   type StreamableHTTPClientTransport
 } from "@modelcontextprotocol/client"
 import * as Predicate from "effect/Predicate"
+import { abortableDelay } from "./abortableDelay.js"
 import type { FetchLike } from "./authorizedFetch.js"
 import { sseEvents } from "./sseEvents.js"
 
@@ -89,20 +90,6 @@ const ASCII_FIELD = /^[\t\x20-\x7e]*$/
  */
 export const plainHeaderValue = (name: string): boolean =>
   name.length > 0 && name === name.trim() && ASCII_FIELD.test(name) && !name.startsWith("=?base64?")
-
-const sleep = (ms: number, signal: AbortSignal) =>
-  new Promise<void>((resolve, reject) => {
-    if (signal.aborted) return reject(signal.reason)
-    const timer = setTimeout(() => {
-      signal.removeEventListener("abort", onAbort)
-      resolve()
-    }, ms)
-    const onAbort = () => {
-      clearTimeout(timer)
-      reject(signal.reason)
-    }
-    signal.addEventListener("abort", onAbort, { once: true })
-  })
 
 const httpError = async (response: Response, what: string) => {
   const text = await response.text().catch(() => "")
@@ -277,7 +264,7 @@ export const directRequest = async (
         if (modern || position.lastEventId === undefined || resumes >= MAX_RESUMES) {
           throw new Error("the upstream ended the call's event stream without answering")
         }
-        await sleep(position.retry ?? DEFAULT_RETRY_MS, signal)
+        await abortableDelay(position.retry ?? DEFAULT_RETRY_MS, signal)
         const before = position.events
         const resumeHeaders: Record<string, string> = { accept: "text/event-stream", "last-event-id": position.lastEventId }
         if (headers["mcp-session-id"] !== undefined) resumeHeaders["mcp-session-id"] = headers["mcp-session-id"]
