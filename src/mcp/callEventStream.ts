@@ -28,6 +28,8 @@ export class CallEventStream {
   /** Events in the order they were stored, so writes never overtake each other. */
   private queue: Promise<void> = Promise.resolve()
   private ended = false
+  /** A resumption is replaying: a second one is refused until it is connected (or gone). */
+  private attaching = false
 
   constructor(
     readonly streamId: string,
@@ -94,7 +96,7 @@ export class CallEventStream {
 
   /** Whether a connection is writing this stream now. */
   get connected(): boolean {
-    return this.out !== undefined
+    return this.out !== undefined || this.attaching
   }
 
   /**
@@ -103,14 +105,19 @@ export class CallEventStream {
    */
   attach(out: ServerResponse, headers: Record<string, string>, lastEventId: string): void {
     out.writeHead(200, headers)
+    this.attaching = true
     this.then(async () => {
-      await this.events.replayEventsAfter(lastEventId, {
-        send: async (id, message) => {
-          out.write(`event: message\nid: ${id}\ndata: ${JSON.stringify(message)}\n\n`)
-        }
-      }).catch(() => {})
-      if (this.ended) out.end()
-      else this.use(out)
+      try {
+        await this.events.replayEventsAfter(lastEventId, {
+          send: async (id, message) => {
+            out.write(`event: message\nid: ${id}\ndata: ${JSON.stringify(message)}\n\n`)
+          }
+        }).catch(() => {})
+        if (this.ended) out.end()
+        else this.use(out)
+      } finally {
+        this.attaching = false
+      }
     })
   }
 
