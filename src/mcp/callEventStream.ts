@@ -7,23 +7,24 @@
  * nothing. Losing the connection does not cancel the call (a 2025-era client cancels with
  * `notifications/cancelled`).
  *
- * The head and the first events wait up to {@link FIRST_FLUSH_MS} for the answer, as in
- * `nodeBridge.sendResponse`: a quick call leaves in one write.
+ * The head and the first events wait for the answer, as the SDK path's do
+ * (`nodeBridge.holdFirstWrites`): a quick call leaves in one write.
  * @module
  */
 import type { ServerResponse } from "node:http"
 import type { JSONRPCMessage } from "@modelcontextprotocol/server"
 import type { BoundedEventStore } from "./eventStore.js"
+import { type FirstWritesHold, holdFirstWrites } from "./nodeBridge.js"
 
-/** How long the head and first events may wait to leave with the answer. */
-const FIRST_FLUSH_MS = 50
 /** An SSE comment this often keeps proxies from closing a quiet stream (the SDK's interval). */
 const KEEP_ALIVE_MS = 15_000
 
+/** One message as an SSE event with its id (JSON text never holds a raw newline). */
+const messageEvent = (id: string, message: JSONRPCMessage) => `event: message\nid: ${id}\ndata: ${JSON.stringify(message)}\n\n`
+
 export class CallEventStream {
   private out: ServerResponse | undefined
-  private holding = false
-  private firstFlush: ReturnType<typeof setTimeout> | undefined
+  private hold: FirstWritesHold | undefined
   private keepAlive: ReturnType<typeof setInterval> | undefined
   /** Events in the order they were stored, so writes never overtake each other. */
   private queue: Promise<void> = Promise.resolve()
@@ -40,9 +41,7 @@ export class CallEventStream {
   /** Starts the response on `out` (status, head, and the priming event when `priming`). */
   open(out: ServerResponse, headers: Record<string, string>, priming: { readonly retryMs: number } | undefined): void {
     out.writeHead(200, headers)
-    out.cork()
-    this.holding = true
-    this.firstFlush = setTimeout(() => this.flush(), FIRST_FLUSH_MS)
+    this.hold = holdFirstWrites(out)
     this.use(out)
     if (priming !== undefined) {
       this.then(async () => {
@@ -56,7 +55,7 @@ export class CallEventStream {
   send(message: JSONRPCMessage): Promise<void> {
     return this.then(async () => {
       const id = await this.events.storeEvent(this.streamId, message)
-      this.write(`event: message\nid: ${id}\ndata: ${JSON.stringify(message)}\n\n`)
+      this.write(messageEvent(id, message))
     })
   }
 
@@ -110,7 +109,7 @@ export class CallEventStream {
       try {
         await this.events.replayEventsAfter(lastEventId, {
           send: async (id, message) => {
-            out.write(`event: message\nid: ${id}\ndata: ${JSON.stringify(message)}\n\n`)
+            out.write(messageEvent(id, message))
           }
         }).catch(() => {})
         if (this.ended) out.end()
@@ -139,19 +138,11 @@ export class CallEventStream {
   private write(text: string): void {
     const out = this.out
     if (out === undefined || out.destroyed) return
-    if (!out.write(text)) this.flush()
-  }
-
-  private flush(): void {
-    if (!this.holding) return
-    this.holding = false
-    clearTimeout(this.firstFlush)
-    this.out?.uncork()
+    if (!out.write(text)) this.hold?.flush()
   }
 
   private stopTimers(): void {
-    clearTimeout(this.firstFlush)
+    this.hold?.stop()
     clearInterval(this.keepAlive)
-    this.holding = false
   }
 }

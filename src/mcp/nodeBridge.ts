@@ -133,8 +133,37 @@ export const toHttpResponse = (response: Response): HttpServerResponse.HttpServe
   return HttpServerResponse.raw(Readable.fromWeb(response.body as never), { status: response.status, headers })
 }
 
-/** How long an event stream's first bytes may wait to leave with the answer (see sendResponse). */
+/** How long an event stream's first bytes may wait to leave with the answer. */
 const FIRST_FLUSH_MS = 50
+
+export interface FirstWritesHold {
+  /** Lets what was held leave now (the socket's buffer is full, or the response is moving on). */
+  readonly flush: () => void
+  /** Stops holding without uncorking: `end` uncorks, and a closed response has nothing to send. */
+  readonly stop: () => void
+}
+
+/**
+ * Holds an event stream's head and first events (a 2025-era call's priming event, then its
+ * answer), corked, until the stream ends or FIRST_FLUSH_MS pass: a quick call then leaves in one
+ * write, not two (each write is a syscall, dear on a VM: ~5 % of a call's CPU). Later events go
+ * at once.
+ */
+export const holdFirstWrites = (out: ServerResponse): FirstWritesHold => {
+  out.cork()
+  let holding = true
+  const stop = () => {
+    holding = false
+    clearTimeout(timer)
+  }
+  const flush = () => {
+    if (!holding) return
+    stop()
+    out.uncork()
+  }
+  const timer = setTimeout(flush, FIRST_FLUSH_MS)
+  return { flush, stop }
+}
 
 /**
  * Sends the SDK's web `Response` to the caller: a JSON body whole, an event stream chunk by
@@ -159,24 +188,10 @@ export const sendResponse = (
   return Effect.async<HttpServerResponse.HttpServerResponse>((resume) => {
     const reader = body.getReader()
     out.writeHead(response.status, headersOf(response))
-    // The head and the first events (a 2025-era call's priming event, then its answer) are held
-    // until the stream ends or FIRST_FLUSH_MS pass: a quick call then leaves in one write, not
-    // two (each write is a syscall, dear on a VM: ~5 % of a call's CPU). Later events go at once.
-    out.cork()
-    let holding = true
-    const stopHolding = () => {
-      holding = false
-      clearTimeout(firstFlush)
-    }
-    const flush = () => {
-      if (!holding) return
-      stopHolding()
-      out.uncork()
-    }
-    const firstFlush = setTimeout(flush, FIRST_FLUSH_MS)
+    const hold = holdFirstWrites(out)
     // The caller left or the response ended: either way the exchange is over.
     out.once("close", () => {
-      stopHolding()
+      hold.stop()
       if (!out.writableFinished) reader.cancel().catch(() => {})
       resume(Effect.succeed(HttpServerResponse.empty({ status: response.status })))
     })
@@ -196,12 +211,12 @@ export const sendResponse = (
         if (chunk.done) break
         if (out.destroyed) return
         if (!out.write(chunk.value)) {
-          flush()
+          hold.flush()
           await writable()
         }
       }
       // `end` uncorks: what was held leaves with the stream's end, in one write.
-      stopHolding()
+      hold.stop()
       out.end()
     }
     pump().catch(() => out.destroy())
