@@ -35,6 +35,7 @@ import {
   SUPPORTED_PROTOCOL_VERSIONS
 } from "@modelcontextprotocol/server"
 import * as Predicate from "effect/Predicate"
+import { errorObjectOf, protocolErrorOf } from "../upstream/jsonRpcErrors.js"
 import type { CallEventStream } from "./callEventStream.js"
 import { legacyRequest, RESERVED_META_PREFIX } from "./directLists.js"
 import type { CallContext } from "./forwardCall.js"
@@ -97,14 +98,9 @@ const normalized = (result: Record<string, unknown>): Record<string, unknown> =>
   result["content"] !== undefined || "task" in result ? result : { ...result, content: [] }
 
 const errorOf = (error: unknown) => {
-  const { code, message, data } = (error ?? {}) as { code?: unknown; message?: unknown; data?: unknown }
-  const thrown = Number.isSafeInteger(code) ? code as number : ProtocolErrorCode.InternalError
-  return {
-    // The 2025 era has no -32002 (resource not found): the SDK sends it as invalid params.
-    code: thrown === -32002 ? -32602 : thrown,
-    message: typeof message === "string" ? message : "Internal error",
-    ...(data !== undefined && { data })
-  }
+  const object = errorObjectOf(error)
+  // The 2025 era has no -32002 (resource not found): the SDK sends it as invalid params.
+  return object.code === -32002 ? { ...object, code: -32602 } : object
 }
 
 interface Waiting {
@@ -221,15 +217,8 @@ export class DirectCalls {
     const waiting = this.waiting.get(message["id"])
     if (waiting === undefined) return false
     const error = message["error"]
-    if (Predicate.isRecord(error)) {
-      waiting.reject(new ProtocolError(
-        Number.isSafeInteger(error["code"]) ? error["code"] as number : ProtocolErrorCode.InternalError,
-        typeof error["message"] === "string" ? error["message"] : "Internal error",
-        error["data"]
-      ))
-    } else {
-      waiting.resolve(message["result"])
-    }
+    if (Predicate.isRecord(error)) waiting.reject(protocolErrorOf(error))
+    else waiting.resolve(message["result"])
     return true
   }
 

@@ -39,6 +39,7 @@ import {
 import * as Predicate from "effect/Predicate"
 import { abortableDelay } from "./abortableDelay.js"
 import type { FetchLike } from "./authorizedFetch.js"
+import { errorObjectOf, protocolErrorOf } from "./jsonRpcErrors.js"
 import { sseEvents } from "./sseEvents.js"
 
 /**
@@ -153,17 +154,8 @@ export const directRequest = async (
     signal.addEventListener("abort", stop, { once: true })
     handlers.onRequest(request.method, request.params, controller.signal).then(
       (result) => post({ jsonrpc: "2.0", id: request.id, result: result as Record<string, unknown> }),
-      (error: { code?: unknown; message?: unknown; data?: unknown }) => {
-        if (controller.signal.aborted) return
-        post({
-          jsonrpc: "2.0",
-          id: request.id,
-          error: {
-            code: Number.isSafeInteger(error?.code) ? error.code as number : ProtocolErrorCode.InternalError,
-            message: typeof error?.message === "string" ? error.message : "Internal error",
-            ...(error?.data !== undefined && { data: error.data })
-          }
-        })
+      (error: unknown) => {
+        if (!controller.signal.aborted) post({ jsonrpc: "2.0", id: request.id, error: errorObjectOf(error) })
       }
     ).finally(() => {
       serverRequests.delete(request.id)
@@ -178,13 +170,7 @@ export const directRequest = async (
     if (typeof method !== "string") {
       if (message["id"] !== id) return undefined
       const error = message["error"]
-      if (Predicate.isRecord(error)) {
-        throw new ProtocolError(
-          Number.isSafeInteger(error["code"]) ? error["code"] as number : ProtocolErrorCode.InternalError,
-          typeof error["message"] === "string" ? error["message"] : "Internal error",
-          error["data"]
-        )
-      }
+      if (Predicate.isRecord(error)) throw protocolErrorOf(error)
       const result = message["result"]
       if (!Predicate.isRecord(result)) {
         throw new ProtocolError(ProtocolErrorCode.InternalError, "the upstream's result is not a JSON object")
