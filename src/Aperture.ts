@@ -162,7 +162,10 @@ export const start = async (config: UserConfig | ApertureConfig): Promise<Runnin
   const scope = Effect.runSync(Scope.make())
   try {
     const resolved = await Effect.runPromise(resolveConfig(config))
-    const runtime = await Effect.runPromise(Layer.toRuntime(layerOwnServer(resolved)).pipe(Scope.extend(scope)))
+    // Tracing off, as in `aperture start`: no tracer is installed, so spans would only cost CPU.
+    const runtime = await Effect.runPromise(
+      Layer.toRuntime(layerOwnServer(resolved)).pipe(Scope.extend(scope), Effect.withTracerEnabled(false))
+    )
     const server = Runtime.runSync(runtime)(HttpServer.HttpServer)
     const address = server.address
     const origin = address._tag === "TcpAddress"

@@ -67,7 +67,9 @@ const start = Command.make("start", {
       }
     }
     for (const warning of resolved.warnings) yield* Effect.logWarning(formatIssue(warning))
-    return yield* Layer.launch(Aperture.layer(resolved))
+    // No tracer is installed here, so spans would go nowhere, and making them cost ~10 % of a
+    // tools/call's CPU (bench/README.md). A host that wants spans embeds Aperture.layer.
+    return yield* Layer.launch(Aperture.layer(resolved)).pipe(Effect.withTracerEnabled(false))
   })).pipe(Command.withDescription("load, validate and serve the gateway"))
 
 const listOption = (name: string, description: string) =>
