@@ -11,6 +11,7 @@ import type { AddressInfo } from "node:net"
 import { inputRequired, inputResponse, McpServer, ProtocolError, Server } from "@modelcontextprotocol/server"
 import { Client as V1Client } from "@modelcontextprotocol/sdk/client/index.js"
 import { StreamableHTTPClientTransport as V1Transport } from "@modelcontextprotocol/sdk/client/streamableHttp.js"
+import { CreateMessageRequestSchema } from "@modelcontextprotocol/sdk/types.js"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import * as z from "zod"
 import type { RunningGateway } from "../src/Aperture.js"
@@ -21,6 +22,13 @@ import { serveBothEras, type ServedBothEras } from "./fixtures/serveBothEras.js"
 
 /** Calls of `ticks` the upstream saw cancelled. */
 let cancelledTicks = 0
+
+/** Asks the client's model on the request's own stream (`requestSampling` would use the session's GET stream). */
+const askModel = async (ctx: { mcpReq: { send: (request: never) => Promise<unknown> } }) =>
+  await ctx.mcpReq.send({
+    method: "sampling/createMessage",
+    params: { messages: [{ role: "user", content: { type: "text", text: "hi" } }], maxTokens: 10 }
+  } as never) as { content: unknown }
 
 /** A 2025-only upstream (sessions, event store, SSE polling), as servers predating 2026-07-28 are. */
 const buildLegacyUpstream = () => {
@@ -54,6 +62,18 @@ const buildLegacyUpstream = () => {
   server.registerTool("pings", { description: "Pings the client mid-call" }, async (ctx) => {
     await ctx.mcpReq.send({ method: "ping" })
     return { content: [{ type: "text", text: "pong" }] }
+  })
+  server.registerTool("asks", { description: "Asks the client's model mid-call" }, async (ctx) => {
+    const answer = await askModel(ctx)
+    return { content: [{ type: "text", text: `model said: ${(answer.content as { text?: string }).text}` }] }
+  })
+  server.registerPrompt("askedPrompt", { description: "Asks the client's model, then prompts with its answer" }, async (ctx) => {
+    const answer = await askModel(ctx)
+    return { messages: [{ role: "user", content: { type: "text", text: `model said: ${(answer.content as { text?: string }).text}` } }] }
+  })
+  server.registerResource("askedResource", "asked://model", { description: "Asks the client's model, then answers with it" }, async (uri, ctx) => {
+    const answer = await askModel(ctx)
+    return { contents: [{ uri: uri.href, text: `model said: ${(answer.content as { text?: string }).text}` }] }
   })
   server.registerTool("meta", { description: "Answers with the _meta it was called with" }, async (ctx) => ({
     content: [{ type: "text", text: JSON.stringify(ctx.mcpReq._meta ?? {}) }]
@@ -336,6 +356,36 @@ describe("requests to the caller on a direct call", () => {
   })
 })
 
+describe("an upstream's requests to the caller", () => {
+  const sampler = async (answer: string, url = mcpUrl()) => {
+    const client = new V1Client({ name: answer, version: "1" }, { capabilities: { sampling: {} } })
+    client.setRequestHandler(CreateMessageRequestSchema, async () => {
+      // Keeps both calls in flight at once: a guess between them would be refused or wrong.
+      await new Promise((r) => setTimeout(r, 100))
+      return { role: "assistant", content: { type: "text", text: answer }, model: "test-model" }
+    })
+    await client.connect(new V1Transport(new URL(url)))
+    return client
+  }
+
+  it("reach the caller whose prompts/get or resources/read asked, with two in flight", async () => {
+    const [first, second] = await Promise.all([sampler("first-model"), sampler("second-model")])
+    const [a, b] = await Promise.all([
+      first.getPrompt({ name: "old_askedPrompt" }),
+      second.getPrompt({ name: "old_askedPrompt" })
+    ])
+    expect(a.messages).toEqual([{ role: "user", content: { type: "text", text: "model said: first-model" } }])
+    expect(b.messages).toEqual([{ role: "user", content: { type: "text", text: "model said: second-model" } }])
+    const [c, d] = await Promise.all([
+      first.readResource({ uri: "old-asked://model" }),
+      second.readResource({ uri: "old-asked://model" })
+    ])
+    expect(c.contents).toMatchObject([{ text: "model said: first-model" }])
+    expect(d.contents).toMatchObject([{ text: "model said: second-model" }])
+    await Promise.all([first.close(), second.close()])
+  })
+})
+
 describe("an upstream that redirects calls", () => {
   /**
    * A front for the 2025-era upstream that answers every `tools/call` POST to `/mcp` with a 307:
@@ -395,6 +445,43 @@ describe("an upstream that redirects calls", () => {
     } finally {
       await redirected.close()
       await Promise.all([thief.close(), sameOrigin.close(), crossOrigin.close()])
+    }
+  })
+
+  it("routes the upstream's requests to the caller that asked on the SDK client's path too", async () => {
+    const front = await startRedirectingFront(upstream.url, undefined)
+    const redirected = await startGateway({
+      connectors: { near: mcp({ url: front.url }) },
+      grants: [grant({ src: ["*"], connectors: ["near/**"] })]
+    })
+    const sampler = async (answer: string) => {
+      const client = new V1Client({ name: answer, version: "1" }, { capabilities: { sampling: {} } })
+      client.setRequestHandler(CreateMessageRequestSchema, async () => {
+        // Both calls in flight at once: a guess among them would be refused or wrong.
+        await new Promise((r) => setTimeout(r, 100))
+        return { role: "assistant", content: { type: "text", text: answer }, model: "test-model" }
+      })
+      await client.connect(new V1Transport(new URL(`${redirected.origin}/v1/mcp`)))
+      return client
+    }
+    try {
+      await eventually(async () => {
+        const health = (await (await fetch(`${redirected.origin}/healthz`)).json()) as { connectors: Record<string, number> }
+        return health.connectors["ready"] === 1
+      }, 30_000, "the connector ready")
+      const [first, second] = await Promise.all([sampler("first-model"), sampler("second-model")])
+      const [a, b] = await Promise.all([
+        first.callTool({ name: "near_asks", arguments: {} }),
+        second.callTool({ name: "near_asks", arguments: {} })
+      ])
+      expect(a.content).toEqual([{ type: "text", text: "model said: first-model" }])
+      expect(b.content).toEqual([{ type: "text", text: "model said: second-model" }])
+      // The calls took the SDK client's path (redirected), not the direct one.
+      expect(front.seen.filter((r) => r.path === "/mcp?moved").length).toBe(2)
+      await Promise.all([first.close(), second.close()])
+    } finally {
+      await redirected.close()
+      await front.close()
     }
   })
 })

@@ -38,6 +38,10 @@ const bodyTooLarge = () => jsonRpcError(413, -32000, `Request body larger than $
 const identityKey = "aperture.identity"
 
 /** The resource URIs a `subscriptions/listen` request asks to hear about. */
+/** Whether the SDK's handler may open a listen stream for this body (a batch is left to it). */
+const opensListenStream = (body: unknown) =>
+  Array.isArray(body) || (body as { method?: unknown } | undefined)?.method === "subscriptions/listen"
+
 const listenedResources = (body: unknown): ReadonlyArray<string> => {
   const request = body as { method?: unknown; params?: { notifications?: { resourceSubscriptions?: unknown } } } | undefined
   if (request?.method !== "subscriptions/listen") return []
@@ -183,12 +187,15 @@ export class McpEndpoint extends Effect.Service<McpEndpoint>()("aperture/McpEndp
         const release = uris.length === 0 ? undefined : router.subscribeListen(identity, uris, {
           sendResourceUpdated: (uri) => Promise.resolve(bus.deliverTo(stream, { kind: "resource_updated", uri }))
         })
+        const serve = () =>
+          modern.fetch(webRequest, {
+            parsedBody,
+            authInfo: { token: "", clientId: identity.login, scopes: [], extra: { [identityKey]: identity } }
+          })
+        // Only a listen stream subscribes to the event bus, which needs to know its caller; the
+        // async context that tells it costs every promise of the process a hook while in use.
         const answered = yield* Effect.promise(() =>
-          asCaller(identity, () =>
-            modern.fetch(webRequest, {
-              parsedBody,
-              authInfo: { token: "", clientId: identity.login, scopes: [], extra: { [identityKey]: identity } }
-            }), stream)
+          opensListenStream(parsedBody) ? asCaller(identity, serve, stream) : serve()
         )
         return release === undefined ? answered : onBodyDone(answered, release)
       }).pipe(Effect.onExit((exit) => Effect.sync(() => {

@@ -25,7 +25,7 @@ import {
 import * as Duration from "effect/Duration"
 import type { Identity } from "../identity/IdentityPlugin.js"
 import type { DownstreamCall } from "../upstream/callChannel.js"
-import { type DirectRoute, directRequest, plainHeaderValue, RedirectedCall } from "../upstream/directRequest.js"
+import { type DirectRoute, directRequest, MCP_NAME_SOURCE, plainHeaderValue, RedirectedCall } from "../upstream/directRequest.js"
 import { passthrough } from "../upstream/passthrough.js"
 import { describeError } from "../upstream/UpstreamError.js"
 import type { LiveUpstream } from "../upstream/Upstreams.js"
@@ -98,13 +98,15 @@ const withoutUpstreamServerInfo = (result: Record<string, unknown>) => {
 
 /**
  * The upstream's direct route for a call, when the gateway may send it without the SDK client:
- * a streamable-HTTP connection, and on the 2026 era a tool name that travels in `Mcp-Name` as it
- * is (see {@link plainHeaderValue}).
+ * one of the methods it sends itself, a streamable-HTTP connection, and on the 2026 era a name
+ * or URI that travels in `Mcp-Name` as it is (see {@link plainHeaderValue}).
+
  */
-const directRouteFor = (upstream: LiveUpstream, params: Record<string, unknown>): DirectRoute | undefined => {
+const directRouteFor = (upstream: LiveUpstream, method: string, params: Record<string, unknown>): DirectRoute | undefined => {
+  const named = MCP_NAME_SOURCE[method]
   const direct = upstream.direct
-  if (direct === undefined || !direct.usable) return undefined
-  if (upstream.era === "modern" && !(typeof params["name"] === "string" && plainHeaderValue(params["name"]))) return undefined
+  if (named === undefined || direct === undefined || !direct.usable) return undefined
+  if (upstream.era === "modern" && !(typeof params[named] === "string" && plainHeaderValue(params[named]))) return undefined
   return direct
 }
 
@@ -232,7 +234,7 @@ export const makeForwarder = (roundStates: RoundStateCodec, heldCalls: HeldCalls
       }
     }
     let cappedAt: ProtocolError | undefined
-    const sendWithSdk = () =>
+    const requestWithSdk = () =>
       upstream.client.request({ method, params }, passthrough, {
         // input_required results come back as they are: the caller answers them (2026-07-28),
         // or the SDK's shim asks a 2025-era caller with real requests and calls us again.
@@ -242,7 +244,12 @@ export const makeForwarder = (roundStates: RoundStateCodec, heldCalls: HeldCalls
         maxTotalTimeout: timeoutMs * HARD_CAP_FACTOR,
         onprogress: onProgress
       })
-    const direct = identity !== undefined && method === "tools/call" ? directRouteFor(upstream, params) : undefined
+    // Over streamable HTTP the SDK client reads the call's messages in the call's async context;
+    // other transports' messages arrive outside any call's.
+    const sendWithSdk = call !== undefined && upstream.direct !== undefined
+      ? () => upstream.calls.withinCall(call, requestWithSdk)
+      : requestWithSdk
+    const direct = identity !== undefined ? directRouteFor(upstream, method, params) : undefined
     const send = direct === undefined ? sendWithSdk : () => {
       // The SDK client's hard cap, which the direct path does not get from it.
       const cap = setTimeout(() => {
@@ -252,9 +259,9 @@ export const makeForwarder = (roundStates: RoundStateCodec, heldCalls: HeldCalls
       return directRequest(direct, method, params, {
         signal: controller.signal,
         onProgress,
-        onLog: (log) => upstream.calls.forwardLog(connectorId, log),
+        onLog: (log) => upstream.calls.forwardLog(connectorId, log, call),
         onRequest: (requestMethod, requestParams, signal) =>
-          upstream.calls.forwardRequest(connectorId, requestMethod, requestParams, signal)
+          upstream.calls.forwardRequest(connectorId, requestMethod, requestParams, signal, call)
       }).then(completeResult, (error: unknown) => {
         // Not run upstream: the SDK client follows the redirect as it may.
         if (error instanceof RedirectedCall) return sendWithSdk()

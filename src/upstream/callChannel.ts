@@ -3,8 +3,11 @@
  * the caller whose call caused it. Every upstream connection is shared by all callers, and
  * those messages name no request, so the gateway tracks calls:
  *
- * - over streamable HTTP they arrive on the call's own response stream, and the call's async
- *   context (AsyncLocalStorage, entered when the gateway forwards the call) names the caller;
+ * - over streamable HTTP they arrive on the call's own response stream: the gateway reads it
+ *   itself (`directRequest`) and hands them over with the call, or, for a call the SDK client
+ *   sends (a redirected endpoint, a name the 2026 header must encode, methods other than
+ *   tools/call, prompts/get and resources/read), the call's async context names the caller
+ *   (AsyncLocalStorage, entered by {@link CallRegistry.withinCall});
  * - otherwise (stdio, legacy SSE) they go to the caller with a call in flight on that
  *   connector when there is exactly one — never guessed among several, since a wrong guess
  *   would show one user's data to another.
@@ -52,12 +55,17 @@ export const callInContext = (): DownstreamCall | undefined => currentCall.getSt
 const LEVELS: ReadonlyArray<LoggingLevel> = ["debug", "info", "notice", "warning", "error", "critical", "alert", "emergency"]
 
 const currentCall = new AsyncLocalStorage<DownstreamCall>()
+/** Calls running in `currentCall`'s context, on every connector. */
+let inContext = 0
 
 /** Calls in flight per connector, and the routing of what upstreams send back outside a response. */
 export class CallRegistry {
   private readonly inFlight = new Map<string, Set<DownstreamCall>>()
 
-  /** Runs `forward` as `call`: what the upstream sends while it runs is routed to this caller. */
+  /**
+   * Runs `forward` as a call in flight on its connector: a message naming no call goes to it when
+   * it is the only one.
+   */
   run<A>(call: DownstreamCall, forward: () => Promise<A>): Promise<A> {
     let calls = this.inFlight.get(call.connectorId)
     if (calls === undefined) {
@@ -69,11 +77,26 @@ export class CallRegistry {
       call.answered = true
       calls.delete(call)
     }
-    return currentCall.run(call, forward).finally(done)
+    return forward().finally(done)
+  }
+
+  /**
+   * Runs `forward` in `call`'s async context: what the SDK client reads on the call's response
+   * stream is routed to this caller. Only while such calls run: on Node 20 an AsyncLocalStorage
+   * in use hooks every promise of the process (~10 % of a call's CPU), and disabling the last one
+   * in use turns the hooks off again.
+   */
+  async withinCall<A>(call: DownstreamCall, forward: () => Promise<A>): Promise<A> {
+    inContext++
+    try {
+      return await currentCall.run(call, forward)
+    } finally {
+      if (--inContext === 0) currentCall.disable()
+    }
   }
 
   /** The caller an upstream message belongs to, if it can be known. */
-  callerOf(connectorId: string): DownstreamCall | undefined {
+  private callerOf(connectorId: string): DownstreamCall | undefined {
     const current = currentCall.getStore()
     if (current !== undefined && current.connectorId === connectorId) return current
     const calls = this.inFlight.get(connectorId)
@@ -86,9 +109,9 @@ export class CallRegistry {
     connectorId: string,
     method: string,
     params: Record<string, unknown> | undefined,
-    signal: AbortSignal
+    signal: AbortSignal,
+    call: DownstreamCall | undefined = this.callerOf(connectorId)
   ): Promise<unknown> {
-    const call = this.callerOf(connectorId)
     if (call === undefined) {
       throw new ProtocolError(
         ProtocolErrorCode.InternalError,
@@ -109,8 +132,11 @@ export class CallRegistry {
   }
 
   /** Forwards an upstream's log message to its caller, when the caller's level lets it through. */
-  forwardLog(connectorId: string, params: { level?: unknown } & Record<string, unknown>): void {
-    const call = this.callerOf(connectorId)
+  forwardLog(
+    connectorId: string,
+    params: { level?: unknown } & Record<string, unknown>,
+    call: DownstreamCall | undefined = this.callerOf(connectorId)
+  ): void {
     if (call === undefined) return
     const level = params.level as LoggingLevel
     if (call.era === "modern" && call.logLevel === undefined) return

@@ -1,5 +1,6 @@
 /**
- * A `tools/call` sent to a streamable-HTTP upstream by the gateway itself, over the connector's
+ * A `tools/call`, `prompts/get` or `resources/read` sent to a streamable-HTTP upstream by the
+ * gateway itself, over the connector's
  * own `fetch` (credential, 401 refresh, keep-alive pool), instead of through the SDK `Client`.
  * The SDK's client hop (its transport's web streams, `Headers` and `AbortSignal` per request, its
  * schema checks of every message) cost about a third of the gateway's CPU per call (measured);
@@ -97,6 +98,16 @@ const httpError = async (response: Response, what: string) => {
   return new Error(`upstream answered ${what} with HTTP ${response.status}${text === "" ? "" : `: ${text.slice(0, 200)}`}`)
 }
 
+/**
+ * The methods the gateway sends itself, and the param each one's 2026 `Mcp-Name` header mirrors
+ * (as the SDK client's `MCP_NAME_HEADER_SOURCE`).
+ */
+export const MCP_NAME_SOURCE: Readonly<Record<string, "name" | "uri" | undefined>> = {
+  "tools/call": "name",
+  "prompts/get": "name",
+  "resources/read": "uri"
+}
+
 /** Sends `method` with `params` and returns its result. */
 export const directRequest = async (
   route: DirectRoute,
@@ -118,7 +129,8 @@ export const directRequest = async (
     meta[CLIENT_CAPABILITIES_META_KEY] ??= route.clientCapabilities
     headers["mcp-protocol-version"] = version
     headers["mcp-method"] = method
-    if (typeof params["name"] === "string") headers["mcp-name"] = params["name"]
+    const named = MCP_NAME_SOURCE[method]
+    if (named !== undefined && typeof params[named] === "string") headers["mcp-name"] = params[named]
   } else if (route.transport.protocolVersion !== undefined) {
     headers["mcp-protocol-version"] = route.transport.protocolVersion
   }
