@@ -64,6 +64,15 @@ const link = (outer: AbortSignal, inner: AbortController): () => void => {
   return () => void members.delete(inner)
 }
 
+/** Signals that belong to one call already (a direct call's): {@link fetchWithLinkedSignal} passes them on. */
+const perCallSignals = new WeakSet<AbortSignal>()
+
+/** Marks `signal` as one call's own, so fetches under it need no linked signal of their own. */
+export const perCallSignal = (signal: AbortSignal): AbortSignal => {
+  perCallSignals.add(signal)
+  return signal
+}
+
 /**
  * Runs `fetch` with a signal of its own, linked to the caller's for as long as the exchange
  * lasts. The MCP SDK passes one transport-lifetime signal to every request; handing that to
@@ -74,7 +83,7 @@ const link = (outer: AbortSignal, inner: AbortController): () => void => {
 export const fetchWithLinkedSignal = async (url: URL | string, init: RequestInit | undefined): Promise<Response> => {
   const outer = init?.signal
   if (outer == null) return upstreamFetch(url, init)
-  if (outer.aborted) return upstreamFetch(url, init)
+  if (outer.aborted || perCallSignals.has(outer)) return upstreamFetch(url, init)
   const inner = new AbortController()
   const unlink = link(outer, inner)
   let response: Response

@@ -39,7 +39,7 @@ import {
 } from "@modelcontextprotocol/client"
 import * as Predicate from "effect/Predicate"
 import { abortableDelay } from "./abortableDelay.js"
-import type { FetchLike } from "./authorizedFetch.js"
+import { type FetchLike, perCallSignal } from "./authorizedFetch.js"
 import { errorObjectOf, protocolErrorOf } from "./jsonRpcErrors.js"
 import { sseEvents } from "./sseEvents.js"
 
@@ -135,7 +135,8 @@ export const directRequest = async (
     headers["mcp-protocol-version"] = route.transport.protocolVersion
   }
   const body = JSON.stringify({ jsonrpc: "2.0", id, method, params: { ...params, _meta: meta } })
-  const signal = handlers.signal
+  // The call's own signal: the connector's fetch need not link one per exchange to it.
+  const signal = perCallSignal(handlers.signal)
 
   /** Posts one message of ours (an answer to the upstream, a cancellation); failures are the upstream's to notice. */
   const post = (message: JSONRPCMessage) => {
