@@ -1,7 +1,7 @@
 /**
- * The `fetch` every HTTP-based upstream transport uses: the connector's credential is added to
- * each request; a 401 lets the credential refresh, and a request that is safe to replay
- * (`replay.ts`) is sent once more. The caller's own `Authorization` never gets here: upstream
+ * The `fetch` every HTTP-based upstream transport uses, and the leaner exchange the gateway's own
+ * calls use: the connector's credential is added to each request; a 401 lets the credential
+ * refresh, and a request that is safe to replay (`replay.ts`) is sent once more. The caller's own `Authorization` never gets here: upstream
  * requests are built by the gateway, not copied from the caller's.
  * @module
  */
@@ -15,7 +15,7 @@ import type { AuthError, Authorization, Credential, UpstreamRequest } from "../a
 import { isEventStream, onBodyDone } from "../http/responseBody.js"
 import { callInContext, type DownstreamCall } from "./callChannel.js"
 import { jsonRpcMethod, safeToReplay } from "./replay.js"
-import { upstreamFetch } from "./upstreamFetch.js"
+import { type ExchangeInit, type UpstreamAnswer, upstreamExchange, upstreamFetch, webHeaders } from "./upstreamFetch.js"
 
 export type FetchLike = (url: string | URL, init?: RequestInit) => Promise<Response>
 
@@ -40,13 +40,58 @@ export class CallNotRepeated extends Error {
   }
 }
 
-const applyAuthorization = (url: URL, headers: Headers, authorization: Authorization): URL => {
-  for (const [name, value] of Object.entries(authorization.headers ?? {})) headers.set(name, value)
+/** `url` with the authorization's query parameters, if it has any. */
+const authorizedUrl = (url: URL, authorization: Authorization): URL => {
   const query = Object.entries(authorization.query ?? {})
   if (query.length === 0) return url
   const withQuery = new URL(url)
   for (const [name, value] of query) withQuery.searchParams.set(name, value)
   return withQuery
+}
+
+/** A connector's credential at work: authorizing requests, and deciding after a 401. */
+const credentialRunner = (credential: Credential, runtime: Runtime.Runtime<never>) => {
+  const run = Runtime.runPromise(runtime)
+  const runNow = Runtime.runSyncExit(runtime)
+  const settled = (exit: Exit.Exit<Authorization, AuthError>): Authorization => {
+    if (Exit.isSuccess(exit)) return exit.value
+    const failure = Cause.failureOption(exit.cause)
+    if (Option.isSome(failure)) throw new CredentialUnavailable(failure.value)
+    throw Runtime.makeFiberFailure(exit.cause)
+  }
+  return {
+    /**
+     * Most credentials answer at once (a static header: Effect's fast path runs no fiber at all;
+     * a cached token), so they run synchronously: a promise and a fiber per upstream request
+     * cost ~8 % of a call. One that has to wait (a token request) goes on in its fiber.
+     */
+    authorization: (request: UpstreamRequest): Authorization | Promise<Authorization> => {
+      const exit = runNow(credential.authorize(request))
+      if (Exit.isFailure(exit)) {
+        const defect = Cause.dieOption(exit.cause)
+        if (Option.isSome(defect) && Runtime.isAsyncFiberException(defect.value)) {
+          return run(Fiber.await(defect.value.fiber as Fiber.RuntimeFiber<Authorization, AuthError>)).then(settled)
+        }
+      }
+      return settled(exit)
+    },
+    /**
+     * After a 401: whether to send the request once more. The credential drops what was refused
+     * even when the request is not repeated, so the next one carries a fresh credential; a
+     * request that is not safe to replay (`replay.ts`) is then an error saying to call again.
+     */
+    again: async (request: UpstreamRequest, refused: Response, hasBody = request.body !== undefined): Promise<boolean> => {
+      if (credential.onUnauthorized === undefined) return false
+      const retry = await run(Effect.either(credential.onUnauthorized(request, refused)))
+      if (retry._tag === "Left") throw new CredentialUnavailable(retry.left)
+      if (!retry.right) return false
+      const body = request.body
+      if (!safeToReplay(request.method, body, hasBody)) {
+        throw new CallNotRepeated((body !== undefined ? jsonRpcMethod(body) : undefined) ?? `${request.method} request`)
+      }
+      return true
+    }
+  }
 }
 
 /** The controllers of the exchanges in flight under each transport-lifetime signal. */
@@ -137,28 +182,7 @@ export const authorizedFetch = (options: AuthorizedFetchOptions): FetchLike => {
       return response
     }
   }
-  const run = Runtime.runPromise(runtime)
-  const runNow = Runtime.runSyncExit(runtime)
-  const authorizedBy = (request: UpstreamRequest, exit: Exit.Exit<Authorization, AuthError>): URL => {
-    if (Exit.isSuccess(exit)) return applyAuthorization(request.url, request.headers, exit.value)
-    const failure = Cause.failureOption(exit.cause)
-    if (Option.isSome(failure)) throw new CredentialUnavailable(failure.value)
-    throw Runtime.makeFiberFailure(exit.cause)
-  }
-  // Most credentials answer at once (a static header: Effect's fast path runs no fiber at all; a
-  // cached token), so they run synchronously: a promise and a fiber per upstream request cost
-  // ~8 % of a call. One that has to wait (a token refresh) goes on in its fiber, awaited here.
-  const authorize = (request: UpstreamRequest): URL | Promise<URL> => {
-    const exit = runNow(credential.authorize(request))
-    if (Exit.isFailure(exit)) {
-      const defect = Cause.dieOption(exit.cause)
-      if (Option.isSome(defect) && Runtime.isAsyncFiberException(defect.value)) {
-        const fiber = defect.value.fiber as Fiber.RuntimeFiber<Authorization, AuthError>
-        return run(Fiber.await(fiber)).then((settled) => authorizedBy(request, settled))
-      }
-    }
-    return authorizedBy(request, exit)
-  }
+  const credentials = credentialRunner(credential, runtime)
   return async (input, init) => {
     const url = new URL(input)
     const method = init?.method ?? "GET"
@@ -166,29 +190,86 @@ export const authorizedFetch = (options: AuthorizedFetchOptions): FetchLike => {
     const send = async () => {
       const headers = new Headers(init?.headers)
       const request: UpstreamRequest = { url, method, headers, body }
-      const target = await authorize(request)
-      return { request, response: await fetchWithLinkedSignal(target, { ...init, headers }) }
+      const authorization = await credentials.authorization(request)
+      for (const [name, value] of Object.entries(authorization.headers ?? {})) headers.set(name, value)
+      return { request, response: await fetchWithLinkedSignal(authorizedUrl(url, authorization), { ...init, headers }) }
     }
     const first = await send()
-    if (first.response.status !== 401 || credential.onUnauthorized === undefined) {
+    if (first.response.status !== 401) {
       options.onResponse?.(first.response)
       return first.response
     }
-    // Let the credential drop what was refused even when this request is not replayed, so the
-    // next one carries a fresh credential.
-    const retry = await run(Effect.either(credential.onUnauthorized(first.request, first.response)))
-    if (retry._tag === "Left") throw new CredentialUnavailable(retry.left)
-    if (!retry.right) {
-      options.onResponse?.(first.response)
-      return first.response
-    }
-    if (!safeToReplay(method, body, init?.body != null)) {
+    let again: boolean
+    try {
+      again = await credentials.again(first.request, first.response, init?.body != null)
+    } catch (error) {
       await first.response.body?.cancel().catch(() => {})
-      throw new CallNotRepeated((body !== undefined ? jsonRpcMethod(body) : undefined) ?? `${method} request`)
+      throw error
+    }
+    if (!again) {
+      options.onResponse?.(first.response)
+      return first.response
     }
     await first.response.body?.cancel().catch(() => {})
     const second = await send()
     options.onResponse?.(second.response)
     return second.response
+  }
+}
+
+/** {@link upstreamExchange} with a connector's credential: what the gateway's own calls send. */
+export type ExchangeLike = (url: URL, init: ExchangeInit) => Promise<UpstreamAnswer>
+
+/** An answer whose body was read already (to show a 401 to the credential). */
+const answerOfText = (answer: UpstreamAnswer, text: string): UpstreamAnswer => ({
+  ...answer,
+  body: {
+    text: async () => text,
+    json: async () => JSON.parse(text) as unknown,
+    dump: async () => {},
+    [Symbol.asyncIterator]: async function*() {
+      yield new TextEncoder().encode(text)
+    }
+  }
+})
+
+/**
+ * As {@link authorizedFetch}, for the gateway's own calls: no web `Headers` or `Response` per
+ * request (~8 % of a call), unless the credential reads the request's headers or a 401 has to be
+ * shown to it (its API takes web objects).
+ */
+export const authorizedExchange = (options: Pick<AuthorizedFetchOptions, "credential" | "runtime">): ExchangeLike => {
+  const { credential, runtime } = options
+  if (credential === undefined) return upstreamExchange
+  const credentials = credentialRunner(credential, runtime)
+  const send = async (url: URL, init: ExchangeInit) => {
+    // The request's headers as web `Headers` only if the credential reads them; after
+    // authorizing, they are the headers sent (a 401 handler compares the credential it sent).
+    let read: Headers | undefined
+    let sent: Record<string, string> = init.headers
+    const request: UpstreamRequest = {
+      url,
+      method: init.method,
+      body: init.body,
+      get headers() {
+        return (read ??= new Headers(sent))
+      }
+    }
+    const authorization = await credentials.authorization(request)
+    const headers: Record<string, string> = read === undefined ? { ...init.headers } : Object.fromEntries(read)
+    for (const [name, value] of Object.entries(authorization.headers ?? {})) {
+      headers[name.toLowerCase()] = value
+      read?.set(name, value)
+    }
+    sent = headers
+    return { request, answer: await upstreamExchange(authorizedUrl(url, authorization), { ...init, headers }) }
+  }
+  return async (url, init) => {
+    const first = await send(url, init)
+    if (first.answer.status !== 401 || credential.onUnauthorized === undefined) return first.answer
+    const text = await first.answer.body.text().catch(() => "")
+    const refused = new Response(text, { status: 401, headers: webHeaders(first.answer.headers) })
+    if (!(await credentials.again(first.request, refused))) return answerOfText(first.answer, text)
+    return (await send(url, init)).answer
   }
 }

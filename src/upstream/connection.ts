@@ -19,7 +19,7 @@ import type { Credential } from "../auth/AuthPlugin.js"
 import type { McpSpeakingConnector } from "../config/model.js"
 import type { UpstreamInfo, UpstreamItem, UpstreamLists } from "../catalog/index.js"
 import { version } from "../version.js"
-import { authorizedFetch, CredentialUnavailable, type FetchLike } from "./authorizedFetch.js"
+import { authorizedExchange, authorizedFetch, CredentialUnavailable, type ExchangeLike } from "./authorizedFetch.js"
 import type { CallRegistry } from "./callChannel.js"
 import type { DirectRoute } from "./directRequest.js"
 import { passthrough } from "./passthrough.js"
@@ -94,7 +94,7 @@ interface TransportHandle {
   readonly kind: TransportKind
   readonly stderrTail: () => string
   /** Streamable HTTP only: the endpoint and the connector's `fetch`. */
-  readonly http?: { readonly url: URL; readonly fetch: FetchLike; readonly transport: StreamableHTTPClientTransport }
+  readonly http?: { readonly url: URL; readonly exchange: ExchangeLike; readonly transport: StreamableHTTPClientTransport }
 }
 
 const makeTransport = (
@@ -133,6 +133,7 @@ const makeTransport = (
   }
   const url = connector.url!
   const fetch = authorizedFetch({ credential, runtime })
+  const exchange = authorizedExchange({ credential, runtime })
   const none = () => ""
   if (kind === "websocket") {
     const headers = async () => {
@@ -150,7 +151,7 @@ const makeTransport = (
   }
   if (kind === "sse") return { transport: new SSEClientTransport(url, { fetch }), kind, stderrTail: none }
   const transport = new StreamableHTTPClientTransport(url, { fetch, reconnectionOptions: { maxRetries: 2, initialReconnectionDelay: 1000, maxReconnectionDelay: 30_000, reconnectionDelayGrowFactor: 1.5 } })
-  return { transport, kind: "streamable-http", stderrTail: none, http: { url, fetch, transport } }
+  return { transport, kind: "streamable-http", stderrTail: none, http: { url, exchange, transport } }
 }
 
 const firstTransport = (connector: McpSpeakingConnector, memory: ConnectionMemory): TransportKind => {

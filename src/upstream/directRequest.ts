@@ -1,7 +1,7 @@
 /**
  * A `tools/call`, `prompts/get` or `resources/read` sent to a streamable-HTTP upstream by the
- * gateway itself, over the connector's
- * own `fetch` (credential, 401 refresh, keep-alive pool), instead of through the SDK `Client`.
+ * gateway itself, over the connector's exchange (credential, 401 refresh, keep-alive pool; no
+ * web `Headers` or `Response`), instead of through the SDK `Client`.
  * The SDK's client hop (its transport's web streams, `Headers` and `AbortSignal` per request, its
  * schema checks of every message) cost about a third of the gateway's CPU per call (measured);
  * this is the same exchange, read with a plain SSE parser.
@@ -39,9 +39,10 @@ import {
 } from "@modelcontextprotocol/client"
 import * as Predicate from "effect/Predicate"
 import { abortableDelay } from "./abortableDelay.js"
-import { type FetchLike, perCallSignal } from "./authorizedFetch.js"
+import { type ExchangeLike, perCallSignal } from "./authorizedFetch.js"
 import { errorObjectOf, protocolErrorOf } from "./jsonRpcErrors.js"
 import { sseEvents } from "./sseEvents.js"
+import type { UpstreamAnswer } from "./upstreamFetch.js"
 
 /**
  * The upstream redirected the call: it did not run it. The SDK client follows a redirect only
@@ -60,7 +61,8 @@ export interface DirectRoute {
   /** Cleared when the endpoint redirects calls (see {@link RedirectedCall}). */
   usable: boolean
   readonly url: URL
-  readonly fetch: FetchLike
+  /** The connector's credential and keep-alive pool, without web objects. */
+  readonly exchange: ExchangeLike
   readonly client: Client
   readonly transport: StreamableHTTPClientTransport
   readonly clientInfo: { readonly name: string; readonly version: string }
@@ -93,9 +95,16 @@ const ASCII_FIELD = /^[\t\x20-\x7e]*$/
 export const plainHeaderValue = (name: string): boolean =>
   name.length > 0 && name === name.trim() && ASCII_FIELD.test(name) && !name.startsWith("=?base64?")
 
-const httpError = async (response: Response, what: string) => {
-  const text = await response.text().catch(() => "")
-  return new Error(`upstream answered ${what} with HTTP ${response.status}${text === "" ? "" : `: ${text.slice(0, 200)}`}`)
+const httpError = async (answer: UpstreamAnswer, what: string) => {
+  const text = await answer.body.text().catch(() => "")
+  return new Error(`upstream answered ${what} with HTTP ${answer.status}${text === "" ? "" : `: ${text.slice(0, 200)}`}`)
+}
+
+const isOk = (answer: UpstreamAnswer) => answer.status >= 200 && answer.status < 300
+
+const contentTypeOf = (answer: UpstreamAnswer): string => {
+  const value = answer.headers["content-type"]
+  return (Array.isArray(value) ? value[0] : value) ?? ""
 }
 
 /**
@@ -143,8 +152,8 @@ export const directRequest = async (
     const postHeaders: Record<string, string> = { ...headers }
     delete postHeaders["mcp-method"]
     delete postHeaders["mcp-name"]
-    route.fetch(route.url, { method: "POST", headers: postHeaders, body: JSON.stringify(message), redirect: "manual" })
-      .then((response) => response.body?.cancel())
+    route.exchange(route.url, { method: "POST", headers: postHeaders, body: JSON.stringify(message) })
+      .then((answer) => answer.body.dump())
       .catch(() => {})
   }
 
@@ -211,7 +220,7 @@ export const directRequest = async (
   }
 
   /** Reads an event stream until the answer; `undefined`: it ended first. */
-  const readStream = async (stream: ReadableStream<Uint8Array>, position: { lastEventId?: string; retry?: number; events: number }) => {
+  const readStream = async (stream: AsyncIterable<Uint8Array>, position: { lastEventId?: string; retry?: number; events: number }) => {
     for await (const event of sseEvents(stream)) {
       position.events++
       if (event.lastEventId !== undefined) position.lastEventId = event.lastEventId
@@ -231,17 +240,17 @@ export const directRequest = async (
   }
 
   try {
-    const response = await route.fetch(route.url, { method: "POST", headers, body, signal, redirect: "manual" })
+    const response = await route.exchange(route.url, { method: "POST", headers, body, signal })
     if (response.status >= 300 && response.status < 400) {
-      await response.body?.cancel().catch(() => {})
+      await response.body.dump().catch(() => {})
       route.usable = false
       throw new RedirectedCall()
     }
-    if (!response.ok) {
+    if (!isOk(response)) {
       // A 2026-era server refuses some calls with 400 and a JSON-RPC error (a capability the
       // caller lacks, a header mismatch): that error is the answer, as the SDK client reads it.
       if (modern && response.status === 400) {
-        const text = await response.text().catch(() => "")
+        const text = await response.body.text().catch(() => "")
         let refusal: unknown
         try {
           refusal = JSON.parse(text)
@@ -253,8 +262,7 @@ export const directRequest = async (
       }
       throw await httpError(response, method)
     }
-    const contentType = response.headers.get("content-type") ?? ""
-    if (contentType.includes("text/event-stream") && response.body !== null) {
+    if (contentTypeOf(response).includes("text/event-stream")) {
       const position: { lastEventId?: string; retry?: number; events: number } = { events: 0 }
       let result = await readStream(response.body, position)
       let resumes = 0
@@ -268,24 +276,24 @@ export const directRequest = async (
         const resumeHeaders: Record<string, string> = { accept: "text/event-stream", "last-event-id": position.lastEventId }
         if (headers["mcp-session-id"] !== undefined) resumeHeaders["mcp-session-id"] = headers["mcp-session-id"]
         if (headers["mcp-protocol-version"] !== undefined) resumeHeaders["mcp-protocol-version"] = headers["mcp-protocol-version"]
-        let resumed: Response | undefined
+        let resumed: UpstreamAnswer | undefined
         try {
-          resumed = await route.fetch(route.url, { method: "GET", headers: resumeHeaders, signal, redirect: "manual" })
+          resumed = await route.exchange(route.url, { method: "GET", headers: resumeHeaders, signal })
         } catch (error) {
           if (signal.aborted) throw error
           resumed = undefined // the SDK client tries again, up to its limit
         }
-        if (resumed !== undefined && (!resumed.ok || resumed.body === null)) {
+        if (resumed !== undefined && !isOk(resumed)) {
           if (resumed.status === 404 || resumed.status === 405) throw await httpError(resumed, "the resumed stream")
-          await resumed.body?.cancel().catch(() => {})
+          await resumed.body.dump().catch(() => {})
           resumed = undefined
         }
-        if (resumed !== undefined) result = await readStream(resumed.body!, position)
+        if (resumed !== undefined) result = await readStream(resumed.body, position)
         resumes = position.events > before ? 0 : resumes + 1
       }
       return result
     }
-    const parsed: unknown = await response.json()
+    const parsed: unknown = await response.body.json()
     for (const message of Array.isArray(parsed) ? parsed : [parsed]) {
       const answered = receive(message)
       if (answered !== undefined) return answered.result

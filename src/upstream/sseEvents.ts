@@ -28,10 +28,14 @@ const lineEnd = (text: string, from: number): number => {
   return cr === -1 ? lf : lf === -1 ? cr : Math.min(cr, lf)
 }
 
-/** Splits a stream of UTF-8 chunks into events. */
-export async function* sseEvents(body: ReadableStream<Uint8Array>): AsyncGenerator<SseEvent> {
+/**
+ * Splits a stream of UTF-8 chunks into events: a web stream, or a Node stream (undici's body).
+ * The stream is cancelled (or destroyed) when the events are no longer read.
+ */
+export async function* sseEvents(body: ReadableStream<Uint8Array> | AsyncIterable<Uint8Array>): AsyncGenerator<SseEvent> {
   const decoder = new TextDecoder()
-  const reader = body.getReader()
+  // Node's web streams are async iterable too; ending the iteration cancels them.
+  const chunks = (body as AsyncIterable<Uint8Array>)[Symbol.asyncIterator]()
   /** The start of an unfinished line, in pieces (joined once the line ends). */
   let partial: Array<string> = []
   let data: Array<string> = []
@@ -43,8 +47,8 @@ export async function* sseEvents(body: ReadableStream<Uint8Array>): AsyncGenerat
   let pendingCr = false
   try {
     for (;;) {
-      const { done, value } = await reader.read()
-      if (done) return
+      const { done, value } = await chunks.next()
+      if (done === true) return
       let text = decoder.decode(value, { stream: true })
       if (pendingCr) {
         pendingCr = false
@@ -96,7 +100,6 @@ export async function* sseEvents(body: ReadableStream<Uint8Array>): AsyncGenerat
       if (start < text.length) partial.push(text.slice(start))
     }
   } finally {
-    reader.releaseLock()
-    await body.cancel().catch(() => {})
+    await chunks.return?.()?.catch(() => {})
   }
 }

@@ -37,7 +37,8 @@ const requestHeaders = (init: HeadersInit | undefined): Record<string, string> =
   return headers
 }
 
-const responseHeaders = (raw: Record<string, string | Array<string> | undefined>): Headers => {
+/** An answer's headers as web `Headers`. */
+export const webHeaders = (raw: Record<string, string | Array<string> | undefined>): Headers => {
   const headers = new Headers()
   for (const name in raw) {
     const value = raw[name]
@@ -47,21 +48,48 @@ const responseHeaders = (raw: Record<string, string | Array<string> | undefined>
   return headers
 }
 
-export const upstreamFetch = async (input: string | URL, init?: RequestInit): Promise<Response> => {
-  const body = init?.body
-  if (body != null && typeof body !== "string") return fetch(input, init)
-  const method = init?.method ?? "GET"
-  const signal = init?.signal ?? undefined
-  let answer: Awaited<ReturnType<typeof dispatchRequest>>
+/** One request to an upstream, without the WHATWG objects of `fetch` (see {@link upstreamExchange}). */
+export interface ExchangeInit {
+  readonly method: string
+  /** Lower-case names. */
+  readonly headers: Record<string, string>
+  readonly body?: string
+  readonly signal?: AbortSignal
+}
+
+/** An upstream's answer as undici gives it: a redirect is not followed. */
+export interface UpstreamAnswer {
+  readonly status: number
+  readonly headers: Record<string, string | Array<string> | undefined>
+  /** Read once: `text()`, `json()`, `dump()` (discard), or iterated chunk by chunk. */
+  readonly body: AnswerBody
+}
+
+export interface AnswerBody extends AsyncIterable<Uint8Array> {
+  text(): Promise<string>
+  json(): Promise<unknown>
+  dump(): Promise<void>
+}
+
+/**
+ * One request and its answer with no `Request`, `Headers`, `Response` or web stream: what the
+ * gateway's own calls use (`directRequest`). Transport errors keep `fetch`'s shape.
+ */
+export const upstreamExchange = async (url: URL, init: ExchangeInit): Promise<UpstreamAnswer> => {
+  const answer = await dispatch(url, init)
+  return { status: answer.statusCode, headers: answer.headers, body: answer.body }
+}
+
+const dispatch = async (url: URL, init: ExchangeInit) => {
+  const { body, signal } = init
   try {
     // What undici's top-level `request(url, options)` does, with the pool as the dispatcher.
-    const url = typeof input === "string" ? new URL(input) : input
-    answer = await dispatchRequest.call(pool, {
+    return await dispatchRequest.call(pool, {
       origin: url.origin,
       path: `${url.pathname}${url.search}`,
-      method: method as "GET",
-      headers: requestHeaders(init?.headers),
-      ...(body != null && { body }),
+      method: init.method as "GET",
+      headers: init.headers,
+      ...(body !== undefined && { body }),
       ...(signal !== undefined && { signal })
     })
   } catch (error) {
@@ -69,12 +97,25 @@ export const upstreamFetch = async (input: string | URL, init?: RequestInit): Pr
     if (signal?.aborted) throw signal.reason
     throw new TypeError("fetch failed", { cause: error })
   }
+}
+
+export const upstreamFetch = async (input: string | URL, init?: RequestInit): Promise<Response> => {
+  const body = init?.body
+  if (body != null && typeof body !== "string") return fetch(input, init)
+  const method = init?.method ?? "GET"
+  const signal = init?.signal ?? undefined
+  const answer = await dispatch(typeof input === "string" ? new URL(input) : input, {
+    method,
+    headers: requestHeaders(init?.headers),
+    ...(body != null && { body }),
+    ...(signal !== undefined && { signal })
+  })
   const status = answer.statusCode
   if (REDIRECT_STATUS.has(status) && answer.headers["location"] !== undefined) {
     await answer.body.dump()
     return fetch(input, init)
   }
-  const headers = responseHeaders(answer.headers)
+  const headers = webHeaders(answer.headers)
   if (NULL_BODY_STATUS.has(status) || method === "HEAD") {
     await answer.body.dump()
     return new Response(null, { status, headers })
