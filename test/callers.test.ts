@@ -4,7 +4,7 @@
  * other's session; and every decision is one audit line with the grant behind it, arguments
  * redacted. Behind Tailscale Serve, the caller is the login Serve names, and only Serve can name it.
  */
-import { mkdtempSync, readFileSync } from "node:fs"
+import { mkdtempSync, readFileSync, rmSync } from "node:fs"
 import { networkInterfaces, tmpdir } from "node:os"
 import { join } from "node:path"
 import { Client, StreamableHTTPClientTransport } from "@modelcontextprotocol/client"
@@ -22,7 +22,8 @@ const ALICE_KEY = `alice-${crypto.randomUUID()}`
 const BOB_KEY = `bob-${crypto.randomUUID()}`
 const PLANTED_PASSWORD = `pw-${crypto.randomUUID()}`
 const PLANTED_TOKEN = `ghp_${crypto.randomUUID().replaceAll("-", "")}`
-const auditFile = join(mkdtempSync(join(tmpdir(), "aperture-audit-")), "logs", "audit.jsonl")
+const auditDir = mkdtempSync(join(tmpdir(), "aperture-audit-"))
+const auditFile = join(auditDir, "logs", "audit.jsonl")
 
 let fx: V2Upstream
 let api: HttpUpstream
@@ -65,6 +66,7 @@ afterAll(async () => {
   await gateway?.close()
   await fx?.close()
   await api?.close()
+  rmSync(auditDir, { recursive: true, force: true })
 })
 
 /** The error with the tool name taken out, to compare a denied tool with an unknown one. */

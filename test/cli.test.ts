@@ -34,6 +34,7 @@ beforeAll(async () => {
   fx = await startV2Upstream({ name: "fx" })
 })
 afterAll(async () => {
+  rmSync(dir, { recursive: true, force: true })
   await fx?.close()
 })
 

@@ -4,7 +4,7 @@
  * process (the CLI, as users run it), so its RSS is measured alone and it gets a core of its
  * own; the upstream generates the bytes from one reused buffer and the client discards them.
  */
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs"
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { request } from "node:http"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
@@ -22,10 +22,13 @@ let upstream: HttpUpstream
 let gateway: Spawned
 let origin: string
 
+let configDir: string | undefined
+
 beforeAll(async () => {
   upstream = await startHttpUpstream()
   // Aperture JSON, so the config needs no import of the package from a temporary directory.
-  const config = join(mkdtempSync(join(tmpdir(), "aperture-stream-")), "aperture.json")
+  configDir = mkdtempSync(join(tmpdir(), "aperture-stream-"))
+  const config = join(configDir, "aperture.json")
   writeFileSync(config, JSON.stringify({
     connectors: { servers: { files: { protocol: "http", url: `${upstream.origin}/api`, allowPrivate: true } } },
     grants: [{ src: ["local"], app: { "tailscale.com/cap/aperture": [{ connectors: ["files/proxy/**"] }] } }]
@@ -38,6 +41,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await gateway?.kill()
   await upstream?.close()
+  if (configDir !== undefined) rmSync(configDir, { recursive: true, force: true })
 })
 
 /** The gateway process's resident set size (Linux). */

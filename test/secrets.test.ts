@@ -6,7 +6,7 @@
  * attributes and errors, `/api/connectors`, errors returned to the caller, `aperture check` —
  * is searched for each secret and for the forms it travels in (Basic, access tokens).
  */
-import { mkdtempSync, writeFileSync } from "node:fs"
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
 import { createServer } from "node:http"
 import type { AddressInfo } from "node:net"
 import { tmpdir } from "node:os"
@@ -199,6 +199,7 @@ describe("secrets stay out of every output", () => {
       APERTURE_TEST_SECRET: S.postSecret
     })
     const code = await new Promise<number | null>((resolve) => child.child.on("exit", resolve))
+    rmSync(dir, { recursive: true, force: true })
     expect(code).toBe(0)
     expect(child.output()).toContain("auth: clientCredentials (client id, client_secret_basic, token endpoint https://auth.example.com/token")
     expectNoSecrets("aperture check", child.output())

@@ -2,7 +2,7 @@
  * Loading a TS config through jiti's transpile cache: where the cache lives, that a restart uses
  * it, and that a broken or unwritable cache never stops a good config from loading.
  */
-import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs"
+import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import * as path from "node:path"
 import { Effect, Either } from "effect"
@@ -39,6 +39,7 @@ describe("the config transpile cache", () => {
   afterEach(() => {
     if (savedXdg === undefined) delete process.env["XDG_CACHE_HOME"]
     else process.env["XDG_CACHE_HOME"] = savedXdg
+    rmSync(work, { recursive: true, force: true })
   })
 
   const cached = () => {

@@ -3,7 +3,7 @@
  * under test (`clientAuth.adapter.ts`). The suite needs Node ≥ 22: `npx -p node@22` fetches it
  * from the npm registry; the suite itself is a pinned devDependency.
  */
-import { mkdtempSync, readdirSync, readFileSync } from "node:fs"
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { describe, expect, it } from "vitest"
@@ -37,6 +37,7 @@ const runScenario = async (scenario: string) => {
   const code = await new Promise<number | null>((resolve) => child.child.on("exit", resolve))
   const file = readdirSync(outputDir, { recursive: true, encoding: "utf8" }).find((f) => f.endsWith("checks.json"))
   const checks: Array<Check> = file === undefined ? [] : JSON.parse(readFileSync(join(outputDir, file), "utf8"))
+  rmSync(outputDir, { recursive: true, force: true })
   return { code, output: child.output(), checks }
 }
 

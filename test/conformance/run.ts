@@ -7,7 +7,7 @@
  * The suite needs Node ≥ 22; `npx -p node@22` fetches one from the npm registry.
  */
 import { execFile } from "node:child_process"
-import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs"
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { freePort, repoRoot, spawnProcess, type Spawned } from "../helpers/processes.js"
@@ -96,7 +96,9 @@ export const runClientScenarios = async (): Promise<ReadonlyArray<ClientOutcome>
         () => resolve()
       )
     })
-    const checks = [...readChecks(outDir).values()].flatMap((m) => [...m.values()])
+    const read = readChecks(outDir)
+    rmSync(outDir, { recursive: true, force: true })
+    const checks = [...read.values()].flatMap((m) => [...m.values()])
       .filter((c) => c.status !== "INFO")
     outcomes.push({
       scenario,
@@ -141,6 +143,7 @@ export const runConformance = async (): Promise<ReadonlyArray<RevisionOutcome>> 
       await runSuite(gatewayUrl, revision, gatewayDir)
       const direct = readChecks(directDir)
       const viaGateway = readChecks(gatewayDir)
+      for (const dir of [directDir, gatewayDir]) rmSync(dir, { recursive: true, force: true })
       let directPassed = 0
       let gatewayPassed = 0
       const regressions: Array<string> = []
