@@ -2,7 +2,7 @@
  * No secret in any output. Unique secrets are planted in every kind of credential; the gateway
  * is driven through success and every failure path (refused secret, unreachable and redirecting
  * token endpoints, failed discovery, an unusable private key, a 401 on a tool call, an upstream
- * that is down); then every captured output — log lines at every level, spans with their
+ * that is down, an upstream whose error pages echo the request's credential); then every captured output — log lines at every level, spans with their
  * attributes and errors, `/api/connectors`, errors returned to the caller, `aperture check` —
  * is searched for each secret and for the forms it travels in (Basic, access tokens).
  */
@@ -47,6 +47,8 @@ let as: OAuthServer
 let oauthUpstream: ProtectedUpstream
 let staticUpstream: ProtectedUpstream
 let redirector: ReturnType<typeof createServer>
+/** In front of the static upstream: answers every tool call with an error page that echoes the request's credentials. */
+let echoer: ReturnType<typeof createServer>
 
 beforeAll(async () => {
   as = await startOAuthServer({ basicSecret: S.basicSecret, postSecret: S.postSecret })
@@ -64,6 +66,26 @@ beforeAll(async () => {
     res.end()
   })
   await new Promise<void>((resolve) => redirector.listen(0, "127.0.0.1", resolve))
+  echoer = createServer(async (req, res) => {
+    const chunks: Array<Buffer> = []
+    for await (const chunk of req) chunks.push(chunk as Buffer)
+    const body = Buffer.concat(chunks).toString("utf8")
+    // Tool calls, and on `?echo=list` the tools list (which the SDK client sends).
+    if (body.includes("\"tools/call\"") || (req.url?.includes("echo=list") === true && body.includes("\"tools/list\""))) {
+      res.writeHead(500, { "content-type": "text/plain" })
+      res.end(`cannot serve ${req.url} for authorization=${req.headers["authorization"]} x-key=${req.headers["x-key"]}`)
+      return
+    }
+    const headers: Record<string, string> = {}
+    for (const [name, value] of Object.entries(req.headers)) if (typeof value === "string" && name !== "host" && name !== "content-length") headers[name] = value
+    const answer = await fetch(`${new URL(staticUpstream.url).origin}${req.url}`, { method: req.method ?? "GET", headers, ...(body !== "" && { body }) })
+    res.writeHead(answer.status, Object.fromEntries(answer.headers))
+    // Streamed: an event stream (a listen request) stays open.
+    const reader = answer.body?.getReader()
+    for (let chunk = await reader?.read(); chunk !== undefined && !chunk.done; chunk = await reader!.read()) res.write(chunk.value)
+    res.end()
+  })
+  await new Promise<void>((resolve) => echoer.listen(0, "127.0.0.1", resolve))
 })
 
 afterAll(async () => {
@@ -71,6 +93,7 @@ afterAll(async () => {
   await staticUpstream?.close()
   await as?.close()
   redirector?.close()
+  echoer?.close()
 })
 
 /** Every form a secret could leak in. */
@@ -93,6 +116,7 @@ describe("secrets stay out of every output", () => {
   it("through success and every failure path", async () => {
     const downPort = await freePort()
     const redirectUrl = `http://127.0.0.1:${(redirector.address() as AddressInfo).port}/token`
+    const echoUrl = `http://127.0.0.1:${(echoer.address() as AddressInfo).port}/mcp`
     const cc = (options: Partial<Parameters<typeof clientCredentials>[0]>) =>
       clientCredentials({ clientId: as.clients.post.id, clientSecret: S.postSecret, authMethod: "client_secret_post", tokenUrl: as.tokenUrl, resource: oauthUpstream.url, ...options })
     const gateway = await startCapturingGateway({
@@ -111,7 +135,11 @@ describe("secrets stay out of every output", () => {
         redirected: mcp({ url: oauthUpstream.url, auth: cc({ clientSecret: S.redirectSecret, tokenUrl: redirectUrl }) }),
         tokenDown: mcp({ url: oauthUpstream.url, auth: cc({ clientSecret: S.downSecret, tokenUrl: `http://127.0.0.1:${downPort}/token` }) }),
         noMetadata: mcp({ url: staticUpstream.url, auth: clientCredentials({ clientId: "x", clientSecret: S.discoverySecret }) }),
-        badKey: mcp({ url: oauthUpstream.url, auth: cc({ authMethod: "private_key_jwt", privateKey: S.badKey }) })
+        badKey: mcp({ url: oauthUpstream.url, auth: cc({ authMethod: "private_key_jwt", privateKey: S.badKey }) }),
+        echoBearer: mcp({ url: echoUrl, auth: bearer({ secret: S.bearer }) }),
+        echoQuery: mcp({ url: echoUrl, auth: apiKey({ secret: S.queryKey, name: "key", in: "query" }) }),
+        echoHeader: mcp({ url: echoUrl, auth: apiKey({ secret: S.headerKey, name: "X-Key", in: "header" }) }),
+        echoList: mcp({ url: `${echoUrl}?echo=list`, auth: bearer({ secret: S.bearer }) })
       },
       grants: [grant({ src: ["local"], connectors: ["**"] })]
     })
@@ -134,7 +162,11 @@ describe("secrets stay out of every output", () => {
         redirected: "misconfigured",
         tokenDown: "misconfigured",
         noMetadata: "misconfigured",
-        badKey: "misconfigured"
+        badKey: "misconfigured",
+        echoBearer: "ready",
+        echoQuery: "ready",
+        echoHeader: "ready",
+        echoList: "down"
       })
 
       const client = new Client({ name: "caller", version: "1" }, { versionNegotiation: { mode: "auto" } })
@@ -147,7 +179,8 @@ describe("secrets stay out of every output", () => {
       }
       // A 401 on a tool call, and calls to connectors that are not serving.
       oauthUpstream.revokeIssuedTokens()
-      for (const name of ["okPost_count", "refused_echo", "wrongSecret_echo"]) {
+      // An upstream error page that echoes what it was sent.
+      for (const name of ["okPost_count", "refused_echo", "wrongSecret_echo", "echoBearer_echo", "echoQuery_echo", "echoHeader_echo"]) {
         answers.push(await client.callTool({ name, arguments: {} }).then(JSON.stringify, (e: Error) => e.message))
       }
       answers.push(await client.readResource({ uri: "okJwt-fixture://status" }).then(JSON.stringify, (e: Error) => e.message))
@@ -157,6 +190,8 @@ describe("secrets stay out of every output", () => {
       await new Promise((r) => setTimeout(r, 3_000))
       const finalApi = JSON.stringify(await connectorsOf(gateway))
       expect(answers.join("\n")).toMatch(/call again/)
+      // The echo reached the caller, without the credential in it.
+      expect(answers.join("\n")).toMatch(/authorization=<redacted>.*\n.*mcp\?key=<redacted>.*\n.*x-key=<redacted>/)
       expectNoSecrets("answers to the caller", answers.join("\n"))
       expectNoSecrets("/api/connectors", finalApi)
       expectNoSecrets("logs", gateway.captured.logs.join("\n"))

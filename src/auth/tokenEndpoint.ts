@@ -13,6 +13,7 @@ import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
 import { importPKCS8, SignJWT } from "jose"
 import { AuthError } from "./AuthPlugin.js"
+import { scrubSecrets } from "./scrubSecrets.js"
 
 export type ClientAuthMethod = "client_secret_basic" | "client_secret_post" | "private_key_jwt"
 
@@ -114,9 +115,6 @@ const clientAssertion = (request: TokenRequest, key: SigningKey) =>
     })
   })
 
-/** Replaces every occurrence of a secret in a message (an authorization server may echo what it got). */
-const scrub = (message: string, secrets: ReadonlyArray<string>) =>
-  secrets.reduce((text, secret) => secret.length >= 4 ? text.split(secret).join("<redacted>") : text, message)
 
 /** `origin + path` of a URL: never its query, which could carry a key. */
 const where = (url: URL) => `${url.origin}${url.pathname}`
@@ -125,7 +123,7 @@ const where = (url: URL) => `${url.origin}${url.pathname}`
 export const requestToken = (request: TokenRequest): Effect.Effect<IssuedToken, AuthError> =>
   Effect.gen(function*() {
     const secrets: Array<string> = []
-    const fail = (message: string) => new AuthError({ plugin: request.plugin, message: scrub(message, secrets) })
+    const fail = (message: string) => new AuthError({ plugin: request.plugin, message: scrubSecrets(message, secrets) })
     const body = new URLSearchParams({ grant_type: "client_credentials" })
     if (request.scopes.length > 0) body.set("scope", request.scopes.join(" "))
     if (request.audience !== undefined) body.set("audience", request.audience)

@@ -12,6 +12,7 @@ import * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
 import * as Runtime from "effect/Runtime"
 import type { AuthError, Authorization, Credential, UpstreamRequest } from "../auth/AuthPlugin.js"
+import { authorizationSecrets, scrubSecrets } from "../auth/scrubSecrets.js"
 import { isEventStream, onBodyDone } from "../http/responseBody.js"
 import { callInContext, type DownstreamCall } from "./callChannel.js"
 import { jsonRpcMethod, safeToReplay } from "./replay.js"
@@ -192,7 +193,8 @@ export const authorizedFetch = (options: AuthorizedFetchOptions): FetchLike => {
       const request: UpstreamRequest = { url, method, headers, body }
       const authorization = await credentials.authorization(request)
       for (const [name, value] of Object.entries(authorization.headers ?? {})) headers.set(name, value)
-      return { request, response: await fetchWithLinkedSignal(authorizedUrl(url, authorization), { ...init, headers }) }
+      const response = await fetchWithLinkedSignal(authorizedUrl(url, authorization), { ...init, headers })
+      return { request, response: await withoutEchoedSecrets(response, authorization) }
     }
     const first = await send()
     if (first.response.status !== 401) {
@@ -217,10 +219,24 @@ export const authorizedFetch = (options: AuthorizedFetchOptions): FetchLike => {
   }
 }
 
+/**
+ * An upstream's error answer with the credential it was sent taken out of its text: a server's
+ * error page may echo the request's headers or URL, and that text reaches the caller and logs.
+ */
+const withoutEchoedSecrets = async (response: Response, authorization: Authorization): Promise<Response> => {
+  if (response.status < 400) return response
+  const text = await response.text().catch(() => "")
+  return new Response(scrubSecrets(text, authorizationSecrets(authorization)), {
+    status: response.status,
+    statusText: response.statusText,
+    headers: response.headers
+  })
+}
+
 /** {@link upstreamExchange} with a connector's credential: what the gateway's own calls send. */
 export type ExchangeLike = (url: URL, init: ExchangeInit) => Promise<UpstreamAnswer>
 
-/** An answer whose body was read already (to show a 401 to the credential). */
+/** An answer whose body was read already (to scrub it, or to show a 401 to the credential). */
 const answerOfText = (answer: UpstreamAnswer, text: string): UpstreamAnswer => ({
   ...answer,
   body: {
@@ -262,14 +278,17 @@ export const authorizedExchange = (options: Pick<AuthorizedFetchOptions, "creden
       read?.set(name, value)
     }
     sent = headers
-    return { request, answer: await upstreamExchange(authorizedUrl(url, authorization), { ...init, headers }) }
+    const answer = await upstreamExchange(authorizedUrl(url, authorization), { ...init, headers })
+    // An error answer is read here, to take the credential out of its text (see withoutEchoedSecrets).
+    if (answer.status < 400) return { request, answer, text: undefined }
+    const text = await answer.body.text().catch(() => "")
+    return { request, answer: answerOfText(answer, scrubSecrets(text, authorizationSecrets(authorization))), text }
   }
   return async (url, init) => {
     const first = await send(url, init)
     if (first.answer.status !== 401 || credential.onUnauthorized === undefined) return first.answer
-    const text = await first.answer.body.text().catch(() => "")
-    const refused = new Response(text, { status: 401, headers: webHeaders(first.answer.headers) })
-    if (!(await credentials.again(first.request, refused))) return answerOfText(first.answer, text)
+    const refused = new Response(first.text ?? "", { status: 401, headers: webHeaders(first.answer.headers) })
+    if (!(await credentials.again(first.request, refused))) return first.answer
     return (await send(url, init)).answer
   }
 }
