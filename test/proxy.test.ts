@@ -171,6 +171,18 @@ describe("forwarding", () => {
     expect(upstream.seen.some((r) => r.url === "/api/elsewhere")).toBe(false)
   })
 
+  it("takes the credential out of an upstream's error page that echoes it, compressed or not", async () => {
+    for (const path of [api("/echo-error"), api("/echo-error?gzip")]) {
+      const response = await rawRequest(gateway.origin, path)
+      expect(response.status).toBe(403)
+      expect(response.body).toContain("refused: authorization=<redacted> url=/api/echo-error")
+      expect(response.body).not.toContain("upstream-token")
+      expect(response.headers["content-encoding"]).toBeUndefined()
+    }
+    const keyed = await rawRequest(gateway.origin, "/v1/connectors/keyed/echo-error")
+    expect(keyed.body).toBe("refused: authorization=undefined url=/api/echo-error?api_key=<redacted>")
+  })
+
   it("refreshes the credential once on a 401 and retries a request without a body", async () => {
     const response = await rawRequest(gateway.origin, "/v1/connectors/rotating/rotating")
     expect(response.status).toBe(200)

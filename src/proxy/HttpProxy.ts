@@ -26,6 +26,7 @@ import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import { AuditLog } from "../audit/AuditLog.js"
 import type { Credential, UpstreamRequest } from "../auth/AuthPlugin.js"
+import { authorizationSecrets } from "../auth/scrubSecrets.js"
 import { Catalog } from "../catalog/Catalog.js"
 import type { ConnectorStatus } from "../catalog/index.js"
 import { GatewayConfig } from "../config/GatewayConfig.js"
@@ -40,6 +41,7 @@ import { Metrics } from "../metrics/Metrics.js"
 import { connectHostname, guardedLookup, PrivateAddressRefused, refuseLiteral } from "./addressGuard.js"
 import { callerResponseHeaders, upstreamRequestHeaders } from "./headers.js"
 import { CallerBodyStalled, errorResponse, type ProxyError, ProxyRequestRefused, UpstreamFailed } from "./ProxyError.js"
+import { scrubbedErrorBody } from "./scrubbedErrorBody.js"
 import { CONNECTORS_PREFIX, decodePath, normalizeBase, splitTarget, upstreamUrl, withQueryParams } from "./upstreamPath.js"
 
 /** One HTTP connector, ready to proxy. */
@@ -263,7 +265,7 @@ export class HttpProxy extends Effect.Service<HttpProxy>()("aperture/HttpProxy",
     const exchange = (route: Route, url: URL, method: string, headers: OutgoingHttpHeaders, body: IncomingMessage | undefined) =>
       Effect.gen(function*() {
         const credential = route.credential
-        if (credential === undefined) return yield* send(route, url, method, headers, body)
+        if (credential === undefined) return { response: yield* send(route, url, method, headers, body), secrets: [] }
         const connectorId = route.connector.id
         const credentialFailed = (e: { readonly message: string }) =>
           new UpstreamFailed({ connectorId, kind: "credential", message: `connector ${connectorId}: ${e.message}` })
@@ -283,20 +285,20 @@ export class HttpProxy extends Effect.Service<HttpProxy>()("aperture/HttpProxy",
           for (const name in authorization.headers) withCredential[name.toLowerCase()] = authorization.headers[name]
           const target = authorization.query === undefined ? url : withQueryParams(url, authorization.query)
           const response = yield* send(route, target, method, withCredential, body)
-          return { upstreamRequest, response }
+          return { upstreamRequest, response, secrets: authorizationSecrets(authorization) }
         })
         const first = yield* attempt
-        if (first.response.statusCode !== 401 || credential.onUnauthorized === undefined) return first.response
+        if (first.response.statusCode !== 401 || credential.onUnauthorized === undefined) return first
         const refused = new Response(null, { status: 401, headers: webHeaders(first.response.headers) })
         if (body !== undefined) {
           // A streamed body cannot be sent twice: refresh for the next request, return this 401.
           yield* Effect.ignore(credential.onUnauthorized(first.upstreamRequest, refused))
-          return first.response
+          return first
         }
         const retry = yield* Effect.mapError(credential.onUnauthorized(first.upstreamRequest, refused), credentialFailed)
-        if (!retry) return first.response
+        if (!retry) return first
         first.response.resume()
-        return (yield* attempt).response
+        return yield* attempt
       })
 
     let inFlight = 0
@@ -435,7 +437,7 @@ export class HttpProxy extends Effect.Service<HttpProxy>()("aperture/HttpProxy",
       inFlight++
       NodeHttpServerRequest.toServerResponse(request).once("close", () => inFlight--)
       const finish = metrics.startRequest(connectorId, method)
-      const response = yield* exchange(route, url.right, method, headers, hasBody(source.headers) ? source : undefined).pipe(
+      const { response, secrets } = yield* exchange(route, url.right, method, headers, hasBody(source.headers) ? source : undefined).pipe(
         Effect.tapError((failure) =>
           failure._tag === "CallerBodyStalled"
             ? Effect.sync(() => finish(false)) // the caller's failure: not the gateway's, not the upstream's
@@ -450,6 +452,18 @@ export class HttpProxy extends Effect.Service<HttpProxy>()("aperture/HttpProxy",
       metrics.upstreamResponse(connectorId, status)
       yield* report(connectorId, "ready", undefined)
       yield* Effect.logDebug(`proxy ${identity.login} ${method} ${connectorId}/${path} → ${status}`)
+      if (status >= 400 && secrets.length > 0) {
+        const scrubbed = yield* scrubbedErrorBody(response, secrets)
+        if (scrubbed._tag === "Unreadable") {
+          return yield* new UpstreamFailed({
+            connectorId,
+            kind: "unchecked_error",
+            message: `connector ${connectorId} answered HTTP ${status}, not passed on: ${scrubbed.reason}, so it could not be checked for the credential`
+          })
+        }
+        const { "content-encoding": _, "content-length": __, ...rest } = callerResponseHeaders(response.headers)
+        return HttpServerResponse.uint8Array(scrubbed.body, { status, headers: { ...rest, "content-length": String(scrubbed.body.length) } })
+      }
       return yield* streamToCaller(request, response, status)
     })
 

@@ -16,9 +16,12 @@ export class ProxyRequestRefused extends Data.TaggedError("ProxyRequestRefused")
   readonly headers?: Readonly<Record<string, string>>
 }> {}
 
-export type UpstreamFailureKind = "unreachable" | "timeout" | "private_address" | "credential"
+export type UpstreamFailureKind = "unreachable" | "timeout" | "private_address" | "credential" | "unchecked_error"
 
-/** The upstream could not be reached or did not answer in time, or its credential is unavailable. */
+/**
+ * The upstream could not be reached or did not answer in time, its credential is unavailable, or
+ * its error answer could not be checked for the credential (see `scrubbedErrorBody.ts`).
+ */
 export class UpstreamFailed extends Data.TaggedError("UpstreamFailed")<{
   readonly connectorId: string
   readonly kind: UpstreamFailureKind
@@ -37,7 +40,8 @@ const failureCode: Record<UpstreamFailureKind, string> = {
   unreachable: "upstream_unreachable",
   timeout: "upstream_timeout",
   private_address: "upstream_address_refused",
-  credential: "credential_unavailable"
+  credential: "credential_unavailable",
+  unchecked_error: "upstream_error_unchecked"
 }
 
 export const errorResponse = (error: ProxyError): HttpServerResponse.HttpServerResponse => {
