@@ -181,6 +181,11 @@ describe("forwarding", () => {
     }
     const keyed = await rawRequest(gateway.origin, "/v1/connectors/keyed/echo-error")
     expect(keyed.body).toBe("refused: authorization=undefined url=/api/echo-error?api_key=<redacted>")
+    // An encoding the gateway cannot read: not passed on unchecked.
+    const unreadable = await rawRequest(gateway.origin, api("/echo-error?encoding=zstd"))
+    expect(unreadable.status).toBe(502)
+    expect(JSON.parse(unreadable.body)).toMatchObject({ error: "upstream_error_unchecked", connector: "api" })
+    expect(unreadable.body).not.toContain("upstream-token")
   })
 
   it("refreshes the credential once on a 401 and retries a request without a body", async () => {

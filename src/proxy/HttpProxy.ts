@@ -452,7 +452,7 @@ export class HttpProxy extends Effect.Service<HttpProxy>()("aperture/HttpProxy",
       metrics.upstreamResponse(connectorId, status)
       yield* report(connectorId, "ready", undefined)
       yield* Effect.logDebug(`proxy ${identity.login} ${method} ${connectorId}/${path} → ${status}`)
-      if (status >= 400 && secrets.length > 0) {
+      if (status >= 400 && secrets.length > 0 && method !== "HEAD") {
         const scrubbed = yield* scrubbedErrorBody(response, secrets)
         if (scrubbed._tag === "Unreadable") {
           return yield* new UpstreamFailed({
