@@ -37,11 +37,11 @@ const bodyTooLarge = () => jsonRpcError(413, -32000, `Request body larger than $
 
 const identityKey = "aperture.identity"
 
-/** The resource URIs a `subscriptions/listen` request asks to hear about. */
 /** Whether the SDK's handler may open a listen stream for this body (a batch is left to it). */
 const opensListenStream = (body: unknown) =>
   Array.isArray(body) || (body as { method?: unknown } | undefined)?.method === "subscriptions/listen"
 
+/** The resource URIs a `subscriptions/listen` request asks to hear about. */
 const listenedResources = (body: unknown): ReadonlyArray<string> => {
   const request = body as { method?: unknown; params?: { notifications?: { resourceSubscriptions?: unknown } } } | undefined
   if (request?.method !== "subscriptions/listen") return []

@@ -100,7 +100,6 @@ const withoutUpstreamServerInfo = (result: Record<string, unknown>) => {
  * The upstream's direct route for a call, when the gateway may send it without the SDK client:
  * one of the methods it sends itself, a streamable-HTTP connection, and on the 2026 era a name
  * or URI that travels in `Mcp-Name` as it is (see {@link plainHeaderValue}).
-
  */
 const directRouteFor = (upstream: LiveUpstream, method: string, params: Record<string, unknown>): DirectRoute | undefined => {
   const named = MCP_NAME_SOURCE[method]

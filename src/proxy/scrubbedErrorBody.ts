@@ -15,6 +15,8 @@ import { scrubSecrets } from "../auth/scrubSecrets.js"
 
 /** Error pages are small; a larger error body is refused rather than buffered. */
 export const MAX_ERROR_BODY_BYTES = 1024 * 1024
+/** What a compressed error body may grow to once decoded (a small body can inflate enormously). */
+const MAX_DECODED_BYTES = 8 * MAX_ERROR_BODY_BYTES
 
 export type ScrubbedErrorBody =
   | { readonly _tag: "Scrubbed"; readonly body: Buffer }
@@ -27,11 +29,11 @@ const decode = (encoding: string, raw: Buffer): Buffer | undefined => {
       return raw
     case "gzip":
     case "x-gzip":
-      return zlib.gunzipSync(raw)
+      return zlib.gunzipSync(raw, { maxOutputLength: MAX_DECODED_BYTES })
     case "deflate":
-      return zlib.inflateSync(raw)
+      return zlib.inflateSync(raw, { maxOutputLength: MAX_DECODED_BYTES })
     case "br":
-      return zlib.brotliDecompressSync(raw)
+      return zlib.brotliDecompressSync(raw, { maxOutputLength: MAX_DECODED_BYTES })
     default:
       return undefined
   }
@@ -61,7 +63,7 @@ export const scrubbedErrorBody = (response: IncomingMessage, secrets: ReadonlyAr
       try {
         decoded = decode(encoding, Buffer.concat(chunks))
       } catch {
-        return done({ _tag: "Unreadable", reason: `its error body is not valid ${encoding}` })
+        return done({ _tag: "Unreadable", reason: `its error body is not valid ${encoding} or decodes to over ${MAX_DECODED_BYTES} bytes` })
       }
       if (decoded === undefined) return done({ _tag: "Unreadable", reason: `its error body is in ${encoding}` })
       // Byte for byte (latin1), with the secrets in their UTF-8 bytes.

@@ -1,8 +1,9 @@
 /**
  * The `fetch` every HTTP-based upstream transport uses, and the leaner exchange the gateway's own
  * calls use: the connector's credential is added to each request; a 401 lets the credential
- * refresh, and a request that is safe to replay (`replay.ts`) is sent once more. The caller's own `Authorization` never gets here: upstream
- * requests are built by the gateway, not copied from the caller's.
+ * refresh, and a request that is safe to replay (`replay.ts`) is sent once more. The caller's own
+ * `Authorization` never gets here: upstream requests are built by the gateway, not copied from
+ * the caller's.
  * @module
  */
 import * as Cause from "effect/Cause"
@@ -114,15 +115,6 @@ const link = (outer: AbortSignal, inner: AbortController): () => void => {
   return () => void members.delete(inner)
 }
 
-/** Signals that belong to one call already (a direct call's): {@link fetchWithLinkedSignal} passes them on. */
-const perCallSignals = new WeakSet<AbortSignal>()
-
-/** Marks `signal` as one call's own, so fetches under it need no linked signal of their own. */
-export const perCallSignal = (signal: AbortSignal): AbortSignal => {
-  perCallSignals.add(signal)
-  return signal
-}
-
 /**
  * Runs `fetch` with a signal of its own, linked to the caller's for as long as the exchange
  * lasts. The MCP SDK passes one transport-lifetime signal to every request; handing that to
@@ -133,7 +125,7 @@ export const perCallSignal = (signal: AbortSignal): AbortSignal => {
 export const fetchWithLinkedSignal = async (url: URL | string, init: RequestInit | undefined): Promise<Response> => {
   const outer = init?.signal
   if (outer == null) return upstreamFetch(url, init)
-  if (outer.aborted || perCallSignals.has(outer)) return upstreamFetch(url, init)
+  if (outer.aborted) return upstreamFetch(url, init)
   const inner = new AbortController()
   const unlink = link(outer, inner)
   let response: Response

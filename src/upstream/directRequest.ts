@@ -39,7 +39,7 @@ import {
 } from "@modelcontextprotocol/client"
 import * as Predicate from "effect/Predicate"
 import { abortableDelay } from "./abortableDelay.js"
-import { type ExchangeLike, perCallSignal } from "./authorizedFetch.js"
+import type { ExchangeLike } from "./authorizedFetch.js"
 import { errorObjectOf, protocolErrorOf } from "./jsonRpcErrors.js"
 import { sseEvents } from "./sseEvents.js"
 import type { UpstreamAnswer } from "./upstreamFetch.js"
@@ -144,8 +144,7 @@ export const directRequest = async (
     headers["mcp-protocol-version"] = route.transport.protocolVersion
   }
   const body = JSON.stringify({ jsonrpc: "2.0", id, method, params: { ...params, _meta: meta } })
-  // The call's own signal: the connector's fetch need not link one per exchange to it.
-  const signal = perCallSignal(handlers.signal)
+  const signal = handlers.signal
 
   /** Posts one message of ours (an answer to the upstream, a cancellation); failures are the upstream's to notice. */
   const post = (message: JSONRPCMessage) => {
