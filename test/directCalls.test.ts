@@ -356,20 +356,21 @@ describe("requests to the caller on a direct call", () => {
   })
 })
 
-describe("an upstream's requests to the caller", () => {
-  const sampler = async (answer: string, url = mcpUrl()) => {
-    const client = new V1Client({ name: answer, version: "1" }, { capabilities: { sampling: {} } })
-    client.setRequestHandler(CreateMessageRequestSchema, async () => {
-      // Keeps both calls in flight at once: a guess between them would be refused or wrong.
-      await new Promise((r) => setTimeout(r, 100))
-      return { role: "assistant", content: { type: "text", text: answer }, model: "test-model" }
-    })
-    await client.connect(new V1Transport(new URL(url)))
-    return client
-  }
+/** A client whose model answers `answer`, slowly enough that two callers' calls are in flight at once. */
+const sampler = async (answer: string, url: string) => {
+  const client = new V1Client({ name: answer, version: "1" }, { capabilities: { sampling: {} } })
+  client.setRequestHandler(CreateMessageRequestSchema, async () => {
+    // A guess between two calls in flight would be refused or wrong.
+    await new Promise((r) => setTimeout(r, 100))
+    return { role: "assistant", content: { type: "text", text: answer }, model: "test-model" }
+  })
+  await client.connect(new V1Transport(new URL(url)))
+  return client
+}
 
+describe("an upstream's requests to the caller", () => {
   it("reach the caller whose prompts/get or resources/read asked, with two in flight", async () => {
-    const [first, second] = await Promise.all([sampler("first-model"), sampler("second-model")])
+    const [first, second] = await Promise.all([sampler("first-model", mcpUrl()), sampler("second-model", mcpUrl())])
     const [a, b] = await Promise.all([
       first.getPrompt({ name: "old_askedPrompt" }),
       second.getPrompt({ name: "old_askedPrompt" })
@@ -454,22 +455,13 @@ describe("an upstream that redirects calls", () => {
       connectors: { near: mcp({ url: front.url }) },
       grants: [grant({ src: ["*"], connectors: ["near/**"] })]
     })
-    const sampler = async (answer: string) => {
-      const client = new V1Client({ name: answer, version: "1" }, { capabilities: { sampling: {} } })
-      client.setRequestHandler(CreateMessageRequestSchema, async () => {
-        // Both calls in flight at once: a guess among them would be refused or wrong.
-        await new Promise((r) => setTimeout(r, 100))
-        return { role: "assistant", content: { type: "text", text: answer }, model: "test-model" }
-      })
-      await client.connect(new V1Transport(new URL(`${redirected.origin}/v1/mcp`)))
-      return client
-    }
+    const url = `${redirected.origin}/v1/mcp`
     try {
       await eventually(async () => {
         const health = (await (await fetch(`${redirected.origin}/healthz`)).json()) as { connectors: Record<string, number> }
         return health.connectors["ready"] === 1
       }, 30_000, "the connector ready")
-      const [first, second] = await Promise.all([sampler("first-model"), sampler("second-model")])
+      const [first, second] = await Promise.all([sampler("first-model", url), sampler("second-model", url)])
       const [a, b] = await Promise.all([
         first.callTool({ name: "near_asks", arguments: {} }),
         second.callTool({ name: "near_asks", arguments: {} })
