@@ -17,7 +17,7 @@ import * as z from "zod"
 import type { RunningGateway } from "../src/Aperture.js"
 import { bearer, grant, mcp } from "../src/index.js"
 import { sseEvents } from "../src/upstream/sseEvents.js"
-import { eventually, openRawSession, SESSION_HEADERS, startGateway } from "./helpers/gateway.js"
+import { eventually, openRawSession, SESSION_HEADERS, startGateway, untilReady } from "./helpers/gateway.js"
 import { serveBothEras, type ServedBothEras } from "./fixtures/serveBothEras.js"
 
 /** Calls of `ticks` the upstream saw cancelled. */
@@ -123,10 +123,7 @@ beforeAll(async () => {
     connectors: { old: mcp({ url: upstream.url }), low: mcp({ url: refusing.url }), neu: mcp({ url: asking.url }) },
     grants: [grant({ src: ["*"], connectors: ["old/**", "low/**", "neu/**"] })]
   })
-  await eventually(async () => {
-    const health = (await (await fetch(`${gateway.origin}/healthz`)).json()) as { connectors: Record<string, number> }
-    return health.connectors["ready"] === 3
-  }, 30_000, "the connectors ready")
+  await untilReady(gateway, 3)
 })
 
 afterAll(async () => {
@@ -429,10 +426,7 @@ describe("an upstream that redirects calls", () => {
       grants: [grant({ src: ["*"], connectors: ["near/**", "far/**"] })]
     })
     try {
-      await eventually(async () => {
-        const health = (await (await fetch(`${redirected.origin}/healthz`)).json()) as { connectors: Record<string, number> }
-        return health.connectors["ready"] === 2
-      }, 30_000, "the connectors ready")
+      await untilReady(redirected, 2)
       const client = new V1Client({ name: "redirected", version: "1" })
       await client.connect(new V1Transport(new URL(`${redirected.origin}/v1/mcp`)))
       for (let i = 0; i < 2; i++) {
@@ -457,10 +451,7 @@ describe("an upstream that redirects calls", () => {
     })
     const url = `${redirected.origin}/v1/mcp`
     try {
-      await eventually(async () => {
-        const health = (await (await fetch(`${redirected.origin}/healthz`)).json()) as { connectors: Record<string, number> }
-        return health.connectors["ready"] === 1
-      }, 30_000, "the connector ready")
+      await untilReady(redirected, 1)
       const [first, second] = await Promise.all([sampler("first-model", url), sampler("second-model", url)])
       const [a, b] = await Promise.all([
         first.callTool({ name: "near_asks", arguments: {} }),

@@ -10,7 +10,7 @@ import { CreateMessageRequestSchema, ElicitRequestSchema, ToolListChangedNotific
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import type { RunningGateway } from "../src/Aperture.js"
 import { apiKeys, grant, mcp } from "../src/index.js"
-import { eventually, everythingStdio, startGateway } from "./helpers/gateway.js"
+import { eventually, everythingStdio, startGateway, untilReady } from "./helpers/gateway.js"
 import { everythingEntry, freePort, spawnProcess, type Spawned } from "./helpers/processes.js"
 import { startV2Upstream, type V2Upstream } from "./fixtures/v2Upstream.js"
 
@@ -55,10 +55,7 @@ beforeAll(async () => {
       grant({ src: ["alice"], connectors: ["fx/**"] })
     ]
   })
-  await eventually(async () => {
-    const health = (await (await fetch(`${gateway.origin}/healthz`)).json()) as { connectors: Record<string, number> }
-    return health.connectors["ready"] === 3
-  }, 30_000, "every connector ready")
+  await untilReady(gateway, 3)
 })
 
 afterAll(async () => {

@@ -79,6 +79,13 @@ export const eventually = async <A>(check: () => Promise<A | undefined | false> 
   throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ""}`)
 }
 
+/** Waits until `/healthz` counts `count` connectors ready. */
+export const untilReady = (gateway: RunningGateway, count: number, timeoutMs = 30_000) =>
+  eventually(async () => {
+    const health = (await (await fetch(`${gateway.origin}/healthz`)).json()) as { connectors: Record<string, number> }
+    return health.connectors["ready"] === count
+  }, timeoutMs, `${count} connectors ready`)
+
 /** `GET /api/connectors` of a gateway. */
 export const connectorsOf = async (gateway: RunningGateway) => {
   const response = await fetch(`${gateway.origin}/api/connectors`)
