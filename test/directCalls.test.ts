@@ -18,6 +18,7 @@ import type { RunningGateway } from "../src/Aperture.js"
 import { bearer, grant, mcp } from "../src/index.js"
 import { sseEvents } from "../src/upstream/sseEvents.js"
 import { eventually, openRawSession, SESSION_HEADERS, startGateway, untilReady } from "./helpers/gateway.js"
+import { startFront } from "./fixtures/front.js"
 import { serveBothEras, type ServedBothEras } from "./fixtures/serveBothEras.js"
 
 /** Calls of `ticks` the upstream saw cancelled. */
@@ -392,25 +393,13 @@ describe("an upstream that redirects calls", () => {
    */
   const startRedirectingFront = async (target: string, elsewhere: string | undefined) => {
     const seen: Array<{ path: string; authorization: string | undefined }> = []
-    const server = createServer(async (req, res) => {
-      const chunks: Array<Buffer> = []
-      for await (const chunk of req) chunks.push(chunk as Buffer)
-      const body = Buffer.concat(chunks).toString("utf8")
+    const front = await startFront(() => target, (req, body, res) => {
       seen.push({ path: req.url ?? "", authorization: req.headers["authorization"] })
-      if (req.method === "POST" && req.url === "/mcp" && body.includes("\"tools/call\"")) {
-        res.writeHead(307, { location: elsewhere ?? "/mcp?moved" }).end()
-        return
-      }
-      const headers: Record<string, string> = {}
-      for (const [name, value] of Object.entries(req.headers)) if (typeof value === "string" && name !== "host" && name !== "content-length") headers[name] = value
-      const answer = await fetch(target, { method: req.method ?? "GET", headers, ...(body !== "" && { body }) })
-      res.writeHead(answer.status, Object.fromEntries(answer.headers))
-      const reader = answer.body?.getReader()
-      for (let chunk = await reader?.read(); chunk !== undefined && !chunk.done; chunk = await reader!.read()) res.write(chunk.value)
-      res.end()
+      if (!(req.method === "POST" && req.url === "/mcp" && body.includes("\"tools/call\""))) return false
+      res.writeHead(307, { location: elsewhere ?? "/mcp?moved" }).end()
+      return true
     })
-    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve))
-    return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/mcp`, seen, close: () => new Promise<void>((r) => server.close(() => r())) }
+    return { ...front, seen }
   }
 
   it("follows a same-origin redirect as the SDK client does, and never sends the credential elsewhere", async () => {

@@ -22,6 +22,7 @@ import { grant, mcp } from "../src/config/dsl.js"
 import { startCapturingGateway } from "./helpers/capture.js"
 import { connectorsOf, eventually } from "./helpers/gateway.js"
 import { freePort, repoRoot, spawnProcess } from "./helpers/processes.js"
+import { type Front, startFront } from "./fixtures/front.js"
 import { type OAuthServer, startOAuthServer } from "./fixtures/oauthServer.js"
 import { type ProtectedUpstream, startProtectedUpstream } from "./fixtures/protectedUpstream.js"
 
@@ -48,7 +49,7 @@ let oauthUpstream: ProtectedUpstream
 let staticUpstream: ProtectedUpstream
 let redirector: ReturnType<typeof createServer>
 /** In front of the static upstream: answers every tool call with an error page that echoes the request's credentials. */
-let echoer: ReturnType<typeof createServer>
+let echoer: Front
 
 beforeAll(async () => {
   as = await startOAuthServer({ basicSecret: S.basicSecret, postSecret: S.postSecret })
@@ -66,26 +67,13 @@ beforeAll(async () => {
     res.end()
   })
   await new Promise<void>((resolve) => redirector.listen(0, "127.0.0.1", resolve))
-  echoer = createServer(async (req, res) => {
-    const chunks: Array<Buffer> = []
-    for await (const chunk of req) chunks.push(chunk as Buffer)
-    const body = Buffer.concat(chunks).toString("utf8")
+  echoer = await startFront((path) => `${new URL(staticUpstream.url).origin}${path}`, (req, body, res) => {
     // Tool calls, and on `?echo=list` the tools list (which the SDK client sends).
-    if (body.includes("\"tools/call\"") || (req.url?.includes("echo=list") === true && body.includes("\"tools/list\""))) {
-      res.writeHead(500, { "content-type": "text/plain" })
-      res.end(`cannot serve ${req.url} for authorization=${req.headers["authorization"]} x-key=${req.headers["x-key"]}`)
-      return
-    }
-    const headers: Record<string, string> = {}
-    for (const [name, value] of Object.entries(req.headers)) if (typeof value === "string" && name !== "host" && name !== "content-length") headers[name] = value
-    const answer = await fetch(`${new URL(staticUpstream.url).origin}${req.url}`, { method: req.method ?? "GET", headers, ...(body !== "" && { body }) })
-    res.writeHead(answer.status, Object.fromEntries(answer.headers))
-    // Streamed: an event stream (a listen request) stays open.
-    const reader = answer.body?.getReader()
-    for (let chunk = await reader?.read(); chunk !== undefined && !chunk.done; chunk = await reader!.read()) res.write(chunk.value)
-    res.end()
+    if (!(body.includes("\"tools/call\"") || (req.url?.includes("echo=list") === true && body.includes("\"tools/list\"")))) return false
+    res.writeHead(500, { "content-type": "text/plain" })
+    res.end(`cannot serve ${req.url} for authorization=${req.headers["authorization"]} x-key=${req.headers["x-key"]}`)
+    return true
   })
-  await new Promise<void>((resolve) => echoer.listen(0, "127.0.0.1", resolve))
 })
 
 afterAll(async () => {
@@ -93,7 +81,7 @@ afterAll(async () => {
   await staticUpstream?.close()
   await as?.close()
   redirector?.close()
-  echoer?.close()
+  await echoer?.close()
 })
 
 /** Every form a secret could leak in. */
@@ -116,7 +104,7 @@ describe("secrets stay out of every output", () => {
   it("through success and every failure path", async () => {
     const downPort = await freePort()
     const redirectUrl = `http://127.0.0.1:${(redirector.address() as AddressInfo).port}/token`
-    const echoUrl = `http://127.0.0.1:${(echoer.address() as AddressInfo).port}/mcp`
+    const echoUrl = echoer.url
     const cc = (options: Partial<Parameters<typeof clientCredentials>[0]>) =>
       clientCredentials({ clientId: as.clients.post.id, clientSecret: S.postSecret, authMethod: "client_secret_post", tokenUrl: as.tokenUrl, resource: oauthUpstream.url, ...options })
     const gateway = await startCapturingGateway({
