@@ -265,7 +265,7 @@ export class HttpProxy extends Effect.Service<HttpProxy>()("aperture/HttpProxy",
     const exchange = (route: Route, url: URL, method: string, headers: OutgoingHttpHeaders, body: IncomingMessage | undefined) =>
       Effect.gen(function*() {
         const credential = route.credential
-        if (credential === undefined) return { response: yield* send(route, url, method, headers, body), secrets: [] }
+        if (credential === undefined) return { response: yield* send(route, url, method, headers, body), authorization: undefined }
         const connectorId = route.connector.id
         const credentialFailed = (e: { readonly message: string }) =>
           new UpstreamFailed({ connectorId, kind: "credential", message: `connector ${connectorId}: ${e.message}` })
@@ -285,7 +285,7 @@ export class HttpProxy extends Effect.Service<HttpProxy>()("aperture/HttpProxy",
           for (const name in authorization.headers) withCredential[name.toLowerCase()] = authorization.headers[name]
           const target = authorization.query === undefined ? url : withQueryParams(url, authorization.query)
           const response = yield* send(route, target, method, withCredential, body)
-          return { upstreamRequest, response, secrets: authorizationSecrets(authorization) }
+          return { upstreamRequest, response, authorization }
         })
         const first = yield* attempt
         if (first.response.statusCode !== 401 || credential.onUnauthorized === undefined) return first
@@ -437,7 +437,7 @@ export class HttpProxy extends Effect.Service<HttpProxy>()("aperture/HttpProxy",
       inFlight++
       NodeHttpServerRequest.toServerResponse(request).once("close", () => inFlight--)
       const finish = metrics.startRequest(connectorId, method)
-      const { response, secrets } = yield* exchange(route, url.right, method, headers, hasBody(source.headers) ? source : undefined).pipe(
+      const { response, authorization } = yield* exchange(route, url.right, method, headers, hasBody(source.headers) ? source : undefined).pipe(
         Effect.tapError((failure) =>
           failure._tag === "CallerBodyStalled"
             ? Effect.sync(() => finish(false)) // the caller's failure: not the gateway's, not the upstream's
@@ -452,7 +452,9 @@ export class HttpProxy extends Effect.Service<HttpProxy>()("aperture/HttpProxy",
       metrics.upstreamResponse(connectorId, status)
       yield* report(connectorId, "ready", undefined)
       yield* Effect.logDebug(`proxy ${identity.login} ${method} ${connectorId}/${path} → ${status}`)
-      if (status >= 400 && secrets.length > 0 && method !== "HEAD") {
+      // Only an error answer is checked for the credential, so its forms are worked out only then.
+      const secrets = status >= 400 && authorization !== undefined && method !== "HEAD" ? authorizationSecrets(authorization) : []
+      if (secrets.length > 0) {
         const scrubbed = yield* scrubbedErrorBody(response, secrets)
         if (scrubbed._tag === "Unreadable") {
           return yield* new UpstreamFailed({
