@@ -93,6 +93,19 @@ interface Gateway {
   readonly startup: { readonly listening: number; readonly ready: number }
 }
 
+/** The floor relay (`bench/floorRelay.ts`) on the gateway's core: `POST /<name>` to each upstream. */
+const startRelay = async (routes: Record<string, string>) => {
+  const port = await freePort()
+  const child = launch(GATEWAY_CPU, process.execPath, [
+    ...tsx,
+    "bench/floorRelay.ts",
+    String(port),
+    ...Object.entries(routes).map(([name, url]) => `${name}=${url}`)
+  ])
+  const origin = (await child.waitFor(/http:\/\/\S+/)).trim()
+  return { child, pid: pidOf(child), origin }
+}
+
 const startGateway = async (connectors: ReadonlyArray<{ id: string; url: string; http?: boolean }>): Promise<Gateway> => {
   const port = await freePort()
   const started = performance.now()
@@ -138,35 +151,50 @@ const record = (cell: Cell, result: LoadResult) => {
   cell.errors += result.errors
 }
 
-/** Alternating direct/gateway rounds of the same load; the gateway's CPU per request is measured from /proc. */
-const compare = async (
-  gateway: Gateway,
-  load: (target: "direct" | "gateway") => Promise<LoadResult>
-): Promise<{ direct: Cell; gateway: Cell; loadgenCpuShare: number }> => {
-  const direct = emptyCell()
-  const through = emptyCell()
+type Target = "direct" | "gateway" | "relay"
+
+interface Compared {
+  readonly direct: Cell
+  readonly gateway: Cell
+  /** Empty unless a relay was measured. */
+  readonly relay: Cell
+  readonly loadgenCpuShare: number
+}
+
+/**
+ * Alternating rounds of the same load on each target (direct and gateway, and the floor relay
+ * when one is given); CPU per request is read from /proc for the gateway and the relay.
+ */
+async function compare(
+  gateway: { readonly pid: number },
+  load: (target: Target) => Promise<LoadResult>,
+  relay?: { readonly pid: number }
+): Promise<Compared> {
+  const cells: Record<Target, Cell> = { direct: emptyCell(), gateway: emptyCell(), relay: emptyCell() }
+  const meters: Partial<Record<Target, number>> = { gateway: gateway.pid, ...(relay !== undefined && { relay: relay.pid }) }
+  const order: ReadonlyArray<Target> = relay === undefined ? ["direct", "gateway"] : ["direct", "gateway", "relay"]
   let loadgenBusy = 0
   let wall = 0
   for (let round = 0; round < ROUNDS; round++) {
-    for (const target of round % 2 === 0 ? (["direct", "gateway"] as const) : (["gateway", "direct"] as const)) {
-      const cpu0 = cpuMillis(gateway.pid)
+    // Each target leads in turn, so a drift of the machine falls on all of them.
+    for (let i = 0; i < order.length; i++) {
+      const target = order[(round + i) % order.length]!
+      const pid = meters[target]
+      const cpu0 = pid === undefined ? 0 : cpuMillis(pid)
       const self0 = process.cpuUsage()
       const t0 = performance.now()
       const result = await load(target)
       const self = process.cpuUsage(self0)
       loadgenBusy += (self.user + self.system) / 1000
       wall += performance.now() - t0
-      if (target === "direct") record(direct, result)
-      else {
-        record(through, result)
-        through.cpuMsPerRequest.push((cpuMillis(gateway.pid) - cpu0) / Math.max(1, result.requests))
-      }
+      record(cells[target], result)
+      if (pid !== undefined) cells[target].cpuMsPerRequest.push((cpuMillis(pid) - cpu0) / Math.max(1, result.requests))
     }
   }
-  return { direct, gateway: through, loadgenCpuShare: loadgenBusy / wall }
+  return { ...cells, loadgenCpuShare: loadgenBusy / wall }
 }
 
-const throughputRows = (label: string, d: Cell, g: Cell, gateway: Gateway) => {
+const throughputRows = (label: string, d: Cell, g: Cell, gateway: { readonly pid: number }, relay?: { cell: Cell; pid: number }) => {
   out(
     `| ${label} | direct | ${f(median(d.rps), 0)}${range(d.rps)} | ${f(median(d.p50))} | ${f(median(d.p99))} | | | ${d.errors} |`
   )
@@ -174,6 +202,13 @@ const throughputRows = (label: string, d: Cell, g: Cell, gateway: Gateway) => {
     `| ${label} | gateway | ${f(median(g.rps), 0)}${range(g.rps)} | ${f(median(g.p50))} | ${f(median(g.p99))} | **${
       f(median(g.rps) / median(d.rps))
     }×** | ${f(median(g.cpuMsPerRequest))} ms, ${f(rssMiB(gateway.pid), 0)} MiB | ${g.errors} |`
+  )
+  if (relay === undefined) return
+  const r = relay.cell
+  out(
+    `| ${label} | floor: bare Node relay | ${f(median(r.rps), 0)}${range(r.rps)} | ${f(median(r.p50))} | ${f(median(r.p99))} | ${
+      f(median(r.rps) / median(d.rps))
+    }× | ${f(median(r.cpuMsPerRequest))} ms, ${f(rssMiB(relay.pid), 0)} MiB | ${r.errors} |`
   )
 }
 
@@ -192,12 +227,18 @@ const throughputScenarios = async () => {
     { name: "SDK upstream", direct: sdk.url, tool: "sdk" },
     { name: "raw upstream", direct: `${raw.base}/mcp/0`, tool: "raw" }
   ] as const
-  const target = (t: "direct" | "gateway", u: typeof upstreams[number], tool: string) =>
-    t === "direct" ? { url: u.direct, tool } : { url: gateway.url, tool: `${u.tool}_${tool}` }
+  const relay = runs("S1") ? await startRelay({ sdk: sdk.url, raw: `${raw.base}/mcp/0` }) : undefined
+  const target = (t: Target, u: typeof upstreams[number], tool: string) =>
+    t === "direct"
+      ? { url: u.direct, tool }
+      : t === "relay"
+      ? { url: `${relay!.origin}/${u.tool}`, tool }
+      : { url: gateway.url, tool: `${u.tool}_${tool}` }
 
   for (const u of upstreams) {
     await closedLoop({ ...target("direct", u, "echo"), message: "warm", concurrency: 8, seconds: 1 })
     await closedLoop({ ...target("gateway", u, "echo"), message: "warm", concurrency: 16, seconds: WARMUP_SECONDS / 2 })
+    if (relay !== undefined) await closedLoop({ ...target("relay", u, "echo"), message: "warm", concurrency: 16, seconds: 2 })
   }
 
   const saturation: Record<string, number> = {}
@@ -206,24 +247,35 @@ const throughputScenarios = async () => {
     let share = 0
     for (const u of upstreams) {
       for (const concurrency of [1, 16, 64]) {
+        // The floor where a target is about it: the raw upstream at c=16 (the 0.5× target).
+        const withFloor = u.tool === "raw" && concurrency === 16 ? relay : undefined
         const cells = await compare(gateway, (t) =>
-          closedLoop({ ...target(t, u, "echo"), message: "x".repeat(100), concurrency, seconds: SECONDS }))
+          closedLoop({ ...target(t, u, "echo"), message: "x".repeat(100), concurrency, seconds: SECONDS }), withFloor)
         share = Math.max(share, cells.loadgenCpuShare)
-        throughputRows(`${u.name}, c=${concurrency}`, cells.direct, cells.gateway, gateway)
+        throughputRows(`${u.name}, c=${concurrency}`, cells.direct, cells.gateway, gateway, withFloor && { cell: cells.relay, pid: withFloor.pid })
         if (concurrency === 16) saturation[u.name] = median(cells.gateway.rps)
       }
     }
     out("", `Load generator: at most ${f(share * 100, 0)} % of its core (CPU ${SHARED_CPU}, shared with the upstream).`)
+    out(
+      "The floor is `bench/floorRelay.ts` on the gateway's core: `node:http` in, undici out, bytes back, no MCP work at all; what no Node proxy goes below here."
+    )
 
-    out("", "### S1 open loop at 50 % of the gateway's saturation (same offered rate on both paths)", "")
-    out("| upstream | rate | direct p50 / p99 ms | gateway p50 / p99 ms | added p50 | added p99 |", "|---|---:|---:|---:|---:|---:|")
+    out("", "### S1 open loop at 50 % of the gateway's saturation (same offered rate on every path)", "")
+    out(
+      "| upstream | rate | direct p50 / p99 ms | gateway p50 / p99 ms | added p50 | added p99 | floor relay p50 / p99 ms | floor added p50 |",
+      "|---|---:|---:|---:|---:|---:|---:|---:|"
+    )
     for (const u of upstreams) {
       const rate = Math.max(20, Math.round((saturation[u.name] ?? 100) / 2))
       const cells = await compare(gateway, (t) =>
-        openLoop({ ...target(t, u, "echo"), message: "x".repeat(100), rate, seconds: SECONDS }))
-      const [d50, d99, g50, g99] = [median(cells.direct.p50), median(cells.direct.p99), median(cells.gateway.p50), median(cells.gateway.p99)]
-      out(`| ${u.name} | ${rate}/s | ${f(d50)} / ${f(d99)} | ${f(g50)} / ${f(g99)} | ${f(g50 - d50)} | ${f(g99 - d99)} |`)
+        openLoop({ ...target(t, u, "echo"), message: "x".repeat(100), rate, seconds: SECONDS }), relay)
+      const [d50, d99] = [median(cells.direct.p50), median(cells.direct.p99)]
+      const [g50, g99] = [median(cells.gateway.p50), median(cells.gateway.p99)]
+      const [r50, r99] = [median(cells.relay.p50), median(cells.relay.p99)]
+      out(`| ${u.name} | ${rate}/s | ${f(d50)} / ${f(d99)} | ${f(g50)} / ${f(g99)} | ${f(g50 - d50)} | ${f(g99 - d99)} | ${f(r50)} / ${f(r99)} | ${f(r50 - d50)} |`)
     }
+    await relay?.child.kill("SIGINT")
   }
 
   if (runs("S2")) {
@@ -388,7 +440,7 @@ const proxyScenario = async () => {
   if (!runs("S6")) return
   const rest = await startRest()
   const gateway = await startGateway([{ id: "rest", url: rest.base, http: true }])
-  const url = (t: "direct" | "gateway", size: number) =>
+  const url = (t: Target, size: number) =>
     t === "direct" ? `${rest.base}/bytes/${size}` : `${gateway.origin}/v1/connectors/rest/bytes/${size}`
   for (const t of ["direct", "gateway"] as const) {
     await httpClosedLoop({ url: url(t, 1024), concurrency: 16, seconds: WARMUP_SECONDS / 2, expectedBytes: 1024 })
