@@ -240,7 +240,7 @@ describe("through the gateway", () => {
     }
   })
 
-  it("on a 401 drops the token, fetches one and replays a safe request; a tools/call is not replayed", async () => {
+  it("on a 401 drops the token, fetches one and sends the request once more, a tools/call included", async () => {
     const gateway = await startCapturingGateway({
       connectors: { rev: mcp({ url: upstream.url, auth: clientCredentials({ ...optionsFor("client_secret_post"), tokenUrl: as.tokenUrl, resource: upstream.url }) }) },
       grants: everything
@@ -259,22 +259,28 @@ describe("through the gateway", () => {
       expect(reads.map((r) => r.authorized)).toEqual([false, true])
       expect(tokens() - issued).toBe(1)
 
-      // A tool call is not repeated: the caller is told to call again, and the credential is already fresh.
+      // So is a tool call: the refused one never ran (a 401 is "not applied"), the retry runs it once.
       upstream.revokeIssuedTokens()
       seen = upstream.requests.length
       issued = tokens()
       const runs = upstream.toolRuns()
-      const refused = await client.callTool({ name: "rev_count", arguments: {} }).then(
-        () => "succeeded",
-        (error: Error) => error.message
-      )
-      expect(refused).toMatch(/refused the credential \(HTTP 401\) on tools\/call.*call again/)
-      expect(upstream.requests.slice(seen).filter((r) => r.method === "tools/call").map((r) => r.authorized)).toEqual([false])
       expect(await client.callTool({ name: "rev_count", arguments: {} })).toMatchObject({ content: [{ text: String(runs + 1) }] })
+      expect(upstream.requests.slice(seen).filter((r) => r.method === "tools/call").map((r) => r.authorized)).toEqual([false, true])
       expect(upstream.toolRuns()).toBe(runs + 1)
       expect(tokens() - issued).toBe(1)
       expect((await statusOf(gateway, "rev"))?.status).toBe("ready")
       await client.close()
+    } finally {
+      await gateway.close()
+    }
+  })
+
+  it("shows a connector without auth whose upstream answers 401 as needs_auth", async () => {
+    const gateway = await startCapturingGateway({ connectors: { bare: mcp({ url: upstream.url }) }, grants: everything })
+    try {
+      await eventually(async () => (await statusOf(gateway, "bare"))?.status === "needs_auth", 30_000, "needs_auth")
+      expect((await statusOf(gateway, "bare"))?.error).toMatch(/requires authorization \(HTTP 401\).*no auth/)
+      expect(gateway.captured.logs.join("\n")).toContain("connector bare needs_auth")
     } finally {
       await gateway.close()
     }

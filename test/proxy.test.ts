@@ -34,6 +34,16 @@ const rotating = defineAuthPlugin({
     })
 })
 
+/** The contract's short form: `make` yields what to add to each request, no `authorize`. */
+const fixedHeader = defineAuthPlugin({
+  name: "fixedHeader",
+  options: Schema.Struct({ value: Schema.String }),
+  make: ({ value }) => Effect.succeed({ headers: { "x-fixed": value } })
+})
+
+/** A plugin whose `make` yields neither form. */
+const shapeless = defineAuthPlugin({ name: "shapeless", options: Schema.Struct({}), make: () => Effect.succeed({} as never) })
+
 let upstream: HttpUpstream
 let gateway: RunningGateway
 let deadPort: number
@@ -56,6 +66,10 @@ beforeAll(async () => {
       guarded: http({ url: base }),
       named: http({ url: `http://localhost:${upstream.port}/api` }),
       rotating: http({ url: base, allowPrivate: true, auth: rotating({}) }),
+      rotatingPost: http({ url: base, allowPrivate: true, auth: rotating({}) }),
+      rotatingStream: http({ url: base, allowPrivate: true, auth: rotating({}) }),
+      fixed: http({ url: base, allowPrivate: true, auth: fixedHeader({ value: "fixed-value" }) }),
+      shapeless: http({ url: base, allowPrivate: true, auth: shapeless({}) }),
       nowhere: http({ description: "no url yet" }),
       mcpish: mcp({ url: `http://127.0.0.1:${deadPort}/mcp` })
     },
@@ -73,6 +87,10 @@ beforeAll(async () => {
           "guarded/proxy/**",
           "named/proxy/**",
           "rotating/proxy/**",
+          "rotatingPost/proxy/**",
+          "rotatingStream/proxy/**",
+          "fixed/proxy/**",
+          "shapeless/proxy/**",
           "nowhere/proxy/**",
           "mcpish/**"
         ]
@@ -195,6 +213,44 @@ describe("forwarding", () => {
     expect(attempts).toEqual(["Bearer token-1", "Bearer token-2"])
     const metrics = await (await fetch(`${gateway.origin}/metrics`)).text()
     expect(metrics).toContain("aperture_token_refreshes_total{connector=\"rotating\"} 1\n")
+  })
+
+  it("takes a plugin whose make yields { headers } as a fixed credential, and says what is wrong with one that yields neither form", async () => {
+    const response = await rawRequest(gateway.origin, "/v1/connectors/fixed/fixed-check")
+    expect(response.status).toBe(200)
+    expect(upstream.seen.find((r) => r.url === "/api/fixed-check")?.headers["x-fixed"]).toBe("fixed-value")
+    const listed = (await connectorsOf(gateway)).connectors
+    expect(listed.find((c) => c.id === "shapeless")).toMatchObject({
+      status: "misconfigured",
+      error: expect.stringContaining("make yielded neither a credential")
+    })
+  })
+
+  it("keeps a small body for the retry after a 401; a chunked body streams, and its 401 goes back", async () => {
+    const sent = JSON.stringify({ order: 42 })
+    const posted = await rawRequest(gateway.origin, "/v1/connectors/rotatingPost/rotating", {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: sent
+    })
+    expect(posted.status).toBe(200)
+    expect(jsonOf(posted)).toMatchObject({ method: "POST", body: sent })
+    const attempts = upstream.seen.filter((r) => r.url === "/api/rotating" && r.method === "POST" && r.body === sent)
+    expect(attempts.map((r) => r.headers.authorization)).toEqual(["Bearer token-1", "Bearer token-2"])
+
+    // No Content-Length: the body is not held, so the 401 is the caller's; the credential is fresh for the next request.
+    const streamed = await rawRequest(gateway.origin, "/v1/connectors/rotatingStream/rotating", {
+      method: "POST",
+      body: Readable.from(["chunked ", "body"])
+    })
+    expect(streamed.status).toBe(401)
+    const again = await rawRequest(gateway.origin, "/v1/connectors/rotatingStream/rotating", { method: "POST", body: "second" })
+    expect(again.status).toBe(200)
+    const streamedAttempts = upstream.seen.filter((r) => r.url === "/api/rotating" && ["chunked body", "second"].includes(r.body))
+    expect(streamedAttempts.map((r) => [r.body, r.headers.authorization])).toEqual([
+      ["chunked body", "Bearer token-1"],
+      ["second", "Bearer token-2"]
+    ])
   })
 })
 

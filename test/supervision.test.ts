@@ -117,7 +117,7 @@ describe("supervision", () => {
     }
   })
 
-  it("reports a connector without url as misconfigured and serves the others", async () => {
+  it("reports a connector without url as down and serves the others", async () => {
     const gateway = await startGateway({
       connectors: { nourl: mcp({}), everything: everythingStdio() },
       grants: allowAll
@@ -125,7 +125,7 @@ describe("supervision", () => {
     try {
       await eventually(async () => (await statusOf(gateway, "everything")) === "ready", 30_000, "everything ready")
       const nourl = (await connectorsOf(gateway)).connectors.find((c) => c.id === "nourl")!
-      expect(nourl).toMatchObject({ status: "misconfigured", error: "no url configured" })
+      expect(nourl).toMatchObject({ status: "down", error: "no url configured" })
     } finally {
       await gateway.close()
     }

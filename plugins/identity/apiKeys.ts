@@ -17,7 +17,11 @@ import { defineIdentityPlugin, type Identity, IdentityRejected, Principal } from
 import { Secret } from "../../src/config/secret.js"
 import { bearerToken, looksLikeJwt } from "../../src/identity/bearerToken.js"
 
-/** Shorter live keys can be guessed; a hash is taken as given. */
+/**
+ * Shorter live keys can be guessed: they are taken, with a warning when the gateway starts (a
+ * load error would stop a test or a demo config cold; the warning says what to do). A hash is
+ * taken as given.
+ */
 export const MIN_KEY_LENGTH = 16
 const HASHED = /^sha256:([0-9a-fA-F]{64})$/
 
@@ -33,6 +37,8 @@ const ListedKeySchema = Schema.Struct({ key: Secret, ...Holder })
 export interface ConfiguredKey {
   readonly digest: Redacted.Redacted<Buffer>
   readonly identity: Identity
+  /** A live key shorter than {@link MIN_KEY_LENGTH}. */
+  readonly short: boolean
 }
 
 type HolderInput = typeof HolderSchema.Encoded
@@ -45,9 +51,11 @@ const digestOf = (key: string): Buffer | string => {
   const hashed = HASHED.exec(key)
   if (hashed !== null) return Buffer.from(hashed[1]!, "hex")
   if (key.startsWith("sha256:")) return "a hashed key is sha256: and 64 hex digits (printf %s \"$KEY\" | sha256sum)"
-  if (key.length < MIN_KEY_LENGTH) return `a key must be at least ${MIN_KEY_LENGTH} characters (or give its sha256:<hex>)`
+  if (key.length === 0) return "a key must not be empty"
   return sha256(key)
 }
+
+const isShort = (key: string) => !HASHED.test(key) && key.length < MIN_KEY_LENGTH
 
 /**
  * Decodes either shape. Live keys never appear in an error path: a record key is named
@@ -65,10 +73,11 @@ const KeysSchema = Schema.transformOrFail(
       Effect.gen(function*() {
         const issues: Array<ParseResult.ParseIssue> = []
         const keys: Array<ConfiguredKey> = []
-        const add = (digest: Buffer, holder: typeof HolderSchema.Type) =>
+        const add = (digest: Buffer, holder: typeof HolderSchema.Type, key: string) =>
           keys.push({
             digest: Redacted.make(digest),
-            identity: { login: holder.login, groups: holder.groups, tags: holder.tags, via: "apiKeys" }
+            identity: { login: holder.login, groups: holder.groups, tags: holder.tags, via: "apiKeys" },
+            short: isShort(key)
           })
         if (Array.isArray(input)) {
           for (const [i, entry] of input.entries()) {
@@ -77,10 +86,11 @@ const KeysSchema = Schema.transformOrFail(
               issues.push(new ParseResult.Pointer(i, entry, decoded.left))
               continue
             }
-            const digest = digestOf(Redacted.value(decoded.right.key))
+            const key = Redacted.value(decoded.right.key)
+            const digest = digestOf(key)
             if (typeof digest === "string") {
               issues.push(new ParseResult.Pointer([i, "key"], entry, new ParseResult.Type(ast, "<redacted>", digest)))
-            } else add(digest, decoded.right)
+            } else add(digest, decoded.right, key)
           }
         } else {
           for (const [i, [key, holder]] of Object.entries(input as Record<string, unknown>).entries()) {
@@ -92,7 +102,7 @@ const KeysSchema = Schema.transformOrFail(
             }
             const decoded = yield* Effect.either(ParseResult.decodeUnknown(HolderSchema)(holder, options))
             if (decoded._tag === "Left") issues.push(new ParseResult.Pointer(label, holder, decoded.left))
-            else add(digest, decoded.right)
+            else add(digest, decoded.right, key)
           }
         }
         if (issues.length > 0) {
@@ -127,7 +137,12 @@ export const apiKeys = defineIdentityPlugin({
     const digests = keys.map((k) => Redacted.value(k.digest))
     const identities = keys.map((k) => k.identity)
     const unknownKey = Effect.fail(new IdentityRejected({ plugin: "apiKeys", message: "unknown API key" }))
-    return Effect.succeed({
+    const short = [...new Set(keys.filter((k) => k.short).map((k) => k.identity.login))]
+    const warned = short.length === 0 ? Effect.void : Effect.logWarning(
+      `apiKeys: ${short.length === 1 ? "the key" : "the keys"} of ${short.join(", ")} ${short.length === 1 ? "is" : "are"} ` +
+        `shorter than ${MIN_KEY_LENGTH} characters and could be guessed; use a longer one (openssl rand -hex 16), or give its sha256:<hex>`
+    )
+    return Effect.as(warned, {
       identify: (request) => {
         const presented = presentedKey(request.headers)
         if (presented === undefined) return Effect.succeed(undefined)

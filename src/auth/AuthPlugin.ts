@@ -39,8 +39,8 @@ export interface Credential {
   readonly authorize: (request: UpstreamRequest) => Effect.Effect<Authorization, AuthError>
   /**
    * Called when the upstream answered 401 to an authorized request. Refresh whatever is cached
-   * and answer `true` to have the request sent once more (only requests that are safe to replay
-   * are retried).
+   * and answer `true` to have the request sent once more (any request whose body is in memory:
+   * a 401 means it was not applied).
    */
   readonly onUnauthorized?: (request: UpstreamRequest, response: Response) => Effect.Effect<boolean, AuthError>
 }
@@ -58,7 +58,11 @@ export interface AuthPluginSpec<A, I> {
   /** The name shown as `auth_type` in `/api/connectors` (Aperture's wire names, e.g. `bearer_token`). */
   readonly type?: string
   readonly options: Schema.Schema<A, I>
-  readonly make: (options: A, context: AuthContext) => Effect.Effect<Credential, AuthError, Scope.Scope>
+  /**
+   * Runs once per connector, in its scope. Yields a {@link Credential}, or, for a credential that
+   * never changes, just what to add to each request (`{ headers, query }`).
+   */
+  readonly make: (options: A, context: AuthContext) => Effect.Effect<Credential | Authorization, AuthError, Scope.Scope>
   /** One line for `aperture check`; must never include a secret. */
   readonly describe?: (options: I) => string
 }
@@ -117,6 +121,32 @@ export const AuthPluginSchema: Schema.Schema<ResolvedAuth, AuthPlugin> = Schema.
   encode: () => (resolved, _options, ast) =>
     ParseResult.fail(new ParseResult.Forbidden(ast, resolved, "auth plugins cannot be encoded"))
 }, { identifier: "AuthPlugin" })
+
+/**
+ * A connector's credential from its plugin: what `make` yielded, a fixed `{ headers, query }`
+ * made into a credential that always adds it. Anything else is the plugin's bug, said as such
+ * (not a `TypeError` on the first request).
+ */
+export const makeCredential = (auth: ResolvedAuth, context: AuthContext): Effect.Effect<Credential, AuthError, Scope.Scope> =>
+  Effect.flatMap((auth.spec as AuthPluginSpec<unknown, unknown>).make(auth.options, context), (made) => {
+    if (Predicate.isFunction((made as Partial<Credential>)?.authorize)) return Effect.succeed(made as Credential)
+    const fixed = made as Authorization | undefined
+    const isStringRecord = (u: unknown): u is Readonly<Record<string, string>> | undefined =>
+      u === undefined || (Predicate.isRecord(u) && Object.values(u).every(Predicate.isString))
+    if (Predicate.isRecord(fixed) && (fixed.headers !== undefined || fixed.query !== undefined)) {
+      const { headers, query } = fixed
+      if (isStringRecord(headers) && isStringRecord(query)) {
+        const authorization: Authorization = { ...(headers !== undefined && { headers }), ...(query !== undefined && { query }) }
+        return Effect.succeed({ authorize: () => Effect.succeed(authorization) })
+      }
+    }
+    return Effect.fail(
+      new AuthError({
+        plugin: auth.spec.name,
+        message: `auth plugin ${auth.spec.name}: make yielded neither a credential ({ authorize, onUnauthorized? }) nor what to add to each request ({ headers?, query? } of strings)`
+      })
+    )
+  })
 
 /** The one-line description of a resolved auth for `aperture check`. */
 export const describeAuth = (auth: ResolvedAuth | undefined): string =>

@@ -11,7 +11,7 @@ import { exposedName, exposedUri } from "./names.js"
 /** An upstream definition as received: passed through untouched apart from its name. */
 export type UpstreamItem = { readonly [key: string]: unknown }
 
-export type ConnectorStatus = "connecting" | "ready" | "down" | "misconfigured"
+export type ConnectorStatus = "connecting" | "ready" | "down" | "misconfigured" | "needs_auth"
 
 export interface UpstreamLists {
   readonly tools: ReadonlyArray<UpstreamItem & { readonly name: string }>

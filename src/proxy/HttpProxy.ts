@@ -25,7 +25,7 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import { AuditLog } from "../audit/AuditLog.js"
-import type { Credential, UpstreamRequest } from "../auth/AuthPlugin.js"
+import { type Credential, makeCredential, type UpstreamRequest } from "../auth/AuthPlugin.js"
 import { authorizationSecrets } from "../auth/scrubSecrets.js"
 import { Catalog } from "../catalog/Catalog.js"
 import type { ConnectorStatus } from "../catalog/index.js"
@@ -80,6 +80,53 @@ const webHeaders = (headers: IncomingHttpHeaders | OutgoingHttpHeaders): Headers
 
 const hasBody = (headers: IncomingHttpHeaders) =>
   headers["transfer-encoding"] !== undefined || (headers["content-length"] !== undefined && headers["content-length"] !== "0")
+
+/**
+ * The largest request body kept in memory so that a 401 can be answered as the contract says,
+ * with one credential refresh and one retry: only on a connector whose credential can refresh,
+ * and only a body whose `Content-Length` is known and at most this. A larger or chunked body
+ * streams through and cannot be sent twice (its 401 goes back to the caller; the next request
+ * carries the fresh credential).
+ */
+const REPLAYABLE_BODY_BYTES = 1024 * 1024
+
+/** What is sent upstream: nothing, the caller's body as it streams, or a body read whole. */
+type OutgoingBody = IncomingMessage | Buffer | undefined
+
+/** A caller's whole body, if it stops arriving for `timeoutMs` the exchange fails as the caller's. */
+const readWhole = (route: Route, body: IncomingMessage) =>
+  Effect.async<Buffer, CallerBodyStalled | UpstreamFailed>((resume) => {
+    const chunks: Array<Buffer> = []
+    const settle = (outcome: Effect.Effect<Buffer, CallerBodyStalled | UpstreamFailed>) => {
+      clearTimeout(timer)
+      body.off("data", onData)
+      body.off("end", onEnd)
+      body.off("error", onError)
+      body.off("close", onClose)
+      resume(outcome)
+    }
+    const stalled = () =>
+      settle(Effect.fail(new CallerBodyStalled({
+        connectorId: route.connector.id,
+        message: `the request body stopped arriving for ${route.timeoutMs} ms (the connector's timeout)`
+      })))
+    let timer = setTimeout(stalled, route.timeoutMs)
+    const onData = (chunk: Buffer) => {
+      chunks.push(chunk)
+      clearTimeout(timer)
+      timer = setTimeout(stalled, route.timeoutMs)
+    }
+    const onEnd = () => settle(Effect.succeed(Buffer.concat(chunks)))
+    const onError = () => stalled()
+    const onClose = () => {
+      if (!body.complete) stalled()
+    }
+    body.on("data", onData)
+    body.on("end", onEnd)
+    body.on("error", onError)
+    body.on("close", onClose)
+    return Effect.sync(() => settle(Effect.never))
+  })
 
 /** The failure, described without the upstream path or query (the query may hold a credential). */
 const describeFailure = (route: Route, url: URL, error: unknown): UpstreamFailed | CallerBodyStalled => {
@@ -180,7 +227,7 @@ export class HttpProxy extends Effect.Service<HttpProxy>()("aperture/HttpProxy",
         const timeoutMs = Duration.toMillis(connector.timeout)
         const allow = connector.methods.join(", ")
         if (connector.url === undefined) {
-          yield* report(connector.id, "misconfigured", "no url configured")
+          yield* report(connector.id, "down", "no url configured")
           const route: Route = { connector, base: undefined, credential: undefined, agent: undefined, refusedAddress: undefined, timeoutMs, allow }
           return route
         }
@@ -188,7 +235,7 @@ export class HttpProxy extends Effect.Service<HttpProxy>()("aperture/HttpProxy",
         const refusedAddress = connector.allowPrivate ? undefined : refuseLiteral(connectHostname(base))
         const credential = connector.auth === undefined
           ? Either.right(undefined)
-          : yield* connector.auth.spec.make(connector.auth.options, { connectorId: connector.id, upstreamUrl: base }).pipe(
+          : yield* makeCredential(connector.auth, { connectorId: connector.id, upstreamUrl: base }).pipe(
             Effect.map((c) => countRefreshes(c, () => metrics.tokenRefreshed(connector.id))),
             Effect.either
           )
@@ -220,7 +267,7 @@ export class HttpProxy extends Effect.Service<HttpProxy>()("aperture/HttpProxy",
     }
 
     /** One upstream exchange: resolves with the response head; the body is left to stream. */
-    const send = (route: Route, url: URL, method: string, headers: OutgoingHttpHeaders, body: IncomingMessage | undefined) =>
+    const send = (route: Route, url: URL, method: string, headers: OutgoingHttpHeaders, body: OutgoingBody) =>
       Effect.async<IncomingMessage, UpstreamFailed | CallerBodyStalled>((resume) => {
         const request = (url.protocol === "https:" ? https.request : http.request)({
           protocol: url.protocol,
@@ -237,7 +284,7 @@ export class HttpProxy extends Effect.Service<HttpProxy>()("aperture/HttpProxy",
         // the caller stopped sending, its fault (408), not the upstream's.
         request.setTimeout(route.timeoutMs, () =>
           request.destroy(
-            body !== undefined && !body.complete && !request.writableNeedDrain ? new CallerSilent() : new UpstreamSilent()
+            body !== undefined && !Buffer.isBuffer(body) && !body.complete && !request.writableNeedDrain ? new CallerSilent() : new UpstreamSilent()
           )
         )
         request.once("response", (response) => {
@@ -252,6 +299,7 @@ export class HttpProxy extends Effect.Service<HttpProxy>()("aperture/HttpProxy",
           resume(Effect.fail(describeFailure(route, url, error)))
         })
         if (body === undefined) request.end()
+        else if (Buffer.isBuffer(body)) request.end(body)
         else body.pipe(request)
         return Effect.sync(() => {
           if (!settled) {
@@ -261,11 +309,20 @@ export class HttpProxy extends Effect.Service<HttpProxy>()("aperture/HttpProxy",
         })
       })
 
-    /** Authorizes and sends; a 401 to a bodiless request gets one credential refresh and one retry. */
-    const exchange = (route: Route, url: URL, method: string, headers: OutgoingHttpHeaders, body: IncomingMessage | undefined) =>
+    /**
+     * Authorizes and sends; a 401 gets one credential refresh and one retry (a 401 means the
+     * request was not applied, RFC 9110 §15.5.2), when the body can be sent again (see
+     * {@link REPLAYABLE_BODY_BYTES}).
+     */
+    const exchange = (route: Route, url: URL, method: string, headers: OutgoingHttpHeaders, callerBody: IncomingMessage | undefined) =>
       Effect.gen(function*() {
         const credential = route.credential
-        if (credential === undefined) return { response: yield* send(route, url, method, headers, body), authorization: undefined }
+        if (credential === undefined) return { response: yield* send(route, url, method, headers, callerBody), authorization: undefined }
+        const length = Number(callerBody?.headers["content-length"])
+        const body: OutgoingBody = callerBody !== undefined && credential.onUnauthorized !== undefined &&
+            Number.isSafeInteger(length) && length <= REPLAYABLE_BODY_BYTES
+          ? yield* readWhole(route, callerBody)
+          : callerBody
         const connectorId = route.connector.id
         const credentialFailed = (e: { readonly message: string }) =>
           new UpstreamFailed({ connectorId, kind: "credential", message: `connector ${connectorId}: ${e.message}` })
@@ -290,7 +347,7 @@ export class HttpProxy extends Effect.Service<HttpProxy>()("aperture/HttpProxy",
         const first = yield* attempt
         if (first.response.statusCode !== 401 || credential.onUnauthorized === undefined) return first
         const refused = new Response(null, { status: 401, headers: webHeaders(first.response.headers) })
-        if (body !== undefined) {
+        if (body !== undefined && !Buffer.isBuffer(body)) {
           // A streamed body cannot be sent twice: refresh for the next request, return this 401.
           yield* Effect.ignore(credential.onUnauthorized(first.upstreamRequest, refused))
           return first

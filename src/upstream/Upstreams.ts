@@ -12,7 +12,7 @@ import * as FiberMap from "effect/FiberMap"
 import * as Queue from "effect/Queue"
 import * as Schedule from "effect/Schedule"
 import type * as Scope from "effect/Scope"
-import type { Credential } from "../auth/AuthPlugin.js"
+import { type Credential, makeCredential } from "../auth/AuthPlugin.js"
 import { Catalog } from "../catalog/Catalog.js"
 import { emptyLists, type UpstreamLists } from "../catalog/index.js"
 import { GatewayConfig } from "../config/GatewayConfig.js"
@@ -23,7 +23,7 @@ import { CallRegistry } from "./callChannel.js"
 import { classify, type Connection, connect, type ConnectionMemory, type ListKind, readLists, type UpstreamEvents } from "./connection.js"
 import type { DirectRoute } from "./directRequest.js"
 import { FifoPermits } from "./fifoPermits.js"
-import { describeError, UpstreamError } from "./UpstreamError.js"
+import { describeError, isCredentialProblem, UpstreamError } from "./UpstreamError.js"
 
 /** A connected upstream, as request routing uses it. */
 export interface LiveUpstream {
@@ -73,15 +73,21 @@ export class Upstreams extends Effect.Service<Upstreams>()("aperture/Upstreams",
     const fibers = yield* FiberMap.make<string>()
     const discovery = new FifoPermits(DISCOVERY_CONCURRENCY)
 
-    const markFailed = (connector: McpSpeakingConnector, error: UpstreamError) =>
-      catalog.update(connector.id, (s) => ({
+    const markFailed = (connector: McpSpeakingConnector, error: UpstreamError) => {
+      // A 401 to a connector with no credential: the upstream wants one (MCP authorization),
+      // nothing is broken but the config — the original's "Needs auth".
+      const needsAuth = error.kind === "unauthorized" && (connector.kind !== "mcp" || connector.auth === undefined)
+      return catalog.update(connector.id, (s) => ({
         ...s,
-        status: error.kind === "auth" ? "misconfigured" : "down",
-        error: error.message,
+        status: needsAuth ? "needs_auth" : isCredentialProblem(error) ? "misconfigured" : "down",
+        error: needsAuth
+          ? "the upstream requires authorization (HTTP 401) and this connector has no auth: configure one (bearer, clientCredentials, apiKey, basic or a plugin)"
+          : error.message,
         attempted: true,
         lists: emptyLists,
         upstream: undefined
       }))
+    }
 
     /** Re-reads the lists the upstream said changed, until the connection ends. */
     const followChanges = (connector: McpSpeakingConnector, connection: Connection) =>
@@ -114,7 +120,7 @@ export class Upstreams extends Effect.Service<Upstreams>()("aperture/Upstreams",
               // A credential that can no longer be obtained or is refused makes the connector
               // misconfigured, not down.
               const classified = classify(connector.id, error)
-              return classified.kind === "auth" ? classified : new UpstreamError({
+              return isCredentialProblem(classified) ? classified : new UpstreamError({
                 connectorId: connector.id,
                 kind: "unreachable",
                 message: `stopped answering: ${describeError(error)}`
@@ -157,9 +163,9 @@ export class Upstreams extends Effect.Service<Upstreams>()("aperture/Upstreams",
         )
       }))
 
-    const makeCredential = (connector: McpSpeakingConnector): Effect.Effect<Credential | undefined, UpstreamError, Scope.Scope> =>
+    const credentialOf = (connector: McpSpeakingConnector): Effect.Effect<Credential | undefined, UpstreamError, Scope.Scope> =>
       connector.kind === "mcp" && connector.auth !== undefined
-        ? connector.auth.spec.make(connector.auth.options, { connectorId: connector.id, upstreamUrl: connector.url }).pipe(
+        ? makeCredential(connector.auth, { connectorId: connector.id, upstreamUrl: connector.url }).pipe(
           Effect.map((credential) => countRefreshes(credential, () => metrics.tokenRefreshed(connector.id))),
           Effect.mapError((e) => new UpstreamError({ connectorId: connector.id, kind: "auth", message: e.message }))
         )
@@ -170,7 +176,8 @@ export class Upstreams extends Effect.Service<Upstreams>()("aperture/Upstreams",
         if (connector.kind === "mcp" && connector.url === undefined) {
           yield* catalog.update(connector.id, (s) => ({
             ...s,
-            status: "misconfigured",
+            // As the config's warning says: it stays down (there is nothing to fix but the config).
+            status: "down",
             error: "no url configured",
             attempted: true
           }))
@@ -179,7 +186,7 @@ export class Upstreams extends Effect.Service<Upstreams>()("aperture/Upstreams",
         const memory: ConnectionMemory = { transport: undefined, prior: undefined }
         // The credential lives in the connector's scope, so its token cache survives reconnects.
         return yield* Effect.scoped(Effect.gen(function*() {
-          const credential = yield* makeCredential(connector)
+          const credential = yield* credentialOf(connector)
           return yield* session(connector, credential, memory).pipe(
             Effect.tapError((error) => markFailed(connector, error)),
             Effect.retry(reconnectSchedule)

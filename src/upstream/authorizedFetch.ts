@@ -1,9 +1,9 @@
 /**
  * The `fetch` every HTTP-based upstream transport uses, and the leaner exchange the gateway's own
  * calls use: the connector's credential is added to each request; a 401 lets the credential
- * refresh, and a request that is safe to replay (`replay.ts`) is sent once more. The caller's own
- * `Authorization` never gets here: upstream requests are built by the gateway, not copied from
- * the caller's.
+ * refresh, and the request is sent once more (see {@link credentialRunner}'s `again`). The
+ * caller's own `Authorization` never gets here: upstream requests are built by the gateway, not
+ * copied from the caller's.
  * @module
  */
 import * as Cause from "effect/Cause"
@@ -16,7 +16,6 @@ import type { AuthError, Authorization, Credential, UpstreamRequest } from "../a
 import { authorizationSecrets, scrubSecrets } from "../auth/scrubSecrets.js"
 import { isEventStream, onBodyDone } from "../http/responseBody.js"
 import { callInContext, type DownstreamCall } from "./callChannel.js"
-import { jsonRpcMethod, safeToReplay } from "./replay.js"
 import { type ExchangeInit, type UpstreamAnswer, upstreamExchange, upstreamFetch, webHeaders } from "./upstreamFetch.js"
 
 export type FetchLike = (url: string | URL, init?: RequestInit) => Promise<Response>
@@ -26,19 +25,6 @@ export class CredentialUnavailable extends Error {
   constructor(readonly authError: AuthError) {
     super(authError.message)
     this.name = "CredentialUnavailable"
-  }
-}
-
-/**
- * Thrown into the MCP SDK when the upstream refused the credential on a request that is not
- * replayed (a `tools/call`): the credential has been refreshed, and the caller may call again.
- */
-export class CallNotRepeated extends Error {
-  constructor(readonly method: string) {
-    super(
-      `upstream refused the credential (HTTP 401) on ${method}; the credential was refreshed, but Aperture does not repeat a ${method} on its own (the upstream may have acted on it): call again`
-    )
-    this.name = "CallNotRepeated"
   }
 }
 
@@ -78,20 +64,18 @@ const credentialRunner = (credential: Credential, runtime: Runtime.Runtime<never
       return settled(exit)
     },
     /**
-     * After a 401: whether to send the request once more. The credential drops what was refused
-     * even when the request is not repeated, so the next one carries a fresh credential; a
-     * request that is not safe to replay (`replay.ts`) is then an error saying to call again.
+     * After a 401: whether to send the request once more, which the credential decides (it
+     * refreshes first). Any request may be: a 401 says the request "has not been applied because
+     * it lacks valid authentication credentials" (RFC 9110 §15.5.2), so one retry with a fresh
+     * credential repeats nothing, a `tools/call` included. Only a body that was streamed (not in
+     * memory) cannot be sent twice; the credential still drops what was refused, so the next
+     * request carries a fresh one. A second 401 is the answer: the credential itself is refused.
      */
     again: async (request: UpstreamRequest, refused: Response, hasBody = request.body !== undefined): Promise<boolean> => {
       if (credential.onUnauthorized === undefined) return false
       const retry = await run(Effect.either(credential.onUnauthorized(request, refused)))
       if (retry._tag === "Left") throw new CredentialUnavailable(retry.left)
-      if (!retry.right) return false
-      const body = request.body
-      if (!safeToReplay(request.method, body, hasBody)) {
-        throw new CallNotRepeated((body !== undefined ? jsonRpcMethod(body) : undefined) ?? `${request.method} request`)
-      }
-      return true
+      return retry.right && (!hasBody || request.body !== undefined)
     }
   }
 }

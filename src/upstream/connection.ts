@@ -23,7 +23,7 @@ import { authorizedExchange, authorizedFetch, CredentialUnavailable, type Exchan
 import type { CallRegistry } from "./callChannel.js"
 import type { DirectRoute } from "./directRequest.js"
 import { passthrough } from "./passthrough.js"
-import { describeError, UpstreamError } from "./UpstreamError.js"
+import { describeError, isCredentialProblem, UpstreamError } from "./UpstreamError.js"
 import { WebSocketClientTransport } from "./webSocketTransport.js"
 
 export type ListKind = "tools" | "prompts" | "resources"
@@ -62,7 +62,7 @@ const credentialCause = (error: unknown): CredentialUnavailable | undefined => {
   return undefined
 }
 
-/** Why a request to an upstream failed: a credential problem (`auth`, status `misconfigured`) or another. */
+/** Why a request to an upstream failed: a credential problem (`auth`, `unauthorized`) or another. */
 export const classify = (connectorId: string, error: unknown, stderrTail: () => string = () => ""): UpstreamError => {
   if (error instanceof UpstreamError) return error
   const credential = credentialCause(error)
@@ -70,7 +70,7 @@ export const classify = (connectorId: string, error: unknown, stderrTail: () => 
   if (error instanceof UnauthorizedError || error instanceof SdkHttpError && error.status === 401) {
     return new UpstreamError({
       connectorId,
-      kind: "auth",
+      kind: "unauthorized",
       message: "upstream refused the credential (HTTP 401), also after a refresh; check the connector's auth"
     })
   }
@@ -323,7 +323,7 @@ const listAll = (connection: Connection, connectorId: string, list: keyof typeof
           ),
         catch: (error) => {
           const classified = classify(connectorId, error)
-          return classified.kind === "auth"
+          return isCredentialProblem(classified)
             ? classified
             : new UpstreamError({ connectorId, kind: "protocol", message: `${method} failed: ${describeError(error)}` })
         }
