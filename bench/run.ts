@@ -43,7 +43,7 @@ const only = new Set((onlyArg?.includes("=") ? onlyArg.split("=")[1] : process.a
 const runs = (scenario: string) => only.size === 0 || only.has(scenario)
 
 const ROUNDS = quick ? 1 : 5
-const SECONDS = quick ? 1 : 2.5
+const SECONDS = quick ? 1 : 2
 /**
  * Load on the gateway before anything is measured: V8 needs ~10 s of traffic before the hot
  * path is optimised (rounds in the first 5 s cost 2–4× the CPU per call of later ones).
