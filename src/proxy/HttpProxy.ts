@@ -95,14 +95,17 @@ type OutgoingBody = IncomingMessage | Buffer | undefined
 
 /** A caller's whole body, if it stops arriving for `timeoutMs` the exchange fails as the caller's. */
 const readWhole = (route: Route, body: IncomingMessage) =>
-  Effect.async<Buffer, CallerBodyStalled | UpstreamFailed>((resume) => {
+  Effect.async<Buffer, CallerBodyStalled>((resume) => {
     const chunks: Array<Buffer> = []
-    const settle = (outcome: Effect.Effect<Buffer, CallerBodyStalled | UpstreamFailed>) => {
+    const stop = () => {
       clearTimeout(timer)
       body.off("data", onData)
       body.off("end", onEnd)
       body.off("error", onError)
       body.off("close", onClose)
+    }
+    const settle = (outcome: Effect.Effect<Buffer, CallerBodyStalled>) => {
+      stop()
       resume(outcome)
     }
     const stalled = () =>
@@ -125,7 +128,7 @@ const readWhole = (route: Route, body: IncomingMessage) =>
     body.on("end", onEnd)
     body.on("error", onError)
     body.on("close", onClose)
-    return Effect.sync(() => settle(Effect.never))
+    return Effect.sync(stop)
   })
 
 /** The failure, described without the upstream path or query (the query may hold a credential). */
