@@ -36,7 +36,7 @@ const configOption = Options.text("config").pipe(
 const reportConfigError = (error: ConfigError) =>
   Effect.gen(function*() {
     if (error._tag === "ConfigInvalid") {
-      yield* Console.error(`aperture: invalid config${error.source ? ` ${error.source}` : ""} (${error.issues.length} problems):`)
+      yield* Console.error(`aperture: invalid config${error.source ? ` ${error.source}` : ""} (${error.issues.length} ${error.issues.length === 1 ? "problem" : "problems"}):`)
       for (const issue of error.issues) yield* Console.error(`  ${formatIssue(issue)}`)
     } else {
       yield* Console.error(`aperture: ${error.message}`)
