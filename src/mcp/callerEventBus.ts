@@ -4,30 +4,19 @@
  * resource update only to callers who may read that resource.
  * @module
  */
-import { AsyncLocalStorage } from "node:async_hooks"
 import type { ServerEvent, ServerEventBus } from "@modelcontextprotocol/server"
 import type { Identity } from "../identity/IdentityPlugin.js"
+import { ContextWhileRunning } from "../upstream/contextWhileRunning.js"
 
-const opener = new AsyncLocalStorage<{ readonly identity: Identity; readonly stream: object | undefined }>()
-
-/** Requests being served as a caller right now. */
-let serving = 0
+const opener = new ContextWhileRunning<{ readonly identity: Identity; readonly stream: object | undefined }>()
 
 /**
  * Runs `serve` as `identity`: a listen stream it opens belongs to that caller (and answers to
  * `stream`, for events meant for that one stream). The SDK subscribes the stream before its
- * handler's answer resolves, so the context is dropped then: on Node 20 an AsyncLocalStorage in
- * use hooks every promise of the process (~10 % of a call's CPU), and disabling the last one in
- * use turns the hooks off again.
+ * handler's answer resolves, so the context can end then.
  */
-export const asCaller = async <A>(identity: Identity, serve: () => Promise<A>, stream?: object): Promise<A> => {
-  serving++
-  try {
-    return await opener.run({ identity, stream }, serve)
-  } finally {
-    if (--serving === 0) opener.disable()
-  }
-}
+export const asCaller = <A>(identity: Identity, serve: () => Promise<A>, stream?: object): Promise<A> =>
+  opener.run({ identity, stream }, serve)
 
 interface Listener<S> {
   readonly deliver: (event: ServerEvent) => void

@@ -13,7 +13,6 @@
  *   would show one user's data to another.
  * @module
  */
-import { AsyncLocalStorage } from "node:async_hooks"
 import {
   getSupportedElicitationModes,
   type ClientCapabilities,
@@ -22,6 +21,7 @@ import {
   ProtocolErrorCode
 } from "@modelcontextprotocol/client"
 import type { Identity } from "../identity/IdentityPlugin.js"
+import { ContextWhileRunning } from "./contextWhileRunning.js"
 
 export interface DownstreamCall {
   readonly connectorId: string
@@ -54,9 +54,7 @@ export const callInContext = (): DownstreamCall | undefined => currentCall.getSt
 
 const LEVELS: ReadonlyArray<LoggingLevel> = ["debug", "info", "notice", "warning", "error", "critical", "alert", "emergency"]
 
-const currentCall = new AsyncLocalStorage<DownstreamCall>()
-/** Calls running in `currentCall`'s context, on every connector. */
-let inContext = 0
+const currentCall = new ContextWhileRunning<DownstreamCall>()
 
 /** Calls in flight per connector, and the routing of what upstreams send back outside a response. */
 export class CallRegistry {
@@ -82,17 +80,10 @@ export class CallRegistry {
 
   /**
    * Runs `forward` in `call`'s async context: what the SDK client reads on the call's response
-   * stream is routed to this caller. Only while such calls run: on Node 20 an AsyncLocalStorage
-   * in use hooks every promise of the process (~10 % of a call's CPU), and disabling the last one
-   * in use turns the hooks off again.
+   * stream is routed to this caller (a context in use only while such calls run).
    */
-  async withinCall<A>(call: DownstreamCall, forward: () => Promise<A>): Promise<A> {
-    inContext++
-    try {
-      return await currentCall.run(call, forward)
-    } finally {
-      if (--inContext === 0) currentCall.disable()
-    }
+  withinCall<A>(call: DownstreamCall, forward: () => Promise<A>): Promise<A> {
+    return currentCall.run(call, forward)
   }
 
   /** The caller an upstream message belongs to, if it can be known. */
