@@ -51,3 +51,5 @@ const server = createServer((req, res) => {
 })
 server.keepAliveTimeout = 65_000
 server.listen(port, "127.0.0.1", () => process.stdout.write(`http://127.0.0.1:${(server.address() as AddressInfo).port}\n`))
+// An orderly exit on SIGINT, so a relay run with `--cpu-prof` (`npm run bench -- --profile`) writes its profile.
+process.on("SIGINT", () => process.exit(0))

@@ -1,11 +1,13 @@
 /**
- * `npm run bench [-- --quick] [-- --only S1,S3] [-- --soak]`: what the gateway costs, as ratios
+ * `npm run bench [-- --quick] [-- --only S1,S3] [-- --soak] [-- --profile]`: what the gateway costs, as ratios
  * against the same upstream reached directly in the same run. Method: perf-security.md §2.3
  * (gateway alone on CPU 1; upstream and load generator on CPU 0; alternating rounds; medians).
- * Prints a table and writes bench/RESULTS.md.
+ * Prints a table and writes bench/RESULTS.md (`--profile`: bench/PROFILE.md).
  */
 import { execSync } from "node:child_process"
-import { rmSync, writeFileSync } from "node:fs"
+import { mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
 import { Agent } from "undici"
 import { freePort, repoRoot, type Spawned } from "../test/helpers/processes.js"
 import {
@@ -20,6 +22,7 @@ import {
   percentile,
   sessionChurn
 } from "./loadgen.js"
+import { nowUs, summarizeProfile, type Window } from "./cpuProfile.js"
 import {
   cpuMillis,
   GATEWAY_CPU,
@@ -37,6 +40,7 @@ import {
 
 const quick = process.argv.includes("--quick")
 const soak = process.argv.includes("--soak")
+const profile = process.argv.includes("--profile")
 const onlyArg = process.argv.find((a) => a.startsWith("--only"))
 const only = new Set((onlyArg?.includes("=") ? onlyArg.split("=")[1] : process.argv[process.argv.indexOf("--only") + 1] ?? "")
   ?.split(",").filter((s) => /^S\d$/.test(s)) ?? [])
@@ -94,9 +98,10 @@ interface Gateway {
 }
 
 /** The floor relay (`bench/floorRelay.ts`) on the gateway's core: `POST /<name>` to each upstream. */
-const startRelay = async (routes: Record<string, string>) => {
+const startRelay = async (routes: Record<string, string>, nodeArgs: ReadonlyArray<string> = []) => {
   const port = await freePort()
   const child = launch(GATEWAY_CPU, process.execPath, [
+    ...nodeArgs,
     ...tsx,
     "bench/floorRelay.ts",
     String(port),
@@ -106,13 +111,16 @@ const startRelay = async (routes: Record<string, string>) => {
   return { child, pid: pidOf(child), origin }
 }
 
-const startGateway = async (connectors: ReadonlyArray<{ id: string; url: string; http?: boolean }>): Promise<Gateway> => {
+const startGateway = async (
+  connectors: ReadonlyArray<{ id: string; url: string; http?: boolean }>,
+  nodeArgs: ReadonlyArray<string> = heapSnapshotArgs
+): Promise<Gateway> => {
   const port = await freePort()
   const started = performance.now()
   const child = launch(
     GATEWAY_CPU,
     process.execPath,
-    [...heapSnapshotArgs, "bin/aperture.js", "--log-level", "warning", "start", "--config", "bench/gateway.config.ts", "--port", String(port)],
+    [...nodeArgs, "bin/aperture.js", "--log-level", "warning", "start", "--config", "bench/gateway.config.ts", "--port", String(port)],
     { BENCH_CONNECTORS: JSON.stringify(connectors) }
   )
   const origin = `http://127.0.0.1:${port}`
@@ -456,6 +464,77 @@ const proxyScenario = async () => {
   await gateway.child.kill("SIGINT")
 }
 
+/** How long each profiled target is under load, after the warm-up. */
+const PROFILE_SECONDS = 6
+
+/**
+ * `--profile`: where the gateway's CPU goes on the raw upstream at c=16 (the 0.5× target), next
+ * to the floor relay under the same load: both run with `--cpu-prof`, and only the samples of
+ * the measured window count. Prints both and writes bench/PROFILE.md.
+ */
+const profileScenario = async () => {
+  const raw = await startRaw(0)
+  const upstream = `${raw.base}/mcp/0`
+  const dir = mkdtempSync(join(tmpdir(), "aperture-bench-cpuprof-"))
+  const profiled = (name: string) => ["--cpu-prof", `--cpu-prof-dir=${join(dir, name)}`]
+  const gateway = await startGateway([{ id: "raw", url: upstream }], profiled("gateway"))
+  const relay = await startRelay({ raw: upstream }, profiled("relay"))
+  const targets = [
+    { name: "gateway", profileDir: "gateway", process: gateway, url: gateway.url, tool: "raw_echo" },
+    { name: "floor relay", profileDir: "relay", process: relay, url: `${relay.origin}/raw`, tool: "echo" }
+  ] as const
+  for (const target of targets) {
+    await closedLoop({ url: target.url, tool: target.tool, message: "warm", concurrency: 16, seconds: WARMUP_SECONDS })
+  }
+  const measured: Array<{ readonly name: string; readonly profileDir: string; readonly result: LoadResult; readonly cpuMs: number; readonly window: Window }> = []
+  for (const target of targets) {
+    const cpu0 = cpuMillis(target.process.pid)
+    const window = { fromUs: nowUs(), toUs: 0 }
+    const result = await closedLoop({ url: target.url, tool: target.tool, message: "x".repeat(100), concurrency: 16, seconds: PROFILE_SECONDS })
+    const cpuMs = cpuMillis(target.process.pid) - cpu0
+    measured.push({ name: target.name, profileDir: target.profileDir, result, cpuMs, window: { ...window, toUs: nowUs() } })
+  }
+  // `--cpu-prof` writes the profile when the process exits.
+  await gateway.child.kill("SIGINT")
+  await relay.child.kill("SIGINT")
+  const summaries = measured.map((m) => {
+    const profileDir = join(dir, m.profileDir)
+    // One profile per thread (tsx's loader has its own): the main thread's is the largest.
+    const main = readdirSync(profileDir).filter((f) => f.endsWith(".cpuprofile"))
+      .map((f) => ({ file: join(profileDir, f), size: statSync(join(profileDir, f)).size }))
+      .sort((a, b) => b.size - a.size)[0]
+    if (main === undefined) throw new Error(`the ${m.name} wrote no CPU profile to ${profileDir}`)
+    return { ...m, summary: summarizeProfile(main.file, m.window) }
+  })
+  rmSync(dir, { recursive: true, force: true })
+
+  out("", "## Profile: `tools/call` echo, raw upstream, c=16 (the 0.5× target)", "")
+  out(
+    `Both under \`node --cpu-prof\` (which costs some CPU itself), ${PROFILE_SECONDS} s each after ${WARMUP_SECONDS} s of warm-up; self time of the samples in the measured window, in µs per call.`,
+    ""
+  )
+  out("| | req/s | CPU per call (/proc) | sampled busy time per call |", "|---|---:|---:|---:|")
+  for (const s of summaries) {
+    out(`| ${s.name} | ${f(s.result.requests / s.result.seconds, 0)} | ${f(s.cpuMs / s.result.requests, 3)} ms | ${f(s.summary.busyMs / s.result.requests, 3)} ms |`)
+  }
+  const [g, r] = summaries as [typeof summaries[number], typeof summaries[number]]
+  const perCall = (s: typeof g, category: string) =>
+    ((s.summary.categories.find(([name]) => name === category)?.[1] ?? 0) / s.result.requests) * 1000
+  const names = [...new Set([...g.summary.categories, ...r.summary.categories].map(([name]) => name))]
+    .sort((a, b) => perCall(g, b) - perCall(g, a))
+  out("", "| category (self time) | gateway µs/call | share | floor relay µs/call | gateway − relay µs |", "|---|---:|---:|---:|---:|")
+  for (const name of names) {
+    const gw = perCall(g, name)
+    const rl = perCall(r, name)
+    if (gw < 0.5 && rl < 0.5) continue
+    out(`| ${name} | ${f(gw, 1)} | ${f((gw / ((g.summary.busyMs / g.result.requests) * 1000)) * 100, 1)} % | ${f(rl, 1)} | ${f(gw - rl, 1)} |`)
+  }
+  out("", "The gateway's 25 costliest functions (self time):", "", "| function | µs/call | share |", "|---|---:|---:|")
+  for (const [name, ms] of g.summary.functions.slice(0, 25)) {
+    out(`| \`${name}\` | ${f((ms / g.result.requests) * 1000, 1)} | ${f((ms / g.summary.busyMs) * 100, 1)} % |`)
+  }
+}
+
 // ---------------------------------------------------------------- main
 
 const main = async () => {
@@ -470,6 +549,11 @@ const main = async () => {
   out("# Benchmark results")
   out("")
   out(`${new Date().toISOString()} · commit ${commit} · ${machineLine()}`)
+  if (profile) {
+    await profileScenario()
+    writeFileSync(`${repoRoot}bench/PROFILE.md`, `${report.join("\n")}\n`)
+    return
+  }
   out(
     `${ROUNDS} alternating round(s) of ${SECONDS} s per cell and target after ${WARMUP_SECONDS} s of warm-up load; medians, (min–max) across rounds.`
   )
