@@ -25,6 +25,7 @@ import type { UserConfig } from "./config/dsl.js"
 import { GatewayConfig } from "./config/GatewayConfig.js"
 import { type ApertureConfig, isApertureConfig } from "./config/model.js"
 import { Routes } from "./http/routes.js"
+import { withoutTracing } from "./http/withoutTracing.js"
 import { Identities } from "./identity/Identities.js"
 import { LegacySessions } from "./mcp/LegacySessions.js"
 import { McpEndpoint } from "./mcp/McpEndpoint.js"
@@ -164,7 +165,7 @@ export const start = async (config: UserConfig | ApertureConfig): Promise<Runnin
     const resolved = await Effect.runPromise(resolveConfig(config))
     // Tracing off, as in `aperture start`: no tracer is installed, so spans would only cost CPU.
     const runtime = await Effect.runPromise(
-      Layer.toRuntime(layerOwnServer(resolved)).pipe(Scope.extend(scope), Effect.withTracerEnabled(false))
+      Layer.toRuntime(layerOwnServer(resolved)).pipe(Scope.extend(scope), withoutTracing)
     )
     const server = Runtime.runSync(runtime)(HttpServer.HttpServer)
     const address = server.address

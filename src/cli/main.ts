@@ -15,6 +15,7 @@ import * as Option from "effect/Option"
 import * as Aperture from "../Aperture.js"
 import { type ConfigError, loadConfig } from "../config/load.js"
 import { type ApertureConfig, formatIssue } from "../config/model.js"
+import { withoutTracing } from "../http/withoutTracing.js"
 import { version } from "../version.js"
 import { accessReport, checkReport } from "./checkReport.js"
 
@@ -69,7 +70,7 @@ const start = Command.make("start", {
     for (const warning of resolved.warnings) yield* Effect.logWarning(formatIssue(warning))
     // No tracer is installed here, so spans would go nowhere, and making them cost ~10 % of a
     // tools/call's CPU (bench/README.md). A host that wants spans embeds Aperture.layer.
-    return yield* Layer.launch(Aperture.layer(resolved)).pipe(Effect.withTracerEnabled(false))
+    return yield* Layer.launch(Aperture.layer(resolved)).pipe(withoutTracing)
   })).pipe(Command.withDescription("load, validate and serve the gateway"))
 
 const listOption = (name: string, description: string) =>

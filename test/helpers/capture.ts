@@ -7,6 +7,7 @@ import { HttpServer } from "@effect/platform"
 import { Cause, Effect, Exit, Layer, Logger, LogLevel, Runtime, Scope, Tracer } from "effect"
 import { Aperture, type RunningGateway } from "../../src/Aperture.js"
 import type { UserConfig } from "../../src/config/dsl.js"
+import { withoutTracing } from "../../src/http/withoutTracing.js"
 
 export interface Captured {
   readonly logs: Array<string>
@@ -69,8 +70,14 @@ const recordingTracer = (spans: Array<string>): Tracer.Tracer => {
   })
 }
 
-/** Starts a gateway on a free port with logs and spans captured. */
-export const startCapturingGateway = async (config: UserConfig): Promise<RunningGateway & { readonly captured: Captured }> => {
+/**
+ * Starts a gateway on a free port with logs and spans captured; `untraced`: run as `aperture
+ * start` does, with tracing off.
+ */
+export const startCapturingGateway = async (
+  config: UserConfig,
+  options: { readonly untraced?: boolean } = {}
+): Promise<RunningGateway & { readonly captured: Captured }> => {
   const logs: Array<string> = []
   const spans: Array<string> = []
   const scope = Effect.runSync(Scope.make())
@@ -79,7 +86,8 @@ export const startCapturingGateway = async (config: UserConfig): Promise<Running
     Layer.provide(Logger.minimumLogLevel(LogLevel.All)),
     Layer.provide(Layer.setTracer(recordingTracer(spans)))
   )
-  const runtime = await Effect.runPromise(Layer.toRuntime(layer).pipe(Scope.extend(scope)))
+  const build = Layer.toRuntime(layer).pipe(Scope.extend(scope))
+  const runtime = await Effect.runPromise(options.untraced === true ? withoutTracing(build) : build)
   const address = Runtime.runSync(runtime)(HttpServer.HttpServer).address
   const origin = address._tag === "TcpAddress" ? `http://127.0.0.1:${address.port}` : "http://unix"
   return {
