@@ -9,7 +9,7 @@ import * as Effect from "effect/Effect"
 import * as FiberRef from "effect/FiberRef"
 import { afterEach, describe, expect, it } from "vitest"
 import type { RunningGateway } from "../src/Aperture.js"
-import { withoutTracing } from "../src/http/withoutTracing.js"
+import { withoutTracing } from "../src/http/tracing.js"
 import { grant } from "../src/index.js"
 import { type Captured, startCapturingGateway } from "./helpers/capture.js"
 

@@ -15,7 +15,7 @@ import * as Option from "effect/Option"
 import * as Aperture from "../Aperture.js"
 import { type ConfigError, loadConfig } from "../config/load.js"
 import { type ApertureConfig, formatIssue } from "../config/model.js"
-import { withoutTracing } from "../http/withoutTracing.js"
+import { withoutTracing } from "../http/tracing.js"
 import { version } from "../version.js"
 import { accessReport, checkReport } from "./checkReport.js"
 

@@ -24,6 +24,7 @@ import { LegacySessions } from "./LegacySessions.js"
 import { McpRouter } from "./McpRouter.js"
 import { clientGoneSignal, onExchangeDone, readBody, sendChunks, sendResponse } from "./nodeBridge.js"
 import { makeHostGuard } from "../http/hostGuard.js"
+import { withRequestSpan } from "../http/tracing.js"
 import { onBodyDone } from "../http/responseBody.js"
 import { callerView } from "./views.js"
 
@@ -103,7 +104,7 @@ export class McpEndpoint extends Effect.Service<McpEndpoint>()("aperture/McpEndp
     }
 
     // Not `Effect.fn`: it captures a stack trace (an `Error`) on every call, ~15 µs of a ~0.5 ms
-    // call (`npm run bench -- --profile`). The span stays, for hosts with a tracer, without one.
+    // call (`npm run bench -- --profile`), and makes its span with tracing off too.
     const handle = Effect.fnUntraced(function*(request: HttpServerRequest.HttpServerRequest) {
       // `Connection: close`, so a client does not park a keep-alive socket on a server going away.
       if (draining) return HttpServerResponse.fromWeb(jsonRpcError(503, -32000, "Server is shutting down", { connection: "close" }))
@@ -204,7 +205,7 @@ export class McpEndpoint extends Effect.Service<McpEndpoint>()("aperture/McpEndp
         if (counted && !tracked && exit._tag === "Failure") inFlight--
       })))
       return yield* sendResponse(request, counted && !tracked ? onBodyDone(response, () => inFlight--) : response)
-    }, Effect.withSpan("McpEndpoint.handle", { captureStackTrace: false }))
+    }, withRequestSpan("McpEndpoint.handle"))
 
     /** Stop taking calls, wait (at most `timeoutMs`) for the ones in flight, then close every session. */
     const drain = (timeoutMs: number) =>

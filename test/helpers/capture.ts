@@ -7,7 +7,7 @@ import { HttpServer } from "@effect/platform"
 import { Cause, Effect, Exit, Layer, Logger, LogLevel, Runtime, Scope, Tracer } from "effect"
 import { Aperture, type RunningGateway } from "../../src/Aperture.js"
 import type { UserConfig } from "../../src/config/dsl.js"
-import { withoutTracing } from "../../src/http/withoutTracing.js"
+import { withoutTracing } from "../../src/http/tracing.js"
 
 export interface Captured {
   readonly logs: Array<string>
