@@ -546,7 +546,7 @@ const main = async () => {
       return "unknown"
     }
   })()
-  out("# Benchmark results")
+  out(profile ? "# Where the gateway's CPU goes (`npm run bench -- --profile`)" : "# Benchmark results")
   out("")
   out(`${new Date().toISOString()} · commit ${commit} · ${machineLine()}`)
   if (profile) {
