@@ -10,6 +10,7 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as FiberMap from "effect/FiberMap"
 import * as Queue from "effect/Queue"
+import * as Random from "effect/Random"
 import * as Schedule from "effect/Schedule"
 import type * as Scope from "effect/Scope"
 import { type Credential, makeCredential } from "../auth/AuthPlugin.js"
@@ -55,6 +56,13 @@ export const reconnectSchedule = Schedule.exponential(Duration.millis(200)).pipe
 
 /** How often an idle connection is checked (ping, or `server/discover` on the 2026 era). */
 export const HEALTH_CHECK_INTERVAL = Duration.seconds(10)
+
+/**
+ * The wait before a connection's next check: the interval ±25 %. Connectors started together
+ * would otherwise check together for ever: 100 of them put a burst of 100 pings on the gateway's
+ * core (and on upstreams sharing a host) every interval, which callers saw as ~10 ms stalls.
+ */
+const nextHealthCheck = Effect.map(Random.nextRange(0.75, 1.25), (factor) => Duration.times(HEALTH_CHECK_INTERVAL, factor))
 
 export class Upstreams extends Effect.Service<Upstreams>()("aperture/Upstreams", {
   scoped: Effect.gen(function*() {
@@ -110,7 +118,7 @@ export class Upstreams extends Effect.Service<Upstreams>()("aperture/Upstreams",
         const modern = connection.client.getProtocolEra() === "modern"
         const timeout = Math.min(Duration.toMillis(connector.timeout), 10_000)
         while (true) {
-          yield* Effect.race(Effect.sleep(HEALTH_CHECK_INTERVAL), Queue.take(suspicion))
+          yield* Effect.race(Effect.flatMap(nextHealthCheck, Effect.sleep), Queue.take(suspicion))
           yield* Effect.tryPromise({
             try: (signal) =>
               modern
