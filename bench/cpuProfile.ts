@@ -129,7 +129,9 @@ export const summarizeProfile = (file: string, window: Window): ProfileSummary =
     frames.set(node.id, {
       category: categoryOf(node.callFrame, module),
       fn: `${module === "" ? "(native)" : module}: ${
-        node.callFrame.functionName === "" ? `(anonymous, line ${node.callFrame.lineNumber + 1})` : node.callFrame.functionName
+        node.callFrame.functionName === ""
+          ? `(anonymous, ${node.callFrame.url.includes("/dist/bundle/") ? "bundle " : ""}line ${node.callFrame.lineNumber + 1})`
+          : node.callFrame.functionName
       }`
     })
   }

@@ -1,6 +1,6 @@
 /**
- * Spans: `Aperture.layer` under a host's tracer makes the platform's `http.server` span for each
- * request with `McpEndpoint.handle` inside; run as `aperture start` runs it (`withoutTracing`),
+ * Spans: `Aperture.layer` under a host's tracer makes the platform's `http.server` span and an
+ * `McpEndpoint.handle` span for each request; run as `aperture start` runs it (`withoutTracing`),
  * no span reaches a tracer at all.
  */
 import * as HttpMiddleware from "@effect/platform/HttpMiddleware"
@@ -41,7 +41,7 @@ const spansEnded = async (captured: Captured, name: string, count: number) => {
 }
 
 describe("tracing", () => {
-  it("with a host's tracer, each /v1/mcp request is an http.server span with McpEndpoint.handle in it", async () => {
+  it("with a host's tracer, each /v1/mcp request has an http.server span and an McpEndpoint.handle span", async () => {
     gateway = await startCapturingGateway({ connectors: {}, grants: [grant({ src: ["local"], connectors: ["**"] })] })
     const answer = await initialize(gateway.url)
     expect(answer.status).toBe(200)
