@@ -3,7 +3,7 @@ import { defineConfig } from "vitest/config"
 
 export default defineConfig({
   test: {
-    include: ["test/**/*.test.ts", "src/**/*.test.ts", "plugins/**/*.test.ts", "examples/**/*.test.ts"],
+    include: ["test/**/*.test.ts", "src/**/*.test.ts", "plugins/**/*.test.ts", "examples/**/*.test.ts", "bench/**/*.test.ts"],
     testTimeout: 60_000,
     hookTimeout: 60_000,
     // Integration tests start real servers and child processes; keep files from starving each other on 2 cores.
