@@ -70,7 +70,7 @@ const listenLog = Effect.gen(function*() {
   if (address._tag === "TcpAddress") {
     const host = address.hostname.includes(":") ? `[${address.hostname}]` : address.hostname
     yield* Effect.logInfo(
-      `Aperture listening on http://${host}:${address.port}/v1/mcp (${config.connectors.length} connectors)`
+      `Aperture listening on http://${host}:${address.port}/v1/mcp (${config.connectors.length} ${config.connectors.length === 1 ? "connector" : "connectors"})`
     )
   }
 })
