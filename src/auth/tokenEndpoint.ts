@@ -115,7 +115,6 @@ const clientAssertion = (request: TokenRequest, key: SigningKey) =>
     })
   })
 
-
 /** `origin + path` of a URL: never its query, which could carry a key. */
 const where = (url: URL) => `${url.origin}${url.pathname}`
 
