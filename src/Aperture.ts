@@ -10,8 +10,8 @@
 import { createServer } from "node:http"
 import * as HttpLayerRouter from "@effect/platform/HttpLayerRouter"
 import * as HttpServer from "@effect/platform/HttpServer"
-import type { ServeError } from "@effect/platform/HttpServerError"
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
+import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
@@ -24,6 +24,7 @@ import { type ConfigInvalid, decodeConfig } from "./config/decode.js"
 import type { UserConfig } from "./config/dsl.js"
 import { GatewayConfig } from "./config/GatewayConfig.js"
 import { type ApertureConfig, isApertureConfig } from "./config/model.js"
+import { type ListenFailed, listenFailed } from "./http/ListenFailed.js"
 import { Routes } from "./http/routes.js"
 import { withoutTracing } from "./http/tracing.js"
 import { Identities } from "./identity/Identities.js"
@@ -118,7 +119,10 @@ const REQUEST_TIMEOUT_MS = 60 * 60_000
 const layerOwnServer = (config: ApertureConfig) =>
   Layer.unwrapEffect(Effect.sync(() => {
     const server = createServer({ requestTimeout: REQUEST_TIMEOUT_MS })
-    const listening = NodeHttpServer.layer(() => server, { host: config.server.host, port: config.server.port })
+    const { host, port } = config.server
+    const listening = NodeHttpServer.layer(() => server, { host, port }).pipe(
+      Layer.mapError((error) => listenFailed(error, host, port))
+    )
     // Built after the server and before the gateway, so released after the drain and before `close`.
     const closeConnections = Layer.scopedDiscard(Effect.addFinalizer(() => Effect.sync(() => server.closeAllConnections())))
     return layerWithoutServer(config).pipe(Layer.provideMerge(Layer.provideMerge(closeConnections, listening)))
@@ -130,7 +134,7 @@ const layerOwnServer = (config: ApertureConfig) =>
  */
 export const layer = (
   config: UserConfig | ApertureConfig
-): Layer.Layer<ApertureServices | HttpServer.HttpServer, ConfigInvalid | ServeError> =>
+): Layer.Layer<ApertureServices | HttpServer.HttpServer, ConfigInvalid | ListenFailed> =>
   Layer.unwrapEffect(Effect.gen(function*() {
     const resolved = yield* resolveConfig(config)
     const hostServer = yield* Effect.serviceOption(HttpServer.HttpServer)
@@ -158,13 +162,23 @@ export interface RunningGateway {
   readonly close: () => Promise<void>
 }
 
-/** Starts the gateway for promise users. */
+/** Runs `effect`, rejecting with its own error (`ConfigInvalid`, `ListenFailed`) rather than a FiberFailure. */
+const runOrThrow = async <A, E>(effect: Effect.Effect<A, E>): Promise<A> => {
+  const exit = await Effect.runPromiseExit(effect)
+  if (Exit.isSuccess(exit)) return exit.value
+  throw Cause.squash(exit.cause)
+}
+
+/**
+ * Starts the gateway for promise users. Rejects with the tagged error that says why:
+ * `ConfigInvalid`, or `ListenFailed` (e.g. `reason: "in_use"` when the port is taken).
+ */
 export const start = async (config: UserConfig | ApertureConfig): Promise<RunningGateway> => {
   const scope = Effect.runSync(Scope.make())
   try {
-    const resolved = await Effect.runPromise(resolveConfig(config))
+    const resolved = await runOrThrow(resolveConfig(config))
     // Tracing off, as in `aperture start`: no tracer is installed, so spans would only cost CPU.
-    const runtime = await Effect.runPromise(
+    const runtime = await runOrThrow(
       Layer.toRuntime(layerOwnServer(resolved)).pipe(Scope.extend(scope), withoutTracing)
     )
     const server = Runtime.runSync(runtime)(HttpServer.HttpServer)

@@ -3,6 +3,7 @@
  * codes, `check` output without secrets, serving the demo config, and draining on SIGTERM.
  */
 import { mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs"
+import { type AddressInfo, createServer } from "node:net"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
@@ -192,6 +193,19 @@ describe("aperture check", () => {
 })
 
 describe("aperture start", () => {
+  it("says which port is in use and exits 1, without a stack, when the port is taken", async () => {
+    const holder = createServer()
+    await new Promise<void>((resolve) => holder.listen(0, "127.0.0.1", resolve))
+    const port = (holder.address() as AddressInfo).port
+    try {
+      const { code, output } = await run(["start", "--port", String(port)])
+      expect(code).toBe(1)
+      expect(output.trim()).toBe(`aperture: port ${port} on 127.0.0.1 is in use; pass --port`)
+    } finally {
+      await new Promise((resolve) => holder.close(resolve))
+    }
+  })
+
   it("serves the demo config: a client sees everything_echo and can call it; SIGTERM exits 0", async () => {
     const port = await freePort()
     const gateway = spawnProcess(process.execPath, [bin, "start", "--port", String(port)])

@@ -118,4 +118,17 @@ describe("Aperture.start", () => {
     await gateway.close()
     expect(await refused(gateway.origin)).toBe(true)
   })
+
+  it("rejects with ListenFailed (in_use) when the port is taken, not the platform's bare ServeError", async () => {
+    const holder = createServer()
+    await new Promise<void>((resolve) => holder.listen(0, "127.0.0.1", resolve))
+    const port = (holder.address() as { port: number }).port
+    try {
+      const failed = await Aperture.start({ grants: [], server: { host: "127.0.0.1", port } }).then(() => undefined, (error: unknown) => error)
+      expect(failed).toMatchObject({ _tag: "ListenFailed", reason: "in_use", host: "127.0.0.1", port })
+      expect((failed as Error).message).toBe(`port ${port} on 127.0.0.1 is in use`)
+    } finally {
+      await new Promise((resolve) => holder.close(resolve))
+    }
+  })
 })

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 /**
- * `aperture start | check [--as <login> [--groups a,b] [--tags x]]`. Exit codes: 0 ok, 1 invalid config, 2 usage.
+ * `aperture start | check [--as <login> [--groups a,b] [--tags x]]`. Exit codes: 0 ok, 1 invalid config
+ * or cannot listen (port in use), 2 usage.
  * @module
  */
 import { Command, Options, ValidationError } from "@effect/cli"
@@ -20,7 +21,7 @@ import { version } from "../version.js"
 import { accessReport, checkReport } from "./checkReport.js"
 
 /** Exit codes of the `aperture` command. */
-export const ExitCode = { ok: 0, invalidConfig: 1, usage: 2 } as const
+export const ExitCode = { ok: 0, invalidConfig: 1, cannotListen: 1, usage: 2 } as const
 
 class Exiting extends Error {
   constructor(readonly code: number) {
@@ -70,7 +71,14 @@ const start = Command.make("start", {
     for (const warning of resolved.warnings) yield* Effect.logWarning(formatIssue(warning))
     // No tracer is installed here, so spans would go nowhere, and making them cost ~10 % of a
     // tools/call's CPU (bench/README.md). A host that wants spans embeds Aperture.layer.
-    return yield* Layer.launch(Aperture.layer(resolved)).pipe(withoutTracing)
+    return yield* Layer.launch(Aperture.layer(resolved)).pipe(
+      withoutTracing,
+      Effect.catchTag("ListenFailed", (error) =>
+        Effect.zipRight(
+          Console.error(`aperture: ${error.message}; pass ${error.reason === "address" ? "--host" : "--port"}`),
+          Effect.die(new Exiting(ExitCode.cannotListen))
+        ))
+    )
   })).pipe(Command.withDescription("load, validate and serve the gateway"))
 
 const listOption = (name: string, description: string) =>
