@@ -34,6 +34,7 @@ import type { SessionSink } from "./downstreamServer.js"
 import { type CallContext, makeForwarder, type RoundState } from "./forwardCall.js"
 import { HeldCalls } from "./heldCalls.js"
 import { ResourceSubscriptions } from "./resourceSubscriptions.js"
+import { unlistedResource } from "./resourceUris.js"
 import { makeSystemTools } from "./systemTools.js"
 import { callerView, decideEntry, encodedPage, pageResult } from "./views.js"
 
@@ -250,7 +251,8 @@ export class McpRouter extends Effect.Service<McpRouter>()("aperture/McpRouter",
 
     /**
      * The connector and upstream URI for a resource URI: a listed resource, or one a listed
-     * template produces. The template must be visible to the caller too.
+     * template produces (the template must be visible to the caller too), else any `<id>-<uri>`
+     * the caller's grants cover as a resource (see {@link unlistedResource}).
      */
     const resolveResource = (snapshot: CatalogSnapshot, identity: Identity, uri: string) => {
       const listed = lookup(identity, snapshot.index.resourcesByUri, uri)
@@ -275,7 +277,7 @@ export class McpRouter extends Effect.Service<McpRouter>()("aperture/McpRouter",
           policy.decide({ connectorId: connector.id, labels: connector.labels, category: "resources", name: upstreamUri })
         if (grant !== undefined) return { entry: template, upstreamUri, grant }
       }
-      return undefined
+      return unlistedResource(snapshot, policy, prefixed)
     }
 
     const readResource = (identity: Identity, params: Params, context: CallContext) => {

@@ -31,6 +31,7 @@ import { describeError } from "../upstream/UpstreamError.js"
 import type { LiveUpstream } from "../upstream/Upstreams.js"
 import { HeldCall, type HeldCalls } from "./heldCalls.js"
 import { inactivityTimer } from "./inactivityTimer.js"
+import { exposeResultUris } from "./resourceUris.js"
 
 /** Per-call context from the downstream request. */
 export interface CallContext {
@@ -280,7 +281,7 @@ export const makeForwarder = (roundStates: RoundStateCodec, heldCalls: HeldCalls
           })
           return value
         }
-        return withoutUpstreamServerInfo(value)
+        return exposeResultUris(method, upstream.connector, withoutUpstreamServerInfo(value))
       })
       .catch((error: unknown) => {
         if (timedOut !== undefined && controller.signal.reason === timedOut) throw timedOut
