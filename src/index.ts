@@ -13,6 +13,7 @@ export type {
   GrantInput,
   HttpConnectorOptions,
   HttpMethodName,
+  Isolation,
   McpConnectorOptions,
   ServerOptions,
   StdioConnectorOptions,

@@ -117,7 +117,8 @@ const connectorOf = (id: string, labels: ReadonlyArray<string>): McpConnector =>
   timeout: { _tag: "Duration" } as never,
   url: undefined,
   auth: undefined,
-  prefix: true
+  prefix: true,
+  isolation: "caller"
 })
 
 type ListCategory = "tools" | "prompts" | "resources" | "templates"

@@ -37,6 +37,7 @@ const connector = (id: string, prefix: boolean, index: number): McpConnector => 
   url: new URL(`http://${id}.example.com/mcp`),
   auth: undefined,
   prefix,
+  isolation: "caller",
   labels: [],
   description: undefined,
   timeout: Duration.seconds(60)

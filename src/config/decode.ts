@@ -80,6 +80,10 @@ const urlWithSchemes = (schemes: ReadonlyArray<string>) =>
 
 const opt = <A, I>(schema: Schema.Schema<A, I>) => Schema.optionalWith(schema, { exact: true })
 
+const IsolationSchema = Schema.Literal("caller", "shared").annotations({
+  message: () => 'expected "caller" (an upstream session per caller) or "shared" (one for everyone)'
+})
+
 const McpSchema = Schema.Struct({
   _tag: Schema.Literal("mcp"),
   url: opt(urlWithSchemes(["http:", "https:", "ws:", "wss:"])),
@@ -87,7 +91,8 @@ const McpSchema = Schema.Struct({
   prefix: opt(Schema.Boolean),
   labels: opt(Schema.Array(Label)),
   description: opt(Schema.String),
-  timeout: opt(DurationSchema)
+  timeout: opt(DurationSchema),
+  isolation: opt(IsolationSchema)
 })
 
 const StdioSchema = Schema.Struct({
@@ -99,7 +104,8 @@ const StdioSchema = Schema.Struct({
   prefix: opt(Schema.Boolean),
   labels: opt(Schema.Array(Label)),
   description: opt(Schema.String),
-  timeout: opt(DurationSchema)
+  timeout: opt(DurationSchema),
+  isolation: opt(IsolationSchema)
 })
 
 const HttpSchema = Schema.Struct({
@@ -295,7 +301,7 @@ export const decodeConfig = (
         if (c.url === undefined) {
           warnings.push({ path: `${at.join(".")}.url`, message: "no url configured; this connector stays down" })
         }
-        const connector: McpConnector = { kind: "mcp", ...common(c), url: c.url, auth: c.auth, prefix: c.prefix ?? true }
+        const connector: McpConnector = { kind: "mcp", ...common(c), url: c.url, auth: c.auth, prefix: c.prefix ?? true, isolation: c.isolation ?? "caller" }
         connectors.push(connector)
         authDescriptions[id] = describeAuth(c.auth)
       } else if (tag === "stdio") {
@@ -312,7 +318,9 @@ export const decodeConfig = (
           args: c.args ?? [],
           env: c.env ?? {},
           cwd: c.cwd === undefined ? undefined : path.resolve(baseDir, c.cwd),
-          prefix: c.prefix ?? true
+          prefix: c.prefix ?? true,
+          // One process serves everyone unless asked otherwise: a process per caller costs memory.
+          isolation: c.isolation ?? "shared"
         }
         connectors.push(connector)
         authDescriptions[id] = "none (stdio)"

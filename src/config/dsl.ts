@@ -22,7 +22,18 @@ interface McpCommonOptions extends ConnectorCommonOptions {
   readonly prefix?: boolean
   /** Per-request timeout toward the upstream. Default 60 seconds. */
   readonly timeout?: DurationInput
+  /**
+   * How upstream sessions map to callers. `"caller"`: each caller login gets its own upstream
+   * session (opened on its first request, closed when idle), so nothing one caller sets upstream
+   * (roots, log level, the server's per-session memory) is seen by another; for stdio, one
+   * process per caller. `"shared"`: one session for everyone, for servers that keep no
+   * per-session state. Default `"caller"` for `mcp()`, `"shared"` for `stdio()` (one process).
+   */
+  readonly isolation?: Isolation
 }
+
+/** See {@link McpCommonOptions.isolation}. */
+export type Isolation = "caller" | "shared"
 
 export interface McpConnectorOptions extends McpCommonOptions {
   /** Streamable HTTP endpoint (legacy SSE is detected), or `ws://` / `wss://` for MCP over WebSocket. */

@@ -8,7 +8,7 @@ import type * as Redacted from "effect/Redacted"
 import type { ResolvedAuth } from "../auth/AuthPlugin.js"
 import type { Grant } from "../grants/policy.js"
 import type { ResolvedIdentityPlugin } from "../identity/IdentityPlugin.js"
-import type { HttpMethodName } from "./dsl.js"
+import type { HttpMethodName, Isolation } from "./dsl.js"
 
 export interface ServerSettings {
   readonly host: string
@@ -32,6 +32,7 @@ export interface McpConnector extends ConnectorCommon {
   readonly url: URL | undefined
   readonly auth: ResolvedAuth | undefined
   readonly prefix: boolean
+  readonly isolation: Isolation
 }
 
 export interface StdioConnector extends ConnectorCommon {
@@ -41,6 +42,7 @@ export interface StdioConnector extends ConnectorCommon {
   readonly env: Readonly<Record<string, Redacted.Redacted<string>>>
   readonly cwd: string | undefined
   readonly prefix: boolean
+  readonly isolation: Isolation
 }
 
 export interface HttpConnector extends ConnectorCommon {

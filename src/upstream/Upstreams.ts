@@ -6,6 +6,7 @@
  * @module
  */
 import type { Client, ProtocolEra } from "@modelcontextprotocol/client"
+import type { Identity } from "../identity/IdentityPlugin.js"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as FiberMap from "effect/FiberMap"
@@ -21,6 +22,7 @@ import { type McpSpeakingConnector, speaksMcp } from "../config/model.js"
 import { countRefreshes } from "../metrics/credentialRefreshes.js"
 import { Metrics } from "../metrics/Metrics.js"
 import { CallRegistry } from "./callChannel.js"
+import { CallerSessions, type ChannelOf } from "./callerSessions.js"
 import { classify, type Connection, connect, type ConnectionMemory, type ListKind, readLists, type UpstreamEvents } from "./connection.js"
 import type { DirectRoute } from "./directRequest.js"
 import { FifoPermits } from "./fifoPermits.js"
@@ -54,6 +56,15 @@ export const reconnectSchedule = Schedule.exponential(Duration.millis(200)).pipe
   Schedule.resetAfter(Duration.minutes(1))
 )
 
+/**
+ * Caller sessions one connector may hold (`isolation: "caller"`): past it, the least recently
+ * used idle one is closed to make room. An idle 2025-era SDK client session costs ~30–60 KB here.
+ */
+export const MAX_CALLER_SESSIONS = 1000
+
+/** How often idle caller sessions are looked for. */
+const CALLER_SESSION_SWEEP = Duration.seconds(30)
+
 /** How often an idle connection is checked (ping, or `server/discover` on the 2026 era). */
 export const HEALTH_CHECK_INTERVAL = Duration.seconds(10)
 
@@ -78,6 +89,15 @@ export class Upstreams extends Effect.Service<Upstreams>()("aperture/Upstreams",
         for (const listener of resourceListeners) listener(connectorId, uri)
       }
     }
+    const callerSessions = new CallerSessions(yield* Effect.runtime<never>(), {
+      idleMillis: Duration.toMillis(config.server.sessionIdleTimeout),
+      maxPerConnector: MAX_CALLER_SESSIONS
+    })
+    yield* Effect.addFinalizer(() => Effect.sync(() => callerSessions.closeAll()))
+    yield* Effect.sync(() => callerSessions.reap()).pipe(
+      Effect.repeat(Schedule.spaced(CALLER_SESSION_SWEEP)),
+      Effect.forkScoped
+    )
     const fibers = yield* FiberMap.make<string>()
     const discovery = new FifoPermits(DISCOVERY_CONCURRENCY)
 
@@ -146,15 +166,23 @@ export class Upstreams extends Effect.Service<Upstreams>()("aperture/Upstreams",
           return { connection, lists: yield* readLists(connection, connector.id, connector.timeout) }
         }))
         const suspicion = connection.suspicion
-        live.set(connector.id, {
+        const shared: LiveUpstream = {
           connector,
           client: connection.client,
           era: connection.client.getProtocolEra(),
           suspect: () => Queue.unsafeOffer(suspicion, undefined),
           calls,
           direct: connection.direct
-        })
-        yield* Effect.addFinalizer(() => Effect.sync(() => live.delete(connector.id)))
+        }
+        live.set(connector.id, shared)
+        // Callers' own sessions open beside this connection and end with it.
+        callerSessions.attach(shared, (callerCalls) => connect(connector, credential, memory, callerCalls, events))
+        yield* Effect.addFinalizer(() =>
+          Effect.sync(() => {
+            live.delete(connector.id)
+            callerSessions.detach(connector.id)
+          })
+        )
         for (const listener of connectedListeners) listener(connector.id)
         yield* catalog.update(connector.id, (s) => ({
           ...s,
@@ -212,6 +240,18 @@ export class Upstreams extends Effect.Service<Upstreams>()("aperture/Upstreams",
     return {
       /** The live upstream for a connector, if it is connected. */
       get: (connectorId: string): LiveUpstream | undefined => live.get(connectorId),
+      /**
+       * Where `identity`'s request to `upstream` goes: the shared connection, or with
+       * `isolation: "caller"` the caller's own upstream session (a promise while it opens).
+       */
+      route: (upstream: LiveUpstream, identity: Identity | undefined): LiveUpstream | Promise<LiveUpstream> =>
+        callerSessions.route(upstream, identity),
+      /** A caller's own upstream sessions that are open. */
+      sessionsOf: (login: string): ReadonlyArray<LiveUpstream> => callerSessions.sessionsOf(login),
+      /** Caller sessions open per connector. */
+      callerSessionCounts: (): ReadonlyMap<string, number> => callerSessions.counts(),
+      /** How a caller's own sessions reach it outside its calls (set by the MCP endpoint). */
+      setCallerChannels: (channelOf: ChannelOf): void => callerSessions.setChannels(channelOf),
       /** All live upstreams. */
       all: (): ReadonlyArray<LiveUpstream> => [...live.values()],
       /** Listens to `notifications/resources/updated` from every upstream. */

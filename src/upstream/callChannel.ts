@@ -56,9 +56,36 @@ const LEVELS: ReadonlyArray<LoggingLevel> = ["debug", "info", "notice", "warning
 
 const currentCall = new ContextWhileRunning<DownstreamCall>()
 
+/** Asks a caller something outside any of its calls (the caller's own 2025-era session, say). */
+export type AskOutsideCall = (
+  method: string,
+  params: Record<string, unknown> | undefined,
+  signal: AbortSignal
+) => Promise<unknown>
+
+/** One caller's way to be reached outside its calls. */
+export interface CallerChannel {
+  readonly ask: AskOutsideCall
+  /** A log message sent outside any call (filtered by the caller's own level). */
+  readonly log: (params: Record<string, unknown>) => void
+}
+
 /** Calls in flight per connector, and the routing of what upstreams send back outside a response. */
 export class CallRegistry {
   private readonly inFlight = new Map<string, Set<DownstreamCall>>()
+
+  /**
+   * `owner`: this registry serves one caller's own upstream session (see `callerSessions.ts`),
+   * so whatever that session sends belongs to that caller: to one of its calls in flight, or,
+   * with none, through `owner` (an upstream asks for roots right after the session opens, or
+   * after `notifications/roots/list_changed`).
+   */
+  constructor(private readonly owner?: CallerChannel) {}
+
+  /** Whether a call is in flight on the connector. */
+  busy(connectorId: string): boolean {
+    return (this.inFlight.get(connectorId)?.size ?? 0) > 0
+  }
 
   /**
    * Runs `forward` as a call in flight on its connector: a message naming no call goes to it when
@@ -91,7 +118,10 @@ export class CallRegistry {
     const current = currentCall.getStore()
     if (current !== undefined && current.connectorId === connectorId) return current
     const calls = this.inFlight.get(connectorId)
-    if (calls !== undefined && calls.size === 1) return calls.values().next().value
+    // With one caller's own session every call is that caller's: any of them will do.
+    if (calls !== undefined && (calls.size === 1 || this.owner !== undefined && calls.size > 0)) {
+      return calls.values().next().value
+    }
     return undefined
   }
 
@@ -104,6 +134,7 @@ export class CallRegistry {
     call: DownstreamCall | undefined = this.callerOf(connectorId)
   ): Promise<unknown> {
     if (call === undefined) {
+      if (this.owner !== undefined) return this.owner.ask(method, params, signal)
       throw new ProtocolError(
         ProtocolErrorCode.InternalError,
         `Aperture cannot tell which caller this ${method} is for (no single call in flight on connector ${connectorId})`
@@ -128,7 +159,10 @@ export class CallRegistry {
     params: { level?: unknown } & Record<string, unknown>,
     call: DownstreamCall | undefined = this.callerOf(connectorId)
   ): void {
-    if (call === undefined) return
+    if (call === undefined) {
+      this.owner?.log(params)
+      return
+    }
     const level = params.level as LoggingLevel
     if (call.era === "modern" && call.logLevel === undefined) return
     if (call.logLevel !== undefined && LEVELS.indexOf(level) < LEVELS.indexOf(call.logLevel)) return

@@ -1,0 +1,229 @@
+/**
+ * Upstream sessions per caller (a connector's `isolation: "caller"`): each caller login gets its
+ * own upstream session, so nothing one caller sets upstream — the roots its client gave, its log
+ * level, a stateful server's per-session memory — is seen by another. The connector's shared
+ * connection still reads the lists, follows `list_changed` and is health-checked; a caller's
+ * session only carries that caller's requests.
+ *
+ * - opened on the caller's first request that reaches the upstream (never for a list);
+ * - its server→client requests go to that caller: a call in flight, or with none, the caller's
+ *   own downstream session (the `owner` of its {@link CallRegistry});
+ * - closed after the gateway's session idle timeout without a request (never with a call in
+ *   flight), when its transport ends, and with the shared connection (a reconnected upstream
+ *   may have forgotten it);
+ * - at most {@link CallerSessionLimits.maxPerConnector} per connector: the least recently used
+ *   idle one makes room; when all are busy the request is refused with a message saying so.
+ *
+ * A 2026-era upstream is stateless (every request carries its caller's capabilities and level),
+ * so it needs none: its callers share the connection, as do `isolation: "shared"` connectors.
+ * @module
+ */
+import { ProtocolError, ProtocolErrorCode } from "@modelcontextprotocol/client"
+import * as Cause from "effect/Cause"
+import type * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Option from "effect/Option"
+import * as Runtime from "effect/Runtime"
+import * as Scope from "effect/Scope"
+import type { Identity } from "../identity/IdentityPlugin.js"
+import { CallRegistry, type CallerChannel } from "./callChannel.js"
+import type { Connection } from "./connection.js"
+import type { UpstreamError } from "./UpstreamError.js"
+import type { LiveUpstream } from "./Upstreams.js"
+
+export interface CallerSessionLimits {
+  /** A caller's session unused this long is closed. */
+  readonly idleMillis: number
+  /** Caller sessions one connector may hold. */
+  readonly maxPerConnector: number
+}
+
+/** Opens one more connection to the connector's upstream, routed through `calls`. */
+export type OpenConnection = (calls: CallRegistry) => Effect.Effect<Connection, UpstreamError, Scope.Scope>
+
+/** How to reach a caller outside its calls (its own downstream sessions), by login. */
+export type ChannelOf = (identity: Identity) => CallerChannel
+
+interface CallerSession {
+  readonly login: string
+  readonly calls: CallRegistry
+  readonly scope: Scope.CloseableScope
+  upstream: LiveUpstream | undefined
+  opening: Promise<LiveUpstream> | undefined
+  lastUsed: number
+  /** Set when a request failed at the transport level: the next request opens a new session. */
+  stale: boolean
+}
+
+interface ConnectorSessions {
+  readonly shared: LiveUpstream
+  readonly open: OpenConnection
+  readonly byLogin: Map<string, CallerSession>
+  /** Stale sessions still carrying calls, closed once idle. */
+  readonly retired: Set<CallerSession>
+}
+
+export class CallerSessions {
+  private readonly connectors = new Map<string, ConnectorSessions>()
+  private channelOf: ChannelOf = () => NO_CHANNEL
+
+  constructor(
+    private readonly runtime: Runtime.Runtime<never>,
+    private readonly limits: CallerSessionLimits
+  ) {}
+
+  /** Sets how a caller is reached outside its calls (the MCP endpoint knows its sessions). */
+  setChannels(channelOf: ChannelOf): void {
+    this.channelOf = channelOf
+  }
+
+  /** The connector's shared connection is up: callers may open sessions beside it. */
+  attach(shared: LiveUpstream, open: OpenConnection): void {
+    this.detach(shared.connector.id)
+    this.connectors.set(shared.connector.id, { shared, open, byLogin: new Map(), retired: new Set() })
+  }
+
+  /** The shared connection ended: every caller session of the connector ends with it. */
+  detach(connectorId: string): void {
+    const sessions = this.connectors.get(connectorId)
+    if (sessions === undefined) return
+    this.connectors.delete(connectorId)
+    for (const session of sessions.byLogin.values()) this.close(session)
+    for (const session of sessions.retired) this.close(session)
+  }
+
+  /**
+   * The upstream to send `identity`'s request to: the shared connection, or the caller's own
+   * session (a promise only while it opens).
+   */
+  route(shared: LiveUpstream, identity: Identity | undefined): LiveUpstream | Promise<LiveUpstream> {
+    if (identity === undefined || shared.connector.isolation === "shared" || shared.era === "modern") return shared
+    const sessions = this.connectors.get(shared.connector.id)
+    if (sessions === undefined || sessions.shared !== shared) return shared
+    let session = sessions.byLogin.get(identity.login)
+    if (session !== undefined && session.stale) {
+      sessions.byLogin.delete(identity.login)
+      this.retire(sessions, session)
+      session = undefined
+    }
+    if (session === undefined) session = this.openSession(sessions, identity)
+    session.lastUsed = Date.now()
+    return session.upstream ?? session.opening!
+  }
+
+  /** The caller's open sessions (to tell them its roots changed, say). */
+  sessionsOf(login: string): ReadonlyArray<LiveUpstream> {
+    const found: Array<LiveUpstream> = []
+    for (const sessions of this.connectors.values()) {
+      const upstream = sessions.byLogin.get(login)?.upstream
+      if (upstream !== undefined) found.push(upstream)
+    }
+    return found
+  }
+
+  /** Caller sessions open (or opening) per connector. */
+  counts(): ReadonlyMap<string, number> {
+    const counts = new Map<string, number>()
+    for (const [id, sessions] of this.connectors) counts.set(id, sessions.byLogin.size + sessions.retired.size)
+    return counts
+  }
+
+  /** Closes the sessions idle since `now - idleMillis` (none with a call in flight). */
+  reap(now = Date.now()): void {
+    const before = now - this.limits.idleMillis
+    for (const [id, sessions] of this.connectors) {
+      for (const [login, session] of sessions.byLogin) {
+        if (session.lastUsed < before && session.upstream !== undefined && !session.calls.busy(id)) {
+          sessions.byLogin.delete(login)
+          this.close(session)
+        }
+      }
+      for (const session of sessions.retired) {
+        if (!session.calls.busy(id)) {
+          sessions.retired.delete(session)
+          this.close(session)
+        }
+      }
+    }
+  }
+
+  /** Closes every session (the gateway is stopping). */
+  closeAll(): void {
+    for (const id of [...this.connectors.keys()]) this.detach(id)
+  }
+
+  private openSession(sessions: ConnectorSessions, identity: Identity): CallerSession {
+    const connectorId = sessions.shared.connector.id
+    if (sessions.byLogin.size >= this.limits.maxPerConnector) this.makeRoom(sessions)
+    const login = identity.login
+    const channel = this.channelOf(identity)
+    const calls = new CallRegistry(channel)
+    const scope = Runtime.runSync(this.runtime)(Scope.make())
+    const session: CallerSession = { login, calls, scope, upstream: undefined, opening: undefined, lastUsed: Date.now(), stale: false }
+    const forget = () => {
+      if (sessions.byLogin.get(login) === session) sessions.byLogin.delete(login)
+      sessions.retired.delete(session)
+      this.close(session)
+    }
+    session.opening = Runtime.runPromiseExit(this.runtime)(Scope.extend(sessions.open(calls), scope)).then((exit) => {
+      session.opening = undefined
+      if (Exit.isFailure(exit)) {
+        forget()
+        const failure = Option.match(Cause.failureOption(exit.cause), { onNone: () => "interrupted", onSome: (e) => e.message })
+        throw new ProtocolError(
+          ProtocolErrorCode.InternalError,
+          `connector ${connectorId}: could not open an upstream session for this caller: ${failure}`
+        )
+      }
+      const connection = exit.value
+      const upstream: LiveUpstream = {
+        connector: sessions.shared.connector,
+        client: connection.client,
+        era: connection.client.getProtocolEra(),
+        // The next request opens a fresh session; this one closes when its calls are done.
+        suspect: () => void (session.stale = true),
+        calls,
+        direct: connection.direct
+      }
+      session.upstream = upstream
+      // Its transport ending (a process exit, a closed stream) ends the session.
+      Runtime.runFork(this.runtime)(Scope.extend(connection.closed, scope)).addObserver(forget)
+      return upstream
+    })
+    sessions.byLogin.set(login, session)
+    return session
+  }
+
+  /** Closes the least recently used idle session, or refuses when every session is busy. */
+  private makeRoom(sessions: ConnectorSessions): void {
+    const id = sessions.shared.connector.id
+    let oldest: CallerSession | undefined
+    for (const session of sessions.byLogin.values()) {
+      if (session.upstream === undefined || session.calls.busy(id)) continue
+      if (oldest === undefined || session.lastUsed < oldest.lastUsed) oldest = session
+    }
+    if (oldest === undefined) {
+      throw new ProtocolError(
+        ProtocolErrorCode.InternalError,
+        `connector ${id}: all ${this.limits.maxPerConnector} caller sessions are busy; try again shortly`
+      )
+    }
+    sessions.byLogin.delete(oldest.login)
+    this.close(oldest)
+  }
+
+  private retire(sessions: ConnectorSessions, session: CallerSession): void {
+    if (session.upstream !== undefined && session.calls.busy(sessions.shared.connector.id)) sessions.retired.add(session)
+    else this.close(session)
+  }
+
+  private close(session: CallerSession): void {
+    Runtime.runFork(this.runtime)(Scope.close(session.scope, Exit.void))
+  }
+}
+
+const NO_CHANNEL: CallerChannel = {
+  ask: (method) =>
+    Promise.reject(new ProtocolError(ProtocolErrorCode.InternalError, `Aperture has no open session of this caller to send ${method} to`)),
+  log: () => {}
+}
