@@ -103,7 +103,11 @@ describe("pass-through", () => {
       ["echo", { message: "x" }]
     ] as const
     for (const [name, args] of calls) {
-      const expected = unstamped(await direct.callTool({ name, arguments: { ...args } }) as Record<string, unknown>)
+      // As the upstream's, with resource URIs in the exposed form a caller can read back.
+      const expected = JSON.parse(
+        JSON.stringify(unstamped(await direct.callTool({ name, arguments: { ...args } }) as Record<string, unknown>))
+          .replaceAll('"uri":"fixture://', '"uri":"fx-fixture://')
+      )
       const viaV2 = unstamped(await v2.callTool({ name: `fx_${name}`, arguments: { ...args } }) as Record<string, unknown>)
       const viaV1 = unstamped(await v1.callTool({ name: `fx_${name}`, arguments: { ...args } }) as Record<string, unknown>)
       expect(viaV2).toEqual(expected)
@@ -142,7 +146,7 @@ describe("pass-through", () => {
       const resources = (await client.listResources()).resources.map((r) => r.uri)
       expect(resources).toContain("fx-fixture://readme")
       const read = await client.readResource({ uri: "fx-fixture://readme" })
-      expect(read.contents[0]).toMatchObject({ uri: "fixture://readme", text: "readme of fx" })
+      expect(read.contents[0]).toMatchObject({ uri: "fx-fixture://readme", text: "readme of fx" })
 
       const templates = (await client.listResourceTemplates()).resourceTemplates.map((t) => t.uriTemplate)
       expect(templates).toContain("fx-fixture://items/{id}")
