@@ -11,7 +11,9 @@
  */
 import type { McpSubscription } from "@modelcontextprotocol/client"
 import {
+  type ClientCapabilities,
   createRequestStateCodec,
+  type LoggingLevel,
   ProtocolError,
   ProtocolErrorCode,
   ResourceNotFoundError,
@@ -28,6 +30,7 @@ import type { Category } from "../grants/pattern.js"
 import { type CallerPolicy, type Decision, PolicyCache } from "../grants/policy.js"
 import type { Identity } from "../identity/IdentityPlugin.js"
 import { Metrics } from "../metrics/Metrics.js"
+import { logPasses, missingCapability } from "../upstream/callChannel.js"
 import { passthrough } from "../upstream/passthrough.js"
 import { type LiveUpstream, Upstreams } from "../upstream/Upstreams.js"
 import type { SessionSink } from "./downstreamServer.js"
@@ -39,6 +42,14 @@ import { makeSystemTools } from "./systemTools.js"
 import { callerView, decideEntry, encodedPage, pageResult } from "./views.js"
 
 type Params = Record<string, unknown> | undefined
+
+/** A caller's 2025-era session, as its own upstream sessions reach it outside a call. */
+export interface CallerSessionHandle {
+  readonly capabilities: () => ClientCapabilities | undefined
+  readonly logLevel: () => LoggingLevel | undefined
+  readonly request: (request: { method: string; params?: Record<string, unknown> }, signal: AbortSignal) => Promise<unknown>
+  readonly log: (params: Record<string, unknown>) => Promise<void>
+}
 
 const invalidParams = (message: string) => new ProtocolError(ProtocolErrorCode.InvalidParams, message)
 
@@ -108,6 +119,23 @@ export class McpRouter extends Effect.Service<McpRouter>()("aperture/McpRouter",
         throw new ProtocolError(ProtocolErrorCode.InternalError, `connector ${entry.connector.id} is not connected`)
       }
       return upstream
+    }
+
+    /**
+     * Sends `identity`'s request to the upstream its connector routes it to: the shared
+     * connection, or the caller's own upstream session (`isolation: "caller"`, opened on first use).
+     */
+    const forwardRouted = (
+      upstream: LiveUpstream,
+      method: string,
+      params: Record<string, unknown>,
+      context: CallContext,
+      identity: Identity
+    ): Promise<Record<string, unknown>> => {
+      const target = upstreams.route(upstream, identity)
+      return target instanceof Promise
+        ? target.then((own) => forward(own, method, params, context, identity))
+        : forward(target, method, params, context, identity)
     }
 
     const forwardCall = makeForwarder(roundStates, new HeldCalls(HELD_CALL_TTL_MS))
@@ -193,7 +221,7 @@ export class McpRouter extends Effect.Service<McpRouter>()("aperture/McpRouter",
       context: CallContext,
       args: unknown
     ): Promise<Record<string, unknown>> => {
-      if (!audit.enabled) return forward(live(entry), method, params, context, identity)
+      if (!audit.enabled) return forwardRouted(live(entry), method, params, context, identity)
       const startedAt = performance.now()
       const event = {
         identity,
@@ -208,7 +236,7 @@ export class McpRouter extends Effect.Service<McpRouter>()("aperture/McpRouter",
       }
       let result: Promise<Record<string, unknown>>
       try {
-        result = forward(live(entry), method, params, context, identity)
+        result = forwardRouted(live(entry), method, params, context, identity)
       } catch (error) {
         result = Promise.reject(error) // e.g. the connector is not connected: audited as an error too
       }
@@ -311,7 +339,7 @@ export class McpRouter extends Effect.Service<McpRouter>()("aperture/McpRouter",
       }
       const upstream = live(entry)
       if (!upstream.client.getServerCapabilities()?.completions) return { completion: { values: [], hasMore: false } }
-      return forward(upstream, "completion/complete", upstreamParams(params, { ref: upstreamRef }), context, identity)
+      return forwardRouted(upstream, "completion/complete", upstreamParams(params, { ref: upstreamRef }), context, identity)
     }
 
     const subscriptions = new ResourceSubscriptions()
@@ -419,8 +447,57 @@ export class McpRouter extends Effect.Service<McpRouter>()("aperture/McpRouter",
         u.era !== "modern" && u.client.getServerCapabilities()?.logging !== undefined &&
         policy.touches(u.connector.id, u.connector.labels)
       )
-      await Promise.all(targets.map((u) => forward(u, "logging/setLevel", upstreamParams(params, {}), context).catch(() => {})))
+      // With `isolation: "caller"` the level is set on the caller's own session (opened for it),
+      // so one caller's level never changes what another's session sends.
+      await Promise.all(targets.map(async (u) => {
+        const target = await upstreams.route(u, identity)
+        await forward(target, "logging/setLevel", upstreamParams(params, {}), context)
+      }).map((p) => p.catch(() => {})))
       return {}
+    }
+
+    /** Each caller's open 2025-era sessions, newest last (see {@link attachCaller}). */
+    const callerSessions = new Map<string, Array<CallerSessionHandle>>()
+
+    /**
+     * Registers a caller's 2025-era session: its own upstream sessions reach it through the
+     * newest one that can take the request (roots asked outside a call, say). Returns the detach.
+     */
+    const attachCaller = (identity: Identity, handle: CallerSessionHandle): () => void => {
+      const handles = callerSessions.get(identity.login) ?? []
+      handles.push(handle)
+      callerSessions.set(identity.login, handles)
+      return () => {
+        const remaining = (callerSessions.get(identity.login) ?? []).filter((h) => h !== handle)
+        if (remaining.length === 0) callerSessions.delete(identity.login)
+        else callerSessions.set(identity.login, remaining)
+      }
+    }
+
+    upstreams.setCallerChannels((identity) => ({
+      ask: async (method, params, signal) => {
+        const handles = callerSessions.get(identity.login) ?? []
+        let missing: string | undefined
+        for (let i = handles.length - 1; i >= 0; i--) {
+          missing = missingCapability(handles[i]!.capabilities(), method, params)
+          if (missing === undefined) return handles[i]!.request({ method, ...(params !== undefined && { params }) }, signal)
+        }
+        throw missing === undefined
+          ? new ProtocolError(ProtocolErrorCode.InternalError, `Aperture has no open 2025-era session of this caller to send ${method} to`)
+          : new ProtocolError(ProtocolErrorCode.MethodNotFound, `The calling client does not support ${missing}`)
+      },
+      log: (params) => {
+        for (const handle of callerSessions.get(identity.login) ?? []) {
+          if (logPasses(params["level"], handle.logLevel())) handle.log(params).catch(() => {})
+        }
+      }
+    }))
+
+    /** A caller's roots changed: its own upstream sessions are told, and ask it again. */
+    const rootsChanged = (identity: Identity) => {
+      for (const own of upstreams.sessionsOf(identity.login)) {
+        own.client.notification({ method: "notifications/roots/list_changed" }).catch(() => {})
+      }
     }
 
     return {
@@ -435,6 +512,8 @@ export class McpRouter extends Effect.Service<McpRouter>()("aperture/McpRouter",
       readResource,
       complete,
       setLogLevel,
+      rootsChanged,
+      attachCaller,
       subscribe,
       unsubscribe,
       subscribeListen,

@@ -101,6 +101,23 @@ export const makeDownstreamServer = (router: McpRouter, identity: Identity, era:
     sessionLogLevel = params?.["level"] as LoggingLevel | undefined
     return router.setLogLevel(identity, params, callContext(ctx))
   })
-  server.onclose = () => router.dropSubscriptions(sink)
+  let detach: (() => void) | undefined
+  if (era === "legacy") {
+    // A 2025-era session can be asked things outside a call (roots, after it says they
+    // changed): the caller's own upstream sessions reach it through here.
+    server.oninitialized = () => {
+      detach = router.attachCaller(identity, {
+        capabilities: () => server.getClientCapabilities(),
+        logLevel: () => sessionLogLevel,
+        request: (request, signal) => server.request(request as never, passthrough as never, { signal }),
+        log: (params) => server.sendLoggingMessage(params as never)
+      })
+    }
+    server.setNotificationHandler("notifications/roots/list_changed", () => router.rootsChanged(identity))
+  }
+  server.onclose = () => {
+    detach?.()
+    router.dropSubscriptions(sink)
+  }
   return { server, logLevel: () => sessionLogLevel }
 }

@@ -163,12 +163,15 @@ export class CallRegistry {
       this.owner?.log(params)
       return
     }
-    const level = params.level as LoggingLevel
     if (call.era === "modern" && call.logLevel === undefined) return
-    if (call.logLevel !== undefined && LEVELS.indexOf(level) < LEVELS.indexOf(call.logLevel)) return
+    if (!logPasses(params.level, call.logLevel)) return
     call.notify({ method: "notifications/message", params }).catch(() => {})
   }
 }
+
+/** Whether a log message at `level` reaches a caller whose level is `threshold` (none set: all do). */
+export const logPasses = (level: unknown, threshold: LoggingLevel | undefined): boolean =>
+  threshold === undefined || LEVELS.indexOf(level as LoggingLevel) >= LEVELS.indexOf(threshold)
 
 /** What the caller lacks to receive this request, or `undefined` if it can. */
 export const missingCapability = (

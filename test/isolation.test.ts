@@ -1,0 +1,121 @@
+/**
+ * Callers isolated upstream (`isolation: "caller"`): the official server-everything (v1 SDK,
+ * 2025 era, over streamable HTTP) keeps each session's roots; behind the gateway, Alice and Bob
+ * each get their own upstream session, so each sees only the roots their own client gave — also
+ * after Alice's roots change. A `"shared"` connector to the same server shows what isolation
+ * prevents (one session: the roots of whoever was asked first), and over stdio a caller gets a
+ * process of its own when asked to.
+ */
+import { Client as V1Client } from "@modelcontextprotocol/sdk/client/index.js"
+import { StreamableHTTPClientTransport as V1Transport } from "@modelcontextprotocol/sdk/client/streamableHttp.js"
+import { ListRootsRequestSchema, LoggingMessageNotificationSchema } from "@modelcontextprotocol/sdk/types.js"
+import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import type { RunningGateway } from "../src/Aperture.js"
+import { grant, mcp } from "../src/index.js"
+import { everythingStdio, startGateway, untilReady } from "./helpers/gateway.js"
+import { everythingEntry, freePort, type Spawned, spawnProcess } from "./helpers/processes.js"
+import { testUsers } from "./helpers/testUsers.js"
+
+let upstream: Spawned
+let gateway: RunningGateway
+const clients: Array<V1Client> = []
+
+/** A 2025-era client of `login` whose roots are whatever `roots` holds when it is asked. */
+const connectAs = async (login: string, roots: { current: Array<{ uri: string; name: string }> }) => {
+  const client = new V1Client({ name: `${login}-client`, version: "1" }, { capabilities: { roots: { listChanged: true } } })
+  const asked: Array<number> = []
+  client.setRequestHandler(ListRootsRequestSchema, () => {
+    asked.push(Date.now())
+    return { roots: roots.current }
+  })
+  const logs: Array<unknown> = []
+  client.setNotificationHandler(LoggingMessageNotificationSchema, (n) => void logs.push(n.params.data))
+  await client.connect(new V1Transport(new URL(gateway.url), { requestInit: { headers: { "x-test-user": login } } }))
+  clients.push(client)
+  return { client, asked, logs }
+}
+
+const rootsText = async (client: V1Client, tool: string) => {
+  const result = await client.callTool({ name: tool, arguments: {} })
+  return (result.content as Array<{ type: string; text?: string }>).map((c) => c.text ?? "").join("\n")
+}
+
+beforeAll(async () => {
+  const port = await freePort()
+  upstream = spawnProcess(process.execPath, [everythingEntry, "streamableHttp"], { PORT: String(port) })
+  await upstream.waitFor(/listening on port/)
+  const url = `http://127.0.0.1:${port}/mcp`
+  gateway = await startGateway({
+    connectors: {
+      own: mcp({ url }),
+      shared: mcp({ url, isolation: "shared" }),
+      proc: everythingStdio({ isolation: "caller" })
+    },
+    identity: [testUsers({})],
+    grants: [grant({ src: ["*"], connectors: ["**"] })]
+  })
+  await untilReady(gateway, 3, 60_000)
+}, 90_000)
+
+afterAll(async () => {
+  for (const client of clients) await client.close().catch(() => {})
+  await gateway?.close()
+  await upstream?.kill()
+})
+
+describe("isolation: caller (the default for mcp())", () => {
+  it("shows each caller the roots its own client gave, before and after a change", async () => {
+    const aliceRoots = { current: [{ uri: "file:///home/alice/secret-project", name: "alice" }] }
+    const bobRoots = { current: [{ uri: "file:///home/bob/work", name: "bob" }] }
+    const alice = await connectAs("alice", aliceRoots)
+    const bob = await connectAs("bob", bobRoots)
+
+    const aliceSees = await rootsText(alice.client, "own_get-roots-list")
+    expect(aliceSees).toContain("file:///home/alice/secret-project")
+    const bobSees = await rootsText(bob.client, "own_get-roots-list")
+    expect(bobSees).toContain("file:///home/bob/work")
+    expect(bobSees).not.toContain("alice")
+
+    // Alice's roots change: her own upstream session hears of it and asks her again; Bob's does not.
+    const bobAsked = bob.asked.length
+    aliceRoots.current = [{ uri: "file:///home/alice/other", name: "alice-2" }]
+    await alice.client.sendRootsListChanged()
+    await expect.poll(() => rootsText(alice.client, "own_get-roots-list"), { timeout: 10_000 }).toContain("file:///home/alice/other")
+    expect(await rootsText(bob.client, "own_get-roots-list")).not.toContain("alice")
+    expect(bob.asked.length).toBe(bobAsked)
+  })
+
+  it("asks a caller outside its calls through its own session (roots right after the upstream session opens)", async () => {
+    const carolRoots = { current: [{ uri: "file:///home/carol", name: "carol" }] }
+    const carol = await connectAs("carol", carolRoots)
+    // The first call opens Carol's upstream session; server-everything asks for roots 350 ms
+    // after it is initialized, outside any call, and logs what it got.
+    await carol.client.callTool({ name: "own_echo", arguments: { message: "hi" } })
+    await expect.poll(() => carol.asked.length, { timeout: 10_000 }).toBeGreaterThan(0)
+    await expect.poll(() => carol.logs.map(String).join("\n"), { timeout: 10_000 }).toContain("1 root(s) received")
+    expect(await rootsText(carol.client, "own_get-roots-list")).toContain("file:///home/carol")
+  })
+})
+
+describe("isolation: shared", () => {
+  it("keeps one upstream session for everyone (what the default prevents)", async () => {
+    const dave = await connectAs("dave", { current: [{ uri: "file:///home/dave", name: "dave" }] })
+    const erin = await connectAs("erin", { current: [{ uri: "file:///home/erin", name: "erin" }] })
+    const first = await rootsText(dave.client, "shared_get-roots-list")
+    const second = await rootsText(erin.client, "shared_get-roots-list")
+    // Whichever caller the one upstream session asked, both now see the same roots.
+    expect(second).toBe(first)
+    expect(second).not.toContain("file:///home/erin")
+  })
+})
+
+describe("isolation: caller over stdio", () => {
+  it("gives each caller a process of its own", async () => {
+    const frank = await connectAs("frank", { current: [{ uri: "file:///home/frank", name: "frank" }] })
+    const grace = await connectAs("grace", { current: [{ uri: "file:///home/grace", name: "grace" }] })
+    expect(await rootsText(frank.client, "proc_get-roots-list")).toContain("file:///home/frank")
+    const graceSees = await rootsText(grace.client, "proc_get-roots-list")
+    expect(graceSees).toContain("file:///home/grace")
+    expect(graceSees).not.toContain("frank")
+  })
+})
