@@ -25,7 +25,7 @@ import type { UserConfig } from "./config/dsl.js"
 import { GatewayConfig } from "./config/GatewayConfig.js"
 import { type ApertureConfig, isApertureConfig } from "./config/model.js"
 import { type ListenFailed, listenFailed } from "./http/ListenFailed.js"
-import { Routes } from "./http/routes.js"
+import { NotFoundBody, Routes } from "./http/routes.js"
 import { withoutTracing } from "./http/tracing.js"
 import { Identities } from "./identity/Identities.js"
 import { LegacySessions } from "./mcp/LegacySessions.js"
@@ -82,7 +82,7 @@ const listenLog = Effect.gen(function*() {
  */
 export const layerWithoutServer = (config: ApertureConfig) =>
   Drain.pipe(
-    Layer.provide(HttpLayerRouter.serve(Routes, { disableLogger: true, disableListenLog: true })),
+    Layer.provide(HttpLayerRouter.serve(Layer.merge(Routes, NotFoundBody), { disableLogger: true, disableListenLog: true })),
     Layer.provide(Layer.effectDiscard(listenLog)),
     Layer.provideMerge(services(config))
   )

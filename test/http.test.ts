@@ -72,6 +72,17 @@ describe("HTTP status codes", () => {
     expect((await post(JSON.stringify({ jsonrpc: "2.0", id: 3, method: "ping" }), headers)).status).toBe(404)
   })
 
+  it("answers a wrong path with a JSON 404 that names /v1/mcp; the proxy's own 404 keeps its body", async () => {
+    const wrong = await fetch(`${gateway.origin}/mcp?x=1`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(initialize()) })
+    expect(wrong.status).toBe(404)
+    expect(wrong.headers.get("content-type")).toContain("application/json")
+    expect(await wrong.json()).toEqual({ error: "not_found", message: "no route for POST /mcp; the MCP endpoint is /v1/mcp" })
+    expect(await (await fetch(`${gateway.origin}/sse`)).json()).toMatchObject({ message: "no route for GET /sse; the MCP endpoint is /v1/mcp" })
+    const proxied = await fetch(`${gateway.origin}/v1/connectors/nosuch/x`)
+    expect(proxied.status).toBe(404)
+    expect(await proxied.json()).toMatchObject({ error: "unknown_connector" })
+  })
+
   it("serves a 2025-03-26 client that sends its initialize as a batch", async () => {
     const response = await post(JSON.stringify([initialize("2025-03-26")]))
     expect(response.status).toBe(200)

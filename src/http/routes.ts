@@ -4,6 +4,7 @@
  */
 import * as HttpLayerRouter from "@effect/platform/HttpLayerRouter"
 import * as HttpServerError from "@effect/platform/HttpServerError"
+import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import { connectorsApi } from "../admin/connectorsApi.js"
@@ -48,3 +49,25 @@ const Endpoints = HttpLayerRouter.addAll([
 ])
 
 export const Routes = Layer.mergeAll(Endpoints, MalformedProxyPaths)
+
+/**
+ * Where the gateway owns the server, a request no route serves answers a JSON 404 that names the
+ * MCP endpoint (the router's own has an empty body): clients get pointed at `/mcp` or `/sse`. On a
+ * host's router the host's 404s stay the host's. Paths under the proxy's prefix are left to
+ * MalformedProxyPaths, whichever of the two wraps the other.
+ */
+export const NotFoundBody = HttpLayerRouter.middleware(
+  Effect.succeed((effect) =>
+    Effect.catchAll(effect, (error) => {
+      const notFound: unknown = error
+      if (!(notFound instanceof HttpServerError.RouteNotFound) || notFound.request.url.startsWith(CONNECTORS_PREFIX)) {
+        return Effect.fail(error)
+      }
+      const { method, url } = notFound.request
+      return Effect.succeed(HttpServerResponse.unsafeJson({
+        error: "not_found",
+        message: `no route for ${method} ${url.split("?")[0]}; the MCP endpoint is ${MCP_PATH}`
+      }, { status: 404 }))
+    })),
+  { global: true }
+)
