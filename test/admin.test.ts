@@ -128,6 +128,8 @@ describe("/metrics", () => {
     expect(sample(text, "aperture_connector_status{connector=\"dead\",status=\"down\"}")).toBe(1)
     expect(sample(text, "aperture_connector_status{connector=\"dead\",status=\"ready\"}")).toBe(0)
     expect(sample(text, "aperture_in_flight_requests{endpoint=\"proxy\"}")).toBe(0)
+    // fx speaks the 2026 era, stateless: its callers need no sessions of their own.
+    expect(sample(text, "aperture_caller_sessions{connector=\"fx\"}")).toBe(0)
     expect(text).toContain("# TYPE aperture_token_refreshes_total counter")
   })
 })

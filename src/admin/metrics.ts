@@ -1,7 +1,7 @@
 /**
  * `GET /metrics`: Prometheus text. Counters and histograms come from the {@link Metrics}
- * registry; gauges (sessions, calls in flight, connector status) are read from their owners at
- * scrape time. Any identified caller may read it (it names connectors, nothing more).
+ * registry; gauges (sessions, calls in flight, connector status, caller sessions) are read from
+ * their owners at scrape time. Any identified caller may read it (it names connectors, nothing more).
  * @module
  */
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
@@ -11,6 +11,7 @@ import { Catalog } from "../catalog/Catalog.js"
 import { McpEndpoint } from "../mcp/McpEndpoint.js"
 import { type Gauge, Metrics } from "../metrics/Metrics.js"
 import { HttpProxy } from "../proxy/HttpProxy.js"
+import { Upstreams } from "../upstream/Upstreams.js"
 import { adminCaller } from "./caller.js"
 import type { ApiStatus } from "./connectorsApi.js"
 
@@ -23,6 +24,7 @@ export const metricsRoute = (request: HttpServerRequest.HttpServerRequest) =>
     const metrics = yield* Metrics
     const endpoint = yield* McpEndpoint
     const proxy = yield* HttpProxy
+    const upstreams = yield* Upstreams
     const snapshot = (yield* Catalog).current()
     const gauges: ReadonlyArray<Gauge> = [
       {
@@ -52,6 +54,11 @@ export const metricsRoute = (request: HttpServerRequest.HttpServerRequest) =>
           labels: { connector: s.connector.id },
           value: s.lists.tools.length
         }))
+      },
+      {
+        name: "aperture_caller_sessions",
+        help: "Upstream sessions of callers' own (isolation: \"caller\"), open or opening, per connector.",
+        samples: [...upstreams.callerSessionCounts()].map(([connector, value]) => ({ labels: { connector }, value }))
       }
     ]
     return HttpServerResponse.text(metrics.render(gauges), { contentType: "text/plain; version=0.0.4; charset=utf-8" })
