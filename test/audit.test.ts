@@ -1,13 +1,20 @@
 /**
  * The audit line on its own: its fields for each category (the HTTP proxy's included), arguments
- * left out by default and redacted on request, and the `audit` config section's errors.
+ * left out by default and redacted on request, and the `audit` config section's errors; through a
+ * gateway, a call to a connector that is not serving says so rather than reading as a denial.
  */
+import { mkdtempSync, readFileSync, rmSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
 import { Effect, Either } from "effect"
 import { describe, expect, it } from "vitest"
 import { type AuditEvent, auditLine } from "../src/audit/AuditLog.js"
 import { isSecretKey, REDACTED, redact } from "../src/audit/redact.js"
 import { decodeConfig } from "../src/config/decode.js"
 import { decodeApertureJson } from "../src/config/json.js"
+import { grant, mcp } from "../src/index.js"
+import { connectV2, eventually, startGateway, statusOf } from "./helpers/gateway.js"
+import { freePort } from "./helpers/processes.js"
 
 const alice = { login: "alice", groups: [], tags: [], via: "jwt" }
 const call: AuditEvent = {
@@ -55,6 +62,52 @@ describe("audit lines", () => {
       status: 403
     }, false, 0)
     expect(line).toMatchObject({ category: "proxy", decision: "denied", grant: null, method: "POST", status: 403, outcome: "denied" })
+  })
+})
+
+describe("audit lines from a gateway", () => {
+  it("a granted call to a down or misconfigured connector is unavailable, with the reason; a denied one stays denied", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "aperture-audit-"))
+    const file = join(dir, "audit.jsonl")
+    const closed = await freePort()
+    const gateway = await startGateway({
+      connectors: {
+        dead: mcp({ url: `http://127.0.0.1:${closed}/mcp` }),
+        nourl: mcp({}),
+        hidden: mcp({ url: `http://127.0.0.1:${closed}/mcp` })
+      },
+      grants: [grant({ src: ["local"], connectors: ["dead/**", "nourl/tools/*"] })],
+      audit: { to: { file } }
+    })
+    try {
+      await eventually(async () => (await statusOf(gateway, "dead")) === "down", 20_000, "dead down")
+      const client = await connectV2(gateway.url)
+      for (const name of ["dead_echo", "nourl_search", "hidden_echo", "nosuch_echo"]) {
+        await expect(client.callTool({ name, arguments: {} })).rejects.toThrow(/not found/)
+      }
+      await client.close()
+      const lines = await eventually(() => {
+        const written = readFileSync(file, "utf8").trim().split("\n").filter((l) => l !== "")
+        return written.length === 4 ? written.map((l) => JSON.parse(l) as Record<string, unknown>) : undefined
+      }, 5_000, "four audit lines")
+      expect(lines[0]).toMatchObject({
+        connector: "dead",
+        exposed: "dead_echo",
+        upstream: "echo",
+        decision: "allowed",
+        grant: { index: 0, pattern: "dead/**" },
+        outcome: "unavailable",
+        reason: `connector dead is down: connection refused (127.0.0.1:${closed}): nothing is listening there`
+      })
+      expect(lines[1]).toMatchObject({ connector: "nourl", decision: "allowed", outcome: "unavailable", reason: expect.stringMatching(/^connector nourl is \w+: .*url/) })
+      for (const denied of [lines[2], lines[3]]) {
+        expect(denied).toMatchObject({ connector: null, decision: "denied", outcome: "denied" })
+        expect(denied).not.toHaveProperty("reason")
+      }
+    } finally {
+      await gateway.close()
+      rmSync(dir, { recursive: true, force: true })
+    }
   })
 })
 

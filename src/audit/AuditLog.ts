@@ -19,9 +19,10 @@ import { redact } from "./redact.js"
 /**
  * How the request ended: `ok`; `tool_error` (a result with `isError`); `input_required` (a
  * multi-round result asking the caller); `error` (a JSON-RPC error, a failed upstream, or an
- * HTTP status ≥ 400 from a proxied API); `cancelled` (by the caller); `denied` (no grant).
+ * HTTP status ≥ 400 from a proxied API); `cancelled` (by the caller); `denied` (no grant);
+ * `unavailable` (allowed, but its connector is not serving: `reason` says why).
  */
-export type AuditOutcome = "ok" | "tool_error" | "input_required" | "error" | "cancelled" | "denied"
+export type AuditOutcome = "ok" | "tool_error" | "input_required" | "error" | "cancelled" | "denied" | "unavailable"
 
 /** One decision, as the place that made it knows it. */
 export interface AuditEvent {
@@ -45,6 +46,8 @@ export interface AuditEvent {
   readonly status?: number | undefined
   /** The call's arguments; written only with `audit.arguments: "redacted"`, and then redacted. */
   readonly arguments?: unknown
+  /** Why it could not be served, for `unavailable` (e.g. `connector github is down: connection refused …`). */
+  readonly reason?: string | undefined
 }
 
 /** The line as written. */
@@ -64,6 +67,7 @@ export interface AuditLine {
   readonly errorCode?: number
   readonly method?: string
   readonly status?: number
+  readonly reason?: string
   readonly arguments?: unknown
 }
 
@@ -93,6 +97,7 @@ export const auditLine = (event: AuditEvent, withArguments: boolean, now = perfo
     ...(event.errorCode !== undefined && { errorCode: event.errorCode }),
     ...(event.method !== undefined && { method: event.method }),
     ...(event.status !== undefined && { status: event.status }),
+    ...(event.reason !== undefined && { reason: event.reason }),
     ...(withArguments && event.arguments !== undefined && { arguments: redact(event.arguments) })
   }
 }

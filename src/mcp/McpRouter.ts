@@ -22,6 +22,7 @@ import {
 import * as Effect from "effect/Effect"
 import * as Predicate from "effect/Predicate"
 import { type AuditOutcome, AuditLog } from "../audit/AuditLog.js"
+import { unservedEvent } from "../audit/unservedCall.js"
 import { Catalog, type CatalogSnapshot } from "../catalog/Catalog.js"
 import type { IndexEntry, UpstreamItem } from "../catalog/index.js"
 import { splitPrefixedUri } from "../catalog/names.js"
@@ -197,7 +198,11 @@ export class McpRouter extends Effect.Service<McpRouter>()("aperture/McpRouter",
     /** A denied (or unknown) name: one audit line, then the caller's "not found". */
     const auditDenied = (identity: Identity, category: Category, name: unknown, entry: IndexEntry | undefined) => {
       if (!audit.enabled) return
-      audit.record({
+      // Unknown because its connector is not serving, and the caller is allowed: say that instead.
+      const unserved = entry === undefined
+        ? unservedEvent(catalog.current(), policyOf(identity), identity, category, name, performance.now())
+        : undefined
+      audit.record(unserved ?? {
         identity,
         connector: entry?.connector.id,
         category,
