@@ -8,6 +8,8 @@ export default defineConfig({
     hookTimeout: 60_000,
     // Integration tests start real servers and child processes; keep files from starving each other on 2 cores.
     maxWorkers: 2,
+    // The interop matrix (test/interop) as tables after the summary; silent when no interop test ran.
+    reporters: ["default", "./test/interop/matrixReporter.ts"],
     // The gateways the tests start cache transpiled configs here, not in the user's ~/.cache.
     env: { XDG_CACHE_HOME: fileURLToPath(new URL("node_modules/.cache/aperture-test", import.meta.url)) },
     minWorkers: 1
