@@ -117,11 +117,12 @@ describe("aperture check", () => {
   it("loads the original's JSON shape", async () => {
     const config = file("aperture.json", JSON.stringify({
       connectors: { servers: { snowflake: { protocol: "mcp", url: "https://s.example.com/mcp", auth: { type: "bearer_token", secret: SECRET_INLINE } } } },
-      grants: [{ src: ["*"], app: { "tailscale.com/cap/aperture": [{ connectors: ["snowflake/**"] }] } }]
+      grants: [{ src: ["*"], app: { "tailscale.com/cap/aperture": [{ connectors: ["snowflake/**"] }, { role: "admin" }] } }]
     }))
     const { code, output } = await run(["check", "--config", config])
     expect(code).toBe(0)
     expect(output).toMatch(/snowflake\s+mcp\s+https:\/\/s\.example\.com\/mcp/)
+    expect(output).toContain("warnings (1):\n  grants.0.app[\"tailscale.com/cap/aperture\"].1.role: ignored: roles belong")
     expect(output).not.toContain(SECRET_INLINE)
   })
 

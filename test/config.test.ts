@@ -266,11 +266,41 @@ describe("the original's JSON shape", () => {
     expect(result.right.warnings.map((w) => w.path)).toEqual([
       "providers",
       "flags",
+      "grants.0.app[\"tailscale.com/cap/aperture\"].0.role",
+      "grants.0.app[\"tailscale.com/cap/aperture\"].1.models",
       "grants.0.app[\"tailscale.com/cap/aperture\"].2.connectors.0",
       "grants.0.app[\"tailscale.com/cap/aperture\"].2.connectors.1"
     ])
     const s = result.right.connectors[0]!
     expect(s.kind === "http" && s.auth?.spec.name).toBe("apiKey")
+  })
+
+  it("warns, at its JSON path, about every grant field it ignores", async () => {
+    const result = await json({
+      connectors: original.connectors,
+      grants: [
+        { src: ["admin@example.com"], app: { "tailscale.com/cap/aperture": [{ role: "admin" }] } },
+        {
+          src: ["*"],
+          dst: ["*"],
+          app: {
+            "tailscale.com/cap/aperture": [{ connectors: ["snowflake/**"], models: "anthropic/**", quota: 5 }, "everything"],
+            "example.com/cap/other": [{}]
+          }
+        }
+      ]
+    })
+    if (Either.isLeft(result)) throw new Error(result.left.message)
+    expect(result.right.warnings.map((w) => `${w.path}: ${w.message}`)).toEqual([
+      "grants.0.app[\"tailscale.com/cap/aperture\"].0.role: ignored: roles belong to the original's LLM gateway; here a grant gives only the connectors it names",
+      "grants.1.dst: ignored: a tailnet policy-file field; only src and app apply here",
+      "grants.1.app[\"tailscale.com/cap/aperture\"].0.models: ignored: model access belongs to the original's LLM gateway, not to connectors",
+      "grants.1.app[\"tailscale.com/cap/aperture\"].0.quota: ignored: only \"connectors\" has an effect here",
+      "grants.1.app[\"tailscale.com/cap/aperture\"].1: ignored: expected an object with \"connectors\"",
+      "grants.1.app[\"example.com/cap/other\"]: ignored: only \"tailscale.com/cap/aperture\" grants connectors"
+    ])
+    // What was ignored grants nothing; what was not still does.
+    expect(result.right.grants.map((g) => g.connectors.map((p) => p.source))).toEqual([[], ["snowflake/**"]])
   })
 
   it("parses JSONC: comments and trailing commas, with line and column on errors", () => {

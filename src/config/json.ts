@@ -184,9 +184,48 @@ const authFromJson = (auth: typeof JsonAuth.Type, connectorId: string) => {
   }
 }
 
+/** Why a field of the original's grant capability does nothing here, by field. */
+const IGNORED_CAPABILITY_FIELDS: Readonly<Record<string, string>> = {
+  role: "ignored: roles belong to the original's LLM gateway; here a grant gives only the connectors it names",
+  models: "ignored: model access belongs to the original's LLM gateway, not to connectors"
+}
+
 /**
- * Converts the original's JSON shape and decodes it. `warnings` gains a line for each section
- * that is accepted but has no effect here.
+ * Warnings for what a grant holds that has no effect here, each at its JSON path: the original's
+ * LLM-gateway fields (`role`, `models`, …) beside `connectors`, other capabilities under `app`, and
+ * policy-file fields (`dst`, `ip`, `srcPosture`). Accepted, so the original's file loads as-is,
+ * but never silently: a grant of `{ "role": "admin" }` alone grants nothing.
+ */
+const ignoredInGrant = (grant: typeof JsonGrant.Type, i: number): Array<ConfigIssue> => {
+  const warnings: Array<ConfigIssue> = []
+  for (const field of ["dst", "ip", "srcPosture"] as const) {
+    if (grant[field] !== undefined) {
+      warnings.push({ path: `grants.${i}.${field}`, message: "ignored: a tailnet policy-file field; only src and app apply here" })
+    }
+  }
+  for (const [capability, entries] of Object.entries(grant.app ?? {})) {
+    if (capability !== APERTURE_CAP) {
+      warnings.push({ path: `grants.${i}.app["${capability}"]`, message: `ignored: only "${APERTURE_CAP}" grants connectors` })
+      continue
+    }
+    entries.forEach((entry, j) => {
+      const at = `grants.${i}.app["${APERTURE_CAP}"].${j}`
+      if (!Predicate.isRecord(entry)) {
+        warnings.push({ path: at, message: "ignored: expected an object with \"connectors\"" })
+        return
+      }
+      for (const field of Object.keys(entry)) {
+        if (field === "connectors") continue
+        warnings.push({ path: `${at}.${field}`, message: IGNORED_CAPABILITY_FIELDS[field] ?? "ignored: only \"connectors\" has an effect here" })
+      }
+    })
+  }
+  return warnings
+}
+
+/**
+ * Converts the original's JSON shape and decodes it. `warnings` gains a line for each section,
+ * and each field of a grant, that is accepted but has no effect here.
  */
 export const decodeApertureJson = (
   value: unknown,
@@ -262,6 +301,7 @@ export const decodeApertureJson = (
         issues.push(...decoded.left)
         continue
       }
+      warnings.push(...ignoredInGrant(decoded.right, i))
       const patterns: Array<string> = []
       const paths: Array<string> = []
       for (const [j, capability] of (decoded.right.app?.[APERTURE_CAP] ?? []).entries()) {
