@@ -174,6 +174,16 @@ describe("aperture check", () => {
     expect((await run(["--help"])).code).toBe(0)
   })
 
+  it("prints help and usage errors without ANSI styling when the output is not a terminal", async () => {
+    const help = await run(["--help"])
+    expect(help.output).toContain("USAGE")
+    expect(help.output).toContain("--log-level")
+    expect(help.output).not.toContain("\u001b[")
+    const usage = await run(["check", "--bogus"])
+    expect(usage.output).toContain("--bogus")
+    expect(usage.output).not.toContain("\u001b[")
+  })
+
   it("on Node 22 keeps V8's compiled code, and the transpiled config, in a private XDG cache", async () => {
     // The machines run Node 20, which has no compile cache; Node 22 comes from the registry, as
     // the conformance suite's does.

@@ -19,6 +19,7 @@ import { type ApertureConfig, formatIssue } from "../config/model.js"
 import { withoutTracing } from "../http/tracing.js"
 import { version } from "../version.js"
 import { accessReport, checkReport } from "./checkReport.js"
+import { withPlainConsoleWhereUnwanted } from "./plainConsole.js"
 
 /** Exit codes of the `aperture` command. */
 export const ExitCode = { ok: 0, invalidConfig: 1, cannotListen: 1, usage: 2 } as const
@@ -116,6 +117,7 @@ const cli = Command.run(aperture, { name: "aperture", version })
 const program = Effect.suspend(() => cli(process.argv)).pipe(
   Effect.catchIf(ValidationError.isValidationError, (error) =>
     error._tag === "HelpRequested" ? Effect.void : Effect.die(new Exiting(ExitCode.usage))),
+  withPlainConsoleWhereUnwanted,
   Effect.provide(NodeContext.layer)
 )
 
