@@ -30,6 +30,7 @@ export type Feature =
   | "sampling"
   | "elicitation"
   | "roots (two callers)"
+  | "session state (two callers)"
   | "logging"
   | "cancellation"
   | "DELETE"
@@ -66,6 +67,39 @@ const withBoth = async (url: string, run: (client: Caller["client"] & { callTool
 export interface NotApplicable {
   readonly reason: string
   readonly check: () => Promise<void>
+}
+
+/**
+ * For an upstream that keeps no session (stateless, or spoken to in 2026-07-28): what Alice's call
+ * leaves is not there for her next call, and never for Bob's.
+ */
+export const keepsNoSession = (peer: () => FixturePeer) => async () => {
+  const { url, id } = peer()
+  for (const era of ERAS) {
+    const alice = await connectAs(era, url, "alice")
+    const bob = await connectAs(era, url, "bob")
+    try {
+      const secret = `alice's ${era} secret ${crypto.randomUUID()}`
+      expect(textOf(await alice.call(`${id}_remember`, { value: secret }))).toBe("remembered")
+      expect(textOf(await bob.call(`${id}_recall`))).toBe("<nothing>")
+      expect(textOf(await alice.call(`${id}_recall`))).toBe("<nothing>")
+    } finally {
+      await alice.close()
+      await bob.close()
+    }
+  }
+}
+
+/** FastMCP's `session_seen`: the protocol version its calls from the gateway arrive in is 2026-07-28. */
+export const spokenTo2026 = (peer: () => FixturePeer) => async () => {
+  const { url, id } = peer()
+  const caller = await connectAs("v1", url, "alice")
+  try {
+    expect(JSON.parse(textOf(await caller.call(`${id}_session_seen`)))).toMatchObject({ protocol: "2026-07-28" })
+  } finally {
+    await caller.close()
+  }
+  await keepsNoSession(peer)()
 }
 
 export const fixtureFeatureTests = (
@@ -222,6 +256,24 @@ export const fixtureFeatureTests = (
         await alice.rootsChanged()
         expect(JSON.parse(textOf(await alice.call(`${id}_my_roots`)))).toEqual(["file:///home/alice", "file:///srv/shared"])
         expect(JSON.parse(textOf(await bob.call(`${id}_my_roots`)))).toEqual(["file:///home/bob"])
+      } finally {
+        await alice.close()
+        await bob.close()
+      }
+    }
+  })
+
+  feature("session state (two callers)", async () => {
+    const { url, id } = peer()
+    for (const era of ERAS) {
+      const alice = await connectAs(era, url, "alice")
+      const bob = await connectAs(era, url, "bob")
+      try {
+        const secret = `alice's ${era} secret ${crypto.randomUUID()}`
+        expect(textOf(await alice.call(`${id}_remember`, { value: secret }))).toBe("remembered")
+        // What Alice's calls left in the upstream session is hers: Bob's calls do not see it.
+        expect(textOf(await bob.call(`${id}_recall`)), era).not.toContain(secret)
+        expect(textOf(await alice.call(`${id}_recall`)), era).toBe(secret)
       } finally {
         await alice.close()
         await bob.close()

@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe } from "vitest"
 import type { RunningGateway } from "../../src/Aperture.js"
 import { mcp } from "../../src/index.js"
 import { startGateway, untilReady } from "../helpers/gateway.js"
-import { fixtureFeatureTests } from "./fixtureFeatures.js"
+import { fixtureFeatureTests, spokenTo2026, type FixturePeer } from "./fixtureFeatures.js"
 import { startFastMcp, type FastMcpServer } from "./servers/fastmcp.js"
 import { callersConfig } from "./upstreamCallers.js"
 
@@ -29,7 +29,7 @@ afterAll(async () => {
 })
 
 describe("fastmcp sse", () => {
-  fixtureFeatureTests(() => ({
+  const peer = (): FixturePeer => ({
     url: gateway.url,
     id: "fmsse",
     direct: async (name, args) => {
@@ -39,5 +39,11 @@ describe("fastmcp sse", () => {
       return client.callTool({ name, arguments: args })
     },
     slowCounts: async () => (await server.seen()).slow
-  }))
+  })
+  fixtureFeatureTests(peer, {
+    notApplicable: {
+      // Over the legacy SSE transport too: FastMCP answers server/discover there.
+      "session state (two callers)": { reason: "the gateway speaks 2026-07-28 to FastMCP, an era without sessions", check: spokenTo2026(peer) }
+    }
+  })
 })

@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import type { RunningGateway } from "../../src/Aperture.js"
 import { bearer, mcp } from "../../src/index.js"
 import { connectorsOf, eventually, startGateway } from "../helpers/gateway.js"
-import { fixtureFeatureTests } from "./fixtureFeatures.js"
+import { fixtureFeatureTests, spokenTo2026 } from "./fixtureFeatures.js"
 import { startFastMcp, type FastMcpServer } from "./servers/fastmcp.js"
 import { callersConfig, connectAs, ERAS, KEYS, textOf } from "./upstreamCallers.js"
 
@@ -54,17 +54,30 @@ afterAll(async () => {
 
 const slowCounts = (server: () => FastMcpServer) => async () => (await server().seen()).slow
 
+/** FastMCP speaks 2026-07-28, and the gateway picks it: an era without sessions. */
+const SESSIONLESS = "the gateway speaks 2026-07-28 to FastMCP, an era without sessions"
+
 describe("fastmcp http", () => {
-  fixtureFeatureTests(() => ({ url: gateway.url, id: "fm", direct: direct(() => open), slowCounts: slowCounts(() => open) }))
+  const peer = () => ({ url: gateway.url, id: "fm", direct: direct(() => open), slowCounts: slowCounts(() => open) })
+  fixtureFeatureTests(peer, {
+    notApplicable: {
+      "session state (two callers)": { reason: SESSIONLESS, check: spokenTo2026(peer) }
+    }
+  })
 })
 
 describe("fastmcp http bearer", () => {
-  fixtureFeatureTests(() => ({
+  const peer = () => ({
     url: gateway.url,
     id: "fmbear",
     direct: direct(() => guarded, { authorization: `Bearer ${TOKEN}` }),
     slowCounts: slowCounts(() => guarded)
-  }))
+  })
+  fixtureFeatureTests(peer, {
+    notApplicable: {
+      "session state (two callers)": { reason: SESSIONLESS, check: spokenTo2026(peer) }
+    }
+  })
 
   it("bearer token (wrong, missing, right)", async () => {
     const { connectors } = await connectorsOf(gateway)

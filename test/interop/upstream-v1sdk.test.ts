@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect } from "vitest"
 import type { RunningGateway } from "../../src/Aperture.js"
 import { mcp } from "../../src/index.js"
 import { eventually, startGateway, untilReady } from "../helpers/gateway.js"
-import { fixtureFeatureTests } from "./fixtureFeatures.js"
+import { fixtureFeatureTests, keepsNoSession } from "./fixtureFeatures.js"
 import { startV1SdkServer, type V1SdkServer } from "./servers/v1SdkServer.js"
 import { callersConfig, textOf } from "./upstreamCallers.js"
 
@@ -70,18 +70,20 @@ describe("v1 sdk stateful", () => {
 })
 
 describe("v1 sdk stateless", () => {
-  fixtureFeatureTests(() => ({
+  const peer = () => ({
     url: gateway.url,
     id: "sless",
     direct: direct(() => stateless),
     slowCounts: async () => ({ ...stateless.slow })
-  }), {
+  })
+  fixtureFeatureTests(peer, {
     // A stateless server gets the client's answer on a new POST, which a new server instance
     // (knowing nothing of the question, nor of the client's capabilities) receives.
     notApplicable: {
       sampling: { reason: "a stateless server never receives the answer", check: failsDirectly("ask_llm") },
       elicitation: { reason: "a stateless server never sees the client's capabilities", check: failsDirectly("ask_user") },
       "roots (two callers)": { reason: "a stateless server never receives the answer", check: failsDirectly("my_roots") },
+      "session state (two callers)": { reason: "a stateless server keeps nothing between requests", check: keepsNoSession(peer) },
       cancellation: {
         reason: "a stateless server cannot match notifications/cancelled to its request",
         check: async () => {

@@ -109,6 +109,27 @@ async def slow(seconds: float, ctx: Context) -> str:
 
 
 @mcp.tool
+async def remember(value: str, ctx: Context) -> str:
+    """Keeps `value` in this MCP session's state (FastMCP's session-scoped state store)."""
+    await ctx.set_state("remembered", value)
+    return "remembered"
+
+
+@mcp.tool
+async def recall(ctx: Context) -> str:
+    """What this session was asked to remember, or <nothing>."""
+    value = await ctx.get_state("remembered")
+    return "<nothing>" if value is None else str(value)
+
+
+@mcp.tool
+def session_seen(ctx: Context) -> str:
+    """The protocol version and session id this call arrived in."""
+    rc = ctx.request_context
+    return json.dumps({"protocol": rc.protocol_version if rc else None, "session": ctx.session_id})
+
+
+@mcp.tool
 def authorization_seen() -> str:
     """The Authorization header this call reached the server with."""
     return get_http_request().headers.get("authorization", "<none>")

@@ -46,6 +46,8 @@ export const startV1SdkServer = async (options: { readonly stateless: boolean })
       { capabilities: { logging: {}, completions: {} } }
     )
     const inner = server.server
+    // One McpServer per session (or per request when stateless): what a session was told to keep.
+    let remembered: string | undefined
 
     server.registerTool("add", {
       description: "Adds two integers.",
@@ -98,6 +100,15 @@ export const startV1SdkServer = async (options: { readonly stateless: boolean })
       slow.completed++
       return { content: [{ type: "text", text: "slept" }] }
     })
+
+    server.registerTool("remember", { description: "Keeps a value in this session.", inputSchema: { value: z.string() } }, async ({ value }) => {
+      remembered = value
+      return { content: [{ type: "text", text: "remembered" }] }
+    })
+
+    server.registerTool("recall", { description: "What this session keeps." }, async () => ({
+      content: [{ type: "text", text: remembered ?? "<nothing>" }]
+    }))
 
     server.registerTool("authorization_seen", { description: "The Authorization header of this call." }, async (extra) => ({
       content: [{ type: "text", text: extra.requestInfo?.headers["authorization"]?.toString() ?? "<none>" }]
