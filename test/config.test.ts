@@ -161,6 +161,20 @@ describe("the TS DSL", () => {
     expect(Duration.toMillis(a!.timeout)).toBe(1500)
     expect(Duration.toMillis(b!.timeout)).toBe(120_000)
   })
+
+  it("isolates callers by default on mcp(), shares one process on stdio(), and checks the setting", async () => {
+    const config = await valid({
+      connectors: {
+        a: mcp({ url: "https://a.example.com/mcp" }),
+        b: mcp({ url: "https://b.example.com/mcp", isolation: "shared" }),
+        c: stdio({ command: "server" }),
+        d: stdio({ command: "server", isolation: "caller" })
+      }
+    })
+    expect(config.connectors.map((c) => c.kind !== "http" && c.isolation)).toEqual(["caller", "shared", "shared", "caller"])
+    const issues = await issuesOf({ connectors: { e: mcp({ url: "https://e.example.com/mcp", isolation: "session" as never }) } })
+    expect(issues).toEqual([expect.stringMatching(/^connectors\.e\.isolation: expected "caller" .* or "shared"/)])
+  })
 })
 
 const json = async (value: unknown, vars: Record<string, string> = {}) =>
@@ -238,6 +252,15 @@ describe("the original's JSON shape", () => {
         "connectors.servers.snowflake.auth.secret: is required"
       ])
     }
+  })
+
+  it("takes isolation on an mcp server, checked as in the DSL", async () => {
+    const ok = await json({ connectors: { servers: { a: { protocol: "mcp", url: "https://a/mcp", isolation: "shared" } } } })
+    if (Either.isLeft(ok)) throw new Error(ok.left.message)
+    expect(ok.right.connectors[0]?.kind === "mcp" && ok.right.connectors[0].isolation).toBe("shared")
+    const bad = await json({ connectors: { servers: { a: { protocol: "mcp", url: "https://a/mcp", isolation: "nobody" } } } })
+    if (Either.isRight(bad)) throw new Error("expected failure")
+    expect(bad.left.issues.map((i) => i.path)).toEqual(["connectors.servers.a.isolation"])
   })
 
   it("reports pattern and field errors at their JSON paths", async () => {

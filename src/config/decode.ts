@@ -81,7 +81,7 @@ const urlWithSchemes = (schemes: ReadonlyArray<string>) =>
 const opt = <A, I>(schema: Schema.Schema<A, I>) => Schema.optionalWith(schema, { exact: true })
 
 const IsolationSchema = Schema.Literal("caller", "shared").annotations({
-  message: () => 'expected "caller" (an upstream session per caller) or "shared" (one for everyone)'
+  message: () => ({ message: 'expected "caller" (an upstream session per caller) or "shared" (one for everyone)', override: true })
 })
 
 const McpSchema = Schema.Struct({

@@ -88,6 +88,7 @@ const JsonServer = Schema.Struct({
   // Aperture extensions, same meaning as in the TS DSL.
   prefix: opt(Schema.Boolean),
   timeout: opt(Schema.Union(Schema.Number, Schema.String)),
+  isolation: opt(Schema.String),
   methods: opt(Schema.Array(Schema.String)),
   allowPrivate: opt(Schema.Boolean)
 })
@@ -283,7 +284,13 @@ export const decodeApertureJson = (
         ...(s.timeout !== undefined && { timeout: s.timeout })
       }
       connectors[id] = s.protocol === "mcp"
-        ? { _tag: "mcp", ...common, ...(s.prefix !== undefined && { prefix: s.prefix }) }
+        ? {
+          _tag: "mcp",
+          ...common,
+          ...(s.prefix !== undefined && { prefix: s.prefix }),
+          // Checked with the DSL's own schema ("caller" | "shared"), at the same path.
+          ...(s.isolation !== undefined && { isolation: s.isolation as never })
+        }
         : {
           _tag: "http",
           ...common,

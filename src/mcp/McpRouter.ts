@@ -452,11 +452,12 @@ export class McpRouter extends Effect.Service<McpRouter>()("aperture/McpRouter",
         u.era !== "modern" && u.client.getServerCapabilities()?.logging !== undefined &&
         policy.touches(u.connector.id, u.connector.labels)
       )
-      // With `isolation: "caller"` the level is set on the caller's own session (opened for it),
-      // so one caller's level never changes what another's session sends.
+      // With `isolation: "caller"` the level is set on the caller's own session (opened for it).
+      // A shared session is left at the upstream's default: one caller's level would change
+      // what every other caller gets; each caller's own level filters what reaches it.
       await Promise.all(targets.map(async (u) => {
         const target = await upstreams.route(u, identity)
-        await forward(target, "logging/setLevel", upstreamParams(params, {}), context)
+        if (target !== u) await forward(target, "logging/setLevel", upstreamParams(params, {}), context)
       }).map((p) => p.catch(() => {})))
       return {}
     }
