@@ -11,7 +11,8 @@ describe("renderTable", () => {
       ["v1 ts sdk client\u0000progress", "failed"],
       ["v1 ts sdk client\u0000list/call", "passed"],
       ["python mcp (legacy)\u0000list/call", "passed"],
-      ["python mcp (legacy)\u0000extra", "not run"]
+      ["python mcp (legacy)\u0000extra", "not run"],
+      ["python mcp (legacy)\u0000progress", "n/a"]
     ] as const)
     const text = renderTable("clients", {
       peers: ["v1 ts sdk client", "python mcp (legacy)"],
@@ -22,7 +23,7 @@ describe("renderTable", () => {
     expect(text.split("\n")).toEqual([
       "clients             │ list/call │ progress │ extra",
       "────────────────────┼───────────┼──────────┼──────",
-      "python mcp (legacy) │     ✓     │    –     │   –  ",
+      "python mcp (legacy) │     ✓     │   n/a    │   –  ",
       "v1 ts sdk client    │     ✓     │    ✗     │   –  ",
       "test/interop/clients-x.test.ts: failed before its tests could run"
     ])

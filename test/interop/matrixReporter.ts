@@ -2,7 +2,8 @@
  * A vitest reporter that prints the interop matrix at the end of a run: one table per suite
  * (upstreams: test/interop/upstream*.test.ts; clients: test/interop/clients*.test.ts), a row per
  * peer (the top-level `describe`), a column per feature (the test's name). A cell is ✓ when every
- * test of that peer and feature passed, ✗ when one failed, – when none ran. Several files may
+ * test of that peer and feature passed, ✗ when one failed, – when none ran, n/a when the peer
+ * cannot do it (a test named `<feature> (n/a: <why>)` shows so). Several files may
  * fill one table (a peer's tests split for parallelism). Prints nothing when no interop test ran.
  */
 import { basename, relative } from "node:path"
@@ -40,7 +41,18 @@ const SUITES = [
   { title: "clients", file: /^clients.*\.test\.ts$/ }
 ] as const
 
-type Cell = "passed" | "failed" | "not run"
+type Cell = "passed" | "failed" | "not run" | "n/a"
+
+/**
+ * A test named `<feature> (n/a: <why>)` shows that the peer cannot do the feature (the same call
+ * failing against it directly): its cell is `n/a` in the feature's own column while it passes.
+ */
+const NOT_APPLICABLE = /^(.*) \(n\/a: .*\)$/
+
+const featureOf = (name: string): { readonly feature: string; readonly applicable: boolean } => {
+  const match = NOT_APPLICABLE.exec(name)
+  return match === null ? { feature: name, applicable: true } : { feature: match[1]!, applicable: false }
+}
 
 interface Table {
   readonly peers: Array<string>
@@ -70,10 +82,11 @@ const cellOf = (test: TestCase): Cell => {
   }
 }
 
-const merge = (a: Cell | undefined, b: Cell): Cell =>
-  a === undefined ? b : a === "failed" || b === "failed" ? "failed" : a === "passed" || b === "passed" ? "passed" : "not run"
+const RANK: Record<Cell, number> = { failed: 3, passed: 2, "n/a": 1, "not run": 0 }
 
-const SYMBOL: Record<Cell, string> = { passed: "✓", failed: "✗", "not run": "–" }
+const merge = (a: Cell | undefined, b: Cell): Cell => a === undefined || RANK[b] > RANK[a] ? b : a
+
+const SYMBOL: Record<Cell, string> = { passed: "✓", failed: "✗", "not run": "–", "n/a": "n/a" }
 
 export const renderTable = (title: string, table: Table): string => {
   const features = ordered(table.features, FEATURE_ORDER)
@@ -86,9 +99,10 @@ export const renderTable = (title: string, table: Table): string => {
       peer.padEnd(peerWidth),
       ...features.map((feature) => {
         const symbol = SYMBOL[table.cells.get(key(peer, feature)) ?? "not run"]
-        // Centre the one-character symbol under its column's name.
-        const left = Math.floor((feature.length - 1) / 2)
-        return " ".repeat(left) + symbol + " ".repeat(feature.length - 1 - left)
+        // Centre the symbol under its column's name.
+        const width = Math.max(feature.length, symbol.length)
+        const left = Math.floor((width - symbol.length) / 2)
+        return " ".repeat(left) + symbol + " ".repeat(width - symbol.length - left)
       })
     ].join(" │ ")
   )
@@ -120,8 +134,10 @@ export default class MatrixReporter implements Reporter {
         tests++
         const peer = peerOf(test)
         if (!table.peers.includes(peer)) table.peers.push(peer)
-        if (!table.features.includes(test.name)) table.features.push(test.name)
-        table.cells.set(key(peer, test.name), merge(table.cells.get(key(peer, test.name)), cellOf(test)))
+        const { applicable, feature } = featureOf(test.name)
+        if (!table.features.includes(feature)) table.features.push(feature)
+        const cell = cellOf(test)
+        table.cells.set(key(peer, feature), merge(table.cells.get(key(peer, feature)), !applicable && cell === "passed" ? "n/a" : cell))
       }
       if (tests === 0 && module.state() === "failed") table.brokenFiles.push(path)
     }
@@ -131,7 +147,7 @@ export default class MatrixReporter implements Reporter {
     await new Promise((resolve) => setImmediate(resolve))
     const out = SUITES.flatMap((s) => {
       const table = tables.get(s.title)
-      return table === undefined ? [] : [`\nInterop matrix: ${s.title} (✓ passed, ✗ failed, – not run)\n${renderTable(s.title, table)}\n`]
+      return table === undefined ? [] : [`\nInterop matrix: ${s.title} (✓ passed, ✗ failed, – not run, n/a: the peer cannot)\n${renderTable(s.title, table)}\n`]
     })
     process.stdout.write(out.join(""))
   }
