@@ -23,10 +23,23 @@ import { countRefreshes } from "../metrics/credentialRefreshes.js"
 import { Metrics } from "../metrics/Metrics.js"
 import { CallRegistry } from "./callChannel.js"
 import { CallerSessions, type ChannelOf } from "./callerSessions.js"
-import { classify, type Connection, connect, type ConnectionMemory, type ListKind, readLists, type UpstreamEvents } from "./connection.js"
+import {
+  classify,
+  type Connection,
+  connect,
+  type ConnectionMemory,
+  type ListKind,
+  readinessWithin,
+  readLists,
+  type UpstreamEvents
+} from "./connection.js"
 import type { DirectRoute } from "./directRequest.js"
 import { FifoPermits } from "./fifoPermits.js"
 import { describeError, isCredentialProblem, UpstreamError } from "./UpstreamError.js"
+
+/** Whether two reads of a list hold the same items (as the upstream sent them). */
+const sameItems = (a: ReadonlyArray<unknown>, b: ReadonlyArray<unknown>) =>
+  a.length === b.length && JSON.stringify(a) === JSON.stringify(b)
 
 /** A connected upstream, as request routing uses it. */
 export interface LiveUpstream {
@@ -125,9 +138,12 @@ export class Upstreams extends Effect.Service<Upstreams>()("aperture/Upstreams",
           const first = yield* Queue.take(connection.changes)
           const rest = yield* Queue.takeAll(connection.changes)
           const which = [...new Set<ListKind>([first, ...rest])]
-          lists = yield* readLists(connection, connector.id, connector.timeout, which, lists)
-          const next = lists
-          yield* catalog.update(connector.id, (s) => ({ ...s, lists: next }))
+          const read = yield* readLists(connection, connector.id, connector.timeout, which, lists)
+          // A re-read that found nothing new (lists polled on a timer, a spurious list_changed)
+          // keeps the catalog as it is: callers hear of a change only when there is one.
+          if (which.every((list) => sameItems(read[list], lists[list]) && (list !== "resources" || sameItems(read.templates, lists.templates)))) continue
+          lists = read
+          yield* catalog.update(connector.id, (s) => ({ ...s, lists: read }))
           yield* Effect.logDebug(`connector ${connector.id}: ${which.join(", ")} list changed`)
         }
       })
@@ -161,10 +177,15 @@ export class Upstreams extends Effect.Service<Upstreams>()("aperture/Upstreams",
     /** One connection's life: connect, publish, serve until it fails. Never succeeds. */
     const session = (connector: McpSpeakingConnector, credential: Credential | undefined, memory: ConnectionMemory) =>
       Effect.scoped(Effect.gen(function*() {
+        // A connector is ready within its timeout or down, saying what it waited for: each
+        // request has that timeout, but a connection makes several (a probe, the handshake,
+        // every page of every list), and a silent upstream would hold its permit for all of them.
+        const readiness = readinessWithin(connector.timeout)
         const { connection, lists } = yield* discovery.withPermit(Effect.gen(function*() {
-          const connection = yield* connect(connector, credential, memory, calls, events)
-          return { connection, lists: yield* readLists(connection, connector.id, connector.timeout) }
+          const connection = yield* connect(connector, credential, memory, calls, events, readiness)
+          return { connection, lists: yield* readLists(connection, connector.id, connector.timeout, undefined, undefined, readiness) }
         }))
+        connection.ready()
         const suspicion = connection.suspicion
         const shared: LiveUpstream = {
           connector,
@@ -197,7 +218,10 @@ export class Upstreams extends Effect.Service<Upstreams>()("aperture/Upstreams",
           Effect.raceFirst(followChanges(connector, connection)),
           Effect.raceFirst(watch(connector, connection, suspicion))
         )
-      }))
+      }).pipe(
+        // Said before the scope closes: closing may wait seconds for a process to exit.
+        Effect.tapError((error) => markFailed(connector, error))
+      ))
 
     const credentialOf = (connector: McpSpeakingConnector): Effect.Effect<Credential | undefined, UpstreamError, Scope.Scope> =>
       connector.kind === "mcp" && connector.auth !== undefined

@@ -22,6 +22,8 @@ import { version } from "../version.js"
 import { authorizedExchange, authorizedFetch, CredentialUnavailable, type ExchangeLike } from "./authorizedFetch.js"
 import type { CallRegistry } from "./callChannel.js"
 import type { DirectRoute } from "./directRequest.js"
+import { followListChanges } from "./listChanges.js"
+import { readListenInEitherFraming } from "./listenFraming.js"
 import { passthrough } from "./passthrough.js"
 import { describeError, isCredentialProblem, UpstreamError } from "./UpstreamError.js"
 import { WebSocketClientTransport } from "./webSocketTransport.js"
@@ -47,6 +49,8 @@ export interface Connection {
   readonly suspicion: Queue.Queue<void>
   /** Streamable HTTP: what sending a call without the SDK client needs (see `directRequest.ts`). */
   readonly direct: DirectRoute | undefined
+  /** Called once the connector is ready: stops recording requests for {@link Readiness}. */
+  readonly ready: () => void
 }
 
 const STDERR_TAIL_LINES = 20
@@ -150,7 +154,7 @@ const makeTransport = (
     return { transport: new WebSocketClientTransport(url, headers), kind, stderrTail: none }
   }
   if (kind === "sse") return { transport: new SSEClientTransport(url, { fetch }), kind, stderrTail: none }
-  const transport = new StreamableHTTPClientTransport(url, { fetch, reconnectionOptions: { maxRetries: 2, initialReconnectionDelay: 1000, maxReconnectionDelay: 30_000, reconnectionDelayGrowFactor: 1.5 } })
+  const transport = new StreamableHTTPClientTransport(url, { fetch: readListenInEitherFraming(fetch), reconnectionOptions: { maxRetries: 2, initialReconnectionDelay: 1000, maxReconnectionDelay: 30_000, reconnectionDelayGrowFactor: 1.5 } })
   return { transport, kind: "streamable-http", stderrTail: none, http: { url, exchange, transport } }
 }
 
@@ -175,12 +179,52 @@ export interface UpstreamEvents {
   readonly resourceUpdated: (connectorId: string, uri: string) => void
 }
 
+/**
+ * A connection being opened against the connector's timeout: what it waits for (the last request
+ * sent, whose answer is missing) and the deadline, for an error that says why it is not ready.
+ */
+export interface Readiness {
+  waitingFor: string
+  readonly deadline: AbortSignal
+  readonly timeout: Duration.Duration
+}
+
+export const readinessWithin = (timeout: Duration.Duration): Readiness => ({
+  waitingFor: "",
+  // Not an Effect timeout around connect: the deadline fails the request in flight, so the
+  // attempt fails at once as any failed request does (closing a stdio process takes seconds,
+  // which an interrupted connect would wait for before the connector could say it is down).
+  deadline: AbortSignal.timeout(Duration.toMillis(timeout)),
+  timeout
+})
+
+const notReady = (connectorId: string, readiness: Readiness) =>
+  new UpstreamError({
+    connectorId,
+    kind: "unreachable",
+    message: `not ready within ${Duration.toMillis(readiness.timeout) / 1000}s: ${readiness.waitingFor}`
+  })
+
+/** Records in `readiness` each request sent through `transport`, until the returned function is called. */
+const trackRequests = (transport: Transport, readiness: Readiness): () => void => {
+  const send = transport.send
+  transport.send = function(this: Transport, message, options) {
+    if ("method" in message && "id" in message) readiness.waitingFor = `no answer to ${message.method}`
+    return send.call(this, message, options)
+  }
+  return () => {
+    transport.send = send
+  }
+}
+
 export const connect = (
   connector: McpSpeakingConnector,
   credential: Credential | undefined,
   memory: ConnectionMemory,
   calls: CallRegistry,
-  events: UpstreamEvents
+  events: UpstreamEvents,
+  /** The connector's own connection: fails when not ready within its timeout, saying why. */
+  readiness?: Readiness
 ): Effect.Effect<Connection, UpstreamError, Scope.Scope> =>
   Effect.gen(function*() {
     const runtime = yield* Effect.runtime<never>()
@@ -190,91 +234,129 @@ export const connect = (
     const suspicion = yield* Queue.dropping<void>(1)
     const closed = yield* Deferred.make<never, UpstreamError>()
     const timeoutMs = Duration.toMillis(connector.timeout)
+    const changed = (list: ListKind) => () => void Queue.unsafeOffer(changes, list)
 
+    /** One try at one transport: the client and transport are closed with the scope, or at once when the try fails. */
     const attempt = (kind: TransportKind) =>
-      Effect.acquireRelease(
-        Effect.tryPromise({
-          try: async () => {
-            const handle = makeTransport(connector, kind, credential, runtime, logStderr)
-            const client = new Client(CLIENT_INFO, {
-              // The union of what callers may support; each request is checked against its own caller.
-              capabilities: CLIENT_CAPABILITIES,
-              versionNegotiation: { mode: "auto" },
-              listChanged: {
-                tools: { autoRefresh: false, debounceMs: 50, onChanged: () => Queue.unsafeOffer(changes, "tools") },
-                prompts: { autoRefresh: false, debounceMs: 50, onChanged: () => Queue.unsafeOffer(changes, "prompts") },
-                resources: { autoRefresh: false, debounceMs: 50, onChanged: () => Queue.unsafeOffer(changes, "resources") }
-              }
-            })
-            client.onclose = () =>
-              Deferred.unsafeDone(
-                closed,
-                Exit.fail(
-                  new UpstreamError({
-                    connectorId: connector.id,
-                    kind: "closed",
-                    message: connector.kind === "stdio"
-                      ? `process exited${handle.stderrTail() ? ` (stderr: ${handle.stderrTail()})` : ""}`
-                      : "connection closed"
-                  })
-                )
-              )
-            client.onerror = () => Queue.unsafeOffer(suspicion, undefined)
-            for (const method of ["sampling/createMessage", "elicitation/create", "roots/list"] as const) {
-              client.setRequestHandler(method, ((request: { params?: Record<string, unknown> }, ctx: { mcpReq: { signal: AbortSignal } }) =>
-                calls.forwardRequest(connector.id, method, request.params, ctx.mcpReq.signal)) as never)
-            }
-            client.setNotificationHandler("notifications/message", (notification) => {
-              calls.forwardLog(connector.id, notification.params as Record<string, unknown>)
-            })
-            client.setNotificationHandler("notifications/resources/updated", (notification) => {
-              events.resourceUpdated(connector.id, notification.params.uri)
-            })
+      Effect.gen(function*() {
+        const handle = makeTransport(connector, kind, credential, runtime, logStderr)
+        const client = new Client(CLIENT_INFO, {
+          // The union of what callers may support; each request is checked against its own caller.
+          capabilities: CLIENT_CAPABILITIES,
+          versionNegotiation: {
+            mode: "auto",
+            // A stdio server that ignores server/discover is legacy once the probe times out: half
+            // the timeout leaves the other half for initialize within the readiness deadline.
+            ...(kind === "stdio" && { probe: { timeoutMs: Math.max(1, Math.floor(timeoutMs / 2)) } })
+          }
+          // No `listChanged` option: with it the SDK opens the 2026 listen stream inside
+          // connect() and connect waits for its acknowledgement (for ever, in effect, when the
+          // stream's framing is one it cannot read). See `listChanges.ts`.
+        })
+        let closing: Promise<void> | undefined
+        const close = () =>
+          closing ??= (async () => {
+            await client.close().catch(() => {})
+            // Before the handshake the client holds no transport yet (a probe in progress).
+            await handle.transport.close().catch(() => {})
+          })()
+        yield* Effect.addFinalizer(() => Effect.promise(close))
+        client.onclose = () =>
+          Deferred.unsafeDone(
+            closed,
+            Exit.fail(
+              new UpstreamError({
+                connectorId: connector.id,
+                kind: "closed",
+                message: connector.kind === "stdio"
+                  ? `process exited${handle.stderrTail() ? ` (stderr: ${handle.stderrTail()})` : ""}`
+                  : "connection closed"
+              })
+            )
+          )
+        client.onerror = () => Queue.unsafeOffer(suspicion, undefined)
+        for (const method of ["sampling/createMessage", "elicitation/create", "roots/list"] as const) {
+          client.setRequestHandler(method, ((request: { params?: Record<string, unknown> }, ctx: { mcpReq: { signal: AbortSignal } }) =>
+            calls.forwardRequest(connector.id, method, request.params, ctx.mcpReq.signal)) as never)
+        }
+        client.setNotificationHandler("notifications/message", (notification) => {
+          calls.forwardLog(connector.id, notification.params as Record<string, unknown>)
+        })
+        client.setNotificationHandler("notifications/resources/updated", (notification) => {
+          events.resourceUpdated(connector.id, notification.params.uri)
+        })
+        // Unsolicited on the 2025 era; delivered on the listen stream on the 2026 era.
+        client.setNotificationHandler("notifications/tools/list_changed", changed("tools"))
+        client.setNotificationHandler("notifications/prompts/list_changed", changed("prompts"))
+        client.setNotificationHandler("notifications/resources/list_changed", changed("resources"))
+        if (readiness !== undefined) {
+          const untrack = trackRequests(handle.transport, readiness)
+          yield* Effect.addFinalizer(() => Effect.sync(untrack))
+          stopTracking.push(untrack)
+        }
+        yield* Effect.tryPromise({
+          try: async (signal) => {
+            signal.addEventListener("abort", close, { once: true })
+            const deadline = readiness?.deadline
+            let onDeadline: (() => void) | undefined
             try {
-              await client.connect(handle.transport, {
+              const connecting = client.connect(handle.transport, {
                 timeout: timeoutMs,
                 ...(memory.prior !== undefined && { prior: memory.prior })
               })
+              if (deadline === undefined) await connecting
+              else {
+                connecting.catch(() => {})
+                // A client closed mid-handshake fails its connect only once the transport has
+                // closed (a stdio process: seconds later); the deadline fails it now.
+                await Promise.race([
+                  connecting,
+                  new Promise<never>((_, reject) => {
+                    onDeadline = () => reject(deadline.reason)
+                    if (deadline.aborted) onDeadline()
+                    else deadline.addEventListener("abort", onDeadline, { once: true })
+                  })
+                ])
+              }
             } catch (error) {
-              await client.close().catch(() => {})
+              if (deadline?.aborted) {
+                void close() // awaited by the scope's finalizer
+                throw notReady(connector.id, readiness!)
+              }
+              await close()
               throw Object.assign(classify(connector.id, error, handle.stderrTail), { original: error })
+            } finally {
+              signal.removeEventListener("abort", close)
+              if (onDeadline !== undefined) deadline?.removeEventListener("abort", onDeadline)
             }
-            return { client, handle }
           },
           catch: (error) => error as UpstreamError & { original?: unknown }
-        }),
-        ({ client }) => Effect.promise(() => client.close().catch(() => {}))
-      )
+        })
+        return { client, handle }
+      })
 
     const kind = firstTransport(connector, memory)
+    // Until a request goes out on the transport (a stdio probe runs on a sibling process).
+    if (readiness !== undefined) readiness.waitingFor = "no answer to server/discover"
+    const stopTracking: Array<() => void> = []
     const { client, handle } = yield* attempt(kind).pipe(
       Effect.catchIf(
         (error) => kind === "streamable-http" && suggestsLegacySse(error.original),
         () => attempt("sse")
       ),
       Effect.catchIf(
-        (error) => kind === "sse" && error.kind !== "auth",
+        (error) => kind === "sse" && error.kind !== "auth" && readiness?.deadline.aborted !== true,
         () => attempt("streamable-http")
       ),
       Effect.mapError((e) => new UpstreamError({ connectorId: e.connectorId, kind: e.kind, message: e.message }))
     )
-
-    // A 2026-era upstream announces list changes on a subscriptions/listen stream; if that ends
-    // on the upstream's side, reconnect (which re-reads the lists and listens again).
-    client.autoOpenedSubscription?.closed.then((ending) => {
-      if (ending !== "local") {
-        Deferred.unsafeDone(
-          closed,
-          Exit.fail(new UpstreamError({ connectorId: connector.id, kind: "closed", message: "list_changed subscription ended" }))
-        )
-      }
-    })
 
     memory.transport = handle.kind
     const discover = client.getDiscoverResult()
     memory.prior = client.getProtocolEra() === "modern" && discover !== undefined
       ? { kind: "modern", discover }
       : { kind: "legacy" }
+    yield* Effect.forkScoped(followListChanges(client, connector.id, connector.timeout, (list) => Queue.unsafeOffer(changes, list)))
     const server = client.getServerVersion()
     return {
       client,
@@ -287,6 +369,9 @@ export const connect = (
       closed: Deferred.await(closed),
       changes,
       suspicion,
+      ready: () => {
+        for (const stop of stopTracking) stop()
+      },
       direct: handle.http === undefined ? undefined : {
         usable: true,
         ...handle.http,
@@ -307,7 +392,7 @@ const LIST_METHODS = {
 } as const
 
 /** Reads one list, following `nextCursor` to the end. Items without their identifying field are skipped. */
-const listAll = (connection: Connection, connectorId: string, list: keyof typeof LIST_METHODS, timeout: Duration.Duration) =>
+const listAll = (connection: Connection, connectorId: string, list: keyof typeof LIST_METHODS, timeout: Duration.Duration, readiness: Readiness | undefined) =>
   Effect.gen(function*() {
     const { id, key, method } = LIST_METHODS[list]
     const items: Array<UpstreamItem> = []
@@ -319,9 +404,10 @@ const listAll = (connection: Connection, connectorId: string, list: keyof typeof
           connection.client.request(
             { method, params: cursor === undefined ? {} : { cursor } },
             passthrough,
-            { timeout: Duration.toMillis(timeout), signal }
+            { timeout: Duration.toMillis(timeout), signal: readiness === undefined ? signal : AbortSignal.any([signal, readiness.deadline]) }
           ),
         catch: (error) => {
+          if (readiness?.deadline.aborted) return notReady(connectorId, readiness)
           const classified = classify(connectorId, error)
           return isCredentialProblem(classified)
             ? classified
@@ -350,7 +436,9 @@ export const readLists = (
   connectorId: string,
   timeout: Duration.Duration,
   which: ReadonlyArray<ListKind> = ["tools", "prompts", "resources"],
-  previous: UpstreamLists = { tools: [], prompts: [], resources: [], templates: [] }
+  previous: UpstreamLists = { tools: [], prompts: [], resources: [], templates: [] },
+  /** Reading the lists of a connection not yet ready: fails at its deadline, saying why. */
+  readiness?: Readiness
 ): Effect.Effect<UpstreamLists, UpstreamError> =>
   Effect.gen(function*() {
     const capabilities = connection.client.getServerCapabilities() ?? {}
@@ -367,7 +455,7 @@ export const readLists = (
     for (const list of toRead) if (!advertised[list]) lists[list] = []
     const reading = toRead.filter((list) => advertised[list])
     const read = (list: keyof typeof LIST_METHODS) =>
-      Effect.map(listAll(connection, connectorId, list, timeout), (items) => {
+      Effect.map(listAll(connection, connectorId, list, timeout, readiness), (items) => {
         lists[list] = items
       })
     // Most upstreams advertise one list: it is read in this fiber, not in a fork per list.

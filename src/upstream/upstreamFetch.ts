@@ -20,6 +20,7 @@ import { Readable } from "node:stream"
 import Agent from "undici/lib/dispatcher/agent.js"
 import dispatchRequest from "undici/lib/api/api-request.js"
 import { version } from "../version.js"
+import { isListenRequest } from "./listenFraming.js"
 
 /** One pool for all upstreams: keep-alive per origin, as `fetch`'s global dispatcher does. */
 const pool = new Agent({ keepAliveTimeout: 30_000, keepAliveMaxTimeout: 10 * 60_000 })
@@ -120,7 +121,8 @@ export const upstreamFetch = async (input: string | URL, init?: RequestInit): Pr
     await answer.body.dump()
     return new Response(null, { status, headers })
   }
-  if (headers.get("content-type")?.startsWith("text/event-stream") === true) {
+  // A listen subscription streams whatever its type says (NDJSON as application/json, too).
+  if (headers.get("content-type")?.startsWith("text/event-stream") === true || (method === "POST" && isListenRequest(body))) {
     return new Response(Readable.toWeb(answer.body) as ReadableStream<Uint8Array>, { status, headers })
   }
   try {
