@@ -47,10 +47,14 @@ const bundleModules = (() => {
       try {
         const lines = readFileSync(fileURLToPath(url), "utf8").split("\n")
         lines.forEach((line, i) => {
-          const marker = /^\/\/ ((?:dist\/src|node_modules)\/\S+)/.exec(line)
+          // esbuild names a module by its path from the bundle's directory: `dist/src/…`, or
+          // `node_modules/…` behind `../` when node_modules is a symlink to another tree.
+          const marker = /^\/\/ ((?:\S*\/)?(?:dist\/src|node_modules)\/\S+)$/.exec(line)
           if (marker !== null) {
+            const path = marker[1]!
+            const packageAt = path.lastIndexOf("node_modules/")
             modules!.starts.push(i)
-            modules!.names.push(marker[1]!)
+            modules!.names.push(packageAt >= 0 ? path.slice(packageAt) : path.slice(path.indexOf("dist/src/")))
           }
         })
       } catch {

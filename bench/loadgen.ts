@@ -23,12 +23,16 @@ const BASE_HEADERS = {
 export const percentile = (sorted: Float64Array, p: number) =>
   sorted.length === 0 ? Number.NaN : sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!
 
-/** Opens an MCP session (if the server keeps sessions) and returns the headers every call needs. */
-export const openSession = async (url: string, dispatcher: Agent): Promise<Record<string, string>> => {
+/**
+ * Opens an MCP session (if the server keeps sessions) and returns the headers every call needs;
+ * `extra` headers (a caller's login, S8) go on every request of the session.
+ */
+export const openSession = async (url: string, dispatcher: Agent, extra?: Record<string, string>): Promise<Record<string, string>> => {
+  const initHeaders = extra === undefined ? BASE_HEADERS : { ...BASE_HEADERS, ...extra }
   const init = await request(url, {
     method: "POST",
     dispatcher,
-    headers: BASE_HEADERS,
+    headers: initHeaders,
     body: JSON.stringify({
       jsonrpc: "2.0",
       id: 0,
@@ -39,7 +43,7 @@ export const openSession = async (url: string, dispatcher: Agent): Promise<Recor
   await init.body.text()
   if (init.statusCode !== 200) throw new Error(`initialize failed: HTTP ${init.statusCode}`)
   const session = init.headers["mcp-session-id"]
-  const headers: Record<string, string> = { ...BASE_HEADERS, ...(typeof session === "string" && { "mcp-session-id": session }) }
+  const headers: Record<string, string> = { ...initHeaders, ...(typeof session === "string" && { "mcp-session-id": session }) }
   const initialized = await request(url, {
     method: "POST",
     dispatcher,
@@ -65,6 +69,13 @@ export interface CallOptions {
   readonly message: string
   /** Ask for progress notifications (the `progress` tool streams ten). */
   readonly progress?: boolean
+  /** Told when the timed window starts and ends (sessions are opened before it, closed after). */
+  readonly window?: LoadWindow
+}
+
+export interface LoadWindow {
+  readonly start: () => void
+  readonly end: () => void
 }
 
 const callBody = (options: CallOptions) => {
@@ -101,9 +112,11 @@ export const closedLoop = async (options: CallOptions & { readonly concurrency: 
       }
     }
   }
+  options.window?.start()
   const started = performance.now()
   await Promise.all(sessions.map(worker))
   const seconds = (performance.now() - started) / 1000
+  options.window?.end()
   await closeSessions(options.url, dispatcher, sessions)
   await dispatcher.close()
   return { requests: latencies.length, errors, seconds, latenciesMs: Float64Array.from(latencies).sort() }
@@ -153,6 +166,7 @@ export const openLoop = async (options: CallOptions & { readonly rate: number; r
   let errors = 0
   const total = Math.round(options.rate * options.seconds)
   const interval = 1000 / options.rate
+  options.window?.start()
   const started = performance.now()
   const pending: Array<Promise<void>> = []
   for (let i = 0; i < total; i++) {
@@ -174,6 +188,7 @@ export const openLoop = async (options: CallOptions & { readonly rate: number; r
   }
   await Promise.all(pending)
   const seconds = (performance.now() - started) / 1000
+  options.window?.end()
   await closeSessions(options.url, dispatcher, sessions)
   await dispatcher.close()
   return { requests: latencies.length, errors, seconds, latenciesMs: Float64Array.from(latencies).sort() }
@@ -236,4 +251,36 @@ export const openIdleSessions = async (url: string, count: number) => {
     await Promise.all(Array.from({ length: Math.min(16, count - i) }, () => openSession(url, dispatcher)))
   }
   await dispatcher.close()
+}
+
+/**
+ * S8: `count` distinct callers (`Tailscale-User-Login: caller-<i>`, for a gateway identifying
+ * callers by that header), `concurrency` at a time, each opening a session and making one call;
+ * their sessions are left open (idle) and returned, to close with {@link closeSessions}.
+ */
+export const openCallers = async (
+  options: CallOptions & { readonly count: number; readonly concurrency: number }
+): Promise<{ readonly sessions: Array<Record<string, string>>; readonly errors: number; readonly ms: number }> => {
+  const dispatcher = new Agent({ connections: options.concurrency, pipelining: 1, keepAliveTimeout: 30_000 })
+  const body = callBody(options)
+  const sessions: Array<Record<string, string>> = []
+  let errors = 0
+  let next = 0
+  const started = performance.now()
+  const worker = async () => {
+    while (next < options.count) {
+      const i = next++
+      try {
+        const headers = await openSession(options.url, dispatcher, { "tailscale-user-login": `caller-${i}` })
+        sessions.push(headers)
+        if (!(await call(options.url, dispatcher, headers, body(i + 1)))) errors++
+      } catch {
+        errors++
+      }
+    }
+  }
+  await Promise.all(Array.from({ length: options.concurrency }, worker))
+  const ms = performance.now() - started
+  await dispatcher.close()
+  return { sessions, errors, ms }
 }

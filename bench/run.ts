@@ -9,14 +9,16 @@ import { mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from "node:
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { Agent } from "undici"
-import { freePort, repoRoot, type Spawned } from "../test/helpers/processes.js"
+import { everythingEntry, freePort, repoRoot, type Spawned } from "../test/helpers/processes.js"
 import {
   closeSessions,
   closedLoop,
   httpClosedLoop,
   listTools,
   type LoadResult,
+  type LoadWindow,
   openIdleSessions,
+  openCallers,
   openLoop,
   openSession,
   percentile,
@@ -41,10 +43,15 @@ import {
 const quick = process.argv.includes("--quick")
 const soak = process.argv.includes("--soak")
 const profile = process.argv.includes("--profile")
+/** `--profile everything`: the same, against server-everything over streamable HTTP. */
+const profileEverything = profile && process.argv[process.argv.indexOf("--profile") + 1] === "everything"
 const onlyArg = process.argv.find((a) => a.startsWith("--only"))
 const only = new Set((onlyArg?.includes("=") ? onlyArg.split("=")[1] : process.argv[process.argv.indexOf("--only") + 1] ?? "")
   ?.split(",").filter((s) => /^S\d$/.test(s)) ?? [])
 const runs = (scenario: string) => only.size === 0 || only.has(scenario)
+/** `--upstreams everything` (or `raw,sdk`): S1 against some of its upstreams only. */
+const upstreamsArg = process.argv.indexOf("--upstreams")
+const s1Only = new Set(upstreamsArg === -1 ? [] : (process.argv[upstreamsArg + 1] ?? "").split(","))
 
 const ROUNDS = quick ? 1 : 5
 const SECONDS = quick ? 1 : 2
@@ -82,6 +89,22 @@ const startRest = async () => {
   return { child, base: (await child.waitFor(/http:\/\/\S+/)).trim() }
 }
 
+/**
+ * `@modelcontextprotocol/server-everything` over streamable HTTP: a v1-SDK (2025-era), sessionful
+ * server, as most of the ecosystem runs. It logs a line per request to stdout; that goes to
+ * /dev/null (a write per request, as anywhere its output is not read) unless `countSessions`,
+ * when it is read to count the sessions it opened (S8).
+ */
+const startEverything = async (countSessions = false) => {
+  const port = await freePort()
+  const child = countSessions
+    ? launch(SHARED_CPU, process.execPath, [everythingEntry, "streamableHttp"], { PORT: String(port) })
+    : launch(SHARED_CPU, "sh", ["-c", `exec "${process.execPath}" "${everythingEntry}" streamableHttp >/dev/null`], { PORT: String(port) })
+  await child.waitFor(/listening on port \d+/)
+  const sessionsOpened = () => child.output().split("Session initialized with ID").length - 1
+  return { child, pid: pidOf(child), url: `http://127.0.0.1:${port}/mcp`, sessionsOpened }
+}
+
 const startSdk = async () => {
   const port = await freePort()
   const child = launch(SHARED_CPU, process.execPath, [...tsx, "bench/upstreams/sdkServer.ts", String(port)])
@@ -112,8 +135,9 @@ const startRelay = async (routes: Record<string, string>, nodeArgs: ReadonlyArra
 }
 
 const startGateway = async (
-  connectors: ReadonlyArray<{ id: string; url: string; http?: boolean }>,
-  nodeArgs: ReadonlyArray<string> = heapSnapshotArgs
+  connectors: ReadonlyArray<{ id: string; url: string; http?: boolean; isolation?: "caller" | "shared" }>,
+  nodeArgs: ReadonlyArray<string> = heapSnapshotArgs,
+  env: Record<string, string> = {}
 ): Promise<Gateway> => {
   const port = await freePort()
   const started = performance.now()
@@ -121,7 +145,7 @@ const startGateway = async (
     GATEWAY_CPU,
     process.execPath,
     [...nodeArgs, "bin/aperture.js", "--log-level", "warning", "start", "--config", "bench/gateway.config.ts", "--port", String(port)],
-    { BENCH_CONNECTORS: JSON.stringify(connectors) }
+    { BENCH_CONNECTORS: JSON.stringify(connectors), ...env }
   )
   const origin = `http://127.0.0.1:${port}`
   let listening = Number.NaN
@@ -148,9 +172,11 @@ interface Cell {
   readonly p99: Array<number>
   errors: number
   cpuMsPerRequest: Array<number>
+  /** The upstream's CPU per request on this path, when its process is metered. */
+  upstreamCpuMsPerRequest: Array<number>
 }
 
-const emptyCell = (): Cell => ({ rps: [], p50: [], p99: [], errors: 0, cpuMsPerRequest: [] })
+const emptyCell = (): Cell => ({ rps: [], p50: [], p99: [], errors: 0, cpuMsPerRequest: [], upstreamCpuMsPerRequest: [] })
 
 const record = (cell: Cell, result: LoadResult) => {
   cell.rps.push(result.requests / result.seconds)
@@ -171,12 +197,16 @@ interface Compared {
 
 /**
  * Alternating rounds of the same load on each target (direct and gateway, and the floor relay
- * when one is given); CPU per request is read from /proc for the gateway and the relay.
+ * when one is given); CPU per request is read from /proc for the gateway and the relay, and for
+ * the upstream on every path when its process is given (does it work harder for one path?),
+ * over the timed window the load reports (a direct path's sessions open and close upstream
+ * outside it, as the gateway's open and close on the gateway).
  */
 async function compare(
   gateway: { readonly pid: number },
-  load: (target: Target) => Promise<LoadResult>,
-  relay?: { readonly pid: number }
+  load: (target: Target, window: LoadWindow) => Promise<LoadResult>,
+  relay?: { readonly pid: number },
+  upstream?: { readonly pid: number }
 ): Promise<Compared> {
   const cells: Record<Target, Cell> = { direct: emptyCell(), gateway: emptyCell(), relay: emptyCell() }
   const meters: Partial<Record<Target, number>> = { gateway: gateway.pid, ...(relay !== undefined && { relay: relay.pid }) }
@@ -189,61 +219,97 @@ async function compare(
       const target = order[(round + i) % order.length]!
       const pid = meters[target]
       const cpu0 = pid === undefined ? 0 : cpuMillis(pid)
+      let upstreamCpu = 0
+      const window: LoadWindow = {
+        start: () => void (upstreamCpu = upstream === undefined ? 0 : cpuMillis(upstream.pid)),
+        end: () => void (upstreamCpu = upstream === undefined ? 0 : cpuMillis(upstream.pid) - upstreamCpu)
+      }
       const self0 = process.cpuUsage()
       const t0 = performance.now()
-      const result = await load(target)
+      const result = await load(target, window)
       const self = process.cpuUsage(self0)
       loadgenBusy += (self.user + self.system) / 1000
       wall += performance.now() - t0
       record(cells[target], result)
       if (pid !== undefined) cells[target].cpuMsPerRequest.push((cpuMillis(pid) - cpu0) / Math.max(1, result.requests))
+      if (upstream !== undefined) {
+        cells[target].upstreamCpuMsPerRequest.push(upstreamCpu / Math.max(1, result.requests))
+      }
     }
   }
   return { ...cells, loadgenCpuShare: loadgenBusy / wall }
 }
 
+/** The upstream's CPU per request on a path, when it was metered. */
+const upstreamCpu = (cell: Cell, separator: string) =>
+  cell.upstreamCpuMsPerRequest.length === 0 ? "" : `${separator}upstream ${f(median(cell.upstreamCpuMsPerRequest))} ms`
+
 const throughputRows = (label: string, d: Cell, g: Cell, gateway: { readonly pid: number }, relay?: { cell: Cell; pid: number }) => {
   out(
-    `| ${label} | direct | ${f(median(d.rps), 0)}${range(d.rps)} | ${f(median(d.p50))} | ${f(median(d.p99))} | | | ${d.errors} |`
+    `| ${label} | direct | ${f(median(d.rps), 0)}${range(d.rps)} | ${f(median(d.p50))} | ${f(median(d.p99))} | | ${upstreamCpu(d, "")} | ${d.errors} |`
   )
   out(
     `| ${label} | gateway | ${f(median(g.rps), 0)}${range(g.rps)} | ${f(median(g.p50))} | ${f(median(g.p99))} | **${
       f(median(g.rps) / median(d.rps))
-    }×** | ${f(median(g.cpuMsPerRequest))} ms, ${f(rssMiB(gateway.pid), 0)} MiB | ${g.errors} |`
+    }×** | ${f(median(g.cpuMsPerRequest))} ms, ${f(rssMiB(gateway.pid), 0)} MiB${upstreamCpu(g, "; ")} | ${g.errors} |`
   )
   if (relay === undefined) return
   const r = relay.cell
   out(
     `| ${label} | floor: bare Node relay | ${f(median(r.rps), 0)}${range(r.rps)} | ${f(median(r.p50))} | ${f(median(r.p99))} | ${
       f(median(r.rps) / median(d.rps))
-    }× | ${f(median(r.cpuMsPerRequest))} ms, ${f(rssMiB(relay.pid), 0)} MiB | ${r.errors} |`
+    }× | ${f(median(r.cpuMsPerRequest))} ms, ${f(rssMiB(relay.pid), 0)} MiB${upstreamCpu(r, "; ")} | ${r.errors} |`
   )
 }
 
 const TABLE_HEAD = [
-  "| cell | target | req/s (min–max) | p50 ms | p99 ms | gateway/direct | gateway CPU per req, RSS | errors |",
+  "| cell | target | req/s (min–max) | p50 ms | p99 ms | gateway/direct | gateway CPU per req, RSS; upstream CPU per req (S1) | errors |",
   "|---|---|---:|---:|---:|---:|---|---:|"
 ]
 
 // ---------------------------------------------------------------- scenarios
 
+interface Upstream {
+  readonly name: string
+  /** Its own URL (the direct path). */
+  readonly direct: string
+  /** Its connector id, the prefix of its tools through the gateway and its route on the relay. */
+  readonly tool: string
+  /** Its process, metered in S1. */
+  readonly pid: number
+}
+
 const throughputScenarios = async () => {
   const raw = await startRaw(0)
   const sdk = await startSdk()
-  const gateway = await startGateway([{ id: "sdk", url: sdk.url }, { id: "raw", url: `${raw.base}/mcp/0` }])
-  const upstreams = [
-    { name: "SDK upstream", direct: sdk.url, tool: "sdk" },
-    { name: "raw upstream", direct: `${raw.base}/mcp/0`, tool: "raw" }
-  ] as const
-  const relay = runs("S1") ? await startRelay({ sdk: sdk.url, raw: `${raw.base}/mcp/0` }) : undefined
-  const target = (t: Target, u: typeof upstreams[number], tool: string) =>
+  const everything = runs("S1") ? await startEverything() : undefined
+  const gateway = await startGateway([
+    { id: "sdk", url: sdk.url },
+    { id: "raw", url: `${raw.base}/mcp/0` },
+    // The connector's default isolation ("caller"): the bench's one caller (local) gets its own
+    // upstream session on its first call, in the warm-up; what is measured is the call path.
+    ...(everything === undefined ? [] : [{ id: "everything", url: everything.url }])
+  ])
+  const upstreams: ReadonlyArray<Upstream> = [
+    { name: "SDK upstream", direct: sdk.url, tool: "sdk", pid: pidOf(sdk.child) },
+    { name: "raw upstream", direct: `${raw.base}/mcp/0`, tool: "raw", pid: pidOf(raw.child) }
+  ]
+  // server-everything has `echo` but no `progress`: S1 only.
+  const s1Upstreams: ReadonlyArray<Upstream> = [
+    ...upstreams,
+    ...(everything === undefined ? [] : [{ name: "everything upstream (v1 SDK)", direct: everything.url, tool: "everything", pid: everything.pid }])
+  ].filter((u) => s1Only.size === 0 || s1Only.has(u.tool))
+  const relay = runs("S1")
+    ? await startRelay({ sdk: sdk.url, raw: `${raw.base}/mcp/0`, ...(everything !== undefined && { everything: everything.url }) })
+    : undefined
+  const target = (t: Target, u: Upstream, tool: string) =>
     t === "direct"
       ? { url: u.direct, tool }
       : t === "relay"
       ? { url: `${relay!.origin}/${u.tool}`, tool }
       : { url: gateway.url, tool: `${u.tool}_${tool}` }
 
-  for (const u of upstreams) {
+  for (const u of s1Upstreams) {
     await closedLoop({ ...target("direct", u, "echo"), message: "warm", concurrency: 8, seconds: 1 })
     await closedLoop({ ...target("gateway", u, "echo"), message: "warm", concurrency: 16, seconds: WARMUP_SECONDS / 2 })
     if (relay !== undefined) await closedLoop({ ...target("relay", u, "echo"), message: "warm", concurrency: 16, seconds: quick ? 1 : 2 })
@@ -253,12 +319,12 @@ const throughputScenarios = async () => {
   if (runs("S1")) {
     out("", "## S1 `tools/call` echo, ~100 B, closed loop", "", ...TABLE_HEAD)
     let share = 0
-    for (const u of upstreams) {
+    for (const u of s1Upstreams) {
       for (const concurrency of [1, 16, 64]) {
         // The floor where a target is about it: the raw upstream at c=16 (the 0.5× target).
         const withFloor = u.tool === "raw" && concurrency === 16 ? relay : undefined
-        const cells = await compare(gateway, (t) =>
-          closedLoop({ ...target(t, u, "echo"), message: "x".repeat(100), concurrency, seconds: SECONDS }), withFloor)
+        const cells = await compare(gateway, (t, window) =>
+          closedLoop({ ...target(t, u, "echo"), message: "x".repeat(100), concurrency, seconds: SECONDS, window }), withFloor, u)
         share = Math.max(share, cells.loadgenCpuShare)
         throughputRows(`${u.name}, c=${concurrency}`, cells.direct, cells.gateway, gateway, withFloor && { cell: cells.relay, pid: withFloor.pid })
         if (concurrency === 16) saturation[u.name] = median(cells.gateway.rps)
@@ -274,10 +340,10 @@ const throughputScenarios = async () => {
       "| upstream | rate | direct p50 / p99 ms | gateway p50 / p99 ms | added p50 | added p99 | floor relay p50 / p99 ms | floor added p50 |",
       "|---|---:|---:|---:|---:|---:|---:|---:|"
     )
-    for (const u of upstreams) {
+    for (const u of s1Upstreams) {
       const rate = Math.max(20, Math.round((saturation[u.name] ?? 100) / 2))
-      const cells = await compare(gateway, (t) =>
-        openLoop({ ...target(t, u, "echo"), message: "x".repeat(100), rate, seconds: SECONDS }), relay)
+      const cells = await compare(gateway, (t, window) =>
+        openLoop({ ...target(t, u, "echo"), message: "x".repeat(100), rate, seconds: SECONDS, window }), relay, u)
       const [d50, d99] = [median(cells.direct.p50), median(cells.direct.p99)]
       const [g50, g99] = [median(cells.gateway.p50), median(cells.gateway.p99)]
       const [r50, r99] = [median(cells.relay.p50), median(cells.relay.p99)]
@@ -447,6 +513,75 @@ const directDiscovery = async (base: string, count: number) => {
   return ms
 }
 
+/** A gauge's sample from the gateway's `/metrics` (the bench's loopback caller may read it). */
+const gaugeValue = async (origin: string, series: string): Promise<number> => {
+  const text = await (await fetch(`${origin}/metrics`)).text()
+  const line = text.split("\n").find((l) => l.startsWith(`${series} `))
+  return line === undefined ? Number.NaN : Number(line.slice(series.length + 1))
+}
+
+/**
+ * S8, what isolating callers costs: `CALLERS` distinct logins (the trustedHeaders plugin, from
+ * loopback) each open a session and make one call through a connector to server-everything over
+ * streamable HTTP, then stay idle; with `isolation: "caller"` each gets its own upstream session,
+ * with `"shared"` all use the connector's one. The difference between the two is the isolation's.
+ */
+const isolationScenario = async () => {
+  if (!runs("S8")) return
+  const callers = quick ? 200 : 1000
+  out("", `## S8 isolation cost: ${callers.toLocaleString("en")} distinct callers, one call each, then idle (server-everything over streamable HTTP)`, "")
+  out(
+    `Each caller (\`Tailscale-User-Login: caller-<i>\`, trustedHeaders from loopback) opens a 2025-era session and calls \`everything_echo\` once, 16 callers at a time; their sessions then stay open and idle. ` +
+      "Memory is measured 2 s after the last call, against the gateway just started (connector ready, no caller). Upstream sessions are counted by the upstream itself (its log) and by the gateway (`aperture_caller_sessions`).",
+    ""
+  )
+  out(
+    "| isolation | upstream sessions opened (upstream's count) | `aperture_caller_sessions` | time to open all callers | gateway CPU per new caller | gateway RSS +MiB | gateway live heap +MiB | upstream RSS +MiB | errors |",
+    "|---|---:|---:|---:|---:|---:|---:|---:|---:|"
+  )
+  const measured: Partial<Record<"shared" | "caller", { heapMiB: number; rssMiB: number; ms: number; cpuMs: number }>> = {}
+  for (const isolation of ["shared", "caller"] as const) {
+    const everything = await startEverything(true)
+    const gateway = await startGateway([{ id: "everything", url: everything.url, isolation }], heapSnapshotArgs, { BENCH_IDENTITY: "trustedHeaders" })
+    await new Promise((r) => setTimeout(r, 1000))
+    const sessionsBefore = everything.sessionsOpened()
+    const heapBefore = quick ? Number.NaN : await liveHeapMiB(gateway.pid)
+    const rssBefore = rssMiB(gateway.pid)
+    const upstreamRssBefore = rssMiB(everything.pid)
+    const cpuBefore = cpuMillis(gateway.pid)
+    const opened = await openCallers({ url: gateway.url, tool: "everything_echo", message: "hi", count: callers, concurrency: 16 })
+    const cpuMs = (cpuMillis(gateway.pid) - cpuBefore) / callers
+    // server-everything asks a new session for its roots 350 ms after it opens: let that settle.
+    await new Promise((r) => setTimeout(r, 2000))
+    const gauge = await gaugeValue(gateway.origin, `aperture_caller_sessions{connector="everything"}`)
+    const upstreamSessions = everything.sessionsOpened() - sessionsBefore
+    const rss = rssMiB(gateway.pid) - rssBefore
+    const heap = quick ? Number.NaN : (await liveHeapMiB(gateway.pid)) - heapBefore
+    const upstreamRss = rssMiB(everything.pid) - upstreamRssBefore
+    measured[isolation] = { heapMiB: heap, rssMiB: rss, ms: opened.ms, cpuMs }
+    out(
+      `| ${isolation} | ${upstreamSessions} | ${gauge} | ${f(opened.ms / 1000, 2)} s | ${f(cpuMs)} ms | ${f(rss, 0)} | ${f(heap, 1)} | ${f(upstreamRss, 0)} | ${opened.errors} |`
+    )
+    const dispatcher = new Agent({ connections: 16 })
+    await closeSessions(gateway.url, dispatcher, opened.sessions)
+    await dispatcher.close()
+    await gateway.child.kill("SIGINT")
+    await everything.child.kill("SIGINT")
+  }
+  const shared = measured.shared
+  const caller = measured.caller
+  if (shared !== undefined && caller !== undefined) {
+    const perCallerKiB = (mib: number) => f((mib * 1024) / callers, 0)
+    out(
+      "",
+      `Per idle caller session (caller − shared, over ${callers.toLocaleString("en")}): ` +
+        (quick ? "live heap measured in full runs only" : `live heap ${perCallerKiB(caller.heapMiB - shared.heapMiB)} KiB`) +
+        `, RSS ${perCallerKiB(caller.rssMiB - shared.rssMiB)} KiB. Opening them: ${f((caller.ms - shared.ms) / 1000, 1)} s longer for all ` +
+        `(16 at a time), ${f(caller.cpuMs - shared.cpuMs)} ms more gateway CPU per caller. The shared row's memory is the callers' own downstream sessions.`
+    )
+  }
+}
+
 const proxyScenario = async () => {
   if (!runs("S6")) return
   const rest = await startRest()
@@ -470,18 +605,21 @@ const PROFILE_SECONDS = 6
 /**
  * `--profile`: where the gateway's CPU goes on the raw upstream at c=16 (the 0.5× target), next
  * to the floor relay under the same load: both run with `--cpu-prof`, and only the samples of
- * the measured window count. Prints both and writes bench/PROFILE.md.
+ * the measured window count. Prints both and writes bench/PROFILE.md. `--profile everything`
+ * does the same against server-everything (a v1-SDK, sessionful upstream answering calls as
+ * event streams) and writes bench/PROFILE-everything.md.
  */
 const profileScenario = async () => {
-  const raw = await startRaw(0)
-  const upstream = `${raw.base}/mcp/0`
+  const everything = profileEverything ? await startEverything() : undefined
+  const upstream = everything?.url ?? `${(await startRaw(0)).base}/mcp/0`
+  const id = everything === undefined ? "raw" : "everything"
   const dir = mkdtempSync(join(tmpdir(), "aperture-bench-cpuprof-"))
   const profiled = (name: string) => ["--cpu-prof", `--cpu-prof-dir=${join(dir, name)}`]
-  const gateway = await startGateway([{ id: "raw", url: upstream }], profiled("gateway"))
-  const relay = await startRelay({ raw: upstream }, profiled("relay"))
+  const gateway = await startGateway([{ id, url: upstream }], profiled("gateway"))
+  const relay = await startRelay({ [id]: upstream }, profiled("relay"))
   const targets = [
-    { name: "gateway", profileDir: "gateway", process: gateway, url: gateway.url, tool: "raw_echo" },
-    { name: "floor relay", profileDir: "relay", process: relay, url: `${relay.origin}/raw`, tool: "echo" }
+    { name: "gateway", profileDir: "gateway", process: gateway, url: gateway.url, tool: `${id}_echo` },
+    { name: "floor relay", profileDir: "relay", process: relay, url: `${relay.origin}/${id}`, tool: "echo" }
   ] as const
   for (const target of targets) {
     await closedLoop({ url: target.url, tool: target.tool, message: "warm", concurrency: 16, seconds: WARMUP_SECONDS })
@@ -508,7 +646,13 @@ const profileScenario = async () => {
   })
   rmSync(dir, { recursive: true, force: true })
 
-  out("", "## Profile: `tools/call` echo, raw upstream, c=16 (the 0.5× target)", "")
+  out(
+    "",
+    everything === undefined
+      ? "## Profile: `tools/call` echo, raw upstream, c=16 (the 0.5× target)"
+      : "## Profile: `tools/call` echo, server-everything (v1 SDK, streamable HTTP) upstream, c=16 (the 0.85× target)",
+    ""
+  )
   out(
     `Both under \`node --cpu-prof\` (which costs some CPU itself), ${PROFILE_SECONDS} s each after ${WARMUP_SECONDS} s of warm-up; self time of the samples in the measured window, in µs per call.`,
     ""
@@ -546,19 +690,23 @@ const main = async () => {
       return "unknown"
     }
   })()
-  out(profile ? "# Where the gateway's CPU goes (`npm run bench -- --profile`)" : "# Benchmark results")
+  out(
+    profile
+      ? `# Where the gateway's CPU goes (\`npm run bench -- --profile${profileEverything ? " everything" : ""}\`)`
+      : "# Benchmark results"
+  )
   out("")
   out(`${new Date().toISOString()} · commit ${commit} · ${machineLine()}`)
   if (profile) {
     await profileScenario()
-    writeFileSync(`${repoRoot}bench/PROFILE.md`, `${report.join("\n")}\n`)
+    writeFileSync(`${repoRoot}bench/${profileEverything ? "PROFILE-everything.md" : "PROFILE.md"}`, `${report.join("\n")}\n`)
     return
   }
   out(
     `${ROUNDS} alternating round(s) of ${SECONDS} s per cell and target after ${WARMUP_SECONDS} s of warm-up load; medians, (min–max) across rounds.`
   )
   // Each scenario starts from a quiet machine: what one left running is stopped before the next.
-  for (const scenario of [throughputScenarios, catalogScenarios, proxyScenario, startupScenario]) {
+  for (const scenario of [throughputScenarios, catalogScenarios, proxyScenario, startupScenario, isolationScenario]) {
     await scenario()
     await stopAll()
   }
