@@ -232,7 +232,6 @@ export const connect = (
       Runtime.runFork(runtime)(Effect.logDebug(line).pipe(Effect.annotateLogs({ connector: connector.id, stream: "stderr" })))
     const changes = yield* Queue.sliding<ListKind>(16)
     const suspicion = yield* Queue.dropping<void>(1)
-    const closed = yield* Deferred.make<never, UpstreamError>()
     const timeoutMs = Duration.toMillis(connector.timeout)
     const changed = (list: ListKind) => () => void Queue.unsafeOffer(changes, list)
 
@@ -240,6 +239,9 @@ export const connect = (
     const attempt = (kind: TransportKind) =>
       Effect.gen(function*() {
         const handle = makeTransport(connector, kind, credential, runtime, logStderr)
+        // This attempt's own: a failed attempt's close (streamable HTTP before the SSE fallback)
+        // must not end the connection that succeeds after it.
+        const closed = yield* Deferred.make<never, UpstreamError>()
         const client = new Client(CLIENT_INFO, {
           // The union of what callers may support; each request is checked against its own caller.
           capabilities: CLIENT_CAPABILITIES,
@@ -332,14 +334,14 @@ export const connect = (
           },
           catch: (error) => error as UpstreamError & { original?: unknown }
         })
-        return { client, handle }
+        return { client, handle, closed }
       })
 
     const kind = firstTransport(connector, memory)
     // Until a request goes out on the transport (a stdio probe runs on a sibling process).
     if (readiness !== undefined) readiness.waitingFor = "no answer to server/discover"
     const stopTracking: Array<() => void> = []
-    const { client, handle } = yield* attempt(kind).pipe(
+    const { client, closed, handle } = yield* attempt(kind).pipe(
       Effect.catchIf(
         (error) => kind === "streamable-http" && suggestsLegacySse(error.original),
         () => attempt("sse")
