@@ -22,6 +22,7 @@ import { version } from "../version.js"
 import { authorizedExchange, authorizedFetch, CredentialUnavailable, type ExchangeLike } from "./authorizedFetch.js"
 import type { CallRegistry } from "./callChannel.js"
 import type { DirectRoute } from "./directRequest.js"
+import { handleInOrder } from "./inOrderDelivery.js"
 import { followListChanges } from "./listChanges.js"
 import { readListenInEitherFraming } from "./listenFraming.js"
 import { passthrough } from "./passthrough.js"
@@ -353,6 +354,8 @@ export const connect = (
       Effect.mapError((e) => new UpstreamError({ connectorId: e.connectorId, kind: e.kind, message: e.message }))
     )
 
+    // Every notification before its call's result reaches the caller (see inOrderDelivery.ts).
+    handleInOrder(handle.transport)
     memory.transport = handle.kind
     const discover = client.getDiscoverResult()
     memory.prior = client.getProtocolEra() === "modern" && discover !== undefined
