@@ -26,11 +26,11 @@ it("delivers all 4 progress notifications of each of 20 calls, in order, before 
     // What arrives on the wire, in order (the SDK client's own dispatch could reorder it again).
     const arrived: Array<string> = []
     const dispatch = transport.onmessage
-    transport.onmessage = (message, extra) => {
+    transport.onmessage = (message) => {
       const m = message as { method?: string; params?: { progress?: number; progressToken?: unknown }; id?: unknown; result?: unknown }
       if (m.method === "notifications/progress") arrived.push(`${String(m.params?.progressToken)} progress ${m.params?.progress}`)
       else if (m.result !== undefined) arrived.push(`${String(m.id)} result`)
-      dispatch?.(message, extra)
+      dispatch?.(message)
     }
     for (let call = 0; call < 20; call++) {
       arrived.length = 0
