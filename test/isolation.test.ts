@@ -9,6 +9,7 @@
 import { Client as V1Client } from "@modelcontextprotocol/sdk/client/index.js"
 import { StreamableHTTPClientTransport as V1Transport } from "@modelcontextprotocol/sdk/client/streamableHttp.js"
 import { ListRootsRequestSchema, LoggingMessageNotificationSchema } from "@modelcontextprotocol/sdk/types.js"
+import { readdirSync, readFileSync } from "node:fs"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import type { RunningGateway } from "../src/Aperture.js"
 import { grant, mcp } from "../src/index.js"
@@ -34,6 +35,19 @@ const connectAs = async (login: string, roots: { current: Array<{ uri: string; n
   clients.push(client)
   return { client, asked, logs }
 }
+
+/** server-everything stdio processes this test process started (the gateway runs in it). */
+const everythingProcesses = () =>
+  readdirSync("/proc").filter((pid) => {
+    if (!/^\d+$/.test(pid)) return false
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, "utf8")
+      const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1])
+      return ppid === process.pid && readFileSync(`/proc/${pid}/cmdline`, "utf8").includes(everythingEntry)
+    } catch {
+      return false // it exited while we looked
+    }
+  }).length
 
 const rootsText = async (client: V1Client, tool: string) => {
   const result = await client.callTool({ name: tool, arguments: {} })
@@ -98,14 +112,18 @@ describe("isolation: caller (the default for mcp())", () => {
 })
 
 describe("isolation: shared", () => {
-  it("keeps one upstream session for everyone (what the default prevents)", async () => {
+  it("never tells the one upstream session a caller's roots (it would keep them for everyone)", async () => {
     const dave = await connectAs("dave", { current: [{ uri: "file:///home/dave", name: "dave" }] })
     const erin = await connectAs("erin", { current: [{ uri: "file:///home/erin", name: "erin" }] })
-    const first = await rootsText(dave.client, "shared_get-roots-list")
-    const second = await rootsText(erin.client, "shared_get-roots-list")
-    // Whichever caller the one upstream session asked, both now see the same roots.
-    expect(second).toBe(first)
-    expect(second).not.toContain("file:///home/erin")
+    // Told no client has roots, server-everything offers no roots tool and asks nobody.
+    const tools = (await dave.client.listTools()).tools.map((t) => t.name)
+    expect(tools).toContain("shared_echo")
+    expect(tools).not.toContain("shared_get-roots-list")
+    expect(tools).toContain("own_get-roots-list")
+    await dave.client.callTool({ name: "shared_echo", arguments: { message: "hi" } })
+    await erin.client.callTool({ name: "shared_echo", arguments: { message: "hi" } })
+    await new Promise((r) => setTimeout(r, 500))
+    expect(dave.asked.length + erin.asked.length).toBe(0)
   })
 })
 
@@ -118,4 +136,27 @@ describe("isolation: caller over stdio", () => {
     expect(graceSees).toContain("file:///home/grace")
     expect(graceSees).not.toContain("frank")
   })
+})
+
+describe("caller sessions end when idle", () => {
+  it("stops a caller's own process after server.sessionIdleTimeout without a request", async () => {
+    const idle = await startGateway({
+      server: { sessionIdleTimeout: "2 seconds" },
+      connectors: { proc: everythingStdio({ isolation: "caller" }) },
+      identity: [testUsers({})],
+      grants: [grant({ src: ["*"], connectors: ["**"] })]
+    })
+    try {
+      await untilReady(idle, 1, 60_000)
+      const before = everythingProcesses() // the connector's own, and the other gateway's
+      const client = new V1Client({ name: "henry", version: "1" })
+      await client.connect(new V1Transport(new URL(idle.url), { requestInit: { headers: { "x-test-user": "henry" } } }))
+      await client.callTool({ name: "proc_echo", arguments: { message: "hi" } })
+      expect(everythingProcesses()).toBe(before + 1)
+      await expect.poll(everythingProcesses, { timeout: 15_000, interval: 250 }).toBe(before)
+      await client.close().catch(() => {})
+    } finally {
+      await idle.close()
+    }
+  }, 60_000)
 })

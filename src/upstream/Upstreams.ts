@@ -75,8 +75,8 @@ export const reconnectSchedule = Schedule.exponential(Duration.millis(200)).pipe
  */
 export const MAX_CALLER_SESSIONS = 1000
 
-/** How often idle caller sessions are looked for. */
-const CALLER_SESSION_SWEEP = Duration.seconds(30)
+/** How often idle caller sessions are looked for: every 30 s, or twice per idle timeout if shorter. */
+const callerSessionSweep = (idle: Duration.Duration) => Duration.min(Duration.seconds(30), Duration.times(idle, 0.5))
 
 /** How often an idle connection is checked (ping, or `server/discover` on the 2026 era). */
 export const HEALTH_CHECK_INTERVAL = Duration.seconds(10)
@@ -108,7 +108,7 @@ export class Upstreams extends Effect.Service<Upstreams>()("aperture/Upstreams",
     })
     yield* Effect.addFinalizer(() => Effect.sync(() => callerSessions.closeAll()))
     yield* Effect.sync(() => callerSessions.reap()).pipe(
-      Effect.repeat(Schedule.spaced(CALLER_SESSION_SWEEP)),
+      Effect.repeat(Schedule.spaced(callerSessionSweep(config.server.sessionIdleTimeout))),
       Effect.forkScoped
     )
     const fibers = yield* FiberMap.make<string>()
@@ -184,7 +184,13 @@ export class Upstreams extends Effect.Service<Upstreams>()("aperture/Upstreams",
         const { connection, lists } = yield* discovery.withPermit(Effect.gen(function*() {
           const connection = yield* connect(connector, credential, memory, calls, events, readiness)
           return { connection, lists: yield* readLists(connection, connector.id, connector.timeout, undefined, undefined, readiness) }
-        }))
+        })).pipe(
+          // A bug of ours (or an SDK throw) while connecting must leave the connector down and
+          // retrying, saying so, not `connecting` for ever with a dead fiber.
+          Effect.catchAllDefect((defect) =>
+            Effect.fail(new UpstreamError({ connectorId: connector.id, kind: "protocol", message: `internal error while connecting: ${describeError(defect)}` }))
+          )
+        )
         connection.ready()
         const suspicion = connection.suspicion
         const shared: LiveUpstream = {

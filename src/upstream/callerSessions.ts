@@ -28,7 +28,7 @@ import * as Scope from "effect/Scope"
 import type { Identity } from "../identity/IdentityPlugin.js"
 import { CallRegistry, type CallerChannel } from "./callChannel.js"
 import type { Connection } from "./connection.js"
-import type { UpstreamError } from "./UpstreamError.js"
+import { describeError, type UpstreamError } from "./UpstreamError.js"
 import type { LiveUpstream } from "./Upstreams.js"
 
 export interface CallerSessionLimits {
@@ -169,7 +169,10 @@ export class CallerSessions {
       session.opening = undefined
       if (Exit.isFailure(exit)) {
         forget()
-        const failure = Option.match(Cause.failureOption(exit.cause), { onNone: () => "interrupted", onSome: (e) => e.message })
+        const failure = Option.match(Cause.failureOption(exit.cause), {
+          onNone: () => Cause.isInterruptedOnly(exit.cause) ? "interrupted" : `internal error: ${describeError(Cause.squash(exit.cause))}`,
+          onSome: (e) => e.message
+        })
         throw new ProtocolError(
           ProtocolErrorCode.InternalError,
           `connector ${connectorId}: could not open an upstream session for this caller: ${failure}`

@@ -175,6 +175,22 @@ export const CLIENT_CAPABILITIES: ClientCapabilities = {
   roots: { listChanged: true }
 }
 
+/**
+ * What a shared connection (`isolation: "shared"`) declares: no roots. An upstream keeps the roots
+ * it is given per session (server-everything does; a filesystem server may take them as the
+ * directories it serves), and on a shared session those would be one caller's roots for everyone.
+ */
+const SHARED_CLIENT_CAPABILITIES: ClientCapabilities = {
+  sampling: CLIENT_CAPABILITIES.sampling!,
+  elicitation: CLIENT_CAPABILITIES.elicitation!
+}
+
+/** How long closing waits for an upstream to acknowledge the end of its session (DELETE). */
+const SESSION_END_WAIT_MS = 2000
+
+const capabilitiesOf = (connector: McpSpeakingConnector): ClientCapabilities =>
+  connector.isolation === "shared" ? SHARED_CLIENT_CAPABILITIES : CLIENT_CAPABILITIES
+
 /** Upstream notifications that concern every caller, not one call. */
 export interface UpstreamEvents {
   readonly resourceUpdated: (connectorId: string, uri: string) => void
@@ -245,7 +261,7 @@ export const connect = (
         const closed = yield* Deferred.make<never, UpstreamError>()
         const client = new Client(CLIENT_INFO, {
           // The union of what callers may support; each request is checked against its own caller.
-          capabilities: CLIENT_CAPABILITIES,
+          capabilities: capabilitiesOf(connector),
           versionNegotiation: {
             mode: "auto",
             // A stdio server that ignores server/discover is legacy once the probe times out: half
@@ -259,6 +275,15 @@ export const connect = (
         let closing: Promise<void> | undefined
         const close = () =>
           closing ??= (async () => {
+            // A session the gateway no longer needs is ended (the spec's DELETE), so a sessionful
+            // upstream frees it now rather than at its own idle timeout; a silent one is not awaited.
+            const session = handle.http?.transport
+            if (session?.sessionId !== undefined) {
+              await Promise.race([
+                session.terminateSession().catch(() => {}),
+                new Promise((resolve) => setTimeout(resolve, SESSION_END_WAIT_MS).unref())
+              ])
+            }
             await client.close().catch(() => {})
             // Before the handshake the client holds no transport yet (a probe in progress).
             await handle.transport.close().catch(() => {})
@@ -278,7 +303,11 @@ export const connect = (
             )
           )
         client.onerror = () => Queue.unsafeOffer(suspicion, undefined)
-        for (const method of ["sampling/createMessage", "elicitation/create", "roots/list"] as const) {
+        // The SDK refuses a handler for a capability not declared (roots, on a shared connection).
+        const relayed = capabilitiesOf(connector).roots === undefined
+          ? ["sampling/createMessage", "elicitation/create"] as const
+          : ["sampling/createMessage", "elicitation/create", "roots/list"] as const
+        for (const method of relayed) {
           client.setRequestHandler(method, ((request: { params?: Record<string, unknown> }, ctx: { mcpReq: { signal: AbortSignal } }) =>
             calls.forwardRequest(connector.id, method, request.params, ctx.mcpReq.signal)) as never)
         }
@@ -382,7 +411,7 @@ export const connect = (
         ...handle.http,
         client,
         clientInfo: CLIENT_INFO,
-        clientCapabilities: CLIENT_CAPABILITIES as Record<string, unknown>
+        clientCapabilities: capabilitiesOf(connector) as Record<string, unknown>
       }
     }
   })

@@ -4,6 +4,5 @@
  */
 export const KNOWN_EVERYTHING: Record<"everything http" | "everything stdio", ReadonlyArray<string>> = {
   "everything http": [],
-  // Item 2: the last progress notification of a call is lost on stdio upstreams.
-  "everything stdio": ["progress"]
+  "everything stdio": []
 }
