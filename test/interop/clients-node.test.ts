@@ -38,8 +38,10 @@ const FEATURES: ReadonlyArray<Feature> = [
   "prompts",
   "completion",
   "progress",
+  "progress (stdio)",
   "sampling",
   "elicitation",
+  "roots (two callers)",
   "logging",
   "cancellation"
 ]

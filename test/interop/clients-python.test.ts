@@ -23,8 +23,10 @@ const FEATURES = [
   "prompts",
   "completion",
   "progress",
+  "progress (stdio)",
   "sampling",
   "elicitation",
+  "roots (two callers)",
   "logging",
   "cancellation",
   "DELETE"
@@ -119,6 +121,19 @@ const era = (mode: PythonMode, protocol: string) =>
       const { isError, text } = result("elicitation")
       expect(isError).toBeFalsy()
       expect(text).toContain("Name: Python Elicited")
+    })
+
+    it("progress", () => {
+      // Over stdio (server-everything), three calls: every notification before the result.
+      const calls = result("progress (stdio)") as Array<unknown>
+      for (const call of calls) expect(call).toEqual({ notifications: [1, 2, 3, 4], text: expect.stringMatching(/completed/) })
+    })
+
+    it("roots (two callers)", () => {
+      const seen = result("roots (two callers)")
+      expect(seen.alice).toContain("file:///home/alice/project")
+      expect(seen.bob).toContain("file:///home/bob/project")
+      expect(seen.bob).not.toContain("alice")
     })
 
     it("logging", () => {

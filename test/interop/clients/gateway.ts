@@ -20,7 +20,9 @@ export const startClientsGateway = async (): Promise<ClientsGateway> => {
   const keys = { alice: `alice-${crypto.randomUUID()}`, bob: `bob-${crypto.randomUUID()}` }
   const fx = await startV2Upstream({ name: "fx" })
   const gateway = await startGateway({
-    connectors: { everything: everythingStdio(), fx: mcp({ url: fx.url }) },
+    // A process per caller: server-everything keeps the roots it is given per session, and the
+    // roots feature shows each caller its own (a shared process is told no roots at all).
+    connectors: { everything: everythingStdio({ isolation: "caller" }), fx: mcp({ url: fx.url }) },
     identity: [apiKeys({ keys: { [keys.alice]: { login: "alice" }, [keys.bob]: { login: "bob" } } })],
     grants: [grant({ src: ["alice", "bob"], connectors: ["**"] })]
   })
