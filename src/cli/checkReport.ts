@@ -44,6 +44,11 @@ export const checkReport = (config: ApertureConfig): string => {
     }
     if (c.labels.length > 0) lines.push(`${pad}labels: ${c.labels.join(", ")}`)
     if (c.kind !== "http") lines.push(`${pad}timeout: ${Duration.format(c.timeout)}`)
+    if (c.kind !== "http") {
+      lines.push(`${pad}isolation: ${c.isolation === "caller"
+        ? `caller (an upstream ${c.kind === "stdio" ? "process" : "session"} per caller)`
+        : `shared (one upstream ${c.kind === "stdio" ? "process" : "session"} for every caller)`}`)
+    }
   }
   lines.push("")
   lines.push(`identity (${config.identity.length}, first match wins):`)
