@@ -14,7 +14,7 @@ import * as Exit from "effect/Exit"
 import * as Queue from "effect/Queue"
 import * as Redacted from "effect/Redacted"
 import * as Runtime from "effect/Runtime"
-import type * as Scope from "effect/Scope"
+import * as Scope from "effect/Scope"
 import type { Credential } from "../auth/AuthPlugin.js"
 import type { McpSpeakingConnector } from "../config/model.js"
 import type { UpstreamInfo, UpstreamItem, UpstreamLists } from "../catalog/index.js"
@@ -288,7 +288,11 @@ export const connect = (
             // Before the handshake the client holds no transport yet (a probe in progress).
             await handle.transport.close().catch(() => {})
           })()
-        yield* Effect.addFinalizer(() => Effect.promise(close))
+        // Scope.addFinalizer, not Effect.addFinalizer: when its finalizer ends, the latter (effect
+        // 3.22.4) can put back the fiber's interrupted-cause FiberRef as it was before, so a
+        // connector interrupted while this waits for its process to exit forgot it, reconnected,
+        // and the gateway's close hung.
+        yield* Scope.addFinalizer(yield* Effect.scope, Effect.promise(close))
         client.onclose = () =>
           Deferred.unsafeDone(
             closed,
