@@ -46,7 +46,7 @@ describe("aperture check", () => {
     expect(output).toContain("aperture.config.ts: valid")
     expect(output).toMatch(/everything\s+stdio/)
     expect(output).toContain("everything_<name>")
-    expect(output).toContain("isolation: shared (one upstream process for every caller)")
+    expect(output).toContain("isolation: caller (an upstream process per caller)")
     expect(output).toMatch(/grants \(1, deny by default\):\n\s+0\. src local -> \*\*/)
     expect(output).toContain("warnings (0)")
   })

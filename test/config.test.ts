@@ -162,7 +162,7 @@ describe("the TS DSL", () => {
     expect(Duration.toMillis(b!.timeout)).toBe(120_000)
   })
 
-  it("isolates callers by default on mcp(), shares one process on stdio(), and checks the setting", async () => {
+  it("isolates callers by default on mcp() and stdio(), and checks the setting", async () => {
     const config = await valid({
       connectors: {
         a: mcp({ url: "https://a.example.com/mcp" }),
@@ -171,7 +171,7 @@ describe("the TS DSL", () => {
         d: stdio({ command: "server", isolation: "caller" })
       }
     })
-    expect(config.connectors.map((c) => c.kind !== "http" && c.isolation)).toEqual(["caller", "shared", "shared", "caller"])
+    expect(config.connectors.map((c) => c.kind !== "http" && c.isolation)).toEqual(["caller", "shared", "caller", "caller"])
     const issues = await issuesOf({ connectors: { e: mcp({ url: "https://e.example.com/mcp", isolation: "session" as never }) } })
     expect(issues).toEqual([expect.stringMatching(/^connectors\.e\.isolation: expected "caller" .* or "shared"/)])
   })

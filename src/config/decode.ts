@@ -319,8 +319,9 @@ export const decodeConfig = (
           env: c.env ?? {},
           cwd: c.cwd === undefined ? undefined : path.resolve(baseDir, c.cwd),
           prefix: c.prefix ?? true,
-          // One process serves everyone unless asked otherwise: a process per caller costs memory.
-          isolation: c.isolation ?? "shared"
+          // A process per caller unless asked otherwise: a stdio server is written for one client,
+          // and one process for everyone would show each caller what another set in it.
+          isolation: c.isolation ?? "caller"
         }
         connectors.push(connector)
         authDescriptions[id] = "none (stdio)"

@@ -27,7 +27,7 @@ interface McpCommonOptions extends ConnectorCommonOptions {
    * session (opened on its first request, closed when idle), so nothing one caller sets upstream
    * (roots, log level, the server's per-session memory) is seen by another; for stdio, one
    * process per caller. `"shared"`: one session for everyone, for servers that keep no
-   * per-session state. Default `"caller"` for `mcp()`, `"shared"` for `stdio()` (one process).
+   * per-session state (on stdio, one process). Default `"caller"`.
    */
   readonly isolation?: Isolation
 }

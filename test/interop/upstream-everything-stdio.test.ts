@@ -16,9 +16,9 @@ let gateway: RunningGateway
 const directClients: Array<V1Client> = []
 
 beforeAll(async () => {
-  // evs as configured by default (one process for everyone); evsc with a process per caller, for
+  // evs with one process for everyone; evsc as configured by default (a process per caller), for
   // what a shared session cannot keep apart (server-everything caches each session's roots).
-  gateway = await startGateway({ connectors: { evs: everythingStdio(), evsc: everythingStdio({ isolation: "caller" }) }, ...callersConfig })
+  gateway = await startGateway({ connectors: { evs: everythingStdio({ isolation: "shared" }), evsc: everythingStdio() }, ...callersConfig })
   await untilReady(gateway, 2)
 })
 
