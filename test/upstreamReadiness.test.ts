@@ -86,8 +86,5 @@ describe("an upstream that never answers", () => {
     // The probe on a sibling process went unanswered (legacy, then), then the handshake did.
     expect(connector.error).toMatch(/^not ready within 2s: no answer to initialize$/)
     expect(after).toBeLessThan(3_500)
-    // Closed once the reconnect is under way: a gateway closed just as a stdio connector's
-    // reconnect starts can hang (a pre-existing shutdown bug, reported with issue 17).
-    await new Promise((r) => setTimeout(r, 700))
   })
 })
