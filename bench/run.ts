@@ -5,7 +5,7 @@
  * Prints a table and writes bench/RESULTS.md (`--profile`: bench/PROFILE.md).
  */
 import { execSync } from "node:child_process"
-import { mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs"
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { Agent } from "undici"
@@ -41,6 +41,11 @@ import {
 } from "./machine.js"
 
 const quick = process.argv.includes("--quick")
+/** The machine's load average (runnable processes, 1 and 5 minutes), to say how busy it was. */
+const loadLine = () => {
+  const [one, five] = readFileSync("/proc/loadavg", "utf8").split(" ")
+  return `load average ${one} (1 min), ${five} (5 min)`
+}
 const soak = process.argv.includes("--soak")
 const profile = process.argv.includes("--profile")
 /** `--profile everything`: the same, against server-everything over streamable HTTP. */
@@ -696,7 +701,7 @@ const main = async () => {
       : "# Benchmark results"
   )
   out("")
-  out(`${new Date().toISOString()} · commit ${commit} · ${machineLine()}`)
+  out(`${new Date().toISOString()} · commit ${commit} · ${machineLine()} · ${loadLine()} at the start`)
   if (profile) {
     await profileScenario()
     writeFileSync(`${repoRoot}bench/${profileEverything ? "PROFILE-everything.md" : "PROFILE.md"}`, `${report.join("\n")}\n`)
@@ -710,6 +715,7 @@ const main = async () => {
     await scenario()
     await stopAll()
   }
+  out("", `${loadLine()} at the end (the bench itself keeps about two runnable; more is other work on the machine).`)
   if (!quick && only.size === 0) writeFileSync(`${repoRoot}bench/RESULTS.md`, `${report.join("\n")}\n`)
 }
 
