@@ -9,6 +9,7 @@
  * arrives (a tool result is one `data:` line, megabytes long for an image).
  * @module
  */
+import { StringDecoder } from "node:string_decoder"
 
 export interface SseEvent {
   /** The event's type (`event:`); `message` when it named none. */
@@ -33,7 +34,8 @@ const lineEnd = (text: string, from: number): number => {
  * The stream is cancelled (or destroyed) when the events are no longer read.
  */
 export async function* sseEvents(body: ReadableStream<Uint8Array> | AsyncIterable<Uint8Array>): AsyncGenerator<SseEvent> {
-  const decoder = new TextDecoder()
+  // Not a TextDecoder: making one costs ~11 µs (an ICU converter), once per call's stream.
+  const decoder = new StringDecoder("utf8")
   // Node's web streams are async iterable too; ending the iteration cancels them.
   const chunks = (body as AsyncIterable<Uint8Array>)[Symbol.asyncIterator]()
   /** The start of an unfinished line, in pieces (joined once the line ends). */
@@ -49,7 +51,7 @@ export async function* sseEvents(body: ReadableStream<Uint8Array> | AsyncIterabl
     for (;;) {
       const { done, value } = await chunks.next()
       if (done === true) return
-      let text = decoder.decode(value, { stream: true })
+      let text = decoder.write(value)
       if (pendingCr) {
         pendingCr = false
         if (text.startsWith("\n")) text = text.slice(1)
