@@ -23,6 +23,8 @@ describe("decodePath", () => {
     expect(decodePath("/repos/")).toEqual(Either.right("repos/"))
     expect(decodePath("")).toEqual(Either.right(""))
     expect(decodePath("/100%25")).toEqual(Either.right("100%"))
+    // Path parameters on ordinary segments (matrix parameters) are not dot segments.
+    expect(decodePath("/cars;color=red/..a;b")).toEqual(Either.right("cars;color=red/..a;b"))
   })
 
   it.each([
@@ -30,6 +32,13 @@ describe("decodePath", () => {
     ["/a/../b", "dot segment"],
     ["/%2e%2E", "dot segment"],
     ["/.", "dot segment"],
+    ["/public/..;/private", "dot segment with path parameters"],
+    ["/public/..;x=1/private", "dot segment with path parameters"],
+    ["/public/%2e%2e;x/private", "dot segment with path parameters"],
+    ["/public/%2E.%3bx/private", "dot segment with path parameters"],
+    ["/public/.;/x", "dot segment with path parameters"],
+    ["/public/..;", "dot segment with path parameters"],
+    ["/public/;x/private", "empty path segment with path parameters"],
     ["/%252e%252e", "double-encoded"],
     ["/100%2541", "double-encoded"],
     ["/a%2fb", "encoded slash"],

@@ -1,7 +1,9 @@
 /**
  * `/v1/connectors/<id>/<path>` → the upstream URL. The path is decoded exactly once, to check
- * it: no `.`/`..` segments (encoded or not), no encoded slash or backslash, no double encoding
- * (`%252e`), no control characters, no empty segment (`//host`). What passes is forwarded as
+ * it: no `.`/`..` segments (encoded or not, and not with path parameters: `..;x` or `.%3b`,
+ * which Tomcat, Jetty and Spring treat as `..`), no encoded slash or backslash, no double
+ * encoding (`%252e`), no control characters, no empty segment (`//host`, nor `;x` alone, which
+ * those servers read as empty). What passes is forwarded as
  * the caller wrote it, so the upstream's one decode sees what was checked; the result must
  * still lie under the connector's base URL.
  * @module
@@ -64,6 +66,15 @@ export const decodePath = (rawPath: string): Either.Either<string, string> => {
       return Either.left("malformed percent-encoding in path")
     }
     if (segment === "." || segment === "..") return Either.left("dot segment (. or ..) in path")
+    const semicolon = segment.indexOf(";")
+    if (semicolon !== -1) {
+      // Servlet containers drop a segment's `;params` before resolving dot segments.
+      const beforeParams = segment.slice(0, semicolon)
+      if (beforeParams === "." || beforeParams === "..") {
+        return Either.left("dot segment with path parameters (..; or .;) in path")
+      }
+      if (beforeParams === "") return Either.left("empty path segment with path parameters (;) in path")
+    }
     if (CONTROL.test(segment)) return Either.left("control character in path")
     decoded.push(segment)
   }
