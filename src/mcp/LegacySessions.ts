@@ -1,7 +1,8 @@
 /**
  * 2025-era sessions (`initialize`, `Mcp-Session-Id`, GET stream, DELETE): one SDK transport and
  * one downstream `Server` per session, bound to the caller who opened it. A session is only
- * ever served to that caller; anyone else gets 404, as for an unknown session. Idle sessions
+ * ever served to that caller (same login, plugin, groups and tags); anyone else gets 404, as for
+ * an unknown session. Idle sessions
  * (no request and no open stream for `server.sessionIdleTimeout`) are closed. A plain
  * `tools/call` (and what belongs to it: answers, cancellations, resumptions) is served by the
  * gateway itself (`directCalls.ts`), lists too (`directLists.ts`); the rest by the SDK.
@@ -62,7 +63,24 @@ const eventStreamHeaders = (sessionId: string): Record<string, string> => ({
   "mcp-session-id": sessionId
 })
 
-const sameCaller = (a: Identity, b: Identity) => a.login === b.login && a.via === b.via
+/**
+ * Whether `b` is the caller who opened a session as `a`, in everything grants read (login,
+ * plugin, groups, tags). The session's handlers, list notifications and upstream attachments act
+ * with the opener's identity, also outside any request, so a per-request identity swapped into
+ * the session would race between concurrent requests and still leave those on the opener's.
+ * Refusing any other identity (404, as for a foreign session) instead keeps every request judged
+ * on its own caller's identity: the two are the same. A caller whose groups changed opens anew.
+ */
+const sameCaller = (a: Identity, b: Identity) =>
+  a === b || (a.login === b.login && a.via === b.via && sameMembers(a.groups, b.groups) && sameMembers(a.tags, b.tags))
+
+const sameMembers = (a: ReadonlyArray<string>, b: ReadonlyArray<string>) => {
+  if (a === b) return true
+  if (a.length !== b.length) return false
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i] && !b.includes(a[i]!)) return false
+  for (const item of b) if (!a.includes(item)) return false
+  return true
+}
 
 /** Counts a streamed response body as an open stream until it ends or the client goes away. */
 const trackStream = (response: Response, session: LegacySession): Response => {
