@@ -133,6 +133,7 @@ const presentedKey = (headers: Readonly<Record<string, string | undefined>>) => 
 export const apiKeys = defineIdentityPlugin({
   name: "apiKeys",
   options: ApiKeysOptions,
+  consumes: ["x-api-key", "authorization"],
   make: ({ keys }) => {
     const digests = keys.map((k) => Redacted.value(k.digest))
     const identities = keys.map((k) => k.identity)

@@ -146,6 +146,7 @@ const claimList = (value: unknown): ReadonlyArray<string> => {
 export const jwt = defineIdentityPlugin({
   name: "jwt",
   options: JwtOptions,
+  consumes: ["authorization"],
   make: (options) =>
     Effect.sync(() => {
       const { audience, groupsClaim, issuer, loginClaim } = options

@@ -27,6 +27,8 @@ export const isLoopbackAddress = (address: string | undefined): boolean => {
 export const loopback = defineIdentityPlugin({
   name: "loopback",
   options: LoopbackOptions,
+  // Read for their absence (a relayed request is not local); the proxy sets its own X-Forwarded-For.
+  consumes: ["x-forwarded-for", "forwarded"],
   make: ({ login, groups }) => {
     const identity: Identity = { login, groups, tags: [], via: "loopback" }
     return Effect.succeed({

@@ -71,6 +71,7 @@ export const TrustedHeadersOptions = Schema.Struct({
 const trustedHeadersPlugin = defineIdentityPlugin({
   name: "trustedHeaders",
   options: TrustedHeadersOptions,
+  consumes: ["tailscale-user-login", "tailscale-user-name"],
   make: ({ from }) => {
     const trusted = addressSet(from ?? LOOPBACK_RANGES)
     return Effect.succeed({

@@ -65,6 +65,13 @@ export interface IdentityPluginSpec<A, I> {
   readonly make: (options: A) => Effect.Effect<Identifier, never, Scope.Scope>
   /** One line for `aperture check`; never a secret. */
   readonly describe?: (options: I) => string
+  /**
+   * The request headers this plugin reads a credential or identity from (`["x-api-key"]`). The
+   * HTTP connector proxy never forwards them upstream: a caller's gateway credential is not the
+   * upstream's business. `Authorization` is never forwarded anyway. A function when the names
+   * depend on the options.
+   */
+  readonly consumes?: ReadonlyArray<string> | ((options: A) => ReadonlyArray<string>)
 }
 
 export interface IdentityPlugin<A = unknown, I = unknown> {
@@ -101,6 +108,13 @@ export const IdentityPluginSchema: Schema.Schema<ResolvedIdentityPlugin, Identit
   encode: () => (resolved, _options, ast) =>
     ParseResult.fail(new ParseResult.Forbidden(ast, resolved, "identity plugins cannot be encoded"))
 }, { identifier: "IdentityPlugin" })
+
+/** The lower-case names of the request headers a configured plugin declares it reads. */
+export const consumedHeaders = (plugin: ResolvedIdentityPlugin): ReadonlyArray<string> => {
+  const consumes = plugin.spec.consumes
+  const names = typeof consumes === "function" ? consumes(plugin.options) : consumes ?? []
+  return names.map((name) => name.toLowerCase())
+}
 
 export const describeIdentityPlugin = (plugin: ResolvedIdentityPlugin): string =>
   plugin.spec.describe?.(plugin.input) ?? plugin.spec.name

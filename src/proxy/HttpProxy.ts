@@ -34,7 +34,7 @@ import type { HttpConnector } from "../config/model.js"
 import type { Decision } from "../grants/policy.js"
 import { makeHostGuard } from "../http/hostGuard.js"
 import { Identities, requestOrigin } from "../identity/Identities.js"
-import type { Identity } from "../identity/IdentityPlugin.js"
+import { consumedHeaders, type Identity } from "../identity/IdentityPlugin.js"
 import { McpRouter } from "../mcp/McpRouter.js"
 import { countRefreshes } from "../metrics/credentialRefreshes.js"
 import { Metrics } from "../metrics/Metrics.js"
@@ -193,6 +193,8 @@ export class HttpProxy extends Effect.Service<HttpProxy>()("aperture/HttpProxy",
     const metrics = yield* Metrics
     const audit = yield* AuditLog
     const hostGuard = makeHostGuard(config.server)
+    // The caller's gateway credential (X-API-Key, Tailscale-User-Login, …) is not the upstream's.
+    const consumed: ReadonlySet<string> = new Set(config.identity.flatMap(consumedHeaders))
 
     /** One audit line for a grant decision on a proxied request (callers check `audit.enabled`). */
     const auditProxy = (
@@ -492,7 +494,7 @@ export class HttpProxy extends Effect.Service<HttpProxy>()("aperture/HttpProxy",
         proto: (source.socket as TLSSocket).encrypted === true ? "https" : "http",
         host: source.headers.host,
         prefix: `${CONNECTORS_PREFIX}${connectorId}`
-      })
+      }, consumed)
 
       inFlight++
       NodeHttpServerRequest.toServerResponse(request).once("close", () => inFlight--)

@@ -1,7 +1,8 @@
 /**
  * Header hygiene for the HTTP connector proxy (RFC 9110 §7.6.1 and what reverse proxies do):
  * hop-by-hop headers and those `Connection` names are dropped both ways; the caller's
- * credentials (`Authorization`, `Cookie`, `Proxy-*`) never reach the upstream; `Host` and
+ * credentials (`Authorization`, `Cookie`, `Proxy-*`, and every header a configured identity
+ * plugin declares it `consumes`, e.g. `X-API-Key`) never reach the upstream; `Host` and
  * `X-Forwarded-*` are set by the gateway, never taken from the caller; header names with `_`
  * are dropped (an upstream may read `X_Forwarded_For` as `X-Forwarded-For`). On the way back
  * the upstream's cookies and authentication challenges (meant for the injected credential, not
@@ -59,13 +60,24 @@ export interface ForwardedFor {
   readonly prefix: string
 }
 
-/** The headers to send upstream (without the credential, which the caller of this adds). */
-export const upstreamRequestHeaders = (incoming: IncomingHttpHeaders, upstreamHost: string, forwarded: ForwardedFor): OutgoingHttpHeaders => {
+const NONE: ReadonlySet<string> = new Set()
+
+/**
+ * The headers to send upstream (without the credential, which the caller of this adds).
+ * `consumed`: the lower-case names the configured identity plugins read the caller from.
+ */
+export const upstreamRequestHeaders = (
+  incoming: IncomingHttpHeaders,
+  upstreamHost: string,
+  forwarded: ForwardedFor,
+  consumed: ReadonlySet<string> = NONE
+): OutgoingHttpHeaders => {
   const named = connectionTokens(incoming["connection"])
   const out: OutgoingHttpHeaders = {}
   for (const name in incoming) {
     if (
-      HOP_BY_HOP.has(name) || REQUEST_DROPPED.has(name) || name.startsWith("proxy-") || name.startsWith("x-forwarded-") ||
+      HOP_BY_HOP.has(name) || REQUEST_DROPPED.has(name) || consumed.has(name) || name.startsWith("proxy-") ||
+      name.startsWith("x-forwarded-") ||
       name.includes("_") || named?.has(name) === true
     ) continue
     const value = incoming[name]
