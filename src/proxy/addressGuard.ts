@@ -1,7 +1,7 @@
 /**
  * The SSRF guard for HTTP connectors: unless a connector sets `allowPrivate`, its upstream may
  * not be a loopback, link-local or unspecified address (the gateway's own machine, cloud
- * metadata at 169.254.169.254). The check runs on the addresses DNS returned, inside the
+ * metadata at 169.254.169.254 and fd00:ec2::254), in IPv4-mapped IPv6 spellings too. The check runs on the addresses DNS returned, inside the
  * socket's own lookup, so the address checked is the address connected to (no re-resolution
  * between check and connect).
  * @module
@@ -9,30 +9,65 @@
 import { lookup as dnsLookup, type LookupAddress } from "node:dns"
 import { BlockList, isIP, type LookupFunction } from "node:net"
 
-const blocked = new BlockList()
-blocked.addSubnet("127.0.0.0", 8, "ipv4") // loopback
-blocked.addSubnet("169.254.0.0", 16, "ipv4") // link-local, cloud metadata
-blocked.addSubnet("0.0.0.0", 8, "ipv4") // "this network": 0.0.0.0 reaches the local host
-blocked.addAddress("::1", "ipv6") // loopback
-blocked.addAddress("::", "ipv6") // unspecified
-blocked.addSubnet("fe80::", 10, "ipv6") // link-local
-blocked.addAddress("fd00:ec2::254", "ipv6") // AWS metadata over IPv6
+/** The refused ranges, each with the name a refusal gives it. */
+const refusedRanges = (() => {
+  const loopback = new BlockList()
+  loopback.addSubnet("127.0.0.0", 8, "ipv4")
+  loopback.addAddress("::1", "ipv6")
+  const linkLocal = new BlockList()
+  linkLocal.addSubnet("169.254.0.0", 16, "ipv4") // cloud metadata at 169.254.169.254
+  linkLocal.addSubnet("fe80::", 10, "ipv6")
+  const unspecified = new BlockList()
+  unspecified.addSubnet("0.0.0.0", 8, "ipv4") // "this network": 0.0.0.0 reaches the local host
+  unspecified.addAddress("::", "ipv6")
+  const metadata = new BlockList()
+  metadata.addAddress("fd00:ec2::254", "ipv6") // AWS metadata over IPv6 (a unique-local address)
+  return [
+    ["loopback", loopback],
+    ["link-local", linkLocal],
+    ["unspecified", unspecified],
+    ["cloud metadata", metadata]
+  ] as const
+})()
 
-/** Why an address may not be an upstream, or `undefined` when it may. IPv4-mapped IPv6 counts as IPv4. */
+const kindOf = (address: string, family: "ipv4" | "ipv6"): string | undefined => {
+  for (const [kind, range] of refusedRanges) if (range.check(address, family)) return kind
+  return undefined
+}
+
+/**
+ * The IPv4 address inside an IPv4-mapped IPv6 address (`::ffff:0:0/96`), in any spelling
+ * (`::ffff:127.0.0.1`, `0:0:0:0:0:ffff:7f00:1`): the URL parser's canonical form is always
+ * `::ffff:hhhh:hhhh`. `undefined` for any other address.
+ */
+const mappedIPv4 = (ipv6: string): string | undefined => {
+  let canonical: string
+  try {
+    canonical = new URL(`http://[${ipv6}]/`).hostname
+  } catch {
+    return undefined
+  }
+  const hex = /^\[::ffff:([0-9a-f]{1,4}):([0-9a-f]{1,4})\]$/.exec(canonical)
+  if (hex === null) return undefined
+  const high = parseInt(hex[1] as string, 16)
+  const low = parseInt(hex[2] as string, 16)
+  return `${high >> 8}.${high & 0xff}.${low >> 8}.${low & 0xff}`
+}
+
+/**
+ * Why an address may not be an upstream, or `undefined` when it may. An IPv4-mapped IPv6
+ * address is checked as the IPv4 address it carries, and named so (`IPv4-mapped loopback`).
+ */
 export const privateAddressKind = (address: string): string | undefined => {
   const family = isIP(address)
   if (family === 0) return undefined
-  if (!blocked.check(address, family === 4 ? "ipv4" : "ipv6")) return undefined
-  const v4 = family === 4 ? address : address.toLowerCase().startsWith("::ffff:") ? address.slice(7) : undefined
-  if (v4 !== undefined && isIP(v4) === 4) {
-    if (v4.startsWith("127.")) return "loopback"
-    if (v4.startsWith("169.254.")) return "link-local"
-    return "unspecified"
+  if (family === 4) return kindOf(address, "ipv4")
+  const mapped = mappedIPv4(address)
+  if (mapped !== undefined) {
+    const kind = kindOf(mapped, "ipv4")
+    return kind === undefined ? undefined : `IPv4-mapped ${kind}`
   }
-  const lower = address.toLowerCase()
-  if (lower === "::1") return "loopback"
-  if (lower === "::") return "unspecified"
-  return "link-local"
+  return kindOf(address, "ipv6")
 }
 
 /** Raised inside the connection attempt when the upstream resolves to a refused address. */
