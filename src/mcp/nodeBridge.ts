@@ -165,6 +165,14 @@ export const holdFirstWrites = (out: ServerResponse): FirstWritesHold => {
   return { flush, stop }
 }
 
+/** Sends the head now and holds nothing after it. */
+const flushedHead = (out: ServerResponse): FirstWritesHold => {
+  out.flushHeaders()
+  return noHold
+}
+
+const noHold: FirstWritesHold = { flush: () => {}, stop: () => {} }
+
 /**
  * Sends the SDK's web `Response` to the caller: a JSON body whole, an event stream chunk by
  * chunk straight into Node's response. Not through a streamed `HttpServerResponse`: the
@@ -188,7 +196,9 @@ export const sendResponse = (
   return Effect.async<HttpServerResponse.HttpServerResponse>((resume) => {
     const reader = body.getReader()
     out.writeHead(response.status, headersOf(response))
-    const hold = holdFirstWrites(out)
+    // A GET stream (2025 standalone stream) has no answer coming to ride with: its head leaves
+    // now, or the client would wait for it until the first event or keepalive (15 s).
+    const hold = request.method === "GET" ? flushedHead(out) : holdFirstWrites(out)
     // The caller left or the response ended: either way the exchange is over.
     out.once("close", () => {
       hold.stop()
