@@ -98,3 +98,60 @@ describe("the caller's gateway credential", () => {
     expect(legacy["x-legacy-user"]).toBe("legacy")
   })
 })
+
+describe("path, method and client-address override headers", () => {
+  const overrides: Record<string, string> = {
+    "x-original-url": "/api/private",
+    "x-original-uri": "/api/private",
+    "x-original-method": "DELETE",
+    "x-rewrite-url": "/api/private",
+    "x-override-url": "/api/private",
+    "x-http-method-override": "DELETE",
+    "x-http-method": "DELETE",
+    "x-method-override": "DELETE",
+    "x-forwarded-path": "/api/private",
+    "x-forwarded-uri": "/api/private",
+    "x-forwarded-method": "DELETE",
+    "x-forwarded-server": "evil.example",
+    "x-forwarded-port": "1",
+    "x-forwarded-ssl": "on",
+    "x-forwarded-scheme": "https",
+    "x-forwarded": "for=6.6.6.6",
+    "x-host": "evil.example",
+    "x-real-ip": "6.6.6.6",
+    "x-client-ip": "6.6.6.6",
+    "x-originating-ip": "6.6.6.6",
+    "true-client-ip": "6.6.6.6",
+    "cf-connecting-ip": "6.6.6.6"
+  }
+
+  it.each(Object.keys(overrides))("%s does not reach the upstream", async (name) => {
+    // Named by X-API-Key: with Forwarded/X-Forwarded-For the request looks relayed, and loopback does not take it.
+    const seen = await seenFor({ "x-api-key": API_KEY, [name]: overrides[name]! })
+    expect(seen[name]).toBeUndefined()
+  })
+
+  it("all at once, while what REST clients send goes through", async () => {
+    const kept: Record<string, string> = {
+      "content-type": "application/json",
+      accept: "application/json",
+      "accept-encoding": "gzip",
+      "accept-language": "en",
+      "user-agent": "client/1.0",
+      "if-match": "\"a\"",
+      "if-none-match": "\"b\"",
+      "if-modified-since": "Mon, 07 Dec 2026 00:00:00 GMT",
+      range: "bytes=0-10",
+      "x-request-id": "r-1",
+      "x-github-api-version": "2022-11-28",
+      "idempotency-key": "k-1"
+    }
+    const seen = await seenFor({ "x-api-key": API_KEY, ...overrides, ...kept })
+    for (const name of Object.keys(overrides)) {
+      // The gateway sets its own X-Forwarded-For/-Proto/-Host/-Prefix; none of the caller's values survive.
+      expect(seen[name], name).toBeUndefined()
+    }
+    for (const [name, value] of Object.entries(kept)) expect(seen[name], name).toBe(value)
+    expect(seen["x-forwarded-for"]).toBe("127.0.0.1")
+  })
+})

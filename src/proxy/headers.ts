@@ -3,7 +3,9 @@
  * hop-by-hop headers and those `Connection` names are dropped both ways; the caller's
  * credentials (`Authorization`, `Cookie`, `Proxy-*`, and every header a configured identity
  * plugin declares it `consumes`, e.g. `X-API-Key`) never reach the upstream; `Host` and
- * `X-Forwarded-*` are set by the gateway, never taken from the caller; header names with `_`
+ * `X-Forwarded-*` are set by the gateway, never taken from the caller; path, method and
+ * client-address override headers (`X-Original-URL`, `X-HTTP-Method-Override`, `X-Real-IP`…)
+ * are dropped, since the grant was checked against the request line; header names with `_`
  * are dropped (an upstream may read `X_Forwarded_For` as `X-Forwarded-For`). On the way back
  * the upstream's cookies and authentication challenges (meant for the injected credential, not
  * the caller) are dropped.
@@ -28,10 +30,42 @@ const REQUEST_DROPPED = new Set([
   "authorization",
   "cookie",
   "forwarded",
-  "x-real-ip",
   // Node's server already answered `100 Continue`; the body is streamed as it comes.
   "expect"
 ])
+
+/**
+ * Override headers: frameworks and front proxies that honour them serve another path, method or
+ * client address than the one the grant and the connector's `methods` were checked against. A
+ * denylist, not an allowlist: REST APIs define their own `X-*` request headers, and an allowlist
+ * that keeps those cannot be tighter than this on the `x-` namespace where these live. The
+ * families below (and `x-forwarded*`, `x-original-*`, `x-rewrite-*` by prefix) cover what
+ * Symfony, Spring, IIS, Express `method-override`, Rails, nginx and the cloud CDNs read.
+ */
+const OVERRIDES = new Set([
+  "x-http-method-override",
+  "x-http-method",
+  "x-method-override",
+  "x-override-url",
+  "x-http-destinationurl",
+  "x-envoy-original-path",
+  "x-host",
+  "x-real-ip",
+  "x-client-ip",
+  "x-cluster-client-ip",
+  "x-originating-ip",
+  "x-remote-ip",
+  "x-remote-addr",
+  "x-proxyuser-ip",
+  "client-ip",
+  "true-client-ip",
+  "cf-connecting-ip",
+  "fastly-client-ip"
+])
+
+/** Override header families, by prefix (`x-forwarded-*` and `x-forwarded` alone, `x-original-url`/`-uri`/`-method`…). */
+const isOverride = (name: string) =>
+  OVERRIDES.has(name) || name.startsWith("x-forwarded") || name.startsWith("x-original-") || name.startsWith("x-rewrite-")
 
 /** Never returned to the caller: state and challenges that belong to the injected credential, or to the upstream's origin. */
 const RESPONSE_DROPPED = new Set([
@@ -76,8 +110,7 @@ export const upstreamRequestHeaders = (
   const out: OutgoingHttpHeaders = {}
   for (const name in incoming) {
     if (
-      HOP_BY_HOP.has(name) || REQUEST_DROPPED.has(name) || consumed.has(name) || name.startsWith("proxy-") ||
-      name.startsWith("x-forwarded-") ||
+      HOP_BY_HOP.has(name) || REQUEST_DROPPED.has(name) || consumed.has(name) || name.startsWith("proxy-") || isOverride(name) ||
       name.includes("_") || named?.has(name) === true
     ) continue
     const value = incoming[name]
