@@ -4,6 +4,8 @@
  * it from) and path/method override headers never reach the upstream; every proxied response
  * is sandboxed and `nosniff`, since it is served on the gateway's origin.
  */
+import { createServer, type Server } from "node:http"
+import type { AddressInfo } from "node:net"
 import { Effect, Schema } from "effect"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import type { RunningGateway } from "../src/Aperture.js"
@@ -43,12 +45,25 @@ const API_KEY = "caller-gateway-key-0123456789"
 
 let upstream: HttpUpstream
 let gateway: RunningGateway
+/** An upstream serving HTML with its own policy, allowing scripts, and asking for sniffing. */
+let htmlUpstream: Server
 
 beforeAll(async () => {
   upstream = await startHttpUpstream()
+  htmlUpstream = createServer((_req, res) => {
+    res.writeHead(200, {
+      "content-type": "text/html",
+      "content-security-policy": "default-src 'self' 'unsafe-inline'",
+      "x-content-type-options": "none"
+    })
+    res.end("<script>fetch('/api/connectors')</script>")
+  })
+  await new Promise<void>((resolve) => htmlUpstream.listen(0, "127.0.0.1", resolve))
+  const htmlOrigin = `http://127.0.0.1:${(htmlUpstream.address() as AddressInfo).port}`
   gateway = await startGateway({
     connectors: {
-      api: http({ url: `${upstream.origin}/api`, allowPrivate: true, auth: bearer({ secret: "upstream-token" }) })
+      api: http({ url: `${upstream.origin}/api`, allowPrivate: true, auth: bearer({ secret: "upstream-token" }) }),
+      html: http({ url: htmlOrigin, allowPrivate: true })
     },
     identity: [
       apiKeys({ keys: { [API_KEY]: { login: "keyed" } } }),
@@ -57,13 +72,14 @@ beforeAll(async () => {
       trustedHeaders(),
       loopback({ login: "local" })
     ],
-    grants: [grant({ src: ["keyed", "custom", "legacy", "ts-user@example.com", "local"], connectors: ["api/proxy/**"] })]
+    grants: [grant({ src: ["keyed", "custom", "legacy", "ts-user@example.com", "local"], connectors: ["api/proxy/**", "html/proxy/**"] })]
   })
 })
 
 afterAll(async () => {
   await gateway?.close()
   await upstream?.close()
+  await new Promise<void>((resolve) => htmlUpstream === undefined ? resolve() : htmlUpstream.close(() => resolve()))
 })
 
 /** What the upstream received for one proxied GET. */
@@ -153,5 +169,27 @@ describe("path, method and client-address override headers", () => {
     }
     for (const [name, value] of Object.entries(kept)) expect(seen[name], name).toBe(value)
     expect(seen["x-forwarded-for"]).toBe("127.0.0.1")
+  })
+})
+
+describe("proxied responses, served on the gateway's origin", () => {
+  it.each([
+    ["a JSON answer", "/v1/connectors/api/echo", 200],
+    ["a text answer with hostile headers", "/v1/connectors/api/headers", 200],
+    ["a redirect", "/v1/connectors/api/redirect", 302],
+    ["an error page checked for the credential", "/v1/connectors/api/echo-error", 403]
+  ])("are sandboxed and nosniff: %s", async (_label, path, status) => {
+    const response = await rawRequest(gateway.origin, path, { headers: { "x-api-key": API_KEY } })
+    expect(response.status).toBe(status)
+    expect(response.headers["content-security-policy"]).toBe("sandbox")
+    expect(response.headers["x-content-type-options"]).toBe("nosniff")
+  })
+
+  it("keep an upstream's own policy beside the gateway's sandbox, and nosniff in place of its value", async () => {
+    const response = await rawRequest(gateway.origin, "/v1/connectors/html/page", { headers: { "x-api-key": API_KEY } })
+    expect(response.status).toBe(200)
+    expect(response.body).toContain("<script>")
+    expect(response.headers["content-security-policy"]).toBe("default-src 'self' 'unsafe-inline', sandbox")
+    expect(response.headers["x-content-type-options"]).toBe("nosniff")
   })
 })

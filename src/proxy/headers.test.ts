@@ -48,6 +48,12 @@ describe("callerResponseHeaders", () => {
       "alt-svc": "h3=\":443\"",
       vary: "accept",
       link: "<a>; rel=next"
-    })).toEqual({ "content-type": "text/plain", vary: "accept", link: "<a>; rel=next" })
+    })).toEqual({
+      "content-type": "text/plain",
+      vary: "accept",
+      link: "<a>; rel=next",
+      "content-security-policy": "sandbox",
+      "x-content-type-options": "nosniff"
+    })
   })
 })

@@ -8,7 +8,8 @@
  * are dropped, since the grant was checked against the request line; header names with `_`
  * are dropped (an upstream may read `X_Forwarded_For` as `X-Forwarded-For`). On the way back
  * the upstream's cookies and authentication challenges (meant for the injected credential, not
- * the caller) are dropped.
+ * the caller) are dropped, and every response is sandboxed (`Content-Security-Policy: sandbox`)
+ * and `nosniff`, as it is served on the gateway's origin.
  * @module
  */
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from "node:http"
@@ -124,6 +125,15 @@ export const upstreamRequestHeaders = (
   return out
 }
 
+/**
+ * Every proxied response is served on the gateway's origin, beside the status page and
+ * `/v1/mcp`: `sandbox` gives a proxied page an opaque origin and no scripts, so it cannot call
+ * the gateway as the browser's user; `nosniff` keeps a browser from reading a JSON or text body
+ * as HTML or script. An upstream's own policy is kept as a second policy (a comma separates
+ * policies, and a browser enforces each), so the gateway's `sandbox` applies whatever it says.
+ */
+const SANDBOX = "sandbox"
+
 /** The upstream's response headers as the caller gets them. */
 export const callerResponseHeaders = (incoming: IncomingHttpHeaders): Record<string, string> => {
   const named = connectionTokens(incoming["connection"])
@@ -133,5 +143,8 @@ export const callerResponseHeaders = (incoming: IncomingHttpHeaders): Record<str
     const value = incoming[name]
     if (value !== undefined) out[name] = Array.isArray(value) ? value.join(", ") : value
   }
+  const policy = out["content-security-policy"]
+  out["content-security-policy"] = policy === undefined || policy.trim() === "" ? SANDBOX : `${policy}, ${SANDBOX}`
+  out["x-content-type-options"] = "nosniff"
   return out
 }
