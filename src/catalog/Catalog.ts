@@ -10,6 +10,7 @@ import * as Equal from "effect/Equal"
 import * as SubscriptionRef from "effect/SubscriptionRef"
 import { GatewayConfig } from "../config/GatewayConfig.js"
 import type { Connector } from "../config/model.js"
+import { boundedErrorText, MAX_ERROR_TEXT_CHARS } from "../upstream/UpstreamError.js"
 import { buildIndex, type CatalogIndex, type ConnectorState, emptyLists } from "./index.js"
 
 export interface CatalogSnapshot {
@@ -74,8 +75,12 @@ export class Catalog extends Effect.Service<Catalog>()("aperture/Catalog", {
       yield* SubscriptionRef.update(ref, (snapshot) => {
         const before = snapshot.byId.get(id)
         if (before === undefined) return snapshot
-        const changed = f(before)
-        if (changed === before) return snapshot
+        const updated = f(before)
+        if (updated === before) return snapshot
+        // Whatever wrote it, a stored (and logged, and served) error stays a few KB.
+        const changed = updated.error !== undefined && updated.error.length > MAX_ERROR_TEXT_CHARS
+          ? { ...updated, error: boundedErrorText(updated.error) }
+          : updated
         const after = changed.status === before.status && changed.error === before.error
           ? changed
           : { ...changed, since: at }

@@ -16,6 +16,21 @@ export class UpstreamError extends Data.TaggedError("UpstreamError")<{
   readonly message: string
 }> {}
 
+/** How much of an error's text is kept for a status, a log line or an answer. */
+export const MAX_ERROR_TEXT_CHARS = 2048
+
+/**
+ * `text` cut to {@link MAX_ERROR_TEXT_CHARS}, saying how much was left off: an upstream's error
+ * page (which the SDK puts whole in its errors) can be megabytes, and a status is read and
+ * logged often.
+ */
+export const boundedErrorText = (text: string): string => {
+  if (text.length <= MAX_ERROR_TEXT_CHARS) return text
+  // Not between the halves of a surrogate pair.
+  const end = /[\ud800-\udbff]/.test(text[MAX_ERROR_TEXT_CHARS - 1] as string) ? MAX_ERROR_TEXT_CHARS - 1 : MAX_ERROR_TEXT_CHARS
+  return `${text.slice(0, end)}… (${Buffer.byteLength(text.slice(end))} bytes more)`
+}
+
 /** Whether the upstream is fine but the credential is not (or is missing): never `down`. */
 export const isCredentialProblem = (error: UpstreamError): boolean => error.kind === "auth" || error.kind === "unauthorized"
 
@@ -106,7 +121,7 @@ const describeNetworkFailure = (error: unknown, depth = 0): string | undefined =
  * network failure in plain words (`connection refused (127.0.0.1:8931): …`) rather than the
  * chain of wrappers around it (`Version negotiation probe failed: fetch failed: connect ECONNREFUSED …`).
  */
-export const describeError = (error: unknown): string => {
+const describeUnbounded = (error: unknown): string => {
   if (!(error instanceof Error)) return String(error)
   const network = describeNetworkFailure(error)
   if (network !== undefined) return network
@@ -119,3 +134,6 @@ export const describeError = (error: unknown): string => {
   const code = (error.cause as { code?: unknown } | undefined)?.code
   return parts.join(": ") + (typeof code === "string" && !parts.join("").includes(code) ? ` (${code})` : "")
 }
+
+/** {@link describeUnbounded}, cut to {@link MAX_ERROR_TEXT_CHARS} (the SDK puts a whole error page in its message). */
+export const describeError = (error: unknown): string => boundedErrorText(describeUnbounded(error))
