@@ -51,8 +51,23 @@ interface LegacySession {
 /** The SSE `retry` a client should wait before resuming a broken stream. */
 export const RETRY_INTERVAL_MS = 1000
 
-/** New sessions beyond this many are refused with 503 until some close. */
+/** New sessions beyond this many are refused with 503 until some close: the last resort. */
 export const MAX_SESSIONS = 10_000
+
+/**
+ * Sessions one caller (login) may hold open at once; the next is refused with 429. Without it one
+ * caller could fill {@link MAX_SESSIONS} in seconds and lock every other caller out until the idle
+ * timeout; 100 is far above what a client needs (one session per connection) and leaves room for
+ * 100 such callers.
+ */
+export const MAX_SESSIONS_PER_CALLER = 100
+
+/**
+ * The `Retry-After` (seconds) of that 429: a slot frees only on DELETE or after the idle timeout
+ * (default 30 min), so retrying sooner would only poll; a minute still lets a client that closes
+ * sessions in the meantime get back in soon.
+ */
+export const SESSION_CAP_RETRY_AFTER_SECONDS = 60
 
 /** An SSE response's head, as the SDK transport writes it. */
 const eventStreamHeaders = (sessionId: string): Record<string, string> => ({
@@ -95,11 +110,25 @@ export class LegacySessions extends Effect.Service<LegacySessions>()("aperture/L
     const router = yield* McpRouter
     const catalog = yield* Catalog
     const sessions = new Map<string, LegacySession>()
+    /** Per login, its sessions open or being opened: kept as they come and go, so no scan per initialize. */
+    const sessionsPerCaller = new Map<string, number>()
+    const takeSlot = (login: string) => sessionsPerCaller.set(login, (sessionsPerCaller.get(login) ?? 0) + 1)
+    const freeSlot = (login: string) => {
+      const left = (sessionsPerCaller.get(login) ?? 1) - 1
+      if (left > 0) sessionsPerCaller.set(login, left)
+      else sessionsPerCaller.delete(login)
+    }
+    /** Forgets a session (any of the ways it ends; only the first frees its caller's slot). */
+    const forget = (session: LegacySession) => {
+      if (sessions.get(session.id) !== session) return
+      sessions.delete(session.id)
+      freeSlot(session.identity.login)
+    }
     const idleMillis = Duration.toMillis(config.server.sessionIdleTimeout)
 
     const closeSession = (session: LegacySession) =>
       Effect.promise(async () => {
-        sessions.delete(session.id)
+        forget(session)
         session.direct.close()
         await session.transport.close().catch(() => {})
         await session.server.close().catch(() => {})
@@ -107,9 +136,30 @@ export class LegacySessions extends Effect.Service<LegacySessions>()("aperture/L
 
     const open = (request: Request, parsedBody: unknown, identity: Identity) =>
       Effect.gen(function*() {
+        const held = sessionsPerCaller.get(identity.login) ?? 0
+        if (held >= MAX_SESSIONS_PER_CALLER) {
+          return jsonRpcError(
+            429,
+            -32000,
+            `caller ${identity.login} has ${held} open sessions, the most one caller may hold; close some (DELETE) or wait`,
+            { "retry-after": String(SESSION_CAP_RETRY_AFTER_SECONDS) }
+          )
+        }
+        // The global cap is the last resort, for many callers together.
         if (sessions.size >= MAX_SESSIONS) {
           return jsonRpcError(503, -32000, "Too many sessions; try again later")
         }
+        // The slot is taken before the handshake, so concurrent initializes cannot overshoot the cap.
+        takeSlot(identity.login)
+        let session: LegacySession | undefined
+        return yield* handshake(request, parsedBody, identity, (created) => (session = created)).pipe(
+          // The session owns the slot once created; a handshake that made none gives it back.
+          Effect.onExit(() => Effect.sync(() => session === undefined && freeSlot(identity.login)))
+        )
+      })
+
+    const handshake = (request: Request, parsedBody: unknown, identity: Identity, created: (session: LegacySession) => void) =>
+      Effect.gen(function*() {
         const now = yield* Clock.currentTimeMillis
         const { logLevel, server } = makeDownstreamServer(router, identity, "legacy")
         let session: LegacySession | undefined
@@ -128,14 +178,16 @@ export class LegacySessions extends Effect.Service<LegacySessions>()("aperture/L
           onsessioninitialized: (id) => {
             session = { id, identity, server, transport, events, direct, lastSeen: now, openStreams: 0, seen: undefined }
             sessions.set(id, session)
+            created(session)
           },
           onsessionclosed: (id) => {
-            sessions.delete(id)
+            const closed = sessions.get(id)
+            if (closed !== undefined) forget(closed)
           }
         })
         transport.onclose = () => {
           if (session === undefined) return
-          sessions.delete(session.id)
+          forget(session)
           session.direct.close()
         }
         yield* Effect.promise(() => server.connect(transport))
