@@ -290,9 +290,15 @@ export const makeForwarder = (roundStates: RoundStateCodec, heldCalls: HeldCalls
           upstream.suspect()
           throw cappedAt
         }
-        // A JSON-RPC error answered by the upstream passes through as it is (ProtocolError is
-        // brand-checked, so the client package's errors match the server package's class).
-        if (error instanceof ProtocolError) throw new ProtocolError(error.code, error.message, error.data)
+        // A JSON-RPC error answered by the upstream passes through (ProtocolError is
+        // brand-checked, so the client package's errors match the server package's class),
+        // without the credential it was sent: an upstream may echo its request in an error.
+        if (error instanceof ProtocolError) {
+          const sent = upstream.sentCredentials
+          throw sent === undefined
+            ? new ProtocolError(error.code, error.message, error.data)
+            : new ProtocolError(error.code, sent.scrub(error.message), sent.scrubJson(error.data))
+        }
         if (controller.signal.aborted) throw error
         // Anything else is the connection: let the connector check it now.
         upstream.suspect()

@@ -34,6 +34,7 @@ import {
   type UpstreamEvents
 } from "./connection.js"
 import type { DirectRoute } from "./directRequest.js"
+import type { SentCredentials } from "../auth/scrubSecrets.js"
 import { FifoPermits } from "./fifoPermits.js"
 import { describeError, isCredentialProblem, UpstreamError } from "./UpstreamError.js"
 
@@ -52,6 +53,8 @@ export interface LiveUpstream {
   readonly calls: CallRegistry
   /** Streamable HTTP: sends a call without the SDK client (see `directRequest.ts`). */
   readonly direct: DirectRoute | undefined
+  /** The credential's recent values, scrubbed from the upstream's JSON-RPC errors. */
+  readonly sentCredentials: SentCredentials | undefined
 }
 
 /**
@@ -199,7 +202,8 @@ export class Upstreams extends Effect.Service<Upstreams>()("aperture/Upstreams",
           era: connection.client.getProtocolEra(),
           suspect: () => Queue.unsafeOffer(suspicion, undefined),
           calls,
-          direct: connection.direct
+          direct: connection.direct,
+          sentCredentials: connection.sentCredentials
         }
         live.set(connector.id, shared)
         // Callers' own sessions open beside this connection and end with it.

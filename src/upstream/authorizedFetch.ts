@@ -13,7 +13,7 @@ import * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
 import * as Runtime from "effect/Runtime"
 import type { AuthError, Authorization, Credential, UpstreamRequest } from "../auth/AuthPlugin.js"
-import { authorizationSecrets, scrubSecrets } from "../auth/scrubSecrets.js"
+import { authorizationSecrets, scrubSecrets, type SentCredentials } from "../auth/scrubSecrets.js"
 import { isEventStream, onBodyDone } from "../http/responseBody.js"
 import { callInContext, type DownstreamCall } from "./callChannel.js"
 import { type ExchangeInit, type UpstreamAnswer, upstreamExchange, upstreamFetch, webHeaders } from "./upstreamFetch.js"
@@ -147,6 +147,8 @@ export interface AuthorizedFetchOptions {
   readonly runtime: Runtime.Runtime<never>
   /** Called with every upstream status, e.g. to notice a refused credential. */
   readonly onResponse?: (response: Response) => void
+  /** Told each authorization sent, to scrub it from errors the MCP client reads (a JSON-RPC error in an HTTP 200). */
+  readonly sent?: SentCredentials | undefined
 }
 
 /** Wraps {@link upstreamFetch} so each upstream request carries the connector's credential. */
@@ -168,6 +170,7 @@ export const authorizedFetch = (options: AuthorizedFetchOptions): FetchLike => {
       const headers = new Headers(init?.headers)
       const request: UpstreamRequest = { url, method, headers, body }
       const authorization = await credentials.authorization(request)
+      options.sent?.note(authorization)
       for (const [name, value] of Object.entries(authorization.headers ?? {})) headers.set(name, value)
       const response = await fetchWithLinkedSignal(authorizedUrl(url, authorization), { ...init, headers })
       return { request, response: await withoutEchoedSecrets(response, authorization) }
@@ -230,7 +233,7 @@ const answerOfText = (answer: UpstreamAnswer, text: string): UpstreamAnswer => (
  * request (~8 % of a call), unless the credential reads the request's headers or a 401 has to be
  * shown to it (its API takes web objects).
  */
-export const authorizedExchange = (options: Pick<AuthorizedFetchOptions, "credential" | "runtime">): ExchangeLike => {
+export const authorizedExchange = (options: Pick<AuthorizedFetchOptions, "credential" | "runtime" | "sent">): ExchangeLike => {
   const { credential, runtime } = options
   if (credential === undefined) return upstreamExchange
   const credentials = credentialRunner(credential, runtime)
@@ -248,6 +251,7 @@ export const authorizedExchange = (options: Pick<AuthorizedFetchOptions, "creden
       }
     }
     const authorization = await credentials.authorization(request)
+    options.sent?.note(authorization)
     const headers: Record<string, string> = read === undefined ? { ...init.headers } : Object.fromEntries(read)
     for (const [name, value] of Object.entries(authorization.headers ?? {})) {
       headers[name.toLowerCase()] = value

@@ -186,7 +186,8 @@ export class CallerSessions {
         // The next request opens a fresh session; this one closes when its calls are done.
         suspect: () => void (session.stale = true),
         calls,
-        direct: connection.direct
+        direct: connection.direct,
+        sentCredentials: connection.sentCredentials
       }
       session.upstream = upstream
       // Its transport ending (a process exit, a closed stream) ends the session.

@@ -19,6 +19,7 @@ import type { Credential } from "../auth/AuthPlugin.js"
 import type { McpSpeakingConnector } from "../config/model.js"
 import type { UpstreamInfo, UpstreamItem, UpstreamLists } from "../catalog/index.js"
 import { version } from "../version.js"
+import { scrubSecrets, SentCredentials } from "../auth/scrubSecrets.js"
 import { authorizedExchange, authorizedFetch, CredentialUnavailable, type ExchangeLike } from "./authorizedFetch.js"
 import type { CallRegistry } from "./callChannel.js"
 import type { DirectRoute } from "./directRequest.js"
@@ -50,6 +51,8 @@ export interface Connection {
   readonly suspicion: Queue.Queue<void>
   /** Streamable HTTP: what sending a call without the SDK client needs (see `directRequest.ts`). */
   readonly direct: DirectRoute | undefined
+  /** The credential's recent values, to scrub from the upstream's JSON-RPC errors; none without a credential. */
+  readonly sentCredentials: SentCredentials | undefined
   /** Called once the connector is ready: stops recording requests for {@link Readiness}. */
   readonly ready: () => void
 }
@@ -98,6 +101,7 @@ interface TransportHandle {
   readonly transport: Transport
   readonly kind: TransportKind
   readonly stderrTail: () => string
+  readonly sentCredentials?: SentCredentials | undefined
   /** Streamable HTTP only: the endpoint and the connector's `fetch`. */
   readonly http?: { readonly url: URL; readonly exchange: ExchangeLike; readonly transport: StreamableHTTPClientTransport }
 }
@@ -111,6 +115,9 @@ const makeTransport = (
 ): TransportHandle => {
   if (connector.kind === "stdio") {
     const tail: Array<string> = []
+    // The process may print its own secrets (a token it was given); its lines reach the log and
+    // its error text.
+    const envSecrets = Object.values(connector.env).map(Redacted.value).sort((a, b) => b.length - a.length)
     const transport = new StdioClientTransport({
       command: connector.command,
       args: [...connector.args],
@@ -129,16 +136,18 @@ const makeTransport = (
       partial = lines.pop() ?? ""
       for (const line of lines) {
         if (line.trim() === "") continue
-        tail.push(line)
+        const scrubbed = scrubSecrets(line, envSecrets)
+        tail.push(scrubbed)
         if (tail.length > STDERR_TAIL_LINES) tail.shift()
-        onStderr(line)
+        onStderr(scrubbed)
       }
     })
     return { transport, kind: "stdio", stderrTail: () => tail.slice(-3).join(" | ") }
   }
   const url = connector.url!
-  const fetch = authorizedFetch({ credential, runtime })
-  const exchange = authorizedExchange({ credential, runtime })
+  const sentCredentials = credential === undefined ? undefined : new SentCredentials()
+  const fetch = authorizedFetch({ credential, runtime, sent: sentCredentials })
+  const exchange = authorizedExchange({ credential, runtime, sent: sentCredentials })
   const none = () => ""
   if (kind === "websocket") {
     const headers = async () => {
@@ -150,13 +159,14 @@ const makeTransport = (
         body: undefined
       })))
       if (outcome._tag === "Left") throw new CredentialUnavailable(outcome.left)
+      sentCredentials?.note(outcome.right)
       return { ...outcome.right.headers }
     }
-    return { transport: new WebSocketClientTransport(url, headers), kind, stderrTail: none }
+    return { transport: new WebSocketClientTransport(url, headers), kind, stderrTail: none, sentCredentials }
   }
-  if (kind === "sse") return { transport: new SSEClientTransport(url, { fetch }), kind, stderrTail: none }
+  if (kind === "sse") return { transport: new SSEClientTransport(url, { fetch }), kind, stderrTail: none, sentCredentials }
   const transport = new StreamableHTTPClientTransport(url, { fetch: readListenInEitherFraming(fetch), reconnectionOptions: { maxRetries: 2, initialReconnectionDelay: 1000, maxReconnectionDelay: 30_000, reconnectionDelayGrowFactor: 1.5 } })
-  return { transport, kind: "streamable-http", stderrTail: none, http: { url, exchange, transport } }
+  return { transport, kind: "streamable-http", stderrTail: none, sentCredentials, http: { url, exchange, transport } }
 }
 
 const firstTransport = (connector: McpSpeakingConnector, memory: ConnectionMemory): TransportKind => {
@@ -407,6 +417,7 @@ export const connect = (
       closed: Deferred.await(closed),
       changes,
       suspicion,
+      sentCredentials: handle.sentCredentials,
       ready: () => {
         for (const stop of stopTracking) stop()
       },
