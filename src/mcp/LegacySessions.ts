@@ -89,13 +89,8 @@ const eventStreamHeaders = (sessionId: string): Record<string, string> => ({
 const sameCaller = (a: Identity, b: Identity) =>
   a === b || (a.login === b.login && a.via === b.via && sameMembers(a.groups, b.groups) && sameMembers(a.tags, b.tags))
 
-const sameMembers = (a: ReadonlyArray<string>, b: ReadonlyArray<string>) => {
-  if (a === b) return true
-  if (a.length !== b.length) return false
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i] && !b.includes(a[i]!)) return false
-  for (const item of b) if (!a.includes(item)) return false
-  return true
-}
+const sameMembers = (a: ReadonlyArray<string>, b: ReadonlyArray<string>) =>
+  a === b || (a.length === b.length && a.every((item) => b.includes(item)) && b.every((item) => a.includes(item)))
 
 /** Counts a streamed response body as an open stream until it ends or the client goes away. */
 const trackStream = (response: Response, session: LegacySession): Response => {

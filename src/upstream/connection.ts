@@ -22,7 +22,7 @@ import { version } from "../version.js"
 import { scrubSecrets, SentCredentials } from "../auth/scrubSecrets.js"
 import { authorizedExchange, authorizedFetch, CredentialUnavailable, type ExchangeLike } from "./authorizedFetch.js"
 import type { CallRegistry } from "./callChannel.js"
-import type { DirectRoute } from "./directRequest.js"
+import { type DirectRoute, RELAYED_METHODS } from "./directRequest.js"
 import { handleInOrder } from "./inOrderDelivery.js"
 import { followListChanges } from "./listChanges.js"
 import { readListenInEitherFraming } from "./listenFraming.js"
@@ -261,6 +261,7 @@ export const connect = (
     const suspicion = yield* Queue.dropping<void>(1)
     const timeoutMs = Duration.toMillis(connector.timeout)
     const changed = (list: ListKind) => () => void Queue.unsafeOffer(changes, list)
+    const capabilities = capabilitiesOf(connector)
 
     /** One try at one transport: the client and transport are closed with the scope, or at once when the try fails. */
     const attempt = (kind: TransportKind) =>
@@ -271,7 +272,7 @@ export const connect = (
         const closed = yield* Deferred.make<never, UpstreamError>()
         const client = new Client(CLIENT_INFO, {
           // The union of what callers may support; each request is checked against its own caller.
-          capabilities: capabilitiesOf(connector),
+          capabilities,
           versionNegotiation: {
             mode: "auto",
             // A stdio server that ignores server/discover is legacy once the probe times out: half
@@ -318,9 +319,7 @@ export const connect = (
           )
         client.onerror = () => Queue.unsafeOffer(suspicion, undefined)
         // The SDK refuses a handler for a capability not declared (roots, on a shared connection).
-        const relayed = capabilitiesOf(connector).roots === undefined
-          ? ["sampling/createMessage", "elicitation/create"] as const
-          : ["sampling/createMessage", "elicitation/create", "roots/list"] as const
+        const relayed = RELAYED_METHODS.filter((method) => method !== "roots/list" || capabilities.roots !== undefined)
         for (const method of relayed) {
           client.setRequestHandler(method, ((request: { params?: Record<string, unknown> }, ctx: { mcpReq: { signal: AbortSignal } }) =>
             calls.forwardRequest(connector.id, method, request.params, ctx.mcpReq.signal)) as never)
@@ -426,7 +425,7 @@ export const connect = (
         ...handle.http,
         client,
         clientInfo: CLIENT_INFO,
-        clientCapabilities: capabilitiesOf(connector) as Record<string, unknown>
+        clientCapabilities: capabilities as Record<string, unknown>
       }
     }
   })

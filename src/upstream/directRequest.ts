@@ -77,7 +77,8 @@ export interface DirectHandlers {
 }
 
 /** The upstream's requests the gateway relays to the caller (the SDK client's handlers in `connection.ts`). */
-const RELAYED_REQUESTS: ReadonlySet<string> = new Set(["sampling/createMessage", "elicitation/create", "roots/list"])
+export const RELAYED_METHODS = ["sampling/createMessage", "elicitation/create", "roots/list"] as const
+const RELAYED_REQUESTS: ReadonlySet<string> = new Set(RELAYED_METHODS)
 
 /** Reconnections in a row that bring no event before the call is given up (the SDK client's `maxRetries`). */
 const MAX_RESUMES = 2
