@@ -5,7 +5,7 @@
  */
 import { expect, it } from "vitest"
 import { connectV1, connectV2, errorOf, eventually } from "../helpers/gateway.js"
-import { connectAs, ERAS, textOf, type Caller } from "./upstreamCallers.js"
+import { connectAs, ERAS, textOf, type Caller, withCaller } from "./upstreamCallers.js"
 
 export interface EverythingPeer {
   readonly url: string
@@ -146,45 +146,36 @@ export const everythingFeatureTests = (
   feature("progress", async () => {
     const { url, id } = peer()
     for (const era of ERAS) {
-      const caller = await connectAs(era, url, "alice")
-      try {
+      await withCaller(connectAs(era, url, "alice"), async (caller) => {
         for (let round = 0; round < 5; round++) {
           const seen: Array<number> = []
           const result = await caller.call(`${id}_trigger-long-running-operation`, { duration: 0.2, steps: 4 }, { onprogress: (p) => void seen.push(p.progress) })
           expect(textOf(result)).toMatch(/Long running operation completed/)
           expect(seen, `${era} round ${round}`).toEqual([1, 2, 3, 4])
         }
-      } finally {
-        await caller.close()
-      }
+      })
     }
   })
 
   feature("sampling", async () => {
     const { url, id } = peer()
     for (const era of ERAS) {
-      const caller = await connectAs(era, url, "alice", { sampling: `alice's model (${era})` })
-      try {
+      await withCaller(connectAs(era, url, "alice", { sampling: `alice's model (${era})` }), async (caller) => {
         const result = await caller.call(`${id}_trigger-sampling-request`, { prompt: "hi" })
         expect(textOf(result)).toContain(`alice's model (${era})`)
         expect(caller.asked.sampling).toBe(1)
-      } finally {
-        await caller.close()
-      }
+      })
     }
   })
 
   feature("elicitation", async () => {
     const { url, id } = peer()
     for (const era of ERAS) {
-      const caller = await connectAs(era, url, "alice", { elicitation: `Alice-${era}` })
-      try {
+      await withCaller(connectAs(era, url, "alice", { elicitation: `Alice-${era}` }), async (caller) => {
         const result = await caller.call(`${id}_trigger-elicitation-request`)
         expect(textOf(result)).toContain(`Alice-${era}`)
         expect(caller.asked.elicitation).toBe(1)
-      } finally {
-        await caller.close()
-      }
+      })
     }
   })
 
@@ -235,8 +226,7 @@ export const everythingFeatureTests = (
   feature("cancellation", async () => {
     const { url, id } = peer()
     for (const era of ERAS) {
-      const caller = await connectAs(era, url, "alice")
-      try {
+      await withCaller(connectAs(era, url, "alice"), async (caller) => {
         const seen: Array<number> = []
         const controller = new AbortController()
         const pending = caller
@@ -250,9 +240,7 @@ export const everythingFeatureTests = (
         await new Promise((r) => setTimeout(r, 1_500))
         expect(seen.length).toBeLessThanOrEqual(atAbort + 1)
         expect(textOf(await caller.call(`${id}_echo`, { message: "still here" }))).toBe("Echo: still here")
-      } finally {
-        await caller.close()
-      }
+      })
     }
   })
 

@@ -5,7 +5,7 @@
  */
 import { expect, it } from "vitest"
 import { connectV1, connectV2, errorOf, eventually } from "../helpers/gateway.js"
-import { connectAs, ERAS, textOf, type Caller } from "./upstreamCallers.js"
+import { connectAs, ERAS, textOf, type Caller, withCaller } from "./upstreamCallers.js"
 
 export interface FixturePeer {
   /** The gateway's `/v1/mcp`. */
@@ -93,12 +93,9 @@ export const keepsNoSession = (peer: () => FixturePeer) => async () => {
 /** FastMCP's `session_seen`: the protocol version its calls from the gateway arrive in is 2026-07-28. */
 export const spokenTo2026 = (peer: () => FixturePeer) => async () => {
   const { url, id } = peer()
-  const caller = await connectAs("v1", url, "alice")
-  try {
+  await withCaller(connectAs("v1", url, "alice"), async (caller) => {
     expect(JSON.parse(textOf(await caller.call(`${id}_session_seen`)))).toMatchObject({ protocol: "2026-07-28" })
-  } finally {
-    await caller.close()
-  }
+  })
   await keepsNoSession(peer)()
 }
 
@@ -200,8 +197,7 @@ export const fixtureFeatureTests = (
   feature("progress", async () => {
     const { url, id } = peer()
     for (const era of ERAS) {
-      const caller = await connectAs(era, url, "alice")
-      try {
+      await withCaller(connectAs(era, url, "alice"), async (caller) => {
         // Several calls: a notification lost now and then must not pass unseen.
         for (let round = 0; round < 5; round++) {
           const seen: Array<number> = []
@@ -209,37 +205,29 @@ export const fixtureFeatureTests = (
           expect(textOf(result)).toBe("counted 6")
           expect(seen, `${era} round ${round}`).toEqual([1, 2, 3, 4, 5, 6])
         }
-      } finally {
-        await caller.close()
-      }
+      })
     }
   })
 
   feature("sampling", async () => {
     const { url, id } = peer()
     for (const era of ERAS) {
-      const caller = await connectAs(era, url, "alice", { sampling: `alice's model (${era})` })
-      try {
+      await withCaller(connectAs(era, url, "alice", { sampling: `alice's model (${era})` }), async (caller) => {
         const result = await caller.call(`${id}_ask_llm`, { prompt: "hi" })
         expect(textOf(result)).toBe(`model said: alice's model (${era})`)
         expect(caller.asked.sampling).toBe(1)
-      } finally {
-        await caller.close()
-      }
+      })
     }
   })
 
   feature("elicitation", async () => {
     const { url, id } = peer()
     for (const era of ERAS) {
-      const caller = await connectAs(era, url, "alice", { elicitation: `Alice-${era}` })
-      try {
+      await withCaller(connectAs(era, url, "alice", { elicitation: `Alice-${era}` }), async (caller) => {
         const result = await caller.call(`${id}_ask_user`)
         expect(textOf(result)).toBe(`hello Alice-${era}`)
         expect(caller.asked.elicitation).toBe(1)
-      } finally {
-        await caller.close()
-      }
+      })
     }
   })
 
@@ -306,8 +294,7 @@ export const fixtureFeatureTests = (
   feature("cancellation", async () => {
     const { url, id, slowCounts } = peer()
     for (const era of ERAS) {
-      const caller = await connectAs(era, url, "alice")
-      try {
+      await withCaller(connectAs(era, url, "alice"), async (caller) => {
         const before = await slowCounts()
         const controller = new AbortController()
         const pending = caller.call(`${id}_slow`, { seconds: 20 }, { signal: controller.signal }).then(() => "finished", (e: Error) => e)
@@ -318,9 +305,7 @@ export const fixtureFeatureTests = (
         expect((await slowCounts()).completed).toBe(before.completed)
         // The caller's session goes on.
         expect(textOf(await caller.call(`${id}_add`, { a: 1, b: 1 }))).toBe("2")
-      } finally {
-        await caller.close()
-      }
+      })
     }
   })
 

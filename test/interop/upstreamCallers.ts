@@ -56,6 +56,16 @@ export interface Caller {
   readonly close: () => Promise<void>
 }
 
+/** Runs `body` with the caller `opening` connects, and closes that caller however `body` ends. */
+export const withCaller = async <A>(opening: Promise<Caller>, body: (caller: Caller) => Promise<A>): Promise<A> => {
+  const caller = await opening
+  try {
+    return await body(caller)
+  } finally {
+    await caller.close()
+  }
+}
+
 /** A caller on either era, identified as `user` (alice, bob) by API key. */
 export const connectAs = async (era: Era, url: string, user: User, answers: Answers = {}): Promise<Caller> => {
   const headers = { authorization: `Bearer ${KEYS[user]}` }
