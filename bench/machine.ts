@@ -18,7 +18,7 @@ export const hasTaskset = (() => {
   }
 })()
 
-/** CPU 1 runs only the gateway; CPU 0 the upstream and the load generator (perf-security.md §2.3). */
+/** CPU 1 runs only the gateway; CPU 0 the upstream and the load generator (bench/README.md, "Method"). */
 export const GATEWAY_CPU = 1
 export const SHARED_CPU = 0
 

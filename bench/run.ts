@@ -1,6 +1,6 @@
 /**
  * `npm run bench [-- --quick] [-- --only S1,S3] [-- --soak] [-- --profile]`: what the gateway costs, as ratios
- * against the same upstream reached directly in the same run. Method: perf-security.md §2.3
+ * against the same upstream reached directly in the same run. Method: bench/README.md
  * (gateway alone on CPU 1; upstream and load generator on CPU 0; alternating rounds; medians).
  * Prints a table and writes bench/RESULTS.md (`--profile`: bench/PROFILE.md).
  */

@@ -1,7 +1,7 @@
 /**
  * The README's promises about clients and the CLI, checked: the Cursor and Claude Desktop
  * snippets at its top, run as written against a gateway (Claude Desktop's through the pinned
- * `mcp-remote`, as a stdio command), and a CLI section that names every option the CLI has.
+ * `mcp-remote`, as a stdio command), and a CLI page (docs/cli.md) that names every option the CLI has.
  */
 import { mkdtempSync, readFileSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
@@ -74,7 +74,7 @@ describe("README client snippets", () => {
   }, 60_000)
 })
 
-describe("README CLI section", () => {
+describe("docs/cli.md", () => {
   it("names every option `aperture --help` lists", async () => {
     const help = spawnProcess(process.execPath, [join(repoRoot, "bin/aperture.js"), "--help"])
     await new Promise((resolve) => help.child.on("exit", resolve))
@@ -82,7 +82,7 @@ describe("README CLI section", () => {
     // The built-ins every @effect/cli program has, beside --help and --version.
     for (const builtIn of ["--completions", "--wizard", "--help", "--version"]) options.delete(builtIn)
     expect(options.size).toBeGreaterThan(5)
-    const cli = readme.slice(readme.indexOf("\n## CLI"), readme.indexOf("\n## ", readme.indexOf("\n## CLI") + 1))
+    const cli = readFileSync(join(repoRoot, "docs/cli.md"), "utf8")
     for (const option of options) expect(cli, option).toContain(option)
   })
 })

@@ -2,7 +2,7 @@
  * Resource URIs in results, in the form a caller can use: an upstream hands out its own URIs
  * (a tool's `resource_link`, an embedded resource, a prompt's embedded resource, the `uri` of
  * what `resources/read` returns), which a caller reads at `/v1/mcp` only as `<id>-<uri>`
- * (DESIGN 1.6). Every such URI of a prefixed connector is rewritten to `<id>-<uri>`, whether or
+ * (the endpoint contract). Every such URI of a prefixed connector is rewritten to `<id>-<uri>`, whether or
  * not the connector lists it: reading `<id>-<uri>` goes to connector `<id>` with `<uri>` and the
  * upstream decides whether it exists ({@link unlistedResource}), so the rule needs no lookup.
  *
