@@ -10,6 +10,7 @@
 import { createWriteStream, mkdirSync } from "node:fs"
 import { dirname } from "node:path"
 import * as Effect from "effect/Effect"
+import * as Runtime from "effect/Runtime"
 import { GatewayConfig } from "../config/GatewayConfig.js"
 import type { Category } from "../grants/pattern.js"
 import type { Decision } from "../grants/policy.js"
@@ -128,7 +129,9 @@ export class AuditLog extends Effect.Service<AuditLog>()("aperture/AuditLog", {
           })
       )
       // A failing disk must not take calls down with it: say so once per error, keep serving.
-      stream.on("error", (error) => Effect.runFork(Effect.logError(`audit log ${file}: ${error.message}`)))
+      // Logged on this layer's runtime, so an embedding host's logger gets the line.
+      const runtime = yield* Effect.runtime<never>()
+      stream.on("error", (error) => Runtime.runFork(runtime)(Effect.logError(`audit log ${file}: ${error.message}`)))
       write = (line) => void stream.write(line)
     }
 

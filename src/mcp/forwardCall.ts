@@ -314,5 +314,3 @@ export const makeForwarder = (roundStates: RoundStateCodec, heldCalls: HeldCalls
     }
   }
 }
-
-export type Forwarder = ReturnType<typeof makeForwarder>

@@ -125,8 +125,6 @@ export const makeRegistry = () => {
   return { startRequest, upstreamResponse, tokenRefreshed, render } as const
 }
 
-export type Registry = ReturnType<typeof makeRegistry>
-
 /** One registry per gateway (several gateways in one process keep separate counts). */
 export class Metrics extends Effect.Service<Metrics>()("aperture/Metrics", {
   sync: makeRegistry
