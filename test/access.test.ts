@@ -23,7 +23,8 @@ beforeAll(async () => {
     grants: [
       grant({ src: ["local"], connectors: ["fx/tools/echo", "fx/resources/fixture://readme"] }),
       grant({ src: ["group:eng"], connectors: ["fx/prompts/*"] }),
-      grant({ src: ["someone-else"], connectors: ["**"] })
+      // Names an admin, so the loopback caller is not one (it would see every connector in full).
+      grant({ src: ["someone-else"], connectors: ["**"], role: "admin" })
     ]
   })
   await eventually(async () => (await connectorsOf(gateway)).connectors.find((c) => c.id === "fx")?.status === "ready", 30_000)

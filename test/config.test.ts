@@ -7,6 +7,7 @@ import { ConfigInvalid, decodeConfig } from "../src/config/decode.js"
 import { grant, http, mcp, stdio } from "../src/config/dsl.js"
 import { decodeApertureJson } from "../src/config/json.js"
 import { parseJsonc } from "../src/config/jsonc.js"
+import { checkReport } from "../src/cli/checkReport.js"
 import type { ApertureConfig } from "../src/config/model.js"
 import { env } from "../src/config/secret.js"
 import { bearer, clientCredentials, loopback } from "../src/index.js"
@@ -124,7 +125,7 @@ describe("the TS DSL", () => {
       expect.stringMatching(/^grants\.0\.connectors\.3: "\*\*" must be a whole segment/),
       expect.stringMatching(/^grants\.0\.connectors\.4: missing name after the category; did you mean "github\/tools\/\*"\?/),
       "grants.1.src: needs at least one src",
-      "grants.2.extra: unexpected field (expected one of: src, connectors)",
+      "grants.2.extra: unexpected field (expected one of: src, connectors, role, readMetrics)",
       expect.stringMatching(/^grants\.2\.src\.0: invalid src "bad user"/),
       expect.stringMatching(/^identity\.0: expected an identity plugin/)
     ]))
@@ -314,16 +315,17 @@ describe("the original's JSON shape", () => {
       ]
     })
     if (Either.isLeft(result)) throw new Error(result.left.message)
+    // { role: "admin" } is not ignored: it makes grant 0's src admins.
     expect(result.right.warnings.map((w) => `${w.path}: ${w.message}`)).toEqual([
-      "grants.0.app[\"tailscale.com/cap/aperture\"].0.role: ignored: roles belong to the original's LLM gateway; here a grant gives only the connectors it names",
       "grants.1.dst: ignored: a tailnet policy-file field; only src and app apply here",
       "grants.1.app[\"tailscale.com/cap/aperture\"].0.models: ignored: model access belongs to the original's LLM gateway, not to connectors",
-      "grants.1.app[\"tailscale.com/cap/aperture\"].0.quota: ignored: only \"connectors\" has an effect here",
-      "grants.1.app[\"tailscale.com/cap/aperture\"].1: ignored: expected an object with \"connectors\"",
+      "grants.1.app[\"tailscale.com/cap/aperture\"].0.quota: ignored: only \"connectors\", \"role\" and \"read_metrics\" have an effect here",
+      "grants.1.app[\"tailscale.com/cap/aperture\"].1: ignored: expected an object with \"connectors\", \"role\" or \"read_metrics\"",
       "grants.1.app[\"example.com/cap/other\"]: ignored: only \"tailscale.com/cap/aperture\" grants connectors"
     ])
     // What was ignored grants nothing; what was not still does.
     expect(result.right.grants.map((g) => g.connectors.map((p) => p.source))).toEqual([[], ["snowflake/**"]])
+    expect(result.right.grants.map((g) => g.admin)).toEqual([true, false])
   })
 
   it("parses JSONC: comments and trailing commas, with line and column on errors", () => {
@@ -334,6 +336,40 @@ describe("the original's JSON shape", () => {
     const bad = parseJsonc("{\n  \"a\": 1\n  \"b\": 2\n}")
     expect(bad.ok).toBe(false)
     if (!bad.ok) expect(bad.message).toMatch(/line 4, column 3|line 3/)
+  })
+})
+
+describe("admin grants", () => {
+  it("takes role admin and readMetrics with or without connectors, and refuses a grant that gives nothing", async () => {
+    const config = await valid({
+      grants: [
+        grant({ src: ["ops"], role: "admin" }),
+        grant({ src: ["prometheus"], readMetrics: true }),
+        grant({ src: ["local"], connectors: ["**"] })
+      ]
+    })
+    expect(config.grants.map((g) => [g.admin, g.readMetrics])).toEqual([[true, false], [false, true], [false, false]])
+    expect(checkReport(config)).toContain("admin: grants 0")
+    expect(checkReport(await valid({ grants: [grant({ src: ["local"], connectors: ["**"] })] })))
+      .toContain("admin: loopback callers (no grant has role \"admin\")")
+    expect(await issuesOf({ grants: [grant({ src: ["local"], connectors: ["**"] }), grant({ src: ["ops"] })] }))
+      .toEqual(["grants.1: a grant needs connectors, role or readMetrics"])
+    expect(await issuesOf({ grants: [{ src: ["ops"], role: "owner" }] })).toEqual([expect.stringMatching(/^grants\.0\.role: /)])
+  })
+
+  it("reads the original's role and read_metrics capabilities", async () => {
+    const result = await json({
+      grants: [
+        { src: ["ops@example.com"], app: { "tailscale.com/cap/aperture": [{ role: "admin" }] } },
+        { src: ["*"], app: { "tailscale.com/cap/aperture": [{ role: "user" }] } },
+        { src: ["prom@example.com"], app: { "tailscale.com/cap/aperture": [{ read_metrics: true }] } }
+      ]
+    })
+    if (Either.isLeft(result)) throw new Error(result.left.message)
+    expect(result.right.grants.map((g) => [g.admin, g.readMetrics])).toEqual([[true, false], [false, false], [false, true]])
+    expect(result.right.warnings.map((w) => `${w.path}: ${w.message}`)).toEqual([
+      "grants.1.app[\"tailscale.com/cap/aperture\"].0.role: ignored: every identified caller is a user here; connectors come from connectors grants"
+    ])
   })
 })
 

@@ -13,18 +13,24 @@ import { makeHostGuard } from "../http/hostGuard.js"
 import { Identities, requestOrigin } from "../identity/Identities.js"
 import type { Identity } from "../identity/IdentityPlugin.js"
 
+/** The 403 for a request whose `Host` or `Origin` is refused (DNS-rebinding protection), or `undefined`. */
+export const hostRefusal = (
+  request: HttpServerRequest.HttpServerRequest
+): Effect.Effect<HttpServerResponse.HttpServerResponse | undefined, never, GatewayConfig> =>
+  Effect.map(GatewayConfig, (config) => {
+    const refused = makeHostGuard(config.server)(request.headers)
+    return refused === undefined ? undefined : HttpServerResponse.unsafeJson({ error: `forbidden: ${refused}` }, { status: 403 })
+  })
+
 /** The caller, or the response refusing the request. */
 export const adminCaller = (
   request: HttpServerRequest.HttpServerRequest
 ): Effect.Effect<Either.Either<Identity, HttpServerResponse.HttpServerResponse>, never, Identities | GatewayConfig> =>
   Effect.gen(function*() {
     const identities = yield* Identities
-    const config = yield* GatewayConfig
     const headers = request.headers as Readonly<Record<string, string | undefined>>
-    const refused = makeHostGuard(config.server)(headers)
-    if (refused !== undefined) {
-      return Either.left(HttpServerResponse.unsafeJson({ error: `forbidden: ${refused}` }, { status: 403 }))
-    }
+    const refused = yield* hostRefusal(request)
+    if (refused !== undefined) return Either.left(refused)
     const caller = yield* identities.identify({
       remoteAddress: Option.getOrUndefined(request.remoteAddress),
       headers,

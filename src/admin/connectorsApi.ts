@@ -1,6 +1,8 @@
 /**
- * `GET /api/connectors`: the connectors as the calling user sees them. A connector the caller
- * has no grant for is listed as `no_access`, without its tools or errors.
+ * `GET /api/connectors`: the connectors as the calling user sees them. An admin sees every
+ * connector in full (with `"admin": true` in the answer); anyone else sees in full the connectors
+ * a grant of theirs reaches, and the others only as `no_access`: id, protocol and labels, nothing
+ * an upstream or the config says about them (description, auth type, transport, errors).
  * @module
  */
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
@@ -8,12 +10,15 @@ import type * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as Effect from "effect/Effect"
 import { authType } from "../auth/AuthPlugin.js"
 import { Catalog } from "../catalog/Catalog.js"
+import { GatewayConfig } from "../config/GatewayConfig.js"
+import { adminPolicy } from "../grants/policy.js"
 import { McpRouter } from "../mcp/McpRouter.js"
 import { allowed } from "../mcp/views.js"
 import { adminCaller } from "./caller.js"
 
 export type ApiStatus = "ready" | "connecting" | "needs_auth" | "misconfigured" | "down" | "no_access"
 
+/** A connector the caller may use (or any connector, to an admin). */
 export interface ApiConnector {
   readonly id: string
   readonly protocol: "mcp" | "http"
@@ -29,38 +34,49 @@ export interface ApiConnector {
   readonly since: string
 }
 
+/** A connector the caller has no grant on: that it exists, and no more. */
+export interface ApiNoAccessConnector {
+  readonly id: string
+  readonly protocol: "mcp" | "http"
+  readonly labels: ReadonlyArray<string>
+  readonly status: "no_access"
+  readonly tools: readonly []
+}
+
 export const connectorsApi = (request: HttpServerRequest.HttpServerRequest) =>
   Effect.gen(function*() {
     const catalog = yield* Catalog
     const router = yield* McpRouter
     const caller = yield* adminCaller(request)
     if (caller._tag === "Left") return caller.left
+    const admin = adminPolicy((yield* GatewayConfig).grants).isAdmin(caller.right)
     const policy = router.policyOf(caller.right)
     const snapshot = yield* catalog.get
-    const connectors: Array<ApiConnector> = snapshot.states.map((state) => {
+    const connectors: Array<ApiConnector | ApiNoAccessConnector> = snapshot.states.map((state) => {
       const c = state.connector
-      const base = {
-        id: c.id,
-        protocol: c.kind === "http" ? "http" as const : "mcp" as const,
-        transport: c.kind === "stdio" ? "stdio" : c.kind === "http" ? "http" : state.upstream?.transport ?? "streamable-http",
-        description: c.description ?? "",
-        labels: c.labels,
-        auth_type: c.kind === "stdio" ? null : authType(c.auth) ?? null,
-        since: new Date(state.since).toISOString()
+      const protocol = c.kind === "http" ? "http" as const : "mcp" as const
+      if (!admin && !policy.touches(c.id, c.labels)) {
+        return { id: c.id, protocol, labels: c.labels, status: "no_access", tools: [] }
       }
-      if (!policy.touches(c.id, c.labels)) return { ...base, status: "no_access", tools: [] }
-      const tools = snapshot.index.tools.filter((e) => e.connector.id === c.id && allowed(policy, e)).map((e) =>
+      // An admin sees the tools as the catalog has them; a user, those their grants allow.
+      const tools = snapshot.index.tools.filter((e) => e.connector.id === c.id && (admin || allowed(policy, e))).map((e) =>
         e.exposed["name"] as string
       )
       const collisions = snapshot.index.collisions.get(c.id)
       // An HTTP connector's status is its last request's outcome (see proxy/HttpProxy.ts).
       return {
-        ...base,
+        id: c.id,
+        protocol,
+        transport: c.kind === "stdio" ? "stdio" : c.kind === "http" ? "http" : state.upstream?.transport ?? "streamable-http",
+        description: c.description ?? "",
+        labels: c.labels,
         status: state.status,
+        auth_type: c.kind === "stdio" ? null : authType(c.auth) ?? null,
         tools,
         ...(state.error !== undefined && { error: state.error }),
-        ...(collisions !== undefined && { warnings: collisions })
+        ...(collisions !== undefined && { warnings: collisions }),
+        since: new Date(state.since).toISOString()
       }
     })
-    return yield* HttpServerResponse.json({ connectors })
+    return yield* HttpServerResponse.json(admin ? { admin: true, connectors } : { connectors })
   })

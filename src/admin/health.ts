@@ -1,16 +1,21 @@
 /**
  * `GET /healthz`: 200 while serving. `?ready`: 503 until every connector has had its first
  * connection attempt (whatever its outcome; for an HTTP connector, its credential set up), for
- * orchestrators that wait before routing traffic.
+ * orchestrators that wait before routing traffic. No identity needed, but the same `Host`/`Origin`
+ * check as every endpoint (bound to a non-loopback address without `allowedHosts`, any `Host`
+ * passes, so orchestrators' probes do).
  * @module
  */
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import type * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as Effect from "effect/Effect"
 import { Catalog } from "../catalog/Catalog.js"
+import { hostRefusal } from "./caller.js"
 
 export const health = (request: HttpServerRequest.HttpServerRequest) =>
   Effect.gen(function*() {
+    const refused = yield* hostRefusal(request)
+    if (refused !== undefined) return refused
     const catalog = yield* Catalog
     const wantsReady = new URL(request.url, "http://localhost").searchParams.has("ready")
     const snapshot = yield* catalog.get

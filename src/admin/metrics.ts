@@ -1,13 +1,16 @@
 /**
  * `GET /metrics`: Prometheus text. Counters and histograms come from the {@link Metrics}
  * registry; gauges (sessions, calls in flight, connector status, caller sessions) are read from
- * their owners at scrape time. Any identified caller may read it (it names connectors, nothing more).
+ * their owners at scrape time. It names every connector with its status and counters, so only
+ * admins and callers a `readMetrics` grant names may read it; others get 403.
  * @module
  */
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import type * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as Effect from "effect/Effect"
 import { Catalog } from "../catalog/Catalog.js"
+import { GatewayConfig } from "../config/GatewayConfig.js"
+import { adminPolicy } from "../grants/policy.js"
 import { McpEndpoint } from "../mcp/McpEndpoint.js"
 import { type Gauge, Metrics } from "../metrics/Metrics.js"
 import { HttpProxy } from "../proxy/HttpProxy.js"
@@ -15,12 +18,17 @@ import { Upstreams } from "../upstream/Upstreams.js"
 import { adminCaller } from "./caller.js"
 import type { ApiStatus } from "./connectorsApi.js"
 
+const FORBIDDEN = "forbidden: /metrics needs a grant with role \"admin\" or readMetrics"
+
 const STATUSES: ReadonlyArray<ApiStatus> = ["ready", "connecting", "needs_auth", "misconfigured", "down"]
 
 export const metricsRoute = (request: HttpServerRequest.HttpServerRequest) =>
   Effect.gen(function*() {
     const caller = yield* adminCaller(request)
     if (caller._tag === "Left") return caller.left
+    if (!adminPolicy((yield* GatewayConfig).grants).mayReadMetrics(caller.right)) {
+      return HttpServerResponse.unsafeJson({ error: FORBIDDEN }, { status: 403 })
+    }
     const metrics = yield* Metrics
     const endpoint = yield* McpEndpoint
     const proxy = yield* HttpProxy

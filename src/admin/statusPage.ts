@@ -7,8 +7,10 @@
  * @module
  */
 import { createHash } from "node:crypto"
+import type * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import * as Effect from "effect/Effect"
+import { hostRefusal } from "./caller.js"
 
 /** How often the page re-reads `/api/connectors`, unless `?refresh=<ms>` says otherwise. */
 export const DEFAULT_REFRESH_MS = 2000
@@ -49,11 +51,11 @@ const render = (connectors) => {
     const tr = document.createElement("tr");
     tr.dataset.connector = c.id;
     tr.appendChild(cell(c.id));
-    tr.appendChild(cell(c.protocol === "http" ? "http" : "mcp (" + c.transport + ")"));
+    tr.appendChild(cell(c.protocol === "http" || !c.transport ? c.protocol : "mcp (" + c.transport + ")"));
     const status = cell(c.status.replace("_", " "), "status");
     status.dataset.status = c.status;
     tr.appendChild(status);
-    tr.appendChild(cell(new Date(c.since).toLocaleTimeString()));
+    tr.appendChild(cell(c.since ? new Date(c.since).toLocaleTimeString() : ""));
     tr.appendChild(cell([c.error, ...(c.warnings || [])].filter(Boolean).join("; "), "error"));
     const usable = c.status !== "no_access";
     const tools = c.protocol === "http" ? (usable ? "/v1/connectors/" + c.id + "/" : "") : c.tools.join(", ");
@@ -111,4 +113,9 @@ const headers = {
   "cache-control": "no-cache"
 }
 
-export const statusPage = Effect.sync(() => HttpServerResponse.text(page, { contentType: "text/html; charset=utf-8", headers }))
+/** The page itself holds nothing private (it reads `/api/connectors` as the viewer); still Host/Origin-checked like every endpoint. */
+export const statusPage = (request: HttpServerRequest.HttpServerRequest) =>
+  Effect.map(
+    hostRefusal(request),
+    (refused) => refused ?? HttpServerResponse.text(page, { contentType: "text/html; charset=utf-8", headers })
+  )

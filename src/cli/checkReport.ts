@@ -6,7 +6,7 @@
  */
 import * as Duration from "effect/Duration"
 import { type CompiledPattern, patternTouchesConnector } from "../grants/pattern.js"
-import { srcMatches } from "../grants/policy.js"
+import { adminPolicy, srcMatches } from "../grants/policy.js"
 import { describeIdentityPlugin, type Identity } from "../identity/IdentityPlugin.js"
 import { type ApertureConfig, type Connector, formatIssue } from "../config/model.js"
 
@@ -55,9 +55,15 @@ export const checkReport = (config: ApertureConfig): string => {
   config.identity.forEach((p, i) => lines.push(`  ${i + 1}. ${describeIdentityPlugin(p)}`))
   lines.push("")
   lines.push(`grants (${config.grants.length}, deny by default):`)
-  config.grants.forEach((g, i) =>
-    lines.push(`  ${i}. src ${g.src.join(", ")} -> ${g.connectors.map((p) => p.source).join(", ") || "(nothing)"}`)
-  )
+  config.grants.forEach((g, i) => {
+    const also = [g.admin === true && "role admin", g.readMetrics === true && "readMetrics"].filter(Boolean)
+    const reaches = g.connectors.map((p) => p.source).join(", ") || (also.length > 0 ? "no connectors" : "(nothing)")
+    lines.push(`  ${i}. src ${g.src.join(", ")} -> ${reaches}${also.length > 0 ? ` (${also.join(", ")})` : ""}`)
+  })
+  const { adminGrants } = adminPolicy(config.grants)
+  lines.push(adminGrants.length > 0
+    ? `admin: grants ${adminGrants.join(", ")}`
+    : "admin: loopback callers (no grant has role \"admin\")")
   lines.push("")
   lines.push(`warnings (${config.warnings.length}):`)
   for (const w of config.warnings) lines.push(`  ${formatIssue(w)}`)

@@ -158,7 +158,9 @@ const Src = Schema.String.pipe(
 
 const GrantSchema = Schema.Struct({
   src: Schema.Array(Src).pipe(Schema.minItems(1, { message: () => "needs at least one src" })),
-  connectors: Schema.Array(Schema.String)
+  connectors: opt(Schema.Array(Schema.String)),
+  role: opt(Schema.Literal("admin")),
+  readMetrics: opt(Schema.Literal(true))
 })
 
 const parseOptions = { errors: "all", onExcessProperty: "error" } as const
@@ -372,8 +374,13 @@ export const decodeConfig = (
         issues.push(...decoded.left)
         continue
       }
+      const { connectors: sources, readMetrics, role } = decoded.right
+      if (sources === undefined && role === undefined && readMetrics === undefined) {
+        issues.push({ path: `grants.${i}`, message: "a grant needs connectors, role or readMetrics" })
+        continue
+      }
       const patterns: Array<CompiledPattern> = []
-      for (const [j, source] of decoded.right.connectors.entries()) {
+      for (const [j, source] of (sources ?? []).entries()) {
         const parsed = parsePattern(source)
         const at = `grants.${i}.connectors.${j}`
         if (Either.isLeft(parsed)) {
@@ -386,7 +393,7 @@ export const decodeConfig = (
           }
         }
       }
-      grants.push({ src: decoded.right.src, connectors: patterns })
+      grants.push({ src: decoded.right.src, connectors: patterns, admin: role === "admin", readMetrics: readMetrics === true })
     }
     if ((raw.grants ?? []).length === 0 && connectors.length > 0) {
       warnings.push({ path: "grants", message: "no grants: nothing is visible to any caller (deny by default)" })

@@ -81,11 +81,22 @@ export interface GrantInput {
   /** Logins, `group:<name>`, `tag:<name>` or `*`. */
   readonly src: ReadonlyArray<string>
   /** `connectorID/category/name` patterns (`*`, `**`) or `label:<name>`. */
-  readonly connectors: ReadonlyArray<string>
+  readonly connectors?: ReadonlyArray<string>
+  /**
+   * `"admin"`: the callers in `src` read `/metrics` and see every connector in full at
+   * `/api/connectors`. While no grant names an admin, loopback callers are the admins.
+   */
+  readonly role?: "admin"
+  /** `true`: the callers in `src` may read `/metrics` (and nothing more of the admin surfaces). */
+  readonly readMetrics?: true
 }
 
-/** Allows the callers in `src` to see and use what `connectors` matches. Grants only ever add. */
-export const grant = (options: GrantInput): GrantInput => ({ src: options.src, connectors: options.connectors })
+/**
+ * Allows the callers in `src` to see and use what `connectors` matches, and with `role: "admin"`
+ * or `readMetrics: true` to read the admin surfaces. Grants only ever add. A grant needs at least
+ * one of `connectors`, `role` or `readMetrics`.
+ */
+export const grant = (options: GrantInput): GrantInput => options
 
 export interface ServerOptions {
   /** Default `127.0.0.1`. */

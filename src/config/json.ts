@@ -187,15 +187,32 @@ const authFromJson = (auth: typeof JsonAuth.Type, connectorId: string) => {
 
 /** Why a field of the original's grant capability does nothing here, by field. */
 const IGNORED_CAPABILITY_FIELDS: Readonly<Record<string, string>> = {
-  role: "ignored: roles belong to the original's LLM gateway; here a grant gives only the connectors it names",
   models: "ignored: model access belongs to the original's LLM gateway, not to connectors"
+}
+
+/** The capability fields that have an effect here: `connectors`, `role: "admin"`, `read_metrics: true`. */
+const capabilityWarning = (field: string, value: unknown): string | undefined => {
+  switch (field) {
+    case "connectors":
+      return undefined
+    case "role":
+      return value === "admin"
+        ? undefined
+        : value === "user"
+        ? "ignored: every identified caller is a user here; connectors come from connectors grants"
+        : "ignored: role is \"admin\" (admin surfaces) or \"user\" (no effect) here"
+    case "read_metrics":
+      return value === true ? undefined : "ignored: only read_metrics: true has an effect (it allows /metrics)"
+    default:
+      return IGNORED_CAPABILITY_FIELDS[field] ?? "ignored: only \"connectors\", \"role\" and \"read_metrics\" have an effect here"
+  }
 }
 
 /**
  * Warnings for what a grant holds that has no effect here, each at its JSON path: the original's
- * LLM-gateway fields (`role`, `models`, …) beside `connectors`, other capabilities under `app`, and
- * policy-file fields (`dst`, `ip`, `srcPosture`). Accepted, so the original's file loads as-is,
- * but never silently: a grant of `{ "role": "admin" }` alone grants nothing.
+ * LLM-gateway fields (`models`, `role: "user"`, …) beside `connectors`, other capabilities under
+ * `app`, and policy-file fields (`dst`, `ip`, `srcPosture`). Accepted, so the original's file
+ * loads as-is, but never silently. `role: "admin"` and `read_metrics: true` do apply (admin surfaces).
  */
 const ignoredInGrant = (grant: typeof JsonGrant.Type, i: number): Array<ConfigIssue> => {
   const warnings: Array<ConfigIssue> = []
@@ -212,12 +229,12 @@ const ignoredInGrant = (grant: typeof JsonGrant.Type, i: number): Array<ConfigIs
     entries.forEach((entry, j) => {
       const at = `grants.${i}.app["${APERTURE_CAP}"].${j}`
       if (!Predicate.isRecord(entry)) {
-        warnings.push({ path: at, message: "ignored: expected an object with \"connectors\"" })
+        warnings.push({ path: at, message: "ignored: expected an object with \"connectors\", \"role\" or \"read_metrics\"" })
         return
       }
-      for (const field of Object.keys(entry)) {
-        if (field === "connectors") continue
-        warnings.push({ path: `${at}.${field}`, message: IGNORED_CAPABILITY_FIELDS[field] ?? "ignored: only \"connectors\" has an effect here" })
+      for (const [field, value] of Object.entries(entry)) {
+        const message = capabilityWarning(field, value)
+        if (message !== undefined) warnings.push({ path: `${at}.${field}`, message })
       }
     })
   }
@@ -311,8 +328,13 @@ export const decodeApertureJson = (
       warnings.push(...ignoredInGrant(decoded.right, i))
       const patterns: Array<string> = []
       const paths: Array<string> = []
+      let admin = false
+      let readMetrics = false
       for (const [j, capability] of (decoded.right.app?.[APERTURE_CAP] ?? []).entries()) {
-        if (!Predicate.isRecord(capability) || capability["connectors"] === undefined) continue
+        if (!Predicate.isRecord(capability)) continue
+        if (capability["role"] === "admin") admin = true
+        if (capability["read_metrics"] === true) readMetrics = true
+        if (capability["connectors"] === undefined) continue
         const list = capability["connectors"]
         const at = `grants.${i}.app["${APERTURE_CAP}"].${j}.connectors`
         if (!Array.isArray(list) || !list.every((p) => typeof p === "string")) {
@@ -324,7 +346,14 @@ export const decodeApertureJson = (
           paths.push(`${at}.${k}`)
         })
       }
-      grants.push({ src: decoded.right.src, connectors: patterns })
+      // Always with `connectors` (maybe empty): a grant of the original's that gives nothing here
+      // still loads, with the warnings above saying why.
+      grants.push({
+        src: decoded.right.src,
+        connectors: patterns,
+        ...(admin && { role: "admin" as const }),
+        ...(readMetrics && { readMetrics: true as const })
+      })
       patternPaths.push(paths)
     }
 

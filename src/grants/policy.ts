@@ -14,10 +14,16 @@ import {
   patternTouchesConnector
 } from "./pattern.js"
 
-/** A grant as loaded: who (`src`) may reach what (`connectors`). */
+/**
+ * A grant as loaded: who (`src`) may reach what (`connectors`), and whether it makes them admins
+ * (`/metrics`, every connector in full at `/api/connectors`) or lets them read `/metrics` only.
+ * Absent `admin`/`readMetrics` read as `false`.
+ */
 export interface Grant {
   readonly src: ReadonlyArray<string>
   readonly connectors: ReadonlyArray<CompiledPattern>
+  readonly admin?: boolean
+  readonly readMetrics?: boolean
 }
 
 /** Why something was allowed: the grant (by index in `grants`) and the pattern that matched. */
@@ -32,6 +38,36 @@ export const srcMatches = (src: string, identity: Identity): boolean => {
   if (src.startsWith("group:")) return identity.groups.includes(src.slice(6))
   if (src.startsWith("tag:")) return identity.tags.includes(src.slice(4))
   return src === identity.login
+}
+
+/** The identity plugin whose callers are admins while no grant names an admin. */
+const LOOPBACK_PLUGIN = "loopback"
+
+/** Who may read the admin surfaces, decided per request from that request's own identity. */
+export interface AdminPolicy {
+  /** Indexes of the grants with role admin; empty when loopback callers are the admins. */
+  readonly adminGrants: ReadonlyArray<number>
+  /** May see every connector in full at `/api/connectors`, and read `/metrics`. */
+  readonly isAdmin: (identity: Identity) => boolean
+  /** May read `/metrics`: an admin, or named by a grant with `readMetrics`. */
+  readonly mayReadMetrics: (identity: Identity) => boolean
+}
+
+export const adminPolicy = (grants: ReadonlyArray<Grant>): AdminPolicy => {
+  const adminGrants = grants.flatMap((grant, index) => grant.admin === true ? [index] : [])
+  const named = (identity: Identity, holds: (grant: Grant) => boolean) =>
+    grants.some((grant) => holds(grant) && grant.src.some((src) => srcMatches(src, identity)))
+  const isAdmin = adminGrants.length === 0
+    // No grant names an admin: the caller the built-in loopback plugin recognised is this
+    // machine's own operator, who can read the config file (and every secret it names) anyway.
+    // Once any grant names role admin, only the callers it names are admins.
+    ? (identity: Identity) => identity.via === LOOPBACK_PLUGIN
+    : (identity: Identity) => named(identity, (grant) => grant.admin === true)
+  return {
+    adminGrants,
+    isAdmin,
+    mayReadMetrics: (identity) => isAdmin(identity) || named(identity, (grant) => grant.readMetrics === true)
+  }
 }
 
 /** The patterns one caller holds, with the decision function bound to them. */
