@@ -42,7 +42,7 @@ import { connectHostname, guardedLookup, PrivateAddressRefused, refuseLiteral } 
 import { callerResponseHeaders, upstreamRequestHeaders } from "./headers.js"
 import { CallerBodyStalled, errorResponse, type ProxyError, ProxyRequestRefused, UpstreamFailed } from "./ProxyError.js"
 import { scrubbedErrorBody } from "./scrubbedErrorBody.js"
-import { CONNECTORS_PREFIX, decodePath, normalizeBase, splitTarget, upstreamUrl, withQueryParams } from "./upstreamPath.js"
+import { CONNECTORS_PREFIX, decodePath, methodOverrideParam, normalizeBase, splitTarget, upstreamUrl, withQueryParams } from "./upstreamPath.js"
 
 /** One HTTP connector, ready to proxy. */
 interface Route {
@@ -431,6 +431,15 @@ export class HttpProxy extends Effect.Service<HttpProxy>()("aperture/HttpProxy",
       const name = decodePath(target.rawPath)
       if (Either.isLeft(name)) {
         return yield* new ProxyRequestRefused({ status: 400, code: "invalid_path", message: name.left, connectorId })
+      }
+      const override = methodOverrideParam(target.rawQuery)
+      if (override !== undefined) {
+        return yield* new ProxyRequestRefused({
+          status: 400,
+          code: "method_override",
+          message: `query parameter ${override} asks the upstream for another method than ${method}; send that method instead`,
+          connectorId
+        })
       }
       const grant = policy.decide({ connectorId, labels: connector.labels, category: "proxy", name: name.right })
       if (grant === undefined) {

@@ -1,7 +1,7 @@
 /**
  * `/v1/connectors/<id>/<path>` → the upstream URL. The path is decoded exactly once, to check
  * it: no `.`/`..` segments (encoded or not, and not with path parameters: `..;x` or `.%3b`,
- * which Tomcat, Jetty and Spring treat as `..`), no encoded slash or backslash, no double
+ * which Tomcat, Jetty and Spring treat as `..`, nor spelled with Unicode dots or trailing spaces), no encoded slash or backslash, no double
  * encoding (`%252e`), no control characters, no empty segment (`//host`, nor `;x` alone, which
  * those servers read as empty). What passes is forwarded as
  * the caller wrote it, so the upstream's one decode sees what was checked; the result must
@@ -36,6 +36,18 @@ export const splitTarget = (requestTarget: string): ProxyTarget | undefined => {
 const ENCODED_SEPARATOR = /%(2f|5c)/i
 const DOUBLE_ENCODED = /%25[0-9a-f]{2}/i
 const CONTROL = /[\u0000-\u001f\u007f]/
+
+const NON_ASCII = /[^\u0000-\u007f]/
+
+/**
+ * A segment some server reads as `.` or `..`: Unicode dots that NFKC folds to `.` (fullwidth
+ * `．`, `․`, `‥`), as servers and filesystems that normalise do, or dots with trailing spaces,
+ * which Windows drops. Normalised only when the segment has non-ASCII characters (rare).
+ */
+const isDotSpelling = (segment: string): boolean => {
+  const folded = (NON_ASCII.test(segment) ? segment.normalize("NFKC") : segment).split(";", 1)[0]!.trimEnd()
+  return folded === "." || folded === ".."
+}
 
 /**
  * Checks a raw path; `Right` holds the decoded path without its leading `/` (the grant name,
@@ -75,10 +87,34 @@ export const decodePath = (rawPath: string): Either.Either<string, string> => {
       }
       if (beforeParams === "") return Either.left("empty path segment with path parameters (;) in path")
     }
+    if (isDotSpelling(segment)) return Either.left("dot segment in another spelling (Unicode dots or trailing spaces) in path")
     if (CONTROL.test(segment)) return Either.left("control character in path")
     decoded.push(segment)
   }
   return Either.right(decoded.join("/"))
+}
+
+/**
+ * The query parameter, if any, that asks the upstream for another method: `_method` (with any
+ * encoding or case, and as `_method[]`), which Rails, Laravel, Symfony and Express
+ * `method-override` honour on a POST. A `?_method=DELETE` would do what the connector's
+ * `methods` and the grant were checked against as a POST, so such a request is refused, not
+ * forwarded (dropping the parameter would change the request the caller meant).
+ */
+export const methodOverrideParam = (rawQuery: string): string | undefined => {
+  if (rawQuery === "") return undefined
+  for (const pair of rawQuery.split("&")) {
+    const rawName = pair.split("=", 1)[0] as string
+    let name: string
+    try {
+      name = decodeURIComponent(rawName.replace(/\+/g, " "))
+    } catch {
+      name = rawName
+    }
+    const lower = name.trim().toLowerCase()
+    if (lower === "_method" || lower.startsWith("_method[")) return name
+  }
+  return undefined
 }
 
 /** The base URL with exactly one trailing slash on its path. */
