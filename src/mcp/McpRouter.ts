@@ -386,9 +386,9 @@ export class McpRouter extends Effect.Service<McpRouter>()("aperture/McpRouter",
       if (!upstream.client.getServerCapabilities()?.resources?.subscribe) {
         throw new ProtocolError(ProtocolErrorCode.MethodNotFound, `connector ${upstream.connector.id} does not offer resource subscriptions`)
       }
-      if (subscriptions.add(upstream.connector.id, resolved.upstreamUri, uri, sink)) {
-        await upstreamSubscription(upstream.connector.id, resolved.upstreamUri, "resources/subscribe")
-      }
+      const connectorId = upstream.connector.id
+      await subscriptions.subscribe(connectorId, resolved.upstreamUri, uri, sink, () =>
+        upstreamSubscription(connectorId, resolved.upstreamUri, "resources/subscribe"))
       return {}
     }
 
@@ -413,9 +413,8 @@ export class McpRouter extends Effect.Service<McpRouter>()("aperture/McpRouter",
         if (resolved === undefined) continue
         const connectorId = resolved.entry.connector.id
         held.push({ connectorId, upstreamUri: resolved.upstreamUri })
-        if (subscriptions.add(connectorId, resolved.upstreamUri, uri, sink)) {
-          upstreamSubscription(connectorId, resolved.upstreamUri, "resources/subscribe").catch(() => {})
-        }
+        subscriptions.subscribe(connectorId, resolved.upstreamUri, uri, sink, () =>
+          upstreamSubscription(connectorId, resolved.upstreamUri, "resources/subscribe")).catch(() => {})
       }
       return () => {
         for (const { connectorId, upstreamUri } of held) {

@@ -11,6 +11,8 @@ interface Subscription {
   readonly upstreamUri: string
   readonly exposedUri: string
   readonly sinks: Set<SessionSink>
+  /** The upstream subscribe, which every subscriber waits on (settled once it has answered). */
+  opened: Promise<void>
 }
 
 const keyOf = (connectorId: string, upstreamUri: string) => `${connectorId}\u0000${upstreamUri}`
@@ -18,17 +20,26 @@ const keyOf = (connectorId: string, upstreamUri: string) => `${connectorId}\u000
 export class ResourceSubscriptions {
   private readonly byKey = new Map<string, Subscription>()
 
-  /** Adds a subscriber; `true` when it is the first (open the upstream subscription). */
-  add(connectorId: string, upstreamUri: string, exposedUri: string, sink: SessionSink): boolean {
+  /**
+   * Adds a subscriber. The first one runs `open` (the upstream subscribe); every subscriber waits
+   * for it, so none is told "subscribed" before the upstream is. When it fails, the subscription
+   * is forgotten with all its subscribers (each gets the error), and the next subscriber opens it
+   * afresh: a failed upstream subscribe must not leave a record that stops later ones from trying.
+   */
+  subscribe(connectorId: string, upstreamUri: string, exposedUri: string, sink: SessionSink, open: () => Promise<void>): Promise<void> {
     const key = keyOf(connectorId, upstreamUri)
-    let subscription = this.byKey.get(key)
-    const first = subscription === undefined
-    if (subscription === undefined) {
-      subscription = { connectorId, upstreamUri, exposedUri, sinks: new Set() }
-      this.byKey.set(key, subscription)
+    const existing = this.byKey.get(key)
+    if (existing !== undefined) {
+      existing.sinks.add(sink)
+      return existing.opened
     }
-    subscription.sinks.add(sink)
-    return first
+    const subscription: Subscription = { connectorId, upstreamUri, exposedUri, sinks: new Set([sink]), opened: Promise.resolve() }
+    this.byKey.set(key, subscription)
+    subscription.opened = open().catch((error: unknown) => {
+      if (this.byKey.get(key) === subscription) this.byKey.delete(key)
+      throw error
+    })
+    return subscription.opened
   }
 
   /** Removes a subscriber; `true` when it was the last (close the upstream subscription). */
