@@ -2,7 +2,9 @@
  * No secret in any output. Unique secrets are planted in every kind of credential; the gateway
  * is driven through success and every failure path (refused secret, unreachable and redirecting
  * token endpoints, failed discovery, an unusable private key, a 401 on a tool call, an upstream
- * that is down, an upstream whose error pages echo the request's credential); then every captured output — log lines at every level, spans with their
+ * that is down, an upstream whose error pages echo the request's credential, a stdio process
+ * printing its env secret to stderr, a JSON-RPC error in an HTTP 200 echoing the credential); then
+ * every captured output — log lines at every level, spans with their
  * attributes and errors, `/api/connectors`, errors returned to the caller, `aperture check` —
  * is searched for each secret and for the forms it travels in (Basic, access tokens).
  */
@@ -18,10 +20,12 @@ import { basic } from "../plugins/auth/basic.js"
 import { bearer } from "../plugins/auth/bearer.js"
 import { clientCredentials } from "../plugins/auth/clientCredentials.js"
 import { formEncode } from "../src/auth/tokenEndpoint.js"
-import { grant, mcp } from "../src/config/dsl.js"
+import { grant, mcp, stdio } from "../src/config/dsl.js"
+import { env } from "../src/config/secret.js"
 import { startCapturingGateway } from "./helpers/capture.js"
 import { connectorsOf, eventually } from "./helpers/gateway.js"
 import { freePort, repoRoot, spawnProcess } from "./helpers/processes.js"
+import { startJsonRpcErrorEchoer, writeLeakyStdio } from "./fixtures/echoingUpstreams.js"
 import { type Front, startFront } from "./fixtures/front.js"
 import { type OAuthServer, startOAuthServer } from "./fixtures/oauthServer.js"
 import { type ProtectedUpstream, startProtectedUpstream } from "./fixtures/protectedUpstream.js"
@@ -41,8 +45,11 @@ const S = {
   downSecret: plant("planted-down-secret"),
   discoverySecret: plant("planted-discovery-secret"),
   badKey: `-----BEGIN PRIVATE KEY-----\n${Buffer.from(plant("planted-bad-key")).toString("base64")}\n-----END PRIVATE KEY-----`,
-  caller: plant("planted-caller-token")
+  caller: plant("planted-caller-token"),
+  stdioEnv: plant("planted-stdio-env"),
+  echoed200: plant("planted-echoed-200-bearer")
 }
+const stdioEnvName = `APERTURE_TEST_LEAKY_TOKEN_${process.pid}`
 
 let as: OAuthServer
 let oauthUpstream: ProtectedUpstream
@@ -50,6 +57,11 @@ let staticUpstream: ProtectedUpstream
 let redirector: ReturnType<typeof createServer>
 /** In front of the static upstream: answers every tool call with an error page that echoes the request's credentials. */
 let echoer: Front
+/** In front of the static upstream: answers every tool call with HTTP 200 and a JSON-RPC error echoing its Authorization. */
+let echoer200: Front
+/** Holds the stdio script that prints its env token to stderr and exits. */
+let scriptDir: string
+let leakyScript: string
 
 beforeAll(async () => {
   as = await startOAuthServer({ basicSecret: S.basicSecret, postSecret: S.postSecret })
@@ -58,6 +70,7 @@ beforeAll(async () => {
     kind: "static",
     check: (r) =>
       r.headers.get("authorization") === `Bearer ${S.bearer}` ||
+      r.headers.get("authorization") === `Bearer ${S.echoed200}` ||
       r.headers.get("x-key") === S.headerKey ||
       new URL(r.url).searchParams.get("key") === S.queryKey ||
       r.headers.get("authorization") === `Basic ${Buffer.from(`svc:${S.password}`).toString("base64")}`
@@ -74,6 +87,10 @@ beforeAll(async () => {
     res.end(`cannot serve ${req.url} for authorization=${req.headers["authorization"]} x-key=${req.headers["x-key"]}`)
     return true
   })
+  echoer200 = await startJsonRpcErrorEchoer(staticUpstream.url)
+  scriptDir = mkdtempSync(join(tmpdir(), "aperture-secrets-stdio-"))
+  leakyScript = writeLeakyStdio(scriptDir)
+  process.env[stdioEnvName] = S.stdioEnv
 })
 
 afterAll(async () => {
@@ -82,6 +99,9 @@ afterAll(async () => {
   await as?.close()
   redirector?.close()
   await echoer?.close()
+  await echoer200?.close()
+  delete process.env[stdioEnvName]
+  if (scriptDir !== undefined) rmSync(scriptDir, { recursive: true, force: true })
 })
 
 /** Every form a secret could leak in. */
@@ -127,12 +147,20 @@ describe("secrets stay out of every output", () => {
         echoBearer: mcp({ url: echoUrl, auth: bearer({ secret: S.bearer }) }),
         echoQuery: mcp({ url: echoUrl, auth: apiKey({ secret: S.queryKey, name: "key", in: "query" }) }),
         echoHeader: mcp({ url: echoUrl, auth: apiKey({ secret: S.headerKey, name: "X-Key", in: "header" }) }),
-        echoList: mcp({ url: `${echoUrl}?echo=list`, auth: bearer({ secret: S.bearer }) })
+        echoList: mcp({ url: `${echoUrl}?echo=list`, auth: bearer({ secret: S.bearer }) }),
+        // Prints its env secret to stderr and exits; and a JSON-RPC error in an HTTP 200 echoing the credential.
+        leakyStdio: stdio({ command: process.execPath, args: [leakyScript], env: { TOKEN: env(stdioEnvName) }, isolation: "shared" }),
+        echo200: mcp({ url: echoer200.url, auth: bearer({ secret: S.echoed200 }) })
       },
       grants: [grant({ src: ["local"], connectors: ["**"] })]
     })
     try {
-      await eventually(async () => (await connectorsOf(gateway)).connectors.every((c) => c.status !== "connecting"), 45_000, "every first attempt")
+      await eventually(async () => {
+        const { connectors } = await connectorsOf(gateway)
+        // The stdio process's error holds its stderr once it has exited.
+        return connectors.every((c) => c.status !== "connecting") &&
+          connectors.find((c) => c.id === "leakyStdio")?.error?.includes("stderr") === true
+      }, 45_000, "every first attempt")
       const api = await connectorsOf(gateway)
       const status = Object.fromEntries(api.connectors.map((c) => [c.id, c.status]))
       expect(status).toEqual({
@@ -154,8 +182,12 @@ describe("secrets stay out of every output", () => {
         echoBearer: "ready",
         echoQuery: "ready",
         echoHeader: "ready",
-        echoList: "down"
+        echoList: "down",
+        leakyStdio: "down",
+        echo200: "ready"
       })
+      // The stderr is told, with the secret taken out.
+      expect(api.connectors.find((c) => c.id === "leakyStdio")?.error).toContain("starting with token <redacted>")
 
       const client = new Client({ name: "caller", version: "1" }, { versionNegotiation: { mode: "auto" } })
       await client.connect(new StreamableHTTPClientTransport(new URL(gateway.url), {
@@ -168,7 +200,9 @@ describe("secrets stay out of every output", () => {
       // A 401 on a tool call, and calls to connectors that are not serving.
       oauthUpstream.revokeIssuedTokens()
       // An upstream error page that echoes what it was sent.
-      for (const name of ["okPost_count", "refused_echo", "wrongSecret_echo", "echoBearer_echo", "echoQuery_echo", "echoHeader_echo"]) {
+      for (
+        const name of ["okPost_count", "refused_echo", "wrongSecret_echo", "echoBearer_echo", "echoQuery_echo", "echoHeader_echo", "leakyStdio_echo", "echo200_echo"]
+      ) {
         answers.push(await client.callTool({ name, arguments: {} }).then(JSON.stringify, (e: Error) => e.message))
       }
       answers.push(await client.readResource({ uri: "okJwt-fixture://status" }).then(JSON.stringify, (e: Error) => e.message))
@@ -181,18 +215,23 @@ describe("secrets stay out of every output", () => {
       expect(JSON.parse(answers[7]!)).toMatchObject({ content: [{ type: "text", text: expect.stringMatching(/^\d+$/) }] })
       // The echo reached the caller, without the credential in it.
       expect(answers.join("\n")).toMatch(/authorization=<redacted>.*\n.*mcp\?key=<redacted>.*\n.*x-key=<redacted>/)
+      // The JSON-RPC error in an HTTP 200 reached the caller, without the credential it echoed.
+      expect(answers.at(-2)).toContain("you sent authorization=<redacted>")
       expectNoSecrets("answers to the caller", answers.join("\n"))
       expectNoSecrets("/api/connectors", finalApi)
       expectNoSecrets("logs", gateway.captured.logs.join("\n"))
       expectNoSecrets("spans", gateway.captured.spans.join("\n"))
       // The failures were said, just without secrets.
       const logs = gateway.captured.logs.join("\n")
+      // The stdio process's stderr was logged, scrubbed.
+      expect(logs).toContain("starting with token <redacted>")
       for (const id of ["refused", "wrongSecret", "redirected", "tokenDown", "noMetadata", "badKey"]) {
         expect(logs).toContain(`connector ${id} misconfigured`)
       }
       // The caller's own token never travelled on.
       const upstreamSaw = JSON.stringify([...staticUpstream.requests, ...oauthUpstream.requests])
       expect(upstreamSaw).toContain(S.bearer)
+      expect(upstreamSaw).toContain(S.echoed200)
       expect(upstreamSaw).not.toContain(S.caller)
     } finally {
       await gateway.close()

@@ -4,7 +4,7 @@
  * with HTTP 200 and a JSON-RPC error that echoes the credential it was sent. Neither reaches a
  * log line, `/api/connectors` or the caller.
  */
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
+import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { Client, StreamableHTTPClientTransport } from "@modelcontextprotocol/client"
@@ -14,7 +14,8 @@ import { grant, mcp, stdio } from "../src/config/dsl.js"
 import { env } from "../src/config/secret.js"
 import { startCapturingGateway } from "./helpers/capture.js"
 import { connectorsOf, eventually } from "./helpers/gateway.js"
-import { type Front, startFront } from "./fixtures/front.js"
+import { startJsonRpcErrorEchoer, writeLeakyStdio } from "./fixtures/echoingUpstreams.js"
+import type { Front } from "./fixtures/front.js"
 import { type ProtectedUpstream, startProtectedUpstream } from "./fixtures/protectedUpstream.js"
 
 const stdioSecret = `planted-stdio-${crypto.randomUUID()}`
@@ -22,31 +23,17 @@ const bearerSecret = `planted-echoed-bearer-${crypto.randomUUID()}`
 const envName = `APERTURE_TEST_STDIO_TOKEN_${process.pid}`
 
 let dir: string
+let leakyScript: string
 let upstream: ProtectedUpstream
 /** In front of the upstream: answers each tool call with HTTP 200 and a JSON-RPC error echoing its Authorization. */
 let echoer: Front
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), "aperture-scrub-"))
-  // Prints its token (and a line that says nothing secret) and exits before speaking MCP.
-  writeFileSync(
-    join(dir, "leaky.mjs"),
-    "process.stderr.write(`starting with token ${process.env.TOKEN}\\nno config here\\n`, () => process.exit(1))\n"
-  )
+  leakyScript = writeLeakyStdio(dir)
   process.env[envName] = stdioSecret
   upstream = await startProtectedUpstream({ kind: "static", check: (r) => r.headers.get("authorization") === `Bearer ${bearerSecret}` })
-  echoer = await startFront((path) => `${new URL(upstream.url).origin}${path}`, (req, body, res) => {
-    if (!body.includes("\"tools/call\"")) return false
-    const { id } = JSON.parse(body) as { id: unknown }
-    const seen = req.headers["authorization"]
-    res.writeHead(200, { "content-type": "application/json" })
-    res.end(JSON.stringify({
-      jsonrpc: "2.0",
-      id,
-      error: { code: -32001, message: `refused: you sent authorization=${seen}`, data: { authorization: seen } }
-    }))
-    return true
-  })
+  echoer = await startJsonRpcErrorEchoer(upstream.url)
 })
 
 afterAll(async () => {
@@ -66,7 +53,7 @@ describe("secrets an upstream echoes are scrubbed", () => {
   it("from a stdio process's stderr and an HTTP 200 JSON-RPC error", async () => {
     const gateway = await startCapturingGateway({
       connectors: {
-        leaky: stdio({ command: process.execPath, args: [join(dir, "leaky.mjs")], env: { TOKEN: env(envName) }, isolation: "shared" }),
+        leaky: stdio({ command: process.execPath, args: [leakyScript], env: { TOKEN: env(envName) }, isolation: "shared" }),
         echo: mcp({ url: echoer.url, auth: bearer({ secret: bearerSecret }) })
       },
       grants: [grant({ src: ["local"], connectors: ["**"] })]
