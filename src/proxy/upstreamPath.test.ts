@@ -1,6 +1,6 @@
 import { Either } from "effect"
 import { describe, expect, it } from "vitest"
-import { decodePath, normalizeBase, splitTarget, upstreamUrl, withQueryParams } from "./upstreamPath.js"
+import { decodePath, methodOverrideParam, normalizeBase, splitTarget, upstreamUrl, withQueryParams } from "./upstreamPath.js"
 
 const left = (e: Either.Either<unknown, string>) => (Either.isLeft(e) ? e.left : undefined)
 
@@ -49,9 +49,27 @@ describe("decodePath", () => {
     ["/a%00", "control character"],
     ["/a%7f", "control character"],
     ["/%e0%a4%a", "malformed"],
-    ["relative", "must start with /"]
+    ["relative", "must start with /"],
+    ["/public/%EF%BC%8E%EF%BC%8E/x", "another spelling"],
+    ["/public/%E2%80%A5/x", "another spelling"],
+    ["/public/..%20/x", "another spelling"],
+    ["/public/%E2%80%A4;x/x", "another spelling"]
   ])("refuses %s", (raw, reason) => {
     expect(left(decodePath(raw))).toContain(reason)
+  })
+
+  it("keeps names that only contain dots", () => {
+    expect(decodePath("/public/.../x.y/..x/%E3%80%82")).toEqual(Either.right("public/.../x.y/..x/\u3002"))
+  })
+})
+
+describe("methodOverrideParam", () => {
+  it.each(["_method=DELETE", "a=1&_METHOD=put", "%5Fmethod=x", "_method[]=x", "_method", "+_method=x"])("finds it in %s", (query) => {
+    expect(methodOverrideParam(query)?.trim().toLowerCase()).toMatch(/^_method/)
+  })
+
+  it.each(["", "method=DELETE", "x_method=1", "_methods=2", "a=_method"])("finds none in %s", (query) => {
+    expect(methodOverrideParam(query)).toBeUndefined()
   })
 })
 
