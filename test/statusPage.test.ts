@@ -29,7 +29,11 @@ beforeAll(async () => {
       github: http({ url: "https://api.github.com", description: "GitHub REST API" }),
       hidden: http({ url: "https://internal.example.com" })
     },
-    grants: [grant({ src: ["local"], connectors: ["fx/tools/echo", "fx/tools/whoami", "github/proxy/**"] })]
+    grants: [
+      grant({ src: ["local"], connectors: ["fx/tools/echo", "fx/tools/whoami", "github/proxy/**"] }),
+      // Someone else is admin, so the loopback viewer sees as a user (no_access rows included).
+      grant({ src: ["ops"], role: "admin" })
+    ]
   })
   await eventually(async () => (await connectorsOf(gateway)).connectors.find((c) => c.id === "fx")?.status === "ready", 30_000)
 }, 15 * 60_000)
