@@ -71,7 +71,8 @@ export const TrustedHeadersOptions = Schema.Struct({
 const trustedHeadersPlugin = defineIdentityPlugin({
   name: "trustedHeaders",
   options: TrustedHeadersOptions,
-  consumes: ["tailscale-user-login", "tailscale-user-name"],
+  // Every identity header Tailscale Serve adds, the profile picture too: none is the upstream's business.
+  consumes: ["tailscale-user-login", "tailscale-user-name", "tailscale-user-profile-pic"],
   make: ({ from }) => {
     const trusted = addressSet(from ?? LOOPBACK_RANGES)
     return Effect.succeed({

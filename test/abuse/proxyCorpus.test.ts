@@ -273,6 +273,7 @@ describe("headers a caller sends", () => {
       "x-api-key": API_KEY,
       "tailscale-user-login": "ts-user@example.com",
       "tailscale-user-name": "TS User",
+      "tailscale-user-profile-pic": "https://example.com/pic.png",
       cookie: "session=caller-cookie",
       "proxy-authorization": "Basic Y2FsbGVyOnB3",
       "proxy-connection": "keep-alive",
