@@ -1,12 +1,13 @@
 /**
  * `clientCredentials({ … })`: OAuth 2.0 client credentials. The token is cached until
  * `expires_at − min(60 s, 10 % of lifetime)`, fetched by one request however many calls wait
- * (single-flight), dropped when the upstream answers 401, and never fetched through a
+ * (single-flight; a call that stops waiting leaves it running for the others), dropped when the upstream answers 401, and never fetched through a
  * redirect; a failing token endpoint is retried with backoff. Without `tokenUrl`, an MCP
  * connector discovers it (`src/auth/discovery.ts`) and sends the upstream as `resource`.
  * @module
  */
 import * as Clock from "effect/Clock"
+import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Redacted from "effect/Redacted"
@@ -110,7 +111,9 @@ export const clientCredentials = defineAuthPlugin({
         ? yield* checkSigningKey(plugin, options.privateKey, options.signingAlg)
         : undefined
       const defaultLifetime = Duration.toMillis(options.defaultLifetime ?? DEFAULT_LIFETIME)
-      const lock = yield* Effect.makeSemaphore(1)
+      const scope = yield* Effect.scope
+      /** The token request in flight, which every caller needing a token waits for. */
+      let pending: Deferred.Deferred<CachedToken, AuthError> | undefined
       let cached: CachedToken | undefined
       let failure: { readonly error: AuthError; readonly until: number; readonly backoff: number } | undefined
       let server: TokenServer | undefined = options.tokenUrl === undefined ? undefined : {
@@ -181,16 +184,27 @@ export const clientCredentials = defineAuthPlugin({
 
       const fresh = (now: number) => cached !== undefined && now < cached.refreshAt ? cached : undefined
 
+      /**
+       * Starts the one token request, in the credential's scope rather than the caller's fiber:
+       * a caller giving up (its timeout, a cancellation) ends only its own wait, and the request
+       * goes on for the callers still waiting.
+       */
+      const startFetch = Effect.flatMap(Deferred.make<CachedToken, AuthError>(), (started) => {
+        if (pending !== undefined) return Deferred.await(pending)
+        pending = started
+        const request = Effect.intoDeferred(fetchToken, started).pipe(
+          Effect.ensuring(Effect.sync(() => {
+            if (pending === started) pending = undefined
+          }))
+        )
+        return Effect.zipRight(Effect.forkIn(request, scope), Deferred.await(started))
+      })
+
       /** The cached token, or one new token fetched for every concurrent caller at once. */
       const currentToken = Effect.flatMap(Clock.currentTimeMillis, (now) => {
         const token = fresh(now)
         if (token !== undefined) return Effect.succeed(token)
-        return lock.withPermits(1)(
-          Effect.flatMap(Clock.currentTimeMillis, (later) => {
-            const again = fresh(later)
-            return again !== undefined ? Effect.succeed(again) : fetchToken
-          })
-        )
+        return pending !== undefined ? Deferred.await(pending) : startFetch
       })
 
       const credential: Credential = {

@@ -24,6 +24,7 @@ import {
 } from "@modelcontextprotocol/server"
 import * as Duration from "effect/Duration"
 import type { Identity } from "../identity/IdentityPlugin.js"
+import { CredentialWaitAborted } from "../upstream/authorizedFetch.js"
 import type { DownstreamCall } from "../upstream/callChannel.js"
 import { type DirectRoute, directRequest, MCP_NAME_SOURCE, plainHeaderValue, RedirectedCall } from "../upstream/directRequest.js"
 import { passthrough } from "../upstream/passthrough.js"
@@ -284,7 +285,16 @@ export const makeForwarder = (roundStates: RoundStateCodec, heldCalls: HeldCalls
         return exposeResultUris(method, upstream.connector, withoutUpstreamServerInfo(value))
       })
       .catch((error: unknown) => {
-        if (timedOut !== undefined && controller.signal.reason === timedOut) throw timedOut
+        if (timedOut !== undefined && controller.signal.reason === timedOut) {
+          throw error instanceof CredentialWaitAborted
+            ? new ProtocolError(
+              ProtocolErrorCode.InternalError,
+              `connector ${connectorId}: its credential was not ready within ${
+                Duration.format(upstream.connector.timeout)
+              } (the token endpoint did not answer in time); the call was not sent`
+            )
+            : timedOut
+        }
         if (cappedAt !== undefined && controller.signal.reason === cappedAt) {
           // As the SDK client's own total timeout: the connection is checked too.
           upstream.suspect()

@@ -28,6 +28,18 @@ export class CredentialUnavailable extends Error {
   }
 }
 
+/**
+ * The call stopped waiting for the connector's credential (its timeout, or its caller cancelled)
+ * before the credential was ready: the request was never sent. The credential's own work (a
+ * token request other calls wait for too) goes on.
+ */
+export class CredentialWaitAborted extends Error {
+  constructor(readonly reason: unknown) {
+    super("stopped waiting for the connector's credential (e.g. its token endpoint) before it was ready; the request was not sent")
+    this.name = "CredentialWaitAborted"
+  }
+}
+
 /** `url` with the authorization's query parameters, if it has any. */
 const authorizedUrl = (url: URL, authorization: Authorization): URL => {
   const query = Object.entries(authorization.query ?? {})
@@ -47,18 +59,42 @@ const credentialRunner = (credential: Credential, runtime: Runtime.Runtime<never
     if (Option.isSome(failure)) throw new CredentialUnavailable(failure.value)
     throw Runtime.makeFiberFailure(exit.cause)
   }
+  /**
+   * The wait for a credential is part of the request: its signal (the call's timeout, its
+   * caller's cancellation) ends the wait at once. Only this request's fiber is interrupted; a
+   * shared token request goes on for the others (see `clientCredentials`).
+   */
+  const waitWithin = (fiber: Fiber.RuntimeFiber<Authorization, AuthError>, signal: AbortSignal) =>
+    new Promise<Authorization>((resolve, reject) => {
+      const stop = () => {
+        run(Fiber.interruptFork(fiber)).catch(() => {})
+        reject(new CredentialWaitAborted(signal.reason))
+      }
+      if (signal.aborted) return stop()
+      signal.addEventListener("abort", stop, { once: true })
+      run(Fiber.await(fiber)).then((exit) => {
+        signal.removeEventListener("abort", stop)
+        if (signal.aborted) return
+        try {
+          resolve(settled(exit))
+        } catch (error) {
+          reject(error)
+        }
+      }, reject)
+    })
   return {
     /**
      * Most credentials answer at once (a static header: Effect's fast path runs no fiber at all;
      * a cached token), so they run synchronously: a promise and a fiber per upstream request
      * cost ~8 % of a call. One that has to wait (a token request) goes on in its fiber.
      */
-    authorization: (request: UpstreamRequest): Authorization | Promise<Authorization> => {
+    authorization: (request: UpstreamRequest, signal: AbortSignal | null | undefined): Authorization | Promise<Authorization> => {
       const exit = runNow(credential.authorize(request))
       if (Exit.isFailure(exit)) {
         const defect = Cause.dieOption(exit.cause)
         if (Option.isSome(defect) && Runtime.isAsyncFiberException(defect.value)) {
-          return run(Fiber.await(defect.value.fiber as Fiber.RuntimeFiber<Authorization, AuthError>)).then(settled)
+          const fiber = defect.value.fiber as Fiber.RuntimeFiber<Authorization, AuthError>
+          return signal == null ? run(Fiber.await(fiber)).then(settled) : waitWithin(fiber, signal)
         }
       }
       return settled(exit)
@@ -169,7 +205,7 @@ export const authorizedFetch = (options: AuthorizedFetchOptions): FetchLike => {
     const send = async () => {
       const headers = new Headers(init?.headers)
       const request: UpstreamRequest = { url, method, headers, body }
-      const authorization = await credentials.authorization(request)
+      const authorization = await credentials.authorization(request, init?.signal)
       options.sent?.note(authorization)
       for (const [name, value] of Object.entries(authorization.headers ?? {})) headers.set(name, value)
       const response = await fetchWithLinkedSignal(authorizedUrl(url, authorization), { ...init, headers })
@@ -250,7 +286,7 @@ export const authorizedExchange = (options: Pick<AuthorizedFetchOptions, "creden
         return (read ??= new Headers(sent))
       }
     }
-    const authorization = await credentials.authorization(request)
+    const authorization = await credentials.authorization(request, init.signal)
     options.sent?.note(authorization)
     const headers: Record<string, string> = read === undefined ? { ...init.headers } : Object.fromEntries(read)
     for (const [name, value] of Object.entries(authorization.headers ?? {})) {
