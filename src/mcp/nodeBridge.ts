@@ -85,14 +85,29 @@ export const nodeResponseOf = (request: HttpServerRequest.HttpServerRequest): Se
   isIncomingMessage(request.source) ? NodeHttpServerRequest.toServerResponse(request) : undefined
 
 /**
+ * Marks a response the client cut off as ended. The platform writes the handler's response
+ * unless Node's is `writableEnded`; one cut mid-stream has sent its head but not ended, and
+ * writing a head again throws (logged as an unhandled error on every early-closed stream).
+ * Run before the platform's own `close` listener (`prependOnceListener`), which would otherwise
+ * interrupt the request's fiber first and log the client's leaving as an unhandled 499: the
+ * exchange is over and the stream cleaned up here, there is nothing to interrupt.
+ */
+const endIfCut = (out: ServerResponse) => {
+  if (!out.writableEnded) out.end()
+}
+
+/**
  * Waits until `out` is over (ended, or the client went away), keeping the request's fiber until
  * then as `sendResponse` does; what was written is the response.
  */
 export const untilClosed = (out: ServerResponse): Effect.Effect<HttpServerResponse.HttpServerResponse> =>
   Effect.async((resume) => {
-    const done = () => resume(Effect.succeed(HttpServerResponse.empty({ status: out.statusCode })))
+    const done = () => {
+      endIfCut(out)
+      resume(Effect.succeed(HttpServerResponse.empty({ status: out.statusCode })))
+    }
     if (out.closed) done()
-    else out.once("close", done)
+    else out.prependOnceListener("close", done)
   })
 
 /** Calls `onDone` once when the HTTP exchange is over (response sent, or the client went away). */
@@ -200,9 +215,10 @@ export const sendResponse = (
     // now, or the client would wait for it until the first event or keepalive (15 s).
     const hold = request.method === "GET" ? flushedHead(out) : holdFirstWrites(out)
     // The caller left or the response ended: either way the exchange is over.
-    out.once("close", () => {
+    out.prependOnceListener("close", () => {
       hold.stop()
       if (!out.writableFinished) reader.cancel().catch(() => {})
+      endIfCut(out)
       resume(Effect.succeed(HttpServerResponse.empty({ status: response.status })))
     })
     const writable = () =>

@@ -357,10 +357,7 @@ describe("the /v1/mcp abuse corpus", () => {
     const listed = await boundedRequest(gateway.url, { method: "POST", headers: session, body: json(request(9, "tools/list")) })
     expect(listed.body).toContain("fx_echo")
     const crashes = gateway.captured.logs.filter((line) =>
-      /\n\s+at\s|Fiber terminated|unhandled|defect|Maximum call stack|TypeError|RangeError/i.test(line) &&
-      // Known and harmless (reported on issue 18): when a client leaves an event stream early,
-      // the platform's empty response after it tries to write a head already sent (DEBUG only).
-      !line.includes("Cannot write headers after they are sent to the client")
+      /\n\s+at\s|Fiber terminated|unhandled|defect|Maximum call stack|TypeError|RangeError/i.test(line)
     )
     expect(crashes).toEqual([])
   })
