@@ -1,16 +1,20 @@
 /**
  * An upstream that answers with a huge error body (5 MB HTTP 500): the connector's status error
  * in `/api/connectors` and its log line keep only the first few KB, said as cut
- * ("… (N bytes more)"), and reading the status stays fast.
+ * ("… (N bytes more)"), and reading the status stays fast. An error body that never ends (an
+ * upstream's 500 to a call, a token endpoint's error) is read only as far as it is shown: the
+ * error arrives at once.
  */
-import { createServer, type Server } from "node:http"
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http"
 import type { AddressInfo } from "node:net"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import type { RunningGateway } from "../src/Aperture.js"
 import { type Captured, startCapturingGateway } from "./helpers/capture.js"
+import { clientCredentials } from "../plugins/auth/clientCredentials.js"
 import { grant, http, loopback, mcp } from "../src/index.js"
 import { boundedErrorText, MAX_ERROR_TEXT_CHARS } from "../src/upstream/UpstreamError.js"
-import { connectorsOf, eventually } from "./helpers/gateway.js"
+import { startV2Upstream, type V2Upstream } from "./fixtures/v2Upstream.js"
+import { connectorsOf, connectV2, errorOf, eventually } from "./helpers/gateway.js"
 import { rawRequest } from "./helpers/http.js"
 
 const ERROR_BODY_BYTES = 5 * 1024 * 1024
@@ -96,5 +100,101 @@ describe("boundedErrorText", () => {
   it("does not split a surrogate pair", () => {
     const text = "a".repeat(MAX_ERROR_TEXT_CHARS - 1) + "😀" + "b"
     expect(boundedErrorText(text)).toBe(`${"a".repeat(MAX_ERROR_TEXT_CHARS - 1)}… (5 bytes more)`)
+  })
+})
+
+/** An HTTP 500 whose body never ends: 64 KB chunks as fast as the reader takes them, until it goes. */
+const endless500 = (res: ServerResponse) => {
+  const chunk = Buffer.alloc(64 * 1024, 0x7a)
+  res.writeHead(500, { "content-type": "text/plain" })
+  let sent = 0
+  const pump = () => {
+    while (!res.destroyed && res.write(chunk)) sent += chunk.length
+    if (!res.destroyed) res.once("drain", pump)
+  }
+  pump()
+  return () => sent
+}
+
+const bodyOf = (req: IncomingMessage) =>
+  new Promise<string>((resolve) => {
+    const chunks: Array<Buffer> = []
+    req.on("data", (chunk: Buffer) => chunks.push(chunk))
+    req.on("end", () => resolve(Buffer.concat(chunks).toString("utf8")))
+  })
+
+describe("an error body that never ends", () => {
+  let mcpUpstream: V2Upstream
+  let front: Server
+  let other: RunningGateway & { readonly captured: Captured }
+  /** Bytes the endless bodies got out before the gateway stopped reading. */
+  const streamed: Array<() => number> = []
+
+  beforeAll(async () => {
+    mcpUpstream = await startV2Upstream()
+    // In front of a real MCP server: tools/call gets an endless 500, anything else is passed on;
+    // /token is a token endpoint answering with an endless 500.
+    front = createServer(async (req, res) => {
+      const body = await bodyOf(req)
+      if (req.url === "/token" || body.includes("\"tools/call\"")) return void streamed.push(endless500(res))
+      const answer = await fetch(mcpUpstream.url, {
+        method: req.method!,
+        headers: Object.fromEntries(
+          Object.entries(req.headers).filter(([name]) => name !== "host" && name !== "content-length" && name !== "connection")
+        ) as Record<string, string>,
+        ...(body !== "" && { body })
+      })
+      res.writeHead(answer.status, Object.fromEntries(answer.headers))
+      if (answer.body === null) return void res.end()
+      for await (const chunk of answer.body as unknown as AsyncIterable<Uint8Array>) res.write(chunk)
+      res.end()
+    })
+    await new Promise<void>((resolve) => front.listen(0, "127.0.0.1", resolve))
+    const origin = `http://127.0.0.1:${(front.address() as AddressInfo).port}`
+    other = await startCapturingGateway({
+      connectors: {
+        endless: mcp({ url: `${origin}/mcp`, timeout: 15_000 }),
+        endlessToken: mcp({
+          url: `${origin}/mcp`,
+          timeout: 15_000,
+          auth: clientCredentials({ tokenUrl: `${origin}/token`, clientId: "aperture", clientSecret: "not-a-real-secret-4242" })
+        })
+      },
+      identity: [loopback({ login: "local" })],
+      grants: [grant({ src: ["local"], connectors: ["endless/**"] })]
+    })
+  }, 20_000)
+
+  afterAll(async () => {
+    await other?.close()
+    front?.closeAllConnections()
+    await new Promise<void>((resolve) => (front === undefined ? resolve() : front.close(() => resolve())))
+    await mcpUpstream?.close()
+  })
+
+  it("from the upstream, to a call: the call fails at once with the start of the body", async () => {
+    await eventually(async () => (await connectorsOf(other)).connectors.find((c) => c.id === "endless")?.status === "ready", 10_000, "endless ready")
+    const client = await connectV2(other.url)
+    try {
+      const started = performance.now()
+      const error = await errorOf(client.callTool({ name: "endless_echo", arguments: { text: "hi" } }))
+      expect(performance.now() - started).toBeLessThan(2_000)
+      expect(error.message).toMatch(/upstream answered tools\/call with HTTP 500: z{100}/)
+      expect(error.message.length).toBeLessThan(1_000)
+    } finally {
+      await client.close()
+    }
+    // The gateway stopped reading: the upstream got out a bounded amount, not a stream's worth.
+    expect(Math.max(...streamed.map((sent) => sent()))).toBeLessThan(16 * 1024 * 1024)
+  })
+
+  it("from a token endpoint: the connector reports the failed token request at once, not after the 30 s token timeout", async () => {
+    const error = await eventually(async () => {
+      const connector = (await connectorsOf(other)).connectors.find((c) => c.id === "endlessToken")
+      return connector?.status === "misconfigured" ? connector.error : undefined
+    }, 5_000, "endlessToken misconfigured")
+    expect(error).toMatch(/token endpoint returned 500/)
+    expect(error).not.toContain("not-a-real-secret-4242")
+    expect((error ?? "").length).toBeLessThan(1_000)
   })
 })

@@ -12,6 +12,7 @@ import * as Either from "effect/Either"
 import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
 import { importPKCS8, SignJWT } from "jose"
+import { readBounded } from "../upstream/boundedBody.js"
 import { AuthError } from "./AuthPlugin.js"
 import { scrubSecrets } from "./scrubSecrets.js"
 
@@ -115,6 +116,9 @@ const clientAssertion = (request: TokenRequest, key: SigningKey) =>
     })
   })
 
+/** More than any token response or OAuth error holds. */
+const TOKEN_RESPONSE_BYTES = 64 * 1024
+
 /** `origin + path` of a URL: never its query, which could carry a key. */
 const where = (url: URL) => `${url.origin}${url.pathname}`
 
@@ -184,7 +188,8 @@ export const requestToken = (request: TokenRequest): Effect.Effect<IssuedToken, 
         `token endpoint ${where(request.tokenUrl)} answered a redirect (HTTP ${response.status}); redirects are refused: set tokenUrl to the final URL`
       )
     }
-    const text = yield* Effect.promise(() => response.text().catch(() => ""))
+    // A token response is small; an error page past the bound is not read (only its status is shown then).
+    const { text } = yield* Effect.promise(() => readBounded(response.body as AsyncIterable<Uint8Array> | null, TOKEN_RESPONSE_BYTES))
     let json: unknown
     try {
       json = JSON.parse(text)

@@ -15,6 +15,7 @@ import * as Runtime from "effect/Runtime"
 import type { AuthError, Authorization, Credential, UpstreamRequest } from "../auth/AuthPlugin.js"
 import { authorizationSecrets, scrubSecrets, type SentCredentials } from "../auth/scrubSecrets.js"
 import { isEventStream, onBodyDone } from "../http/responseBody.js"
+import { readBounded, scrubbedCut } from "./boundedBody.js"
 import { callInContext, type DownstreamCall } from "./callChannel.js"
 import { type ExchangeInit, type UpstreamAnswer, upstreamExchange, upstreamFetch, webHeaders } from "./upstreamFetch.js"
 
@@ -194,7 +195,7 @@ export const authorizedFetch = (options: AuthorizedFetchOptions): FetchLike => {
     return async (url, init) => {
       const response = await fetchWithLinkedSignal(url, init)
       options.onResponse?.(response)
-      return response
+      return response.status < 400 ? response : boundedErrorAnswer(response)
     }
   }
   const credentials = credentialRunner(credential, runtime)
@@ -234,14 +235,26 @@ export const authorizedFetch = (options: AuthorizedFetchOptions): FetchLike => {
   }
 }
 
+/** An error answer with only the start of its body, which the MCP SDK would read whole into its error. */
+const boundedErrorAnswer = async (response: Response): Promise<Response> => {
+  const bounded = await readBounded(response.body as AsyncIterable<Uint8Array> | null)
+  return new Response(bounded.cut ? `${bounded.text}… (cut)` : bounded.text, {
+    status: response.status,
+    statusText: response.statusText,
+    headers: response.headers
+  })
+}
+
 /**
  * An upstream's error answer with the credential it was sent taken out of its text: a server's
  * error page may echo the request's headers or URL, and that text reaches the caller and logs.
+ * Only its first few KB are read (see {@link readBounded}).
  */
 const withoutEchoedSecrets = async (response: Response, authorization: Authorization): Promise<Response> => {
   if (response.status < 400) return response
-  const text = await response.text().catch(() => "")
-  return new Response(scrubSecrets(text, authorizationSecrets(authorization)), {
+  const bounded = await readBounded(response.body as AsyncIterable<Uint8Array> | null)
+  const secrets = authorizationSecrets(authorization)
+  return new Response(scrubbedCut(scrubSecrets(bounded.text, secrets), bounded, secrets), {
     status: response.status,
     statusText: response.statusText,
     headers: response.headers
@@ -297,8 +310,10 @@ export const authorizedExchange = (options: Pick<AuthorizedFetchOptions, "creden
     const answer = await upstreamExchange(authorizedUrl(url, authorization), { ...init, headers })
     // An error answer is read here, to take the credential out of its text (see withoutEchoedSecrets).
     if (answer.status < 400) return { request, answer, text: undefined }
-    const text = await answer.body.text().catch(() => "")
-    return { request, answer: answerOfText(answer, scrubSecrets(text, authorizationSecrets(authorization))), text }
+    const bounded = await readBounded(answer.body)
+    const secrets = authorizationSecrets(authorization)
+    const text = scrubbedCut(scrubSecrets(bounded.text, secrets), bounded, secrets)
+    return { request, answer: answerOfText(answer, text), text }
   }
   return async (url, init) => {
     const first = await send(url, init)

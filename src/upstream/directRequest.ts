@@ -39,6 +39,7 @@ import {
 } from "@modelcontextprotocol/client"
 import * as Predicate from "effect/Predicate"
 import { abortableDelay } from "./abortableDelay.js"
+import { readBounded } from "./boundedBody.js"
 import type { ExchangeLike } from "./authorizedFetch.js"
 import { errorObjectOf, protocolErrorOf } from "./jsonRpcErrors.js"
 import { type SseEvent, sseEvents } from "./sseEvents.js"
@@ -91,6 +92,9 @@ const DEFAULT_RETRY_MS = 1000
  */
 const AFTER_ANSWER_MS = 1000
 
+/** A 2026-era refusal's JSON-RPC error is small; a body past this is no refusal to read. */
+const REFUSAL_BYTES = 64 * 1024
+
 let lastId = 0
 
 /**
@@ -115,8 +119,9 @@ const ASCII_FIELD = /^[\t\x20-\x7e]*$/
 export const plainHeaderValue = (name: string): boolean =>
   name.length > 0 && name === name.trim() && ASCII_FIELD.test(name) && !name.startsWith("=?base64?")
 
+/** Only the start of an error body is shown, so only that is read (a huge one is not). */
 const httpError = async (answer: UpstreamAnswer, what: string) => {
-  const text = await answer.body.text().catch(() => "")
+  const { text } = await readBounded(answer.body, 800)
   return new Error(`upstream answered ${what} with HTTP ${answer.status}${text === "" ? "" : `: ${text.slice(0, 200)}`}`)
 }
 
@@ -281,7 +286,7 @@ export const directRequest = async (
       // A 2026-era server refuses some calls with 400 and a JSON-RPC error (a capability the
       // caller lacks, a header mismatch): that error is the answer, as the SDK client reads it.
       if (modern && response.status === 400) {
-        const text = await response.body.text().catch(() => "")
+        const { text } = await readBounded(response.body, REFUSAL_BYTES)
         let refusal: unknown
         try {
           refusal = JSON.parse(text)
