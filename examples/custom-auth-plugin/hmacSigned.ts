@@ -13,7 +13,7 @@
  * @module
  */
 import { createHash, createHmac, timingSafeEqual } from "node:crypto"
-import { type Credential, defineAuthPlugin, Secret } from "aperture"
+import { AuthError, type Credential, defineAuthPlugin, Secret } from "aperture"
 import { Effect, Redacted, Schema } from "effect"
 
 export const SCHEME = "APERTURE-HMAC-SHA256"
@@ -21,7 +21,7 @@ export const SCHEME = "APERTURE-HMAC-SHA256"
 export const MAX_SKEW_SECONDS = 300
 
 const hmac = (key: Buffer | string, data: string) => createHmac("sha256", key).update(data).digest()
-const sha256 = (data: string) => createHash("sha256").update(data).digest("hex")
+const sha256 = (data: string | Uint8Array) => createHash("sha256").update(data).digest("hex")
 
 /** The per-day key: HMAC(HMAC("APERTURE1" + secret, day), "request"), so the secret itself never signs. */
 export const deriveKey = (secret: string, day: string) => hmac(hmac(`APERTURE1${secret}`, day), "request")
@@ -69,8 +69,13 @@ export const hmacSigned = defineAuthPlugin({
       }
 
       const credential: Credential = {
-        authorize: (request) =>
-          Effect.sync(() => {
+        authorize: (request) => {
+          // A body that streams to the upstream cannot be hashed before it is sent: refuse
+          // rather than sign it as empty (the upstream would refuse that signature anyway).
+          if (request.bodyStreams === true) {
+            return Effect.fail(new AuthError({ plugin: "hmacSigned", message: "cannot sign a request body that streams (send a Content-Length of at most 1 MiB)" }))
+          }
+          return Effect.sync(() => {
             const timestamp = Math.floor(Date.now() / 1000) + offsetSeconds
             const bodyHash = sha256(request.body ?? "")
             const signature = hmac(keyFor(dayOf(timestamp)), canonicalRequest(request.method, request.url, timestamp, bodyHash))
@@ -82,7 +87,8 @@ export const hmacSigned = defineAuthPlugin({
                 "x-aperture-content-sha256": bodyHash
               }
             }
-          }),
+          })
+        },
         onUnauthorized: (_request, response) =>
           Effect.sync(() => {
             // Retry only when the refusal was about our clock; a bad signature stays refused.

@@ -24,8 +24,18 @@ export interface UpstreamRequest {
   readonly url: URL
   readonly method: string
   readonly headers: Headers
-  /** The body when it is a string already in memory (MCP JSON-RPC); undefined for streamed bodies. */
-  readonly body: string | undefined
+  /**
+   * The request body when it is in memory: a string (MCP JSON-RPC) or the bytes of a proxied
+   * HTTP body the gateway read whole. `undefined` when there is no body, or when it streams to
+   * the upstream: `bodyStreams` tells the two apart.
+   */
+  readonly body: string | Uint8Array | undefined
+  /**
+   * `true` when the request has a body that streams to the upstream and so is not in `body` (a
+   * proxied body of unknown length or above the in-memory limit). A plugin that must read the
+   * body (to sign it, say) fails here rather than treat it as empty. Absent means `false`.
+   */
+  readonly bodyStreams?: boolean
 }
 
 /** What a credential adds to one upstream request. */
