@@ -2,12 +2,16 @@
  * The custom plugin end to end: the example's own `aperture.config.ts`, loaded as users load
  * it, in front of an upstream that checks every signature.
  */
+import { createServer, type Server } from "node:http"
+import type { AddressInfo } from "node:net"
 import { fileURLToPath } from "node:url"
 import { Client, StreamableHTTPClientTransport } from "@modelcontextprotocol/client"
 import { Effect } from "effect"
 import { afterEach, describe, expect, it } from "vitest"
 import { Aperture, type RunningGateway } from "../../src/Aperture.js"
 import { loadConfigFile } from "../../src/config/load.js"
+import { grant, http, loopback } from "../../src/index.js"
+import { hmacSigned, verifySignature } from "./hmacSigned.js"
 import { startSignedUpstream, type SignedUpstream } from "./signedUpstream.js"
 
 const configFile = fileURLToPath(new URL("./aperture.config.ts", import.meta.url))
@@ -15,12 +19,35 @@ const SECRET = `hmac-${crypto.randomUUID()}`
 
 let upstream: SignedUpstream | undefined
 let gateway: RunningGateway | undefined
+let api: Server | undefined
 
 afterEach(async () => {
   await gateway?.close()
   await upstream?.close()
-  gateway = upstream = undefined
+  await new Promise((resolve) => api === undefined ? resolve(undefined) : api.close(resolve))
+  gateway = upstream = api = undefined
 })
+
+/** A plain node:http API that checks each request's signature over the body it received. */
+const startSignedApi = async () => {
+  const verdicts: Array<{ readonly method: string; readonly body: string; readonly ok: boolean }> = []
+  const server = createServer((request, response) => {
+    const chunks: Array<Buffer> = []
+    request.on("data", (chunk: Buffer) => chunks.push(chunk))
+    request.on("end", () => {
+      const body = Buffer.concat(chunks).toString("utf8")
+      const headers = new Headers()
+      for (const [name, value] of Object.entries(request.headers)) if (typeof value === "string") headers.set(name, value)
+      const url = new URL(request.url ?? "/", `http://${request.headers.host}`)
+      const verdict = verifySignature(new Map([["example", SECRET]]), { method: request.method ?? "GET", url, headers, body }, Math.floor(Date.now() / 1000))
+      verdicts.push({ method: request.method ?? "GET", body, ok: verdict.ok })
+      response.writeHead(verdict.ok ? 200 : 401, { "content-type": "application/json" })
+      response.end(JSON.stringify(verdict))
+    })
+  })
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve))
+  return { server, origin: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, verdicts }
+}
 
 /** Starts the example's config against `target`, with `secret` in the environment. */
 const startExample = async (target: SignedUpstream, secret: string) => {
@@ -76,5 +103,44 @@ describe("hmacSigned", () => {
     expect(state.error).toMatch(/HTTP 401/)
     expect(new Set(upstream.refusals)).toEqual(new Set(["signature"]))
     expect(JSON.stringify(state)).not.toContain("not-the-key")
+  })
+
+  it("signs a proxied POST over the body it forwards (an HTTP connector)", async () => {
+    const signedApi = await startSignedApi()
+    api = signedApi.server
+    gateway = await Aperture.start({
+      connectors: { api: http({ url: `${signedApi.origin}/api`, allowPrivate: true, auth: hmacSigned({ keyId: "example", secret: SECRET }) }) },
+      identity: [loopback({ login: "local" })],
+      grants: [grant({ src: ["local"], connectors: ["api/**"] })],
+      server: { port: 0 }
+    })
+    const body = JSON.stringify({ note: "signed body" })
+    const post = await fetch(`${gateway.origin}/v1/connectors/api/notes`, { method: "POST", headers: { "content-type": "application/json" }, body })
+    expect(post.status).toBe(200)
+    const get = await fetch(`${gateway.origin}/v1/connectors/api/notes`)
+    expect(get.status).toBe(200)
+    expect(signedApi.verdicts).toEqual([{ method: "POST", body, ok: true }, { method: "GET", body: "", ok: true }])
+  })
+
+  it("refuses to sign a POST body that streams, instead of signing it as empty", async () => {
+    const signedApi = await startSignedApi()
+    api = signedApi.server
+    gateway = await Aperture.start({
+      connectors: { api: http({ url: `${signedApi.origin}/api`, allowPrivate: true, auth: hmacSigned({ keyId: "example", secret: SECRET }) }) },
+      identity: [loopback({ login: "local" })],
+      grants: [grant({ src: ["local"], connectors: ["api/**"] })],
+      server: { port: 0 }
+    })
+    // No Content-Length (chunked): the proxy streams the body rather than read it whole.
+    const chunked = new ReadableStream<Uint8Array>({
+      start: (controller) => {
+        controller.enqueue(new TextEncoder().encode("streamed"))
+        controller.close()
+      }
+    })
+    const post = await fetch(`${gateway.origin}/v1/connectors/api/notes`, { method: "POST", body: chunked, duplex: "half" } as RequestInit)
+    expect(post.status).toBe(502)
+    expect(await post.text()).toMatch(/cannot sign a request body that streams/)
+    expect(signedApi.verdicts).toEqual([])
   })
 })

@@ -340,7 +340,10 @@ export class HttpProxy extends Effect.Service<HttpProxy>()("aperture/HttpProxy",
             get headers() {
               return webRequestHeaders ??= webHeaders(headers)
             },
-            body: undefined
+            // The contract: a body read whole is the plugin's to read; one that streams is
+            // marked so, never passed as "no body" (a signature over it would be over nothing).
+            body: Buffer.isBuffer(body) ? body : undefined,
+            bodyStreams: body !== undefined && !Buffer.isBuffer(body)
           }
           const authorization = yield* Effect.mapError(credential.authorize(upstreamRequest), credentialFailed)
           const withCredential: OutgoingHttpHeaders = { ...headers }
