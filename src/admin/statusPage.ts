@@ -10,6 +10,7 @@ import { createHash } from "node:crypto"
 import type * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import * as Effect from "effect/Effect"
+import { CONNECTORS_PREFIX } from "../http/paths.js"
 import { hostRefusal } from "./caller.js"
 
 /** How often the page re-reads `/api/connectors`, unless `?refresh=<ms>` says otherwise. */
@@ -58,7 +59,7 @@ const render = (connectors) => {
     tr.appendChild(cell(c.since ? new Date(c.since).toLocaleTimeString() : ""));
     tr.appendChild(cell([c.error, ...(c.warnings || [])].filter(Boolean).join("; "), "error"));
     const usable = c.status !== "no_access";
-    const tools = c.protocol === "http" ? (usable ? "/v1/connectors/" + c.id + "/" : "") : c.tools.join(", ");
+    const tools = c.protocol === "http" ? (usable ? CONNECTORS_PREFIX + c.id + "/" : "") : c.tools.join(", ");
     tr.appendChild(cell(tools, "tools"));
     body.appendChild(tr);
   }

@@ -7,11 +7,12 @@
 import * as Duration from "effect/Duration"
 import { type CompiledPattern, patternTouchesConnector } from "../grants/pattern.js"
 import { adminPolicy, srcMatches } from "../grants/policy.js"
+import { CONNECTORS_PREFIX } from "../http/paths.js"
 import { describeIdentityPlugin, type Identity } from "../identity/IdentityPlugin.js"
 import { type ApertureConfig, type Connector, formatIssue } from "../config/model.js"
 
 const exposes = (c: Connector): string => {
-  if (c.kind === "http") return `proxied at /v1/connectors/${c.id}/ (methods ${c.methods.join(", ")})`
+  if (c.kind === "http") return `proxied at ${CONNECTORS_PREFIX}${c.id}/ (methods ${c.methods.join(", ")})`
   return c.prefix
     ? `tools and prompts as ${c.id}_<name>, resources as ${c.id}-<uri>`
     : "names unprefixed (prefix: false)"

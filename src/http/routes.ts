@@ -11,13 +11,10 @@ import { connectorsApi } from "../admin/connectorsApi.js"
 import { health } from "../admin/health.js"
 import { metricsRoute } from "../admin/metrics.js"
 import { statusPage } from "../admin/statusPage.js"
-import { PROTECTED_RESOURCE_PATH } from "../identity/Identities.js"
 import { McpEndpoint } from "../mcp/McpEndpoint.js"
 import { HttpProxy } from "../proxy/HttpProxy.js"
-import { CONNECTORS_PREFIX } from "../proxy/upstreamPath.js"
+import { CONNECTORS_PREFIX, MCP_PATH, PROTECTED_RESOURCE_PATH } from "./paths.js"
 import { protectedResource } from "./protectedResource.js"
-
-export const MCP_PATH = "/v1/mcp"
 
 /**
  * The router finds no route for a path it cannot percent-decode (`/v1/connectors/api/a%zz`) and
@@ -38,7 +35,7 @@ const MalformedProxyPaths = HttpLayerRouter.middleware(
 
 const Endpoints = HttpLayerRouter.addAll([
   HttpLayerRouter.route("*", MCP_PATH, (request) => Effect.flatMap(McpEndpoint, (endpoint) => endpoint.handle(request))),
-  HttpLayerRouter.route("*", "/v1/connectors/*", (request) => Effect.flatMap(HttpProxy, (proxy) => proxy.handle(request))),
+  HttpLayerRouter.route("*", `${CONNECTORS_PREFIX}*`, (request) => Effect.flatMap(HttpProxy, (proxy) => proxy.handle(request))),
   HttpLayerRouter.route("GET", "/healthz", health),
   HttpLayerRouter.route("GET", "/api/connectors", connectorsApi),
   HttpLayerRouter.route("GET", "/metrics", metricsRoute),

@@ -8,6 +8,7 @@
 import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
 import { GatewayConfig } from "../config/GatewayConfig.js"
+import { MCP_PATH, PROTECTED_RESOURCE_PATH } from "../http/paths.js"
 import { bearerToken } from "./bearerToken.js"
 import type { AuthorizationServer, CallerRequest, Identifier, Identity } from "./IdentityPlugin.js"
 
@@ -17,11 +18,6 @@ export class Unauthenticated extends Data.TaggedError("Unauthenticated")<{
   /** A credential was presented and refused (RFC 6750 `error="invalid_token"`). */
   readonly refused: boolean
 }> {}
-
-/** Where RFC 9728 metadata is served. */
-export const PROTECTED_RESOURCE_PATH = "/.well-known/oauth-protected-resource"
-/** The MCP endpoint, the resource a token is for unless a plugin names another. */
-const MCP_PATH = "/v1/mcp"
 
 /** RFC 9728 protected-resource metadata. */
 export interface ProtectedResourceMetadata {

@@ -8,6 +8,7 @@
 import type { UpstreamItem } from "../catalog/index.js"
 import type { Connector, HttpConnector } from "../config/model.js"
 import type { CallerPolicy } from "../grants/policy.js"
+import { CONNECTORS_PREFIX } from "../http/paths.js"
 
 export const LIST_CONNECTORS_TOOL = "aperture_list_connectors"
 
@@ -65,7 +66,7 @@ export const makeSystemTools = (connectors: ReadonlyArray<Connector>) => {
       connectors: mine.map((c) => ({
         id: c.id,
         description: c.description ?? "",
-        base_path: `/v1/connectors/${c.id}/`,
+        base_path: `${CONNECTORS_PREFIX}${c.id}/`,
         methods: [...c.methods]
       }))
     }

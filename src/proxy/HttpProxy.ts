@@ -33,6 +33,7 @@ import { GatewayConfig } from "../config/GatewayConfig.js"
 import type { HttpConnector } from "../config/model.js"
 import type { Decision } from "../grants/policy.js"
 import { makeHostGuard } from "../http/hostGuard.js"
+import { CONNECTORS_PREFIX } from "../http/paths.js"
 import { Identities, requestOrigin } from "../identity/Identities.js"
 import { consumedHeaders, type Identity } from "../identity/IdentityPlugin.js"
 import { McpRouter } from "../mcp/McpRouter.js"
@@ -42,7 +43,7 @@ import { connectHostname, guardedLookup, PrivateAddressRefused, refuseLiteral } 
 import { callerResponseHeaders, upstreamRequestHeaders } from "./headers.js"
 import { CallerBodyStalled, errorResponse, type ProxyError, ProxyRequestRefused, UpstreamFailed } from "./ProxyError.js"
 import { scrubbedErrorBody } from "./scrubbedErrorBody.js"
-import { CONNECTORS_PREFIX, decodePath, methodOverrideParam, normalizeBase, splitTarget, upstreamUrl, withQueryParams } from "./upstreamPath.js"
+import { decodePath, methodOverrideParam, normalizeBase, splitTarget, upstreamUrl, withQueryParams } from "./upstreamPath.js"
 
 /** One HTTP connector, ready to proxy. */
 interface Route {

@@ -9,8 +9,7 @@
  * @module
  */
 import * as Either from "effect/Either"
-
-export const CONNECTORS_PREFIX = "/v1/connectors/"
+import { CONNECTORS_PREFIX } from "../http/paths.js"
 
 export interface ProxyTarget {
   readonly connectorId: string
