@@ -59,7 +59,7 @@ const render = (connectors) => {
     tr.appendChild(cell(c.since ? new Date(c.since).toLocaleTimeString() : ""));
     tr.appendChild(cell([c.error, ...(c.warnings || [])].filter(Boolean).join("; "), "error"));
     const usable = c.status !== "no_access";
-    const tools = c.protocol === "http" ? (usable ? CONNECTORS_PREFIX + c.id + "/" : "") : c.tools.join(", ");
+    const tools = c.protocol === "http" ? (usable ? "${CONNECTORS_PREFIX}" + c.id + "/" : "") : c.tools.join(", ");
     tr.appendChild(cell(tools, "tools"));
     body.appendChild(tr);
   }
