@@ -24,7 +24,9 @@ import { type ConfigInvalid, decodeConfig } from "./config/decode.js"
 import type { UserConfig } from "./config/dsl.js"
 import { GatewayConfig } from "./config/GatewayConfig.js"
 import { type ApertureConfig, isApertureConfig } from "./config/model.js"
+import { GrantPolicy } from "./grants/GrantPolicy.js"
 import { type ListenFailed, listenFailed } from "./http/ListenFailed.js"
+import { MCP_PATH } from "./http/paths.js"
 import { NotFoundBody, Routes } from "./http/routes.js"
 import { withoutTracing } from "./http/tracing.js"
 import { Identities } from "./identity/Identities.js"
@@ -43,7 +45,10 @@ const resolveConfig = (config: UserConfig | ApertureConfig) =>
 
 /** The gateway's services, without an HTTP server. */
 const services = (config: ApertureConfig) => {
-  const base = Layer.provideMerge(Catalog.Default, Layer.merge(Layer.succeed(GatewayConfig, config), Metrics.Default))
+  const base = Layer.provideMerge(
+    Layer.merge(Catalog.Default, GrantPolicy.Default),
+    Layer.merge(Layer.succeed(GatewayConfig, config), Metrics.Default)
+  )
   const upstreams = Layer.provideMerge(Layer.mergeAll(Upstreams.Default, Identities.Default, AuditLog.Default), base)
   const router = Layer.provideMerge(McpRouter.Default, upstreams)
   const endpoints = Layer.merge(McpEndpoint.Default, HttpProxy.Default)
@@ -71,7 +76,7 @@ const listenLog = Effect.gen(function*() {
   if (address._tag === "TcpAddress") {
     const host = address.hostname.includes(":") ? `[${address.hostname}]` : address.hostname
     yield* Effect.logInfo(
-      `Aperture listening on http://${host}:${address.port}/v1/mcp (${config.connectors.length} ${config.connectors.length === 1 ? "connector" : "connectors"})`
+      `Aperture listening on http://${host}:${address.port}${MCP_PATH} (${config.connectors.length} ${config.connectors.length === 1 ? "connector" : "connectors"})`
     )
   }
 })
@@ -92,10 +97,10 @@ export const layerWithoutServer = (config: ApertureConfig) =>
  * own (`HttpLayerRouter.serve(Layer.mergeAll(HostRoutes, Aperture.layer(config)))`).
  */
 export const layerOnRouter = (config: ApertureConfig): Layer.Layer<ApertureServices, never, HttpLayerRouter.HttpRouter> =>
-  // The routes' request-time needs are the services this layer outputs; the host's `serve`
-  // runs handlers with them because this layer is part of the app it serves.
+  // The routes take the services they use when they are built (see http/routes.ts), so their
+  // only need left is the host's router.
   Drain.pipe(
-    Layer.provide(Routes as unknown as Layer.Layer<never, never, HttpLayerRouter.HttpRouter | ApertureServices>),
+    Layer.provide(Routes),
     Layer.provideMerge(services(config))
   )
 
@@ -187,7 +192,7 @@ export const start = async (config: UserConfig | ApertureConfig): Promise<Runnin
       ? `http://${address.hostname.includes(":") ? `[${address.hostname}]` : address.hostname === "0.0.0.0" ? "127.0.0.1" : address.hostname}:${address.port}`
       : `http://unix:${address.path}`
     return {
-      url: `${origin}/v1/mcp`,
+      url: `${origin}${MCP_PATH}`,
       origin,
       close: () => Effect.runPromise(Scope.close(scope, Exit.void))
     }

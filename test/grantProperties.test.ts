@@ -12,7 +12,8 @@ import type { Identity } from "../src/identity/IdentityPlugin.js"
 import type { CatalogSnapshot } from "../src/catalog/Catalog.js"
 import type { IndexEntry } from "../src/catalog/index.js"
 import type { McpConnector } from "../src/config/model.js"
-import { allowed, callerView } from "../src/mcp/views.js"
+import { allowed } from "../src/catalog/entryGrant.js"
+import { callerView } from "../src/mcp/views.js"
 
 const compile = (source: string): CompiledPattern => {
   const parsed = parsePattern(source)

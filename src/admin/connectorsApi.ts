@@ -9,12 +9,10 @@ import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import type * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as Effect from "effect/Effect"
 import { authType } from "../auth/AuthPlugin.js"
-import { Catalog } from "../catalog/Catalog.js"
-import { GatewayConfig } from "../config/GatewayConfig.js"
-import { adminPolicy } from "../grants/policy.js"
-import { McpRouter } from "../mcp/McpRouter.js"
-import { allowed } from "../mcp/views.js"
-import { adminCaller } from "./caller.js"
+import type { Catalog } from "../catalog/Catalog.js"
+import { allowed } from "../catalog/entryGrant.js"
+import type { GrantPolicy } from "../grants/GrantPolicy.js"
+import type { AdminGate } from "./caller.js"
 
 export type ApiStatus = "ready" | "connecting" | "needs_auth" | "misconfigured" | "down" | "no_access"
 
@@ -43,14 +41,12 @@ export interface ApiNoAccessConnector {
   readonly tools: readonly []
 }
 
-export const connectorsApi = (request: HttpServerRequest.HttpServerRequest) =>
+export const connectorsApi = (catalog: Catalog, grants: GrantPolicy, gate: AdminGate) => (request: HttpServerRequest.HttpServerRequest) =>
   Effect.gen(function*() {
-    const catalog = yield* Catalog
-    const router = yield* McpRouter
-    const caller = yield* adminCaller(request)
+    const caller = yield* gate.caller(request)
     if (caller._tag === "Left") return caller.left
-    const admin = adminPolicy((yield* GatewayConfig).grants).isAdmin(caller.right)
-    const policy = router.policyOf(caller.right)
+    const admin = grants.isAdmin(caller.right)
+    const policy = grants.policyOf(caller.right)
     const snapshot = yield* catalog.get
     const connectors: Array<ApiConnector | ApiNoAccessConnector> = snapshot.states.map((state) => {
       const c = state.connector
@@ -78,5 +74,5 @@ export const connectorsApi = (request: HttpServerRequest.HttpServerRequest) =>
         since: new Date(state.since).toISOString()
       }
     })
-    return yield* HttpServerResponse.json(admin ? { admin: true, connectors } : { connectors })
+    return HttpServerResponse.unsafeJson(admin ? { admin: true, connectors } : { connectors })
   })

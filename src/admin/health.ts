@@ -9,14 +9,13 @@
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import type * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as Effect from "effect/Effect"
-import { Catalog } from "../catalog/Catalog.js"
-import { hostRefusal } from "./caller.js"
+import type { Catalog } from "../catalog/Catalog.js"
+import type { AdminGate } from "./caller.js"
 
-export const health = (request: HttpServerRequest.HttpServerRequest) =>
+export const health = (catalog: Catalog, gate: AdminGate) => (request: HttpServerRequest.HttpServerRequest) =>
   Effect.gen(function*() {
-    const refused = yield* hostRefusal(request)
+    const refused = gate.hostRefusal(request)
     if (refused !== undefined) return refused
-    const catalog = yield* Catalog
     const wantsReady = new URL(request.url, "http://localhost").searchParams.has("ready")
     const snapshot = yield* catalog.get
     // HTTP connectors count as attempted once their credential is set up (proxy/HttpProxy.ts).
@@ -24,7 +23,7 @@ export const health = (request: HttpServerRequest.HttpServerRequest) =>
     const counts: Record<string, number> = {}
     for (const s of snapshot.states) counts[s.status] = (counts[s.status] ?? 0) + 1
     if (wantsReady && pending.length > 0) {
-      return yield* HttpServerResponse.json({ status: "starting", pending, connectors: counts }, { status: 503 })
+      return HttpServerResponse.unsafeJson({ status: "starting", pending, connectors: counts }, { status: 503 })
     }
-    return yield* HttpServerResponse.json({ status: "ok", connectors: counts })
+    return HttpServerResponse.unsafeJson({ status: "ok", connectors: counts })
   })

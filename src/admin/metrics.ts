@@ -8,32 +8,37 @@
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import type * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as Effect from "effect/Effect"
-import { Catalog } from "../catalog/Catalog.js"
-import { GatewayConfig } from "../config/GatewayConfig.js"
-import { adminPolicy } from "../grants/policy.js"
-import { McpEndpoint } from "../mcp/McpEndpoint.js"
-import { type Gauge, Metrics } from "../metrics/Metrics.js"
-import { HttpProxy } from "../proxy/HttpProxy.js"
-import { Upstreams } from "../upstream/Upstreams.js"
-import { adminCaller } from "./caller.js"
+import type { Catalog } from "../catalog/Catalog.js"
+import type { GrantPolicy } from "../grants/GrantPolicy.js"
+import type { Gauge, Metrics } from "../metrics/Metrics.js"
+import type { HttpProxy } from "../proxy/HttpProxy.js"
+import type { Upstreams } from "../upstream/Upstreams.js"
+import type { AdminGate } from "./caller.js"
 import type { ApiStatus } from "./connectorsApi.js"
 
 const FORBIDDEN = "forbidden: /metrics needs a grant with role \"admin\" or readMetrics"
 
 const STATUSES: ReadonlyArray<ApiStatus> = ["ready", "connecting", "needs_auth", "misconfigured", "down"]
 
-export const metricsRoute = (request: HttpServerRequest.HttpServerRequest) =>
+/** What `/metrics` reads: the registry, and the owners of the gauges read at scrape time. */
+export interface MetricsSources {
+  readonly metrics: Metrics
+  readonly catalog: Catalog
+  readonly upstreams: Upstreams
+  readonly proxy: HttpProxy
+  /** The MCP endpoint's counts (its service, passed by the routes: admin does not import the MCP side). */
+  readonly endpoint: { readonly sessions: () => number; readonly inFlight: () => number }
+}
+
+export const metricsRoute = (sources: MetricsSources, grants: GrantPolicy, gate: AdminGate) => (request: HttpServerRequest.HttpServerRequest) =>
   Effect.gen(function*() {
-    const caller = yield* adminCaller(request)
+    const caller = yield* gate.caller(request)
     if (caller._tag === "Left") return caller.left
-    if (!adminPolicy((yield* GatewayConfig).grants).mayReadMetrics(caller.right)) {
+    if (!grants.mayReadMetrics(caller.right)) {
       return HttpServerResponse.unsafeJson({ error: FORBIDDEN }, { status: 403 })
     }
-    const metrics = yield* Metrics
-    const endpoint = yield* McpEndpoint
-    const proxy = yield* HttpProxy
-    const upstreams = yield* Upstreams
-    const snapshot = (yield* Catalog).current()
+    const { metrics, endpoint, proxy, upstreams } = sources
+    const snapshot = sources.catalog.current()
     const gauges: ReadonlyArray<Gauge> = [
       {
         name: "aperture_active_sessions",

@@ -10,8 +10,8 @@ import { createHash } from "node:crypto"
 import type * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import * as Effect from "effect/Effect"
-import { CONNECTORS_PREFIX } from "../http/paths.js"
-import { hostRefusal } from "./caller.js"
+import { CONNECTORS_PREFIX, MCP_PATH } from "../http/paths.js"
+import type { AdminGate } from "./caller.js"
 
 /** How often the page re-reads `/api/connectors`, unless `?refresh=<ms>` says otherwise. */
 export const DEFAULT_REFRESH_MS = 2000
@@ -95,7 +95,7 @@ const page = `<!doctype html>
 </head>
 <body>
 <h1>Aperture</h1>
-<p class="meta">Connectors as you see them · MCP endpoint <code>/v1/mcp</code> · <span id="updated">loading…</span></p>
+<p class="meta">Connectors as you see them · MCP endpoint <code>${MCP_PATH}</code> · <span id="updated">loading…</span></p>
 <div id="banner" role="alert"></div>
 <table>
 <thead><tr><th>Connector</th><th>Protocol</th><th>Status</th><th>Since</th><th>Last error</th><th>Tools you may use</th></tr></thead>
@@ -115,8 +115,7 @@ const headers = {
 }
 
 /** The page itself holds nothing private (it reads `/api/connectors` as the viewer); still Host/Origin-checked like every endpoint. */
-export const statusPage = (request: HttpServerRequest.HttpServerRequest) =>
-  Effect.map(
-    hostRefusal(request),
-    (refused) => refused ?? HttpServerResponse.text(page, { contentType: "text/html; charset=utf-8", headers })
+export const statusPage = (gate: AdminGate) => (request: HttpServerRequest.HttpServerRequest) =>
+  Effect.succeed(
+    gate.hostRefusal(request) ?? HttpServerResponse.text(page, { contentType: "text/html; charset=utf-8", headers })
   )

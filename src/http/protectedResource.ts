@@ -8,15 +8,14 @@
 import type * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import * as Effect from "effect/Effect"
-import { Identities, requestOrigin } from "../identity/Identities.js"
+import { type Identities, requestOrigin } from "../identity/Identities.js"
 
-export const protectedResource = (request: HttpServerRequest.HttpServerRequest) =>
-  Effect.gen(function*() {
-    const identities = yield* Identities
+export const protectedResource = (identities: Identities) => (request: HttpServerRequest.HttpServerRequest) =>
+  Effect.sync(() => {
     const metadata = identities.protectedResource(requestOrigin(request.headers as Readonly<Record<string, string | undefined>>))
     if (metadata === undefined) return HttpServerResponse.empty({ status: 404 })
     // Browser-based MCP clients read it cross-origin; it holds nothing secret.
-    return yield* HttpServerResponse.json(metadata, {
+    return HttpServerResponse.unsafeJson(metadata, {
       headers: { "access-control-allow-origin": "*", "cache-control": "max-age=300" }
     })
   })

@@ -7,12 +7,19 @@ import * as HttpServerError from "@effect/platform/HttpServerError"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
+import { makeAdminGate } from "../admin/caller.js"
 import { connectorsApi } from "../admin/connectorsApi.js"
 import { health } from "../admin/health.js"
 import { metricsRoute } from "../admin/metrics.js"
 import { statusPage } from "../admin/statusPage.js"
+import { Catalog } from "../catalog/Catalog.js"
+import { GatewayConfig } from "../config/GatewayConfig.js"
+import { GrantPolicy } from "../grants/GrantPolicy.js"
+import { Identities } from "../identity/Identities.js"
 import { McpEndpoint } from "../mcp/McpEndpoint.js"
+import { Metrics } from "../metrics/Metrics.js"
 import { HttpProxy } from "../proxy/HttpProxy.js"
+import { Upstreams } from "../upstream/Upstreams.js"
 import { CONNECTORS_PREFIX, MCP_PATH, PROTECTED_RESOURCE_PATH } from "./paths.js"
 import { protectedResource } from "./protectedResource.js"
 
@@ -33,17 +40,34 @@ const MalformedProxyPaths = HttpLayerRouter.middleware(
   { global: true }
 )
 
-const Endpoints = HttpLayerRouter.addAll([
-  HttpLayerRouter.route("*", MCP_PATH, (request) => Effect.flatMap(McpEndpoint, (endpoint) => endpoint.handle(request))),
-  HttpLayerRouter.route("*", `${CONNECTORS_PREFIX}*`, (request) => Effect.flatMap(HttpProxy, (proxy) => proxy.handle(request))),
-  HttpLayerRouter.route("GET", "/healthz", health),
-  HttpLayerRouter.route("GET", "/api/connectors", connectorsApi),
-  HttpLayerRouter.route("GET", "/metrics", metricsRoute),
-  HttpLayerRouter.route("GET", "/", statusPage),
-  HttpLayerRouter.route("GET", "/ui", statusPage),
-  HttpLayerRouter.route("GET", PROTECTED_RESOURCE_PATH, protectedResource),
-  HttpLayerRouter.route("GET", `${PROTECTED_RESOURCE_PATH}${MCP_PATH}`, protectedResource)
-])
+/**
+ * The routes, built once with the services they use: a handler closes over its services rather
+ * than looking them up per request, so this layer's requirements are those services.
+ */
+const Endpoints = HttpLayerRouter.addAll(Effect.gen(function*() {
+  const config = yield* GatewayConfig
+  const identities = yield* Identities
+  const catalog = yield* Catalog
+  const grants = yield* GrantPolicy
+  const endpoint = yield* McpEndpoint
+  const proxy = yield* HttpProxy
+  const metrics = yield* Metrics
+  const upstreams = yield* Upstreams
+  const gate = makeAdminGate(config, identities)
+  const page = statusPage(gate)
+  const metadata = protectedResource(identities)
+  return [
+    HttpLayerRouter.route("*", MCP_PATH, endpoint.handle),
+    HttpLayerRouter.route("*", `${CONNECTORS_PREFIX}*`, proxy.handle),
+    HttpLayerRouter.route("GET", "/healthz", health(catalog, gate)),
+    HttpLayerRouter.route("GET", "/api/connectors", connectorsApi(catalog, grants, gate)),
+    HttpLayerRouter.route("GET", "/metrics", metricsRoute({ metrics, catalog, upstreams, proxy, endpoint }, grants, gate)),
+    HttpLayerRouter.route("GET", "/", page),
+    HttpLayerRouter.route("GET", "/ui", page),
+    HttpLayerRouter.route("GET", PROTECTED_RESOURCE_PATH, metadata),
+    HttpLayerRouter.route("GET", `${PROTECTED_RESOURCE_PATH}${MCP_PATH}`, metadata)
+  ] as const
+}))
 
 export const Routes = Layer.mergeAll(Endpoints, MalformedProxyPaths)
 

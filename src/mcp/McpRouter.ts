@@ -24,11 +24,13 @@ import * as Predicate from "effect/Predicate"
 import { type AuditOutcome, AuditLog } from "../audit/AuditLog.js"
 import { unservedEvent } from "../audit/unservedCall.js"
 import { Catalog, type CatalogSnapshot } from "../catalog/Catalog.js"
+import { decideEntry } from "../catalog/entryGrant.js"
 import type { IndexEntry, UpstreamItem } from "../catalog/index.js"
 import { splitPrefixedUri } from "../catalog/names.js"
 import { GatewayConfig } from "../config/GatewayConfig.js"
 import type { Category } from "../grants/pattern.js"
-import { type CallerPolicy, type Decision, PolicyCache } from "../grants/policy.js"
+import { GrantPolicy } from "../grants/GrantPolicy.js"
+import type { Decision } from "../grants/policy.js"
 import type { Identity } from "../identity/IdentityPlugin.js"
 import { Metrics } from "../metrics/Metrics.js"
 import { logPasses, missingCapability } from "../upstream/callChannel.js"
@@ -40,7 +42,7 @@ import { HeldCalls } from "./heldCalls.js"
 import { ResourceSubscriptions } from "./resourceSubscriptions.js"
 import { unlistedResource } from "./resourceUris.js"
 import { makeSystemTools } from "./systemTools.js"
-import { callerView, decideEntry, encodedPage, pageResult } from "./views.js"
+import { callerView, encodedPage, pageResult } from "./views.js"
 
 type Params = Record<string, unknown> | undefined
 
@@ -103,7 +105,6 @@ export class McpRouter extends Effect.Service<McpRouter>()("aperture/McpRouter",
     const catalog = yield* Catalog
     const upstreams = yield* Upstreams
     const audit = yield* AuditLog
-    const policies = new PolicyCache(config.grants)
     // One random key per gateway process: round states do not outlive it (callers start over).
     const roundStates = createRequestStateCodec<RoundState>({
       key: crypto.getRandomValues(new Uint8Array(32)),
@@ -112,7 +113,8 @@ export class McpRouter extends Effect.Service<McpRouter>()("aperture/McpRouter",
     const metrics = yield* Metrics
     const system = makeSystemTools(config.connectors)
 
-    const policyOf = (identity: Identity): CallerPolicy => policies.get(identity)
+    // The grant policy's own cached lookup, taken once: asked on every list and call.
+    const { policyOf } = yield* GrantPolicy
 
     const live = (entry: IndexEntry): LiveUpstream => {
       const upstream = upstreams.get(entry.connector.id)

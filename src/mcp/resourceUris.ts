@@ -11,11 +11,11 @@
  * @module
  */
 import type { CatalogSnapshot } from "../catalog/Catalog.js"
+import { decideEntry } from "../catalog/entryGrant.js"
 import type { IndexEntry } from "../catalog/index.js"
 import { exposedUri } from "../catalog/names.js"
 import { speaksMcp } from "../config/model.js"
 import type { CallerPolicy, Decision } from "../grants/policy.js"
-import { decideEntry } from "./views.js"
 
 type Json = Record<string, unknown>
 

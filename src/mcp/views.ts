@@ -6,8 +6,9 @@
  */
 import { createHash } from "node:crypto"
 import type { CatalogSnapshot } from "../catalog/Catalog.js"
+import { allowed } from "../catalog/entryGrant.js"
 import type { IndexEntry, UpstreamItem } from "../catalog/index.js"
-import type { CallerPolicy, Decision } from "../grants/policy.js"
+import type { CallerPolicy } from "../grants/policy.js"
 
 export interface CallerView {
   readonly tools: ReadonlyArray<UpstreamItem>
@@ -17,17 +18,6 @@ export interface CallerView {
   /** Content fingerprints, to tell whether a caller's visible list really changed. */
   readonly fingerprints: { readonly tools: string; readonly prompts: string; readonly resources: string }
 }
-
-/** The grant that lets this caller see and use one catalog entry (the one decision function), or `undefined`. */
-export const decideEntry = (policy: CallerPolicy, entry: IndexEntry): Decision | undefined =>
-  policy.decide({
-    connectorId: entry.connector.id,
-    labels: entry.connector.labels,
-    category: entry.category,
-    name: entry.upstreamName
-  })
-
-export const allowed = (policy: CallerPolicy, entry: IndexEntry) => decideEntry(policy, entry) !== undefined
 
 const fingerprint = (...lists: ReadonlyArray<ReadonlyArray<UpstreamItem>>) =>
   createHash("sha1").update(JSON.stringify(lists)).digest("base64")

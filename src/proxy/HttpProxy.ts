@@ -31,12 +31,12 @@ import { Catalog } from "../catalog/Catalog.js"
 import type { ConnectorStatus } from "../catalog/index.js"
 import { GatewayConfig } from "../config/GatewayConfig.js"
 import type { HttpConnector } from "../config/model.js"
+import { GrantPolicy } from "../grants/GrantPolicy.js"
 import type { Decision } from "../grants/policy.js"
 import { makeHostGuard } from "../http/hostGuard.js"
-import { CONNECTORS_PREFIX } from "../http/paths.js"
+import { CONNECTORS_PREFIX, MCP_PATH } from "../http/paths.js"
 import { Identities, requestOrigin } from "../identity/Identities.js"
 import { consumedHeaders, type Identity } from "../identity/IdentityPlugin.js"
-import { McpRouter } from "../mcp/McpRouter.js"
 import { countRefreshes } from "../metrics/credentialRefreshes.js"
 import { Metrics } from "../metrics/Metrics.js"
 import { connectHostname, guardedLookup, PrivateAddressRefused, refuseLiteral } from "./addressGuard.js"
@@ -190,7 +190,7 @@ export class HttpProxy extends Effect.Service<HttpProxy>()("aperture/HttpProxy",
     const config = yield* GatewayConfig
     const catalog = yield* Catalog
     const identities = yield* Identities
-    const router = yield* McpRouter
+    const { policyOf } = yield* GrantPolicy
     const metrics = yield* Metrics
     const audit = yield* AuditLog
     const hostGuard = makeHostGuard(config.server)
@@ -408,11 +408,11 @@ export class HttpProxy extends Effect.Service<HttpProxy>()("aperture/HttpProxy",
         return yield* new ProxyRequestRefused({
           status: 404,
           code: "unknown_connector",
-          message: `no HTTP connector "${connectorId}" (MCP connectors are served at /v1/mcp)`
+          message: `no HTTP connector "${connectorId}" (MCP connectors are served at ${MCP_PATH})`
         })
       }
       const connector = route.connector
-      const policy = router.policyOf(identity)
+      const policy = policyOf(identity)
       if (!policy.touches(connectorId, connector.labels, "proxy")) {
         if (audit.enabled) auditProxy(identity, connectorId, target.rawPath, source.method ?? "GET", undefined, performance.now(), 403, "denied")
         return yield* new ProxyRequestRefused({
