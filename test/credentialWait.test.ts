@@ -12,7 +12,7 @@ import { join } from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { clientCredentials } from "../plugins/auth/clientCredentials.js"
 import type { RunningGateway } from "../src/Aperture.js"
-import { grant, mcp } from "../src/config/dsl.js"
+import { grant, http, mcp } from "../src/config/dsl.js"
 import { type Captured, startCapturingGateway } from "./helpers/capture.js"
 import { connectorsOf, connectV1, connectV2, errorOf, eventually } from "./helpers/gateway.js"
 import { type OAuthServer, startOAuthServer } from "./fixtures/oauthServer.js"
@@ -102,7 +102,9 @@ beforeAll(async () => {
       // A short timeout, for a call that must not wait longer for its token.
       quick: mcp({ url: upstream.url, timeout: 1500, auth: auth("quick") }),
       // A long one, so that a call can wait for its token as long as the test holds it.
-      patient: mcp({ url: upstream.url, timeout: 20_000, auth: auth("patient") })
+      patient: mcp({ url: upstream.url, timeout: 20_000, auth: auth("patient") }),
+      // An HTTP connector: a proxied request waits for its token within the same kind of bound.
+      proxied: http({ url: new URL("/", upstream.url).href, timeout: 1500, allowPrivate: true, auth: auth("proxied") })
     },
     grants: [grant({ src: ["local"], connectors: ["**"] })],
     audit: { to: { file: auditFile } }
@@ -190,6 +192,34 @@ describe("a call waiting for its connector's token", () => {
       release()
       await cancelling.client.close()
       await waiting.close()
+    }
+  }, 15_000)
+
+  it("through the HTTP proxy, fails within the connector's timeout with 502 credential_unavailable naming the wait", async () => {
+    const proxied = `${gateway.origin}/v1/connectors/proxied/anything`
+    // The first request fetches a token unheld: the credential works.
+    const first = await fetch(proxied)
+    expect(first.status).not.toBe(502)
+    await first.arrayBuffer()
+    const requestsBefore = seen.get("proxied")?.requests ?? 0
+    const release = await heldAfterExpiry("proxied")
+    try {
+      const started = Date.now()
+      const late = await fetch(proxied)
+      const took = Date.now() - started
+      expect(late.status).toBe(502)
+      expect(await late.json()).toMatchObject({
+        error: "credential_unavailable",
+        connector: "proxied",
+        message: "connector proxied: its credential was not ready within 1500 ms (the connector's timeout); the request was not sent"
+      })
+      expect(took).toBeGreaterThanOrEqual(1400)
+      expect(took).toBeLessThan(1500 + 1500)
+      // One token request, still held (not abandoned by the request that gave up).
+      expect(seen.get("proxied")?.requests).toBe(requestsBefore + 1)
+      expect(seen.get("proxied")?.abandoned).toBe(0)
+    } finally {
+      release()
     }
   }, 15_000)
 })

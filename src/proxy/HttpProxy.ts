@@ -332,6 +332,11 @@ export class HttpProxy extends Effect.Service<HttpProxy>()("aperture/HttpProxy",
         const connectorId = route.connector.id
         const credentialFailed = (e: { readonly message: string }) =>
           new UpstreamFailed({ connectorId, kind: "credential", message: `connector ${connectorId}: ${e.message}` })
+        const credentialLate = new UpstreamFailed({
+          connectorId,
+          kind: "credential",
+          message: `connector ${connectorId}: its credential was not ready within ${route.timeoutMs} ms (the connector's timeout); the request was not sent`
+        })
         const attempt = Effect.gen(function*() {
           let webRequestHeaders: Headers | undefined
           const upstreamRequest: UpstreamRequest = {
@@ -346,7 +351,13 @@ export class HttpProxy extends Effect.Service<HttpProxy>()("aperture/HttpProxy",
             body: Buffer.isBuffer(body) ? body : undefined,
             bodyStreams: body !== undefined && !Buffer.isBuffer(body)
           }
-          const authorization = yield* Effect.mapError(credential.authorize(upstreamRequest), credentialFailed)
+          // The wait for the credential (a token request, say) is part of the request: bounded by
+          // the connector's timeout. Giving up ends this request's wait only; a token request
+          // other requests wait on goes on.
+          const authorization = yield* credential.authorize(upstreamRequest).pipe(
+            Effect.mapError(credentialFailed),
+            Effect.timeoutFail({ duration: route.timeoutMs, onTimeout: () => credentialLate })
+          )
           const withCredential: OutgoingHttpHeaders = { ...headers }
           for (const name in authorization.headers) withCredential[name.toLowerCase()] = authorization.headers[name]
           const target = authorization.query === undefined ? url : withQueryParams(url, authorization.query)
