@@ -211,9 +211,11 @@ export class McpEndpoint extends Effect.Service<McpEndpoint>()("aperture/McpEndp
     const drain = (timeoutMs: number) =>
       Effect.gen(function*() {
         draining = true
+        // Interruptible: drain runs in a finalizer (uninterruptible), where the timeout could
+        // not stop the wait and a call that never ends would hold shutdown for ever.
         const waited = yield* Effect.gen(function*() {
           while (inFlight > 0) yield* Effect.sleep("20 millis")
-        }).pipe(Effect.timeout(timeoutMs), Effect.either)
+        }).pipe(Effect.interruptible, Effect.timeout(timeoutMs), Effect.either)
         if (waited._tag === "Left") yield* Effect.logWarning(`shutdown: ${inFlight} calls still running after ${timeoutMs} ms`)
         yield* legacy.closeAll
       })

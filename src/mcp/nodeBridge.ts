@@ -5,7 +5,6 @@
  * @module
  */
 import type { IncomingMessage, ServerResponse } from "node:http"
-import { Readable } from "node:stream"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import * as NodeHttpServerRequest from "@effect/platform-node/NodeHttpServerRequest"
 import type * as HttpServerRequest from "@effect/platform/HttpServerRequest"
@@ -139,13 +138,17 @@ const headersOf = (response: Response): Record<string, string> => {
   return headers
 }
 
-/** A web `Response` as an Effect HTTP response whose body Node pipes itself. */
+/**
+ * A web `Response` as an Effect HTTP response, off Node (behind a web handler): its body stays the
+ * web stream it is, so the host's response carries that very stream and a caller that stops
+ * reading cancels it (which ends the call's count, see `onBodyDone`).
+ */
 export const toHttpResponse = (response: Response): HttpServerResponse.HttpServerResponse => {
   const headers = headersOf(response)
   if (response.body === null) {
     return HttpServerResponse.empty({ status: response.status, headers })
   }
-  return HttpServerResponse.raw(Readable.fromWeb(response.body as never), { status: response.status, headers })
+  return HttpServerResponse.raw(response.body, { status: response.status, headers })
 }
 
 /** How long an event stream's first bytes may wait to leave with the answer. */
