@@ -562,9 +562,11 @@ export class HttpProxy extends Effect.Service<HttpProxy>()("aperture/HttpProxy",
     const drain = (timeoutMs: number) =>
       Effect.gen(function*() {
         draining = true
+        // Interruptible: drain runs in a finalizer (uninterruptible), where the timeout could
+        // not stop the wait and one request that never ends would hold shutdown for ever.
         const waited = yield* Effect.gen(function*() {
           while (inFlight > 0) yield* Effect.sleep("20 millis")
-        }).pipe(Effect.timeout(timeoutMs), Effect.either)
+        }).pipe(Effect.interruptible, Effect.timeout(timeoutMs), Effect.either)
         if (waited._tag === "Left") yield* Effect.logWarning(`shutdown: ${inFlight} proxied requests still running after ${timeoutMs} ms`)
       })
 
