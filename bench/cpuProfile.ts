@@ -2,7 +2,7 @@
  * Reads a V8 CPU profile (`node --cpu-prof`) into where the time went: self time by category
  * and by function, counting only the samples inside a measured window, so start-up and warm-up
  * are left out. Functions inside the CLI's bundle are named by the source module esbuild marks
- * them with (`// dist/src/mcp/directCalls.js`), not by the chunk they ended up in.
+ * them with (`// dist/src/endpoint/era2025/sessionCalls.js`), not by the chunk they ended up in.
  */
 import { readFileSync } from "node:fs"
 import { fileURLToPath } from "node:url"

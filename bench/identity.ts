@@ -11,7 +11,7 @@ import { exportJWK, generateKeyPair, SignJWT } from "jose"
 import { decodeConfig } from "../src/config/decode.js"
 import { GatewayConfig } from "../src/config/GatewayConfig.js"
 import { Identities } from "../src/identity/Identities.js"
-import type { CallerRequest } from "../src/identity/IdentityPlugin.js"
+import type { CallerRequest } from "../src/plugin/IdentityPlugin.js"
 import { apiKeys, jwt, loopback } from "../src/index.js"
 
 const { privateKey, publicKey } = await generateKeyPair("RS256")

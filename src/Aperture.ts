@@ -25,14 +25,14 @@ import type { UserConfig } from "./config/dsl.js"
 import { GatewayConfig } from "./config/GatewayConfig.js"
 import { type ApertureConfig, isApertureConfig } from "./config/model.js"
 import { GrantPolicy } from "./grants/GrantPolicy.js"
-import { type ListenFailed, listenFailed } from "./http/ListenFailed.js"
+import { type ListenFailed, listenFailed } from "./edge/ListenFailed.js"
 import { MCP_PATH } from "./http/paths.js"
-import { NotFoundBody, Routes } from "./http/routes.js"
+import { NotFoundBody, Routes } from "./edge/routes.js"
 import { withoutTracing } from "./http/tracing.js"
 import { Identities } from "./identity/Identities.js"
-import { LegacySessions } from "./mcp/LegacySessions.js"
-import { McpEndpoint } from "./mcp/McpEndpoint.js"
-import { McpRouter } from "./mcp/McpRouter.js"
+import { Sessions2025 } from "./endpoint/era2025/Sessions2025.js"
+import { McpEndpoint } from "./endpoint/McpEndpoint.js"
+import { McpRouter } from "./router/McpRouter.js"
 import { Metrics } from "./metrics/Metrics.js"
 import { HttpProxy } from "./proxy/HttpProxy.js"
 import { Upstreams } from "./upstream/Upstreams.js"
@@ -52,7 +52,7 @@ const services = (config: ApertureConfig) => {
   const upstreams = Layer.provideMerge(Layer.mergeAll(Upstreams.Default, Identities.Default, AuditLog.Default), base)
   const router = Layer.provideMerge(McpRouter.Default, upstreams)
   const endpoints = Layer.merge(McpEndpoint.Default, HttpProxy.Default)
-  return Layer.provideMerge(endpoints, Layer.provideMerge(LegacySessions.Default, router))
+  return Layer.provideMerge(endpoints, Layer.provideMerge(Sessions2025.Default, router))
 }
 
 /** The services the gateway's layers provide (the catalog, metrics, the endpoints, …). */
@@ -97,7 +97,7 @@ export const layerWithoutServer = (config: ApertureConfig) =>
  * own (`HttpLayerRouter.serve(Layer.mergeAll(HostRoutes, Aperture.layer(config)))`).
  */
 export const layerOnRouter = (config: ApertureConfig): Layer.Layer<ApertureServices, never, HttpLayerRouter.HttpRouter> =>
-  // The routes take the services they use when they are built (see http/routes.ts), so their
+  // The routes take the services they use when they are built (see edge/routes.ts), so their
   // only need left is the host's router.
   Drain.pipe(
     Layer.provide(Routes),

@@ -21,9 +21,9 @@ export type {
 } from "./config/dsl.js"
 export { env, Secret } from "./config/secret.js"
 export type { EnvRef, SecretInput } from "./config/secret.js"
-export { AuthError, defineAuthPlugin } from "./auth/AuthPlugin.js"
-export type { AuthContext, AuthPlugin, AuthPluginSpec, Authorization, Credential, UpstreamRequest } from "./auth/AuthPlugin.js"
-export { defineIdentityPlugin, IdentityRejected } from "./identity/IdentityPlugin.js"
+export { AuthError, defineAuthPlugin } from "./plugin/AuthPlugin.js"
+export type { AuthContext, AuthPlugin, AuthPluginSpec, Authorization, Credential, UpstreamRequest } from "./plugin/AuthPlugin.js"
+export { defineIdentityPlugin, IdentityRejected } from "./plugin/IdentityPlugin.js"
 export type {
   AuthorizationServer,
   CallerRequest,
@@ -31,7 +31,7 @@ export type {
   Identity,
   IdentityPlugin,
   IdentityPluginSpec
-} from "./identity/IdentityPlugin.js"
+} from "./plugin/IdentityPlugin.js"
 export { bearer } from "../plugins/auth/bearer.js"
 export { apiKey } from "../plugins/auth/apiKey.js"
 export { basic } from "../plugins/auth/basic.js"
@@ -44,6 +44,6 @@ export { AuditLog } from "./audit/AuditLog.js"
 export { GrantPolicy } from "./grants/GrantPolicy.js"
 export type { Audit, AuditEvent, AuditLine, AuditOutcome } from "./audit/AuditLog.js"
 export { ConfigInvalid, decodeConfig } from "./config/decode.js"
-export { ListenFailed } from "./http/ListenFailed.js"
+export { ListenFailed } from "./edge/ListenFailed.js"
 export { ConfigLoadError, ConfigNotFound, loadConfig, loadConfigFile } from "./config/load.js"
 export type { ApertureConfig, ConfigIssue, Connector } from "./config/model.js"

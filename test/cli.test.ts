@@ -118,12 +118,15 @@ describe("aperture check", () => {
   it("loads the original's JSON shape", async () => {
     const config = file("aperture.json", JSON.stringify({
       connectors: { servers: { snowflake: { protocol: "mcp", url: "https://s.example.com/mcp", auth: { type: "bearer_token", secret: SECRET_INLINE } } } },
-      grants: [{ src: ["*"], app: { "tailscale.com/cap/aperture": [{ connectors: ["snowflake/**"] }, { role: "admin" }] } }]
+      grants: [{ src: ["*"], app: { "tailscale.com/cap/aperture": [{ connectors: ["snowflake/**"] }, { role: "admin" }, { models: "*" }] } }]
     }))
     const { code, output } = await run(["check", "--config", config])
     expect(code).toBe(0)
     expect(output).toMatch(/snowflake\s+mcp\s+https:\/\/s\.example\.com\/mcp/)
-    expect(output).toContain("warnings (1):\n  grants.0.app[\"tailscale.com/cap/aperture\"].1.role: ignored: roles belong")
+    // The original's admin role applies here too; its LLM-gateway fields load with a warning.
+    expect(output).toContain("0. src * -> snowflake/** (role admin)")
+    expect(output).toContain("admin: grants 0")
+    expect(output).toContain("warnings (1):\n  grants.0.app[\"tailscale.com/cap/aperture\"].2.models: ignored: model access belongs")
     expect(output).not.toContain(SECRET_INLINE)
   })
 

@@ -1,7 +1,7 @@
 /**
  * `tools/call` on a 2025-era session, answered by the gateway itself and sent to a
- * streamable-HTTP upstream without the SDK client (`src/mcp/directCalls.ts`,
- * `src/upstream/directRequest.ts`): what the SDK did on that path still happens. A broken
+ * streamable-HTTP upstream without the SDK client (`src/endpoint/era2025/sessionCalls.ts`,
+ * `src/relay/upstreamCall.ts`): what the SDK did on that path still happens. A broken
  * connection resumes with Last-Event-ID and misses nothing, an upstream that ends its stream
  * mid-call (SSE polling) is resumed, errors keep their codes, and the answer reaches the caller
  * in the shape the SDK server gave it.

@@ -1,5 +1,5 @@
 /**
- * A call's event stream after its answer (`directRequest`): the gateway reads the rest of it
+ * A call's event stream after its answer (`upstreamCall`): the gateway reads the rest of it
  * rather than destroying it at the answer, so a stream that stays open must neither hold the
  * answer back nor stay open for ever.
  */

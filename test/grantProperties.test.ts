@@ -6,14 +6,14 @@
 import { Either } from "effect"
 import fc from "fast-check"
 import { describe, expect, it } from "vitest"
-import { CATEGORIES, type Category, type CompiledPattern, type GrantTarget, parsePattern, patternMatches } from "../src/grants/pattern.js"
+import { CATEGORIES, type Category, type CompiledPattern, type GrantTarget, parsePattern, patternMatches } from "../src/config/grantPattern.js"
 import { callerPolicy, decide, type Grant } from "../src/grants/policy.js"
-import type { Identity } from "../src/identity/IdentityPlugin.js"
+import type { Identity } from "../src/plugin/IdentityPlugin.js"
 import type { CatalogSnapshot } from "../src/catalog/Catalog.js"
 import type { IndexEntry } from "../src/catalog/index.js"
 import type { McpConnector } from "../src/config/model.js"
 import { allowed } from "../src/catalog/entryGrant.js"
-import { callerView } from "../src/mcp/views.js"
+import { callerView } from "../src/router/views.js"
 
 const compile = (source: string): CompiledPattern => {
   const parsed = parsePattern(source)

@@ -4,9 +4,9 @@
  */
 import { Either } from "effect"
 import { describe, expect, it } from "vitest"
-import { type CompiledPattern, type GrantTarget, parsePattern, patternMatches } from "../src/grants/pattern.js"
+import { type CompiledPattern, type GrantTarget, parsePattern, patternMatches } from "../src/config/grantPattern.js"
 import { callerPolicy, decide, type Grant } from "../src/grants/policy.js"
-import type { Identity } from "../src/identity/IdentityPlugin.js"
+import type { Identity } from "../src/plugin/IdentityPlugin.js"
 
 const p = (source: string): CompiledPattern => {
   const parsed = parsePattern(source)

@@ -5,7 +5,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import type { RunningGateway } from "../src/Aperture.js"
 import { grant } from "../src/index.js"
-import { MAX_SESSIONS_PER_CALLER, SESSION_CAP_RETRY_AFTER_SECONDS } from "../src/mcp/LegacySessions.js"
+import { MAX_SESSIONS_PER_CALLER, SESSION_CAP_RETRY_AFTER_SECONDS } from "../src/endpoint/era2025/Sessions2025.js"
 import { SESSION_HEADERS, startGateway } from "./helpers/gateway.js"
 import { testUsers } from "./helpers/testUsers.js"
 

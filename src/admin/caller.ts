@@ -12,7 +12,7 @@ import * as Option from "effect/Option"
 import type { ApertureConfig } from "../config/model.js"
 import { makeHostGuard } from "../http/hostGuard.js"
 import { type Identities, requestOrigin } from "../identity/Identities.js"
-import type { Identity } from "../identity/IdentityPlugin.js"
+import type { Identity } from "../plugin/IdentityPlugin.js"
 
 export interface AdminGate {
   /** The 403 for a request whose `Host` or `Origin` is refused (DNS-rebinding protection), or `undefined`. */

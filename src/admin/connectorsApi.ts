@@ -8,7 +8,7 @@
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import type * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as Effect from "effect/Effect"
-import { authType } from "../auth/AuthPlugin.js"
+import { authType } from "../plugin/AuthPlugin.js"
 import type { Catalog } from "../catalog/Catalog.js"
 import { allowed } from "../catalog/entryGrant.js"
 import type { GrantPolicy } from "../grants/GrantPolicy.js"

@@ -11,7 +11,6 @@ import * as Effect from "effect/Effect"
 import type { Catalog } from "../catalog/Catalog.js"
 import type { GrantPolicy } from "../grants/GrantPolicy.js"
 import type { Gauge, Metrics } from "../metrics/Metrics.js"
-import type { HttpProxy } from "../proxy/HttpProxy.js"
 import type { Upstreams } from "../upstream/Upstreams.js"
 import type { AdminGate } from "./caller.js"
 import type { ApiStatus } from "./connectorsApi.js"
@@ -25,8 +24,8 @@ export interface MetricsSources {
   readonly metrics: Metrics
   readonly catalog: Catalog
   readonly upstreams: Upstreams
-  readonly proxy: HttpProxy
-  /** The MCP endpoint's counts (its service, passed by the routes: admin does not import the MCP side). */
+  /** The endpoints' counts (their services, passed by the routes: admin imports neither side). */
+  readonly proxy: { readonly inFlight: () => number }
   readonly endpoint: { readonly sessions: () => number; readonly inFlight: () => number }
 }
 

@@ -12,9 +12,9 @@ import { dirname } from "node:path"
 import * as Effect from "effect/Effect"
 import * as Runtime from "effect/Runtime"
 import { GatewayConfig } from "../config/GatewayConfig.js"
-import type { Category } from "../grants/pattern.js"
+import type { Category } from "../config/grantPattern.js"
 import type { Decision } from "../grants/policy.js"
-import type { Identity } from "../identity/IdentityPlugin.js"
+import type { Identity } from "../plugin/IdentityPlugin.js"
 import { redact } from "./redact.js"
 
 /**

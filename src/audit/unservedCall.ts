@@ -7,9 +7,9 @@
  */
 import type { CatalogSnapshot } from "../catalog/Catalog.js"
 import { splitPrefixedUri } from "../catalog/names.js"
-import type { Category } from "../grants/pattern.js"
+import type { Category } from "../config/grantPattern.js"
 import type { CallerPolicy } from "../grants/policy.js"
-import type { Identity } from "../identity/IdentityPlugin.js"
+import type { Identity } from "../plugin/IdentityPlugin.js"
 import type { AuditEvent } from "./AuditLog.js"
 
 /** The connector a prefixed tool or prompt name (`<id>_<name>`) names, and the name upstream. */

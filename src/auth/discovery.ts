@@ -12,7 +12,7 @@ import {
   resourceUrlFromServerUrl
 } from "@modelcontextprotocol/client"
 import * as Effect from "effect/Effect"
-import { AuthError } from "./AuthPlugin.js"
+import { AuthError } from "../plugin/AuthPlugin.js"
 import { endpointProblem } from "./endpointUrl.js"
 
 export interface DiscoveredServer {

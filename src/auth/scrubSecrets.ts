@@ -4,7 +4,7 @@
  * logs and callers.
  * @module
  */
-import type { Authorization } from "./AuthPlugin.js"
+import type { Authorization } from "../plugin/AuthPlugin.js"
 
 /** Replaces every occurrence of each secret (of 4 characters or more) with `<redacted>`. */
 export const scrubSecrets = (text: string, secrets: ReadonlyArray<string>): string =>

@@ -10,7 +10,7 @@ import * as Equal from "effect/Equal"
 import * as SubscriptionRef from "effect/SubscriptionRef"
 import { GatewayConfig } from "../config/GatewayConfig.js"
 import type { Connector } from "../config/model.js"
-import { boundedErrorText, MAX_ERROR_TEXT_CHARS } from "../upstream/UpstreamError.js"
+import { boundedErrorText, MAX_ERROR_TEXT_CHARS } from "./UpstreamError.js"
 import { buildIndex, type CatalogIndex, type ConnectorState, emptyLists } from "./index.js"
 
 export interface CatalogSnapshot {

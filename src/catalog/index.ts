@@ -5,7 +5,7 @@
  * @module
  */
 import type { Connector, McpSpeakingConnector } from "../config/model.js"
-import type { Category } from "../grants/pattern.js"
+import type { Category } from "../config/grantPattern.js"
 import { exposedName, exposedUri } from "./names.js"
 
 /** An upstream definition as received: passed through untouched apart from its name. */

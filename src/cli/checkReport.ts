@@ -5,10 +5,10 @@
  * @module
  */
 import * as Duration from "effect/Duration"
-import { type CompiledPattern, patternTouchesConnector } from "../grants/pattern.js"
+import { type CompiledPattern, patternTouchesConnector } from "../config/grantPattern.js"
 import { adminPolicy, srcMatches } from "../grants/policy.js"
 import { CONNECTORS_PREFIX } from "../http/paths.js"
-import { describeIdentityPlugin, type Identity } from "../identity/IdentityPlugin.js"
+import { describeIdentityPlugin, type Identity } from "../plugin/IdentityPlugin.js"
 import { type ApertureConfig, type Connector, formatIssue } from "../config/model.js"
 
 const exposes = (c: Connector): string => {

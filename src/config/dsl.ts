@@ -4,8 +4,8 @@
  * at load time, so a typo is both a compile error and a load error with its path.
  * @module
  */
-import type { AuthPlugin } from "../auth/AuthPlugin.js"
-import type { IdentityPlugin } from "../identity/IdentityPlugin.js"
+import type { AuthPlugin } from "../plugin/AuthPlugin.js"
+import type { IdentityPlugin } from "../plugin/IdentityPlugin.js"
 import type { SecretInput } from "./secret.js"
 
 /** A duration: milliseconds, or an Effect duration string such as `"30 seconds"`. */

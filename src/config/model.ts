@@ -5,9 +5,9 @@
  */
 import type * as Duration from "effect/Duration"
 import type * as Redacted from "effect/Redacted"
-import type { ResolvedAuth } from "../auth/AuthPlugin.js"
-import type { Grant } from "../grants/policy.js"
-import type { ResolvedIdentityPlugin } from "../identity/IdentityPlugin.js"
+import type { ResolvedAuth } from "../plugin/AuthPlugin.js"
+import type { Grant } from "./grantPattern.js"
+import type { ResolvedIdentityPlugin } from "../plugin/IdentityPlugin.js"
 import type { HttpMethodName, Isolation } from "./dsl.js"
 
 export interface ServerSettings {

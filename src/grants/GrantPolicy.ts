@@ -6,7 +6,7 @@
  */
 import * as Effect from "effect/Effect"
 import { GatewayConfig } from "../config/GatewayConfig.js"
-import type { Identity } from "../identity/IdentityPlugin.js"
+import type { Identity } from "../plugin/IdentityPlugin.js"
 import { adminPolicy, type CallerPolicy, type Grant, PolicyCache } from "./policy.js"
 
 export const makeGrantPolicy = (grants: ReadonlyArray<Grant>) => {

@@ -4,7 +4,7 @@
  * additive: nothing is visible without one.
  * @module
  */
-import type { Identity } from "../identity/IdentityPlugin.js"
+import type { Identity } from "../plugin/IdentityPlugin.js"
 import {
   type Category,
   type CompiledPattern,
@@ -12,19 +12,11 @@ import {
   patternMatches,
   patternTouchesCategory,
   patternTouchesConnector
-} from "./pattern.js"
+} from "../config/grantPattern.js"
+import type { Grant } from "../config/grantPattern.js"
 
-/**
- * A grant as loaded: who (`src`) may reach what (`connectors`), and whether it makes them admins
- * (`/metrics`, every connector in full at `/api/connectors`) or lets them read `/metrics` only.
- * Absent `admin`/`readMetrics` read as `false`.
- */
-export interface Grant {
-  readonly src: ReadonlyArray<string>
-  readonly connectors: ReadonlyArray<CompiledPattern>
-  readonly admin?: boolean
-  readonly readMetrics?: boolean
-}
+export type { Grant }
+
 
 /** Why something was allowed: the grant (by index in `grants`) and the pattern that matched. */
 export interface Decision {

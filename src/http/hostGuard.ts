@@ -6,7 +6,6 @@
  * @module
  */
 import { localhostAllowedHostnames, validateHostHeader, validateOriginHeader } from "@modelcontextprotocol/server"
-import type { ServerSettings } from "../config/model.js"
 
 const LOOPBACK_HOSTS = ["127.0.0.1", "::1", "localhost", "[::1]"]
 export const isLoopbackHost = (host: string) => LOOPBACK_HOSTS.includes(host) || /^127\./.test(host)
@@ -14,7 +13,14 @@ export const isLoopbackHost = (host: string) => LOOPBACK_HOSTS.includes(host) ||
 /** Why a request's `Host` or `Origin` is refused, or `undefined` when they are fine. */
 export type HostGuard = (headers: Readonly<Record<string, string | Array<string> | undefined>>) => string | undefined
 
-export const makeHostGuard = (server: ServerSettings): HostGuard => {
+/** The settings the guard reads (the config's `server` block has them). */
+export interface HostRules {
+  readonly host: string
+  readonly allowedHosts?: ReadonlyArray<string> | undefined
+  readonly allowedOrigins?: ReadonlyArray<string> | undefined
+}
+
+export const makeHostGuard = (server: HostRules): HostGuard => {
   // Configured, or the loopback names when bound to loopback; bound elsewhere without a list,
   // any Host is accepted (the public name is unknown).
   const allowedHosts = server.allowedHosts ?? (isLoopbackHost(server.host) ? localhostAllowedHostnames() : undefined)

@@ -10,7 +10,7 @@ import * as Effect from "effect/Effect"
 import { GatewayConfig } from "../config/GatewayConfig.js"
 import { MCP_PATH, PROTECTED_RESOURCE_PATH } from "../http/paths.js"
 import { bearerToken } from "./bearerToken.js"
-import type { AuthorizationServer, CallerRequest, Identifier, Identity } from "./IdentityPlugin.js"
+import type { AuthorizationServer, CallerRequest, Identifier, Identity } from "../plugin/IdentityPlugin.js"
 
 /** No plugin recognised the caller, or one refused its credential. */
 export class Unauthenticated extends Data.TaggedError("Unauthenticated")<{

@@ -5,7 +5,7 @@
  * long-lived token is checked again now and then (its key may have been withdrawn meanwhile).
  * @module
  */
-import type { Identity } from "./IdentityPlugin.js"
+import type { Identity } from "../plugin/IdentityPlugin.js"
 
 interface Entry {
   readonly identity: Identity

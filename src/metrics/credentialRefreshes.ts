@@ -5,7 +5,7 @@
  * @module
  */
 import * as Effect from "effect/Effect"
-import type { Authorization, Credential } from "../auth/AuthPlugin.js"
+import type { Authorization, Credential } from "../plugin/AuthPlugin.js"
 
 const fingerprint = (authorization: Authorization): string => {
   let text = ""

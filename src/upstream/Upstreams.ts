@@ -6,7 +6,7 @@
  * @module
  */
 import type { Client, ProtocolEra } from "@modelcontextprotocol/client"
-import type { Identity } from "../identity/IdentityPlugin.js"
+import type { Identity } from "../plugin/IdentityPlugin.js"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as FiberMap from "effect/FiberMap"
@@ -14,7 +14,7 @@ import * as Queue from "effect/Queue"
 import * as Random from "effect/Random"
 import * as Schedule from "effect/Schedule"
 import type * as Scope from "effect/Scope"
-import { type Credential, makeCredential } from "../auth/AuthPlugin.js"
+import { type Credential, makeCredential } from "../plugin/AuthPlugin.js"
 import { Catalog } from "../catalog/Catalog.js"
 import { emptyLists, type UpstreamLists } from "../catalog/index.js"
 import { GatewayConfig } from "../config/GatewayConfig.js"
@@ -28,34 +28,22 @@ import {
   type Connection,
   connect,
   type ConnectionMemory,
-  type ListKind,
   readinessWithin,
   readLists,
   type UpstreamEvents
 } from "./connection.js"
-import type { DirectRoute } from "./directRequest.js"
+import type { ListKind } from "./listChanges.js"
+import { connectorTimeout, type LiveUpstream } from "./liveUpstream.js"
 import type { SentCredentials } from "../auth/scrubSecrets.js"
 import { FifoPermits } from "./fifoPermits.js"
-import { describeError, isCredentialProblem, UpstreamError } from "./UpstreamError.js"
+
+export type { LiveUpstream }
+import { describeError, isCredentialProblem, UpstreamError } from "../catalog/UpstreamError.js"
 
 /** Whether two reads of a list hold the same items (as the upstream sent them). */
 const sameItems = (a: ReadonlyArray<unknown>, b: ReadonlyArray<unknown>) =>
   a.length === b.length && JSON.stringify(a) === JSON.stringify(b)
 
-/** A connected upstream, as request routing uses it. */
-export interface LiveUpstream {
-  readonly connector: McpSpeakingConnector
-  readonly client: Client
-  readonly era: ProtocolEra | undefined
-  /** Ask the connector to verify its connection now (a call failed at the transport level). */
-  readonly suspect: () => void
-  /** The calls in flight, for routing what the upstream sends outside a response. */
-  readonly calls: CallRegistry
-  /** Streamable HTTP: sends a call without the SDK client (see `directRequest.ts`). */
-  readonly direct: DirectRoute | undefined
-  /** The credential's recent values, scrubbed from the upstream's JSON-RPC errors. */
-  readonly sentCredentials: SentCredentials | undefined
-}
 
 /**
  * Connections being opened and listed at once (at start-up, and in a reconnect storm): enough to
@@ -203,6 +191,7 @@ export class Upstreams extends Effect.Service<Upstreams>()("aperture/Upstreams",
           suspect: () => Queue.unsafeOffer(suspicion, undefined),
           calls,
           direct: connection.direct,
+          timeout: connectorTimeout(connector),
           sentCredentials: connection.sentCredentials
         }
         live.set(connector.id, shared)

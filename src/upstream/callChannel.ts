@@ -4,7 +4,7 @@
  * those messages name no request, so the gateway tracks calls:
  *
  * - over streamable HTTP they arrive on the call's own response stream: the gateway reads it
- *   itself (`directRequest`) and hands them over with the call, or, for a call the SDK client
+ *   itself (`upstreamCall`) and hands them over with the call, or, for a call the SDK client
  *   sends (a redirected endpoint, a name the 2026 header must encode, methods other than
  *   tools/call, prompts/get and resources/read), the call's async context names the caller
  *   (AsyncLocalStorage, entered by {@link CallRegistry.withinCall});
@@ -20,7 +20,7 @@ import {
   ProtocolError,
   ProtocolErrorCode
 } from "@modelcontextprotocol/client"
-import type { Identity } from "../identity/IdentityPlugin.js"
+import type { Identity } from "../plugin/IdentityPlugin.js"
 import { ContextWhileRunning } from "./contextWhileRunning.js"
 
 export interface DownstreamCall {

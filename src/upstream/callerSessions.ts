@@ -25,11 +25,11 @@ import * as Exit from "effect/Exit"
 import * as Option from "effect/Option"
 import * as Runtime from "effect/Runtime"
 import * as Scope from "effect/Scope"
-import type { Identity } from "../identity/IdentityPlugin.js"
+import type { Identity } from "../plugin/IdentityPlugin.js"
 import { CallRegistry, type CallerChannel } from "./callChannel.js"
 import type { Connection } from "./connection.js"
-import { describeError, type UpstreamError } from "./UpstreamError.js"
-import type { LiveUpstream } from "./Upstreams.js"
+import { describeError, type UpstreamError } from "../catalog/UpstreamError.js"
+import type { LiveUpstream } from "./liveUpstream.js"
 
 export interface CallerSessionLimits {
   /** A caller's session unused this long is closed. */
@@ -187,6 +187,7 @@ export class CallerSessions {
         suspect: () => void (session.stale = true),
         calls,
         direct: connection.direct,
+        timeout: sessions.shared.timeout,
         sentCredentials: connection.sentCredentials
       }
       session.upstream = upstream

@@ -15,22 +15,21 @@ import * as Queue from "effect/Queue"
 import * as Redacted from "effect/Redacted"
 import * as Runtime from "effect/Runtime"
 import * as Scope from "effect/Scope"
-import type { Credential } from "../auth/AuthPlugin.js"
+import type { Credential } from "../plugin/AuthPlugin.js"
 import type { McpSpeakingConnector } from "../config/model.js"
 import type { UpstreamInfo, UpstreamItem, UpstreamLists } from "../catalog/index.js"
 import { version } from "../version.js"
 import { scrubSecrets, SentCredentials } from "../auth/scrubSecrets.js"
 import { authorizedExchange, authorizedFetch, CredentialUnavailable, type ExchangeLike } from "./authorizedFetch.js"
 import type { CallRegistry } from "./callChannel.js"
-import { type DirectRoute, RELAYED_METHODS } from "./directRequest.js"
+import { RELAYED_METHODS, type UpstreamRoute } from "./upstreamRoute.js"
 import { handleInOrder } from "./inOrderDelivery.js"
-import { followListChanges } from "./listChanges.js"
+import { followListChanges, type ListKind } from "./listChanges.js"
 import { readListenInEitherFraming } from "./listenFraming.js"
 import { passthrough } from "./passthrough.js"
-import { describeError, isCredentialProblem, UpstreamError } from "./UpstreamError.js"
+import { describeError, isCredentialProblem, UpstreamError } from "../catalog/UpstreamError.js"
 import { WebSocketClientTransport } from "./webSocketTransport.js"
 
-export type ListKind = "tools" | "prompts" | "resources"
 
 export type TransportKind = "streamable-http" | "sse" | "websocket" | "stdio"
 
@@ -49,8 +48,8 @@ export interface Connection {
   readonly changes: Queue.Dequeue<ListKind>
   /** Signals that the connection may be broken (a transport error, a failed call): check it now. */
   readonly suspicion: Queue.Queue<void>
-  /** Streamable HTTP: what sending a call without the SDK client needs (see `directRequest.ts`). */
-  readonly direct: DirectRoute | undefined
+  /** Streamable HTTP: what sending a call without the SDK client needs (see `upstreamCall.ts`). */
+  readonly direct: UpstreamRoute | undefined
   /** The credential's recent values, to scrub from the upstream's JSON-RPC errors; none without a credential. */
   readonly sentCredentials: SentCredentials | undefined
   /** Called once the connector is ready: stops recording requests for {@link Readiness}. */

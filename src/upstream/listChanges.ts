@@ -10,8 +10,7 @@
 import type { Client } from "@modelcontextprotocol/client"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import type { ListKind } from "./connection.js"
-import { describeError } from "./UpstreamError.js"
+import { describeError } from "../catalog/UpstreamError.js"
 
 /** How often the lists are re-read when the upstream keeps no listen stream open. */
 export const LIST_POLL_INTERVAL = Duration.seconds(30)
@@ -20,6 +19,9 @@ export const LIST_POLL_INTERVAL = Duration.seconds(30)
 const REOPEN_FIRST = Duration.seconds(1)
 const REOPEN_MAX = Duration.seconds(30)
 const HEALTHY_AFTER = Duration.minutes(1)
+
+/** The lists an upstream can say changed. */
+export type ListKind = "tools" | "prompts" | "resources"
 
 const ALL_LISTS: ReadonlyArray<ListKind> = ["tools", "prompts", "resources"]
 

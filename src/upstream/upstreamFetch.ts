@@ -74,7 +74,7 @@ export interface AnswerBody extends AsyncIterable<Uint8Array> {
 
 /**
  * One request and its answer with no `Request`, `Headers`, `Response` or web stream: what the
- * gateway's own calls use (`directRequest`). Transport errors keep `fetch`'s shape.
+ * gateway's own calls use (`upstreamCall`). Transport errors keep `fetch`'s shape.
  */
 export const upstreamExchange = async (url: URL, init: ExchangeInit): Promise<UpstreamAnswer> => {
   const answer = await dispatch(url, init)

@@ -15,7 +15,7 @@ import {
 import fc from "fast-check"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { grant, mcp } from "../../src/index.js"
-import { MAX_BODY_BYTES } from "../../src/mcp/McpEndpoint.js"
+import { MAX_BODY_BYTES } from "../../src/endpoint/McpEndpoint.js"
 import { startV2Upstream, type V2Upstream } from "../fixtures/v2Upstream.js"
 import { startCapturingGateway } from "../helpers/capture.js"
 import { connectV1, connectV2, eventually, openRawSession, SESSION_HEADERS } from "../helpers/gateway.js"

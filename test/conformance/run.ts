@@ -71,7 +71,7 @@ export const EXPECTED_DIFFERENCES: Readonly<Record<string, string>> = {
 /** The same for the v1-SDK fixture, which speaks 2025-11-25 only. */
 export const EXPECTED_DIFFERENCES_V1: Readonly<Record<string, string>> = {
   "server-sse-polling/server-sse-disconnect-resume":
-    "Aperture resumes the upstream's broken stream itself (Last-Event-ID, src/upstream/directRequest.ts) and answers " +
+    "Aperture resumes the upstream's broken stream itself (Last-Event-ID, src/relay/upstreamCall.ts) and answers " +
     "on the caller's stream, which it keeps open: the suite reports INFO 'server did not disconnect mid-call'"
 }
 

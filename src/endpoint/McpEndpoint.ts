@@ -1,9 +1,9 @@
 /**
  * `/v1/mcp`: checks `Host`/`Origin` (DNS-rebinding protection), identifies the caller, then
- * routes by protocol era — 2025-era traffic (`initialize`, sessions) to {@link LegacySessions},
+ * routes by protocol era — 2025-era traffic (`initialize`, sessions) to {@link Sessions2025},
  * 2026-07-28 traffic to the SDK's stateless handler — both backed by the same router. On a
  * 2025-era session, lists and plain `tools/call`s are answered without the SDK (see
- * `directLists.ts`, `directCalls.ts`).
+ * `sessionLists.ts`, `sessionCalls.ts`).
  * @module
  */
 import { createMcpHandler, isLegacyRequest, type McpHttpHandler, type ServerEvent } from "@modelcontextprotocol/server"
@@ -16,17 +16,17 @@ import * as Stream from "effect/Stream"
 import { Catalog } from "../catalog/Catalog.js"
 import { GatewayConfig } from "../config/GatewayConfig.js"
 import { Identities, requestOrigin } from "../identity/Identities.js"
-import type { Identity } from "../identity/IdentityPlugin.js"
-import { asCaller, CallerEventBus } from "./callerEventBus.js"
+import type { Identity } from "../plugin/IdentityPlugin.js"
+import { asCaller, CallerEventBus } from "./era2026/callerEventBus.js"
 import { makeDownstreamServer } from "./downstreamServer.js"
 import { jsonRpcError } from "./httpErrors.js"
-import { LegacySessions } from "./LegacySessions.js"
-import { McpRouter } from "./McpRouter.js"
-import { clientGoneSignal, onExchangeDone, readBody, sendChunks, sendResponse } from "./nodeBridge.js"
+import { Sessions2025 } from "./era2025/Sessions2025.js"
+import { McpRouter } from "../router/McpRouter.js"
+import { clientGoneSignal, onExchangeDone, readBody, sendChunks, sendResponse } from "../http/nodeBridge.js"
 import { makeHostGuard } from "../http/hostGuard.js"
 import { withRequestSpan } from "../http/tracing.js"
 import { onBodyDone } from "../http/responseBody.js"
-import { callerView } from "./views.js"
+import { callerView } from "../router/views.js"
 
 /** Largest JSON-RPC body accepted (as the MCP SDK's default). */
 export const MAX_BODY_BYTES = 4 * 1024 * 1024
@@ -55,7 +55,7 @@ export class McpEndpoint extends Effect.Service<McpEndpoint>()("aperture/McpEndp
     const config = yield* GatewayConfig
     const identities = yield* Identities
     const router = yield* McpRouter
-    const legacy = yield* LegacySessions
+    const legacy = yield* Sessions2025
     const catalog = yield* Catalog
 
     const refuseHostOrOrigin = makeHostGuard(config.server)

@@ -1,19 +1,19 @@
 import { describe, expect, it } from "vitest"
-import { directList, invalidParamsEvent, resultEvent } from "./directLists.js"
-import { encodedPage, page, PAGE_SIZE } from "./views.js"
+import { sessionList, invalidParamsEvent, resultEvent } from "./sessionLists.js"
+import { encodedPage, page, PAGE_SIZE } from "../../router/views.js"
 
 const headers = { accept: "application/json, text/event-stream", "content-type": "application/json", "mcp-protocol-version": "2025-06-18" }
 const request = { jsonrpc: "2.0", id: 1, method: "tools/list" }
 
-describe("directList", () => {
+describe("sessionList", () => {
   it("takes a well-formed list request, with or without a cursor and _meta", () => {
-    expect(directList(headers, request)).toEqual({ id: 1, method: "tools/list", cursor: undefined })
-    expect(directList(headers, { ...request, id: "a", method: "resources/templates/list", params: { cursor: "x", _meta: {} } }))
+    expect(sessionList(headers, request)).toEqual({ id: 1, method: "tools/list", cursor: undefined })
+    expect(sessionList(headers, { ...request, id: "a", method: "resources/templates/list", params: { cursor: "x", _meta: {} } }))
       .toEqual({ id: "a", method: "resources/templates/list", cursor: "x" })
-    expect(directList({ ...headers, "mcp-protocol-version": undefined }, request)).toBeDefined()
-    expect(directList({ ...headers, "content-type": "application/json; charset=utf-8" }, request)).toBeDefined()
+    expect(sessionList({ ...headers, "mcp-protocol-version": undefined }, request)).toBeDefined()
+    expect(sessionList({ ...headers, "content-type": "application/json; charset=utf-8" }, request)).toBeDefined()
     // A cursor of the wrong type is still ours to answer (with invalid params).
-    expect(directList(headers, { ...request, params: { cursor: 5 } })).toEqual({ id: 1, method: "tools/list", cursor: 5 })
+    expect(sessionList(headers, { ...request, params: { cursor: 5 } })).toEqual({ id: 1, method: "tools/list", cursor: 5 })
   })
 
   it("leaves everything else to the SDK", () => {
@@ -34,7 +34,7 @@ describe("directList", () => {
       [headers, null],
       [headers, "tools/list"]
     ]
-    for (const [h, body] of refused) expect(directList(h, body), JSON.stringify([h, body])).toBeUndefined()
+    for (const [h, body] of refused) expect(sessionList(h, body), JSON.stringify([h, body])).toBeUndefined()
   })
 
   it("writes each response as one SSE message event", () => {

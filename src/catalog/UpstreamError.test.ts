@@ -15,7 +15,7 @@ import { Agent, request } from "undici"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { freePort } from "../../test/helpers/processes.js"
 import { describeError } from "./UpstreamError.js"
-import { upstreamFetch } from "./upstreamFetch.js"
+import { upstreamFetch } from "../upstream/upstreamFetch.js"
 
 const servers: Array<Server> = []
 const listen = async <S extends Server>(server: S): Promise<number> => {

@@ -5,7 +5,7 @@
  * an unknown session. Idle sessions
  * (no request and no open stream for `server.sessionIdleTimeout`) are closed. A plain
  * `tools/call` (and what belongs to it: answers, cancellations, resumptions) is served by the
- * gateway itself (`directCalls.ts`), lists too (`directLists.ts`); the rest by the SDK.
+ * gateway itself (`sessionCalls.ts`), lists too (`sessionLists.ts`); the rest by the SDK.
  * @module
  */
 import { randomUUID } from "node:crypto"
@@ -20,19 +20,19 @@ import * as Fiber from "effect/Fiber"
 import * as Predicate from "effect/Predicate"
 import * as Schedule from "effect/Schedule"
 import * as Stream from "effect/Stream"
-import { Catalog } from "../catalog/Catalog.js"
-import { GatewayConfig } from "../config/GatewayConfig.js"
-import type { Identity } from "../identity/IdentityPlugin.js"
-import { makeDownstreamServer } from "./downstreamServer.js"
+import { Catalog } from "../../catalog/Catalog.js"
+import { GatewayConfig } from "../../config/GatewayConfig.js"
+import type { Identity } from "../../plugin/IdentityPlugin.js"
+import { makeDownstreamServer } from "../downstreamServer.js"
 import { CallEventStream } from "./callEventStream.js"
-import { DirectCalls, directToolCall } from "./directCalls.js"
-import { directList, invalidParamsEvent, passesPostChecks, resultEvent } from "./directLists.js"
-import { nodeResponseOf, untilClosed } from "./nodeBridge.js"
+import { SessionCalls, sessionToolCall } from "./sessionCalls.js"
+import { sessionList, invalidParamsEvent, passesPostChecks, resultEvent } from "./sessionLists.js"
+import { nodeResponseOf, untilClosed } from "../../http/nodeBridge.js"
 import { type BoundedEventStore, boundedEventStore } from "./eventStore.js"
-import { jsonRpcError } from "./httpErrors.js"
-import { McpRouter } from "./McpRouter.js"
-import { isEventStream, onBodyDone } from "../http/responseBody.js"
-import { type CallerView, callerView } from "./views.js"
+import { jsonRpcError } from "../httpErrors.js"
+import { McpRouter } from "../../router/McpRouter.js"
+import { isEventStream, onBodyDone } from "../../http/responseBody.js"
+import { type CallerView, callerView } from "../../router/views.js"
 
 interface LegacySession {
   readonly id: string
@@ -40,8 +40,8 @@ interface LegacySession {
   readonly server: Server
   readonly transport: WebStandardStreamableHTTPServerTransport
   readonly events: BoundedEventStore
-  /** The `tools/call`s the gateway answers itself (see `directCalls.ts`). */
-  readonly direct: DirectCalls
+  /** The `tools/call`s the gateway answers itself (see `sessionCalls.ts`). */
+  readonly direct: SessionCalls
   lastSeen: number
   openStreams: number
   /** What the caller last saw, to notify `list_changed` only when their visible list changed. */
@@ -99,7 +99,7 @@ const trackStream = (response: Response, session: LegacySession): Response => {
   return onBodyDone(response, () => session.openStreams--)
 }
 
-export class LegacySessions extends Effect.Service<LegacySessions>()("aperture/LegacySessions", {
+export class Sessions2025 extends Effect.Service<Sessions2025>()("aperture/Sessions2025", {
   scoped: Effect.gen(function*() {
     const config = yield* GatewayConfig
     const router = yield* McpRouter
@@ -159,7 +159,7 @@ export class LegacySessions extends Effect.Service<LegacySessions>()("aperture/L
         const { logLevel, server } = makeDownstreamServer(router, identity, "legacy")
         let session: LegacySession | undefined
         const events = boundedEventStore()
-        const direct = new DirectCalls({
+        const direct = new SessionCalls({
           capabilities: () => server.getClientCapabilities(),
           logLevel,
           callTool: (params, context) => router.callTool(identity, params, context),
@@ -221,12 +221,12 @@ export class LegacySessions extends Effect.Service<LegacySessions>()("aperture/L
 
     /**
      * The answer to a list request on one of this caller's sessions, as one SSE event, when the
-     * gateway can give it without the SDK (see {@link directList}); `undefined` sends the request
+     * gateway can give it without the SDK (see {@link sessionList}); `undefined` sends the request
      * down the SDK path.
      */
     const answerDirectly = (headers: Readonly<Record<string, string | undefined>>, parsedBody: unknown, identity: Identity) =>
       Effect.suspend(() => {
-        const list = directList(headers, parsedBody)
+        const list = sessionList(headers, parsedBody)
         const session = list === undefined ? undefined : callersSession(headers["mcp-session-id"], identity)
         if (list === undefined || session === undefined) return Effect.succeed(undefined)
         const { cursor, id: requestId } = list
@@ -246,7 +246,7 @@ export class LegacySessions extends Effect.Service<LegacySessions>()("aperture/L
 
     /**
      * What the gateway serves on one of this caller's sessions without the SDK (see
-     * `directCalls.ts`): a plain `tools/call`, the caller's answer to a request of a direct call,
+     * `sessionCalls.ts`): a plain `tools/call`, the caller's answer to a request of a direct call,
      * `notifications/cancelled` for one, and a resumption (`Last-Event-ID`) of a direct call's
      * stream while it runs. `undefined`: the SDK path serves it.
      */
@@ -265,7 +265,7 @@ export class LegacySessions extends Effect.Service<LegacySessions>()("aperture/L
         if (!Predicate.isRecord(parsedBody)) return Effect.succeed(undefined)
         const session = callersSession(headers["mcp-session-id"], identity)
         if (session === undefined) return Effect.succeed(undefined)
-        const call = directToolCall(headers, parsedBody)
+        const call = sessionToolCall(headers, parsedBody)
         if (call === undefined) {
           // A message for a direct call (an answer, a cancellation); any other is the SDK's.
           if (!passesPostChecks(headers)) return Effect.succeed(undefined)

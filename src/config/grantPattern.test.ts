@@ -1,6 +1,6 @@
 import { Either } from "effect"
 import { describe, expect, it } from "vitest"
-import { parsePattern, patternTouchesCategory } from "./pattern.js"
+import { parsePattern, patternTouchesCategory } from "./grantPattern.js"
 
 const touches = (source: string, category: "proxy" | "tools") =>
   patternTouchesCategory(Either.getOrThrow(parsePattern(source)), "github", ["ops"], category)

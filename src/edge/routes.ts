@@ -16,11 +16,11 @@ import { Catalog } from "../catalog/Catalog.js"
 import { GatewayConfig } from "../config/GatewayConfig.js"
 import { GrantPolicy } from "../grants/GrantPolicy.js"
 import { Identities } from "../identity/Identities.js"
-import { McpEndpoint } from "../mcp/McpEndpoint.js"
+import { McpEndpoint } from "../endpoint/McpEndpoint.js"
 import { Metrics } from "../metrics/Metrics.js"
 import { HttpProxy } from "../proxy/HttpProxy.js"
 import { Upstreams } from "../upstream/Upstreams.js"
-import { CONNECTORS_PREFIX, MCP_PATH, PROTECTED_RESOURCE_PATH } from "./paths.js"
+import { CONNECTORS_PREFIX, MCP_PATH, PROTECTED_RESOURCE_PATH } from "../http/paths.js"
 import { protectedResource } from "./protectedResource.js"
 
 /**

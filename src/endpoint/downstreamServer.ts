@@ -5,11 +5,12 @@
  * @module
  */
 import { LOG_LEVEL_META_KEY, type LoggingLevel, Server, type ServerCapabilities } from "@modelcontextprotocol/server"
-import type { Identity } from "../identity/IdentityPlugin.js"
+import type { Identity } from "../plugin/IdentityPlugin.js"
 import { passthrough } from "../upstream/passthrough.js"
 import { version } from "../version.js"
-import type { CallContext } from "./forwardCall.js"
-import type { McpRouter } from "./McpRouter.js"
+import type { CallContext } from "../relay/forwardCall.js"
+import type { McpRouter } from "../router/McpRouter.js"
+import type { SessionSink } from "../router/resourceSubscriptions.js"
 
 export const GATEWAY_CAPABILITIES: ServerCapabilities = {
   tools: { listChanged: true },
@@ -37,11 +38,6 @@ interface Ctx {
 }
 
 type Params = Record<string, unknown> | undefined
-
-/** What a session needs to receive resource updates. */
-export interface SessionSink {
-  readonly sendResourceUpdated: (uri: string) => Promise<void>
-}
 
 export interface DownstreamServer {
   readonly server: Server

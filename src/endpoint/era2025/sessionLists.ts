@@ -19,9 +19,9 @@
  */
 import { classifyInboundRequest, isJsonContentType, SUPPORTED_PROTOCOL_VERSIONS } from "@modelcontextprotocol/server"
 import * as Predicate from "effect/Predicate"
-import type { ListMethod } from "./McpRouter.js"
+import type { ListMethod } from "../../router/McpRouter.js"
 
-export interface DirectList {
+export interface SessionList {
   readonly id: string | number
   readonly method: ListMethod
   /** The cursor asked for; not a string: invalid params (the SDK path answers those as an internal error). */
@@ -77,7 +77,7 @@ export const passesPostChecks = (headers: Readonly<Record<string, string | undef
  * checks (a caller failing them gets the SDK's 406/415/400) and the SDK's own era decision (a
  * request carrying a 2026-era envelope is not a 2025 one).
  */
-export const legacyRequest = (headers: Readonly<Record<string, string | undefined>>, body: unknown) => {
+export const era2025Request = (headers: Readonly<Record<string, string | undefined>>, body: unknown) => {
   const request = requestOf(body)
   if (request === undefined || typeof request.method !== "string" || !passesPostChecks(headers)) return undefined
   const version = headers["mcp-protocol-version"]
@@ -94,11 +94,11 @@ export const legacyRequest = (headers: Readonly<Record<string, string | undefine
 }
 
 /** The list request a POST carries, if the gateway may answer it directly. */
-export const directList = (headers: Readonly<Record<string, string | undefined>>, body: unknown): DirectList | undefined => {
+export const sessionList = (headers: Readonly<Record<string, string | undefined>>, body: unknown): SessionList | undefined => {
   // Cheap test first: most POSTs are not lists.
   const method = Predicate.isRecord(body) ? body["method"] : undefined
   if (typeof method !== "string" || !LIST_METHODS.has(method)) return undefined
-  const request = legacyRequest(headers, body)
+  const request = era2025Request(headers, body)
   if (request === undefined) return undefined
   let cursor: unknown
   if (request.params !== undefined) {

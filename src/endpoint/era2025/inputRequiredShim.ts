@@ -3,13 +3,13 @@
  * questions are asked as real server→client requests and the call is retried with the answers,
  * as the SDK server's own shim does for the calls it serves (same round limit, same messages,
  * same per-family failure: a `tools/call` fails as an `isError` result). Used by the calls the
- * gateway answers without the SDK server (`directCalls.ts`).
+ * gateway answers without the SDK server (`sessionCalls.ts`).
  * @module
  */
 import { type ClientCapabilities, ProtocolError, ProtocolErrorCode } from "@modelcontextprotocol/server"
 import * as Predicate from "effect/Predicate"
-import { abortableDelay } from "../upstream/abortableDelay.js"
-import { missingCapability } from "../upstream/callChannel.js"
+import { abortableDelay } from "../../upstream/abortableDelay.js"
+import { missingCapability } from "../../upstream/callChannel.js"
 
 /** Handler re-entries per call (the SDK shim's default). */
 const MAX_ROUNDS = 8

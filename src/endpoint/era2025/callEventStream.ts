@@ -1,6 +1,6 @@
 /**
  * One call's SSE response on a 2025-era session, written by the gateway itself (see
- * `directCalls.ts`) as the SDK's transport writes it: a priming event (an id and the `retry`
+ * `sessionCalls.ts`) as the SDK's transport writes it: a priming event (an id and the `retry`
  * delay, empty data) for clients of 2025-11-25 or later, then each message as an `event: message`
  * with an id. Every event is kept in the session's event store first, so a client whose
  * connection broke resumes with `Last-Event-ID` ({@link CallEventStream.attach}) and misses
@@ -14,7 +14,7 @@
 import type { ServerResponse } from "node:http"
 import type { JSONRPCMessage } from "@modelcontextprotocol/server"
 import type { BoundedEventStore } from "./eventStore.js"
-import { type FirstWritesHold, holdFirstWrites } from "./nodeBridge.js"
+import { type FirstWritesHold, holdFirstWrites } from "../../http/nodeBridge.js"
 
 /** An SSE comment this often keeps proxies from closing a quiet stream (the SDK's interval). */
 const KEEP_ALIVE_MS = 15_000

@@ -5,8 +5,8 @@
  * @module
  */
 import type { ServerEvent, ServerEventBus } from "@modelcontextprotocol/server"
-import type { Identity } from "../identity/IdentityPlugin.js"
-import { ContextWhileRunning } from "../upstream/contextWhileRunning.js"
+import type { Identity } from "../../plugin/IdentityPlugin.js"
+import { ContextWhileRunning } from "../../upstream/contextWhileRunning.js"
 
 const opener = new ContextWhileRunning<{ readonly identity: Identity; readonly stream: object | undefined }>()
 

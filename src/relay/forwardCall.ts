@@ -5,7 +5,7 @@
  *   shim (the SDK's, or `inputRequiredShim.ts` for direct calls) as real requests to a 2025-era
  *   session; its `requestState` is sealed per caller;
  * - a `tools/call` to a streamable-HTTP upstream is sent without the SDK client
- *   (`directRequest.ts`); one the upstream redirects goes through the SDK client after all;
+ *   (`upstreamCall.ts`); one the upstream redirects goes through the SDK client after all;
  * - a 2025-era upstream's server→client requests reach a 2025-era caller as related requests,
  *   and a 2026-07-28 caller as `input_required` rounds (see {@link HeldCall});
  * - the upstream's JSON-RPC errors pass through unchanged; a silent upstream times out
@@ -22,13 +22,13 @@ import {
   ProtocolErrorCode,
   SERVER_INFO_META_KEY
 } from "@modelcontextprotocol/server"
-import * as Duration from "effect/Duration"
-import type { Identity } from "../identity/IdentityPlugin.js"
+import type { Identity } from "../plugin/IdentityPlugin.js"
 import { CredentialWaitAborted } from "../upstream/authorizedFetch.js"
 import type { DownstreamCall } from "../upstream/callChannel.js"
-import { type DirectRoute, directRequest, MCP_NAME_SOURCE, plainHeaderValue, RedirectedCall } from "../upstream/directRequest.js"
+import type { UpstreamRoute } from "../upstream/upstreamRoute.js"
+import { MCP_NAME_SOURCE, plainHeaderValue, RedirectedCall, upstreamCall } from "./upstreamCall.js"
 import { passthrough } from "../upstream/passthrough.js"
-import { describeError } from "../upstream/UpstreamError.js"
+import { describeError } from "../catalog/UpstreamError.js"
 import type { LiveUpstream } from "../upstream/Upstreams.js"
 import { HeldCall, type HeldCalls } from "./heldCalls.js"
 import { inactivityTimer } from "./inactivityTimer.js"
@@ -103,7 +103,7 @@ const withoutUpstreamServerInfo = (result: Record<string, unknown>) => {
  * one of the methods it sends itself, a streamable-HTTP connection, and on the 2026 era a name
  * or URI that travels in `Mcp-Name` as it is (see {@link plainHeaderValue}).
  */
-const directRouteFor = (upstream: LiveUpstream, method: string, params: Record<string, unknown>): DirectRoute | undefined => {
+const directRouteFor = (upstream: LiveUpstream, method: string, params: Record<string, unknown>): UpstreamRoute | undefined => {
   const named = MCP_NAME_SOURCE[method]
   const direct = upstream.direct
   if (named === undefined || direct === undefined || !direct.usable) return undefined
@@ -196,14 +196,14 @@ export const makeForwarder = (roundStates: RoundStateCodec, heldCalls: HeldCalls
       params = { ...params, _meta: meta }
     }
 
-    const timeoutMs = Duration.toMillis(upstream.connector.timeout)
+    const timeoutMs = upstream.timeout.ms
     const controller = new AbortController()
     // Built only when it happens: an Error captures a stack trace, too costly for every call.
     let timedOut: ProtocolError | undefined
     const timer = inactivityTimer(timeoutMs, () => {
       timedOut = new ProtocolError(
         ProtocolErrorCode.InternalError,
-        `connector ${connectorId} did not answer within ${Duration.format(upstream.connector.timeout)}`
+        `connector ${connectorId} did not answer within ${upstream.timeout.text}`
       )
       controller.abort(timedOut)
     })
@@ -257,7 +257,7 @@ export const makeForwarder = (roundStates: RoundStateCodec, heldCalls: HeldCalls
         cappedAt = hardCapError(connectorId)
         controller.abort(cappedAt)
       }, timeoutMs * HARD_CAP_FACTOR)
-      return directRequest(direct, method, params, {
+      return upstreamCall(direct, method, params, {
         signal: controller.signal,
         onProgress,
         onLog: (log) => upstream.calls.forwardLog(connectorId, log, call),
@@ -289,9 +289,7 @@ export const makeForwarder = (roundStates: RoundStateCodec, heldCalls: HeldCalls
           throw error instanceof CredentialWaitAborted
             ? new ProtocolError(
               ProtocolErrorCode.InternalError,
-              `connector ${connectorId}: its credential was not ready within ${
-                Duration.format(upstream.connector.timeout)
-              } (the token endpoint did not answer in time); the call was not sent`
+              `connector ${connectorId}: its credential was not ready within ${upstream.timeout.text} (the token endpoint did not answer in time); the call was not sent`
             )
             : timedOut
         }

@@ -30,20 +30,17 @@
 import {
   CLIENT_CAPABILITIES_META_KEY,
   CLIENT_INFO_META_KEY,
-  type Client,
   type JSONRPCMessage,
   PROTOCOL_VERSION_META_KEY,
   ProtocolError,
-  ProtocolErrorCode,
-  type StreamableHTTPClientTransport
+  ProtocolErrorCode
 } from "@modelcontextprotocol/client"
-import * as Predicate from "effect/Predicate"
-import { abortableDelay } from "./abortableDelay.js"
-import { readBounded } from "./boundedBody.js"
-import type { ExchangeLike } from "./authorizedFetch.js"
+import { abortableDelay } from "../upstream/abortableDelay.js"
+import { readBounded } from "../http/boundedBody.js"
+import { RELAYED_METHODS, type UpstreamRoute } from "../upstream/upstreamRoute.js"
 import { errorObjectOf, protocolErrorOf } from "./jsonRpcErrors.js"
-import { type SseEvent, sseEvents } from "./sseEvents.js"
-import type { UpstreamAnswer } from "./upstreamFetch.js"
+import { type SseEvent, sseEvents } from "../upstream/sseEvents.js"
+import type { UpstreamAnswer } from "../upstream/upstreamFetch.js"
 
 /**
  * The upstream redirected the call: it did not run it. The SDK client follows a redirect only
@@ -57,29 +54,18 @@ export class RedirectedCall extends Error {
   }
 }
 
-/** What a connector's connection offers for sending a call directly. */
-export interface DirectRoute {
-  /** Cleared when the endpoint redirects calls (see {@link RedirectedCall}). */
-  usable: boolean
-  readonly url: URL
-  /** The connector's credential and keep-alive pool, without web objects. */
-  readonly exchange: ExchangeLike
-  readonly client: Client
-  readonly transport: StreamableHTTPClientTransport
-  readonly clientInfo: { readonly name: string; readonly version: string }
-  readonly clientCapabilities: Record<string, unknown>
-}
-
-export interface DirectHandlers {
+export interface UpstreamCallHandlers {
   readonly signal: AbortSignal
   readonly onProgress: (params: Record<string, unknown>) => void
   readonly onLog: (params: Record<string, unknown>) => void
   readonly onRequest: (method: string, params: Record<string, unknown> | undefined, signal: AbortSignal) => Promise<unknown>
 }
 
-/** The upstream's requests the gateway relays to the caller (the SDK client's handlers in `connection.ts`). */
-export const RELAYED_METHODS = ["sampling/createMessage", "elicitation/create", "roots/list"] as const
 const RELAYED_REQUESTS: ReadonlySet<string> = new Set(RELAYED_METHODS)
+
+/** A JSON object (Effect's `Predicate.isRecord`, without importing Effect on the hot path). */
+const isRecord = (value: unknown): value is Record<string, unknown> =>
+  typeof value === "object" && value !== null && !Array.isArray(value)
 
 /** Reconnections in a row that bring no event before the call is given up (the SDK client's `maxRetries`). */
 const MAX_RESUMES = 2
@@ -143,11 +129,11 @@ export const MCP_NAME_SOURCE: Readonly<Record<string, "name" | "uri" | undefined
 }
 
 /** Sends `method` with `params` and returns its result. */
-export const directRequest = async (
-  route: DirectRoute,
+export const upstreamCall = async (
+  route: UpstreamRoute,
   method: string,
   params: Record<string, unknown>,
-  handlers: DirectHandlers
+  handlers: UpstreamCallHandlers
 ): Promise<Record<string, unknown>> => {
   const id = `aperture-${++lastId}`
   const modern = route.client.getProtocolEra() === "modern"
@@ -211,19 +197,19 @@ export const directRequest = async (
 
   /** One message from the upstream: the answer ends the call; anything else is routed. */
   const receive = (message: unknown): { readonly result: Record<string, unknown> } | undefined => {
-    if (!Predicate.isRecord(message)) return undefined
+    if (!isRecord(message)) return undefined
     const method = message["method"]
     if (typeof method !== "string") {
       if (message["id"] !== id) return undefined
       const error = message["error"]
-      if (Predicate.isRecord(error)) throw protocolErrorOf(error)
+      if (isRecord(error)) throw protocolErrorOf(error)
       const result = message["result"]
-      if (!Predicate.isRecord(result)) {
+      if (!isRecord(result)) {
         throw new ProtocolError(ProtocolErrorCode.InternalError, "the upstream's result is not a JSON object")
       }
       return { result }
     }
-    const messageParams = Predicate.isRecord(message["params"]) ? message["params"] : undefined
+    const messageParams = isRecord(message["params"]) ? message["params"] : undefined
     if (message["id"] !== undefined) {
       if (!modern && (typeof message["id"] === "string" || typeof message["id"] === "number")) {
         answerServerRequest({ id: message["id"], method, ...(messageParams !== undefined && { params: messageParams }) })
@@ -293,7 +279,7 @@ export const directRequest = async (
         } catch {
           refusal = undefined
         }
-        if (Predicate.isRecord(refusal) && refusal["id"] === id && Predicate.isRecord(refusal["error"])) receive(refusal)
+        if (isRecord(refusal) && refusal["id"] === id && isRecord(refusal["error"])) receive(refusal)
         throw new Error(`upstream answered ${method} with HTTP 400${text === "" ? "" : `: ${text.slice(0, 200)}`}`)
       }
       throw await httpError(response, method)

@@ -116,3 +116,15 @@ export const patternTouchesCategory = (
   if (first === "**" || second === undefined || second === "**") return true
   return new RegExp(`^${segmentRegex(second)}$`).test(category)
 }
+
+/**
+ * A grant as loaded: who (`src`) may reach what (`connectors`), and whether it makes them admins
+ * (`/metrics`, every connector in full at `/api/connectors`) or lets them read `/metrics` only.
+ * Absent `admin`/`readMetrics` read as `false`.
+ */
+export interface Grant {
+  readonly src: ReadonlyArray<string>
+  readonly connectors: ReadonlyArray<CompiledPattern>
+  readonly admin?: boolean
+  readonly readMetrics?: boolean
+}

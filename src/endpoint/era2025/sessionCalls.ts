@@ -10,8 +10,8 @@
  *   the caller travel on it;
  * - requests to the caller (an upstream's sampling, elicitation, roots) get string ids
  *   (`aperture-<n>`), never the SDK server's numeric ones on the same session; the caller's answer
- *   arrives on another POST and is matched here ({@link DirectCalls.answer});
- * - `notifications/cancelled` for a direct call aborts it here ({@link DirectCalls.cancel}), and
+ *   arrives on another POST and is matched here ({@link SessionCalls.answer});
+ * - `notifications/cancelled` for a direct call aborts it here ({@link SessionCalls.cancel}), and
  *   it is answered no more, its stream left open until the caller closes it, as the SDK does;
  * - an `input_required` result (a 2026-era upstream) is asked of the caller as real requests
  *   (`inputRequiredShim.ts`);
@@ -20,7 +20,7 @@
  *
  * Only a well-formed single request with nothing but `name`, `arguments` and `_meta` (a progress
  * token and a client's own keys, none of the `io.modelcontextprotocol/` ones) is answered here
- * (the header checks are {@link legacyRequest}'s); anything else (a task, a batch) takes the SDK
+ * (the header checks are {@link era2025Request}'s); anything else (a task, a batch) takes the SDK
  * path.
  * @module
  */
@@ -35,13 +35,13 @@ import {
   SUPPORTED_PROTOCOL_VERSIONS
 } from "@modelcontextprotocol/server"
 import * as Predicate from "effect/Predicate"
-import { errorObjectOf, protocolErrorOf } from "../upstream/jsonRpcErrors.js"
+import { errorObjectOf, protocolErrorOf } from "../../relay/jsonRpcErrors.js"
 import type { CallEventStream } from "./callEventStream.js"
-import { legacyRequest, RESERVED_META_PREFIX } from "./directLists.js"
-import type { CallContext } from "./forwardCall.js"
+import { era2025Request, RESERVED_META_PREFIX } from "./sessionLists.js"
+import type { CallContext } from "../../relay/forwardCall.js"
 import { fulfilInputRequired } from "./inputRequiredShim.js"
 
-export interface DirectToolCall {
+export interface SessionToolCall {
   readonly id: string | number
   readonly params: Record<string, unknown>
   readonly progressToken: string | number | undefined
@@ -53,8 +53,8 @@ const isProgressToken = (value: unknown): value is string | number =>
   typeof value === "string" || Number.isSafeInteger(value)
 
 /** The `tools/call` a POST carries, if the gateway may answer it without the SDK. */
-export const directToolCall = (headers: Readonly<Record<string, string | undefined>>, body: unknown): DirectToolCall | undefined => {
-  const request = legacyRequest(headers, body)
+export const sessionToolCall = (headers: Readonly<Record<string, string | undefined>>, body: unknown): SessionToolCall | undefined => {
+  const request = era2025Request(headers, body)
   if (request === undefined || request.method !== "tools/call") return undefined
   const params = request.params
   if (!Predicate.isRecord(params) || typeof params["name"] !== "string") return undefined
@@ -85,7 +85,7 @@ export const directToolCall = (headers: Readonly<Record<string, string | undefin
 }
 
 /** What a session offers its direct calls. */
-export interface DirectCallHost {
+export interface SessionCallHost {
   readonly capabilities: () => ClientCapabilities | undefined
   readonly logLevel: () => LoggingLevel | undefined
   readonly callTool: (params: Record<string, unknown>, context: CallContext) => unknown
@@ -109,17 +109,17 @@ interface Waiting {
 }
 
 /** One session's direct calls: in flight, their streams, and their requests to the caller. */
-export class DirectCalls {
+export class SessionCalls {
   private lastRequestId = 0
   private readonly waiting = new Map<string, Waiting>()
   private readonly running = new Map<string | number, AbortController>()
   private readonly streams = new Map<string, CallEventStream>()
   private closing = false
 
-  constructor(private readonly host: DirectCallHost) {}
+  constructor(private readonly host: SessionCallHost) {}
 
   /** Runs `call`, writing what it sends and its answer to `stream`; `settled` once it is over. */
-  run(call: DirectToolCall, stream: CallEventStream, settled: () => void): void {
+  run(call: SessionToolCall, stream: CallEventStream, settled: () => void): void {
     const controller = new AbortController()
     this.running.set(call.id, controller)
     this.streams.set(stream.streamId, stream)

@@ -5,7 +5,7 @@ import { buildIndex, type ConnectorState, emptyLists } from "../catalog/index.js
 import { splitPrefixedUri } from "../catalog/names.js"
 import type { Connector } from "../config/model.js"
 import { callerPolicy } from "../grants/policy.js"
-import { parsePattern } from "../grants/pattern.js"
+import { parsePattern } from "../config/grantPattern.js"
 import { exposeResultUris, unlistedResource } from "./resourceUris.js"
 
 const ev = { id: "ev", prefix: true }

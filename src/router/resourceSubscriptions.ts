@@ -4,7 +4,10 @@
  * each `notifications/resources/updated` is delivered only to the sessions that asked.
  * @module
  */
-import type { SessionSink } from "./downstreamServer.js"
+/** What a session needs to receive resource updates. */
+export interface SessionSink {
+  readonly sendResourceUpdated: (uri: string) => Promise<void>
+}
 
 interface Subscription {
   readonly connectorId: string
