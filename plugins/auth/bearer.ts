@@ -5,7 +5,7 @@
 import * as Effect from "effect/Effect"
 import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
-import { defineAuthPlugin } from "../../src/auth/AuthPlugin.js"
+import { defineAuthPlugin } from "../../src/plugin/AuthPlugin.js"
 import { describeSecretInput, Secret } from "../../src/config/secret.js"
 
 export const BearerOptions = Schema.Struct({ secret: Secret })

@@ -5,7 +5,7 @@
  */
 import * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
-import { AuthError, defineAuthPlugin } from "../../src/auth/AuthPlugin.js"
+import { AuthError, defineAuthPlugin } from "../../src/plugin/AuthPlugin.js"
 
 export const unsupportedAuth = defineAuthPlugin({
   name: "unsupported",

@@ -13,7 +13,7 @@ import * as ParseResult from "effect/ParseResult"
 import * as Predicate from "effect/Predicate"
 import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
-import { defineIdentityPlugin, type Identity, IdentityRejected, Principal } from "../../src/identity/IdentityPlugin.js"
+import { defineIdentityPlugin, type Identity, IdentityRejected, Principal } from "../../src/plugin/IdentityPlugin.js"
 import { Secret } from "../../src/config/secret.js"
 import { bearerToken, looksLikeJwt } from "../../src/identity/bearerToken.js"
 

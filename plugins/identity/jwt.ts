@@ -23,7 +23,7 @@ import {
 } from "jose"
 import { endpointProblem } from "../../src/auth/endpointUrl.js"
 import { bearerToken, looksLikeJwt } from "../../src/identity/bearerToken.js"
-import { defineIdentityPlugin, type Identity, IdentityRejected } from "../../src/identity/IdentityPlugin.js"
+import { defineIdentityPlugin, type Identity, IdentityRejected } from "../../src/plugin/IdentityPlugin.js"
 import { VerifiedTokens } from "../../src/identity/verifiedTokens.js"
 
 /** Clock skew tolerated on `exp` and `nbf`. */

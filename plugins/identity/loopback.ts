@@ -9,7 +9,7 @@
  */
 import * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
-import { defineIdentityPlugin, type Identity, Principal } from "../../src/identity/IdentityPlugin.js"
+import { defineIdentityPlugin, type Identity, Principal } from "../../src/plugin/IdentityPlugin.js"
 
 export const LoopbackOptions = Schema.Struct({
   login: Principal,

@@ -9,7 +9,7 @@
 import { BlockList, isIP } from "node:net"
 import * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
-import { defineIdentityPlugin, IdentityRejected } from "../../src/identity/IdentityPlugin.js"
+import { defineIdentityPlugin, IdentityRejected } from "../../src/plugin/IdentityPlugin.js"
 
 /** An address range: `10.0.0.0/8`, `fd7a:115c:a1e0::/48`, or one address. */
 export const Cidr = Schema.String.pipe(
