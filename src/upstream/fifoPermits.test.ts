@@ -1,16 +1,14 @@
 import { Deferred, Effect, Fiber } from "effect"
-import { describe, expect, it } from "vitest"
+import { describe, expect, it } from "@effect/vitest"
 import { FifoPermits } from "./fifoPermits.js"
-
-const run = <A, E>(effect: Effect.Effect<A, E>) => Effect.runPromise(effect)
 
 /** Forks a fiber that holds a permit until `gate` opens, recording when it got in. */
 const holder = (permits: FifoPermits, name: string, order: Array<string>, gate: Deferred.Deferred<void>) =>
   Effect.fork(permits.withPermit(Effect.zipRight(Effect.sync(() => order.push(name)), Deferred.await(gate))))
 
 describe("FifoPermits", () => {
-  it("lets N in at once and the rest in arrival order, one per release", () =>
-    run(Effect.gen(function*() {
+  it.effect("lets N in at once and the rest in arrival order, one per release", () =>
+    Effect.gen(function*() {
       const permits = new FifoPermits(2)
       const order: Array<string> = []
       const gates = yield* Effect.forEach(["a", "b", "c", "d", "e"], () => Deferred.make<void>())
@@ -28,10 +26,10 @@ describe("FifoPermits", () => {
       yield* Fiber.joinAll(fibers)
       expect(order).toEqual(["a", "b", "c", "d", "e"])
       expect(permits.available).toBe(2)
-    })))
+    }))
 
-  it("releases the permit when the work fails or is interrupted", () =>
-    run(Effect.gen(function*() {
+  it.effect("releases the permit when the work fails or is interrupted", () =>
+    Effect.gen(function*() {
       const permits = new FifoPermits(1)
       const failed = yield* Effect.either(permits.withPermit(Effect.fail("boom")))
       expect(failed._tag).toBe("Left")
@@ -41,10 +39,10 @@ describe("FifoPermits", () => {
       expect(permits.available).toBe(0)
       yield* Fiber.interrupt(stuck)
       expect(permits.available).toBe(1)
-    })))
+    }))
 
-  it("forgets a waiter interrupted in the queue", () =>
-    run(Effect.gen(function*() {
+  it.effect("forgets a waiter interrupted in the queue", () =>
+    Effect.gen(function*() {
       const permits = new FifoPermits(1)
       const order: Array<string> = []
       const gate = yield* Deferred.make<void>()
@@ -60,10 +58,11 @@ describe("FifoPermits", () => {
       yield* Fiber.join(last)
       expect(order).toEqual(["first", "last"])
       expect(permits.available).toBe(1)
-    })))
+    }))
 
-  it("passes on a permit handed to a waiter that is interrupted before it runs", () =>
-    run(Effect.gen(function*() {
+  // On the real clock: its 2 s timeout must be able to fire.
+  it.live("passes on a permit handed to a waiter that is interrupted before it runs", () =>
+    Effect.gen(function*() {
       const permits = new FifoPermits(1)
       const order: Array<string> = []
       const gate = yield* Deferred.make<void>()
@@ -85,5 +84,5 @@ describe("FifoPermits", () => {
       expect(lastDone._tag).toBe("Right")
       expect(order).toEqual(["last"])
       expect(permits.available).toBe(1)
-    })))
+    }))
 })
