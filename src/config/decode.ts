@@ -30,6 +30,7 @@ import type {
 import { formatIssue, markDecoded } from "./model.js"
 import { DurationSchema } from "./duration.js"
 import { Secret } from "./secret.js"
+import { MCP_URL_SCHEMES } from "./transportSchemes.js"
 
 /** The config has problems; each names its path. */
 export class ConfigInvalid extends Data.TaggedError("ConfigInvalid")<{
@@ -86,7 +87,7 @@ const IsolationSchema = Schema.Literal("caller", "shared").annotations({
 
 const McpSchema = Schema.Struct({
   _tag: Schema.Literal("mcp"),
-  url: opt(urlWithSchemes(["http:", "https:", "ws:", "wss:"])),
+  url: opt(urlWithSchemes(MCP_URL_SCHEMES)),
   auth: opt(AuthPluginSchema),
   prefix: opt(Schema.Boolean),
   labels: opt(Schema.Array(Label)),
