@@ -17,7 +17,7 @@ import { Catalog } from "../catalog/Catalog.js"
 import { GatewayConfig } from "../config/GatewayConfig.js"
 import { Identities, requestOrigin } from "../identity/Identities.js"
 import type { Identity } from "../plugin/IdentityPlugin.js"
-import { asCaller, CallerEventBus } from "./era2026/callerEventBus.js"
+import { CallerEventBus } from "./era2026/callerEventBus.js"
 import { makeDownstreamServer } from "./downstreamServer.js"
 import { jsonRpcError } from "./httpErrors.js"
 import { Sessions2025 } from "./era2025/Sessions2025.js"
@@ -64,6 +64,8 @@ export class McpEndpoint extends Effect.Service<McpEndpoint>()("aperture/McpEndp
     // about what it can see.
     const viewOf = (identity: Identity) => callerView(catalog.current(), router.policyOf(identity)).fingerprints
     const bus = new CallerEventBus(viewOf)
+    // Runs after the SDK handler closes: no listener outlives the endpoint.
+    yield* Effect.addFinalizer(() => Effect.sync(() => bus.close()))
     const modern: McpHttpHandler = yield* Effect.acquireRelease(
       Effect.sync(() =>
         createMcpHandler(({ authInfo }) => {
@@ -198,7 +200,7 @@ export class McpEndpoint extends Effect.Service<McpEndpoint>()("aperture/McpEndp
         // Only a listen stream subscribes to the event bus, which needs to know its caller; the
         // async context that tells it costs every promise of the process a hook while in use.
         const answered = yield* Effect.promise(() =>
-          opensListenStream(parsedBody) ? asCaller(identity, serve, stream) : serve()
+          opensListenStream(parsedBody) ? bus.asCaller(identity, serve, stream) : serve()
         )
         return release === undefined ? answered : onBodyDone(answered, release)
       }).pipe(Effect.onExit((exit) => Effect.sync(() => {
@@ -220,6 +222,6 @@ export class McpEndpoint extends Effect.Service<McpEndpoint>()("aperture/McpEndp
         yield* legacy.closeAll
       })
 
-    return { handle, drain, inFlight: () => inFlight, sessions: () => legacy.size() } as const
+    return { handle, drain, inFlight: () => inFlight, sessions: () => legacy.size(), listenStreams: () => bus.size } as const
   })
 }) {}

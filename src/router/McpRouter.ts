@@ -38,6 +38,7 @@ import { passthrough } from "../upstream/passthrough.js"
 import { type LiveUpstream, Upstreams } from "../upstream/Upstreams.js"
 import { type CallContext, makeForwarder, type RoundState } from "../relay/forwardCall.js"
 import { HeldCalls } from "../relay/heldCalls.js"
+import type { RelayOutcome } from "../relay/outcome.js"
 import { ResourceSubscriptions, type SessionSink } from "./resourceSubscriptions.js"
 import { unlistedResource } from "../relay/resourceUris.js"
 import { makeSystemTools } from "./systemTools.js"
@@ -94,12 +95,28 @@ const needsLegacyEncoding = (tools: ReadonlyArray<UpstreamItem>): boolean => {
   return needs
 }
 
+/**
+ * The relay's outcome as the SDK handlers (and the 2025 direct-call path) take an answer: the
+ * result, or the `ProtocolError` they send as a JSON-RPC error; a cancelled request rethrows
+ * what aborted it (nobody is answered).
+ */
+const answerOf = (outcome: RelayOutcome): Record<string, unknown> => {
+  switch (outcome._tag) {
+    case "Result":
+      return outcome.value
+    case "ProtocolFailure":
+      throw new ProtocolError(outcome.code, outcome.message, outcome.data)
+    case "Cancelled":
+      throw outcome.reason
+  }
+}
+
 /** How a forwarded call ended, for the audit log. */
 const outcomeOf = (result: Record<string, unknown>): AuditOutcome =>
   result["isError"] === true ? "tool_error" : result["resultType"] === "input_required" ? "input_required" : "ok"
 
 export class McpRouter extends Effect.Service<McpRouter>()("aperture/McpRouter", {
-  effect: Effect.gen(function*() {
+  scoped: Effect.gen(function*() {
     const config = yield* GatewayConfig
     const catalog = yield* Catalog
     const upstreams = yield* Upstreams
@@ -141,12 +158,18 @@ export class McpRouter extends Effect.Service<McpRouter>()("aperture/McpRouter",
     }
 
     const forwardCall = makeForwarder(roundStates, new HeldCalls(HELD_CALL_TTL_MS))
-    /** Forwards one request, counted in /metrics by connector and method. */
-    const forward: typeof forwardCall = (upstream, method, ...rest) => {
+    /** Forwards one request, counted in /metrics by connector and method; a failure is thrown from here. */
+    const forward = (
+      upstream: LiveUpstream,
+      method: string,
+      params: Record<string, unknown>,
+      context: CallContext,
+      identity?: Identity
+    ): Promise<Record<string, unknown>> => {
       const finish = metrics.startRequest(upstream.connector.id, method)
-      return forwardCall(upstream, method, ...rest).then((result) => {
-        finish(false)
-        return result
+      return forwardCall(upstream, method, params, context, identity).then((outcome) => {
+        finish(outcome._tag !== "Result")
+        return answerOf(outcome)
       }, (error: unknown) => {
         finish(true)
         throw error
@@ -352,6 +375,14 @@ export class McpRouter extends Effect.Service<McpRouter>()("aperture/McpRouter",
 
     // 2026-era upstreams deliver resource updates on a subscriptions/listen stream per URI.
     const listens = new Map<string, Promise<McpSubscription>>()
+    // The router closing forgets every subscriber and closes its upstream listen streams.
+    yield* Effect.addFinalizer(() =>
+      Effect.sync(() => {
+        subscriptions.clear()
+        for (const opened of listens.values()) opened.then((subscription) => subscription.close()).catch(() => {})
+        listens.clear()
+      })
+    )
 
     /** Opens or closes an upstream subscription. */
     const upstreamSubscription = async (
@@ -432,13 +463,13 @@ export class McpRouter extends Effect.Service<McpRouter>()("aperture/McpRouter",
       }
     }
 
-    upstreams.onResourceUpdated((connectorId, uri) => {
+    yield* upstreams.onResourceUpdated((connectorId, uri) => {
       const subscribed = subscriptions.subscribersOf(connectorId, uri)
       if (subscribed === undefined) return
       for (const sink of subscribed.sinks) sink.sendResourceUpdated(subscribed.exposedUri).catch(() => {})
     })
     // A reconnected upstream has forgotten our subscriptions: renew them.
-    upstreams.onConnected((connectorId) => {
+    yield* upstreams.onConnected((connectorId) => {
       for (const uri of subscriptions.urisOf(connectorId)) {
         upstreamSubscription(connectorId, uri, "resources/subscribe").catch(() => {})
       }
@@ -464,6 +495,7 @@ export class McpRouter extends Effect.Service<McpRouter>()("aperture/McpRouter",
 
     /** Each caller's open 2025-era sessions, newest last (see {@link attachCaller}). */
     const callerSessions = new Map<string, Array<CallerSessionHandle>>()
+    yield* Effect.addFinalizer(() => Effect.sync(() => callerSessions.clear()))
 
     /**
      * Registers a caller's 2025-era session: its own upstream sessions reach it through the
@@ -524,6 +556,8 @@ export class McpRouter extends Effect.Service<McpRouter>()("aperture/McpRouter",
       unsubscribe,
       subscribeListen,
       dropSubscriptions,
+      /** Resources with subscribers (for tests: none outlives the router). */
+      subscriptionCount: () => subscriptions.size,
       policyOf,
       /** Verifies a caller's echoed `requestState` (pass as the downstream server's `requestState.verify`). */
       verifyRoundState: roundStates.verify

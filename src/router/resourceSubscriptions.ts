@@ -72,6 +72,16 @@ export class ResourceSubscriptions {
     return this.byKey.get(keyOf(connectorId, upstreamUri))
   }
 
+  /** Forgets every subscription (the router is closing; its upstreams close with it). */
+  clear(): void {
+    this.byKey.clear()
+  }
+
+  /** Resources with subscribers. */
+  get size(): number {
+    return this.byKey.size
+  }
+
   /** The upstream URIs of a connector that have subscribers (to re-subscribe after a reconnect). */
   urisOf(connectorId: string): Array<string> {
     return [...this.byKey.values()].filter((s) => s.connectorId === connectorId).map((s) => s.upstreamUri)

@@ -79,6 +79,10 @@ export const HEALTH_CHECK_INTERVAL = Duration.seconds(10)
  */
 const nextHealthCheck = Effect.map(Random.nextRange(0.75, 1.25), (factor) => Duration.times(HEALTH_CHECK_INTERVAL, factor))
 
+/** Adds `listener` to `listeners` for the life of the current scope. */
+const listenWhileScoped = <L>(listeners: Set<L>, listener: L): Effect.Effect<void, never, Scope.Scope> =>
+  Effect.acquireRelease(Effect.sync(() => void listeners.add(listener)), () => Effect.sync(() => void listeners.delete(listener)))
+
 export class Upstreams extends Effect.Service<Upstreams>()("aperture/Upstreams", {
   scoped: Effect.gen(function*() {
     const config = yield* GatewayConfig
@@ -88,6 +92,12 @@ export class Upstreams extends Effect.Service<Upstreams>()("aperture/Upstreams",
     const calls = new CallRegistry()
     const resourceListeners = new Set<(connectorId: string, uri: string) => void>()
     const connectedListeners = new Set<(connectorId: string) => void>()
+    yield* Effect.addFinalizer(() =>
+      Effect.sync(() => {
+        resourceListeners.clear()
+        connectedListeners.clear()
+      })
+    )
     const events: UpstreamEvents = {
       resourceUpdated: (connectorId, uri) => {
         for (const listener of resourceListeners) listener(connectorId, uri)
@@ -277,10 +287,14 @@ export class Upstreams extends Effect.Service<Upstreams>()("aperture/Upstreams",
       setCallerChannels: (channelOf: ChannelOf): void => callerSessions.setChannels(channelOf),
       /** All live upstreams. */
       all: (): ReadonlyArray<LiveUpstream> => [...live.values()],
-      /** Listens to `notifications/resources/updated` from every upstream. */
-      onResourceUpdated: (listener: (connectorId: string, uri: string) => void) => void resourceListeners.add(listener),
-      /** Listens to (re)connections, e.g. to renew upstream subscriptions. */
-      onConnected: (listener: (connectorId: string) => void) => void connectedListeners.add(listener)
+      /** Listens to `notifications/resources/updated` from every upstream, until the listener's scope closes. */
+      onResourceUpdated: (listener: (connectorId: string, uri: string) => void): Effect.Effect<void, never, Scope.Scope> =>
+        listenWhileScoped(resourceListeners, listener),
+      /** Listens to (re)connections (e.g. to renew upstream subscriptions), until the listener's scope closes. */
+      onConnected: (listener: (connectorId: string) => void): Effect.Effect<void, never, Scope.Scope> =>
+        listenWhileScoped(connectedListeners, listener),
+      /** Listeners registered (for tests: none outlives its scope). */
+      listenerCount: (): number => resourceListeners.size + connectedListeners.size
     } as const
   })
 }) {}

@@ -8,16 +8,6 @@ import type { ServerEvent, ServerEventBus } from "@modelcontextprotocol/server"
 import type { Identity } from "../../plugin/IdentityPlugin.js"
 import { ContextWhileRunning } from "../../upstream/contextWhileRunning.js"
 
-const opener = new ContextWhileRunning<{ readonly identity: Identity; readonly stream: object | undefined }>()
-
-/**
- * Runs `serve` as `identity`: a listen stream it opens belongs to that caller (and answers to
- * `stream`, for events meant for that one stream). The SDK subscribes the stream before its
- * handler's answer resolves, so the context can end then.
- */
-export const asCaller = <A>(identity: Identity, serve: () => Promise<A>, stream?: object): Promise<A> =>
-  opener.run({ identity, stream }, serve)
-
 interface Listener<S> {
   readonly deliver: (event: ServerEvent) => void
   readonly identity: Identity | undefined
@@ -26,17 +16,28 @@ interface Listener<S> {
   state: S | undefined
 }
 
+/** One per MCP endpoint: its listeners and the context naming their openers end with it ({@link close}). */
 export class CallerEventBus<S> implements ServerEventBus {
   private readonly listeners = new Set<Listener<S>>()
+  private readonly opener = new ContextWhileRunning<{ readonly identity: Identity; readonly stream: object | undefined }>()
 
   constructor(private readonly initialState: (identity: Identity) => S) {}
+
+  /**
+   * Runs `serve` as `identity`: a listen stream it opens belongs to that caller (and answers to
+   * `stream`, for events meant for that one stream). The SDK subscribes the stream before its
+   * handler's answer resolves, so the context can end then.
+   */
+  asCaller<A>(identity: Identity, serve: () => Promise<A>, stream?: object): Promise<A> {
+    return this.opener.run({ identity, stream }, serve)
+  }
 
   publish(event: ServerEvent): void {
     for (const listener of this.listeners) listener.deliver(event)
   }
 
   subscribe(deliver: (event: ServerEvent) => void): () => void {
-    const opened = opener.getStore()
+    const opened = this.opener.getStore()
     const identity = opened?.identity
     const listener: Listener<S> = {
       deliver,
@@ -63,6 +64,12 @@ export class CallerEventBus<S> implements ServerEventBus {
     for (const listener of this.listeners) if (listener.stream === stream) listener.deliver(event)
   }
 
+  /** Forgets every listener (the endpoint is closing): nothing is delivered after. */
+  close(): void {
+    this.listeners.clear()
+  }
+
+  /** Listen streams subscribed. */
   get size(): number {
     return this.listeners.size
   }
