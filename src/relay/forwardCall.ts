@@ -10,6 +10,9 @@
  *   and a 2026-07-28 caller as `input_required` rounds (see {@link HeldCall});
  * - the upstream's JSON-RPC errors pass through unchanged; a silent upstream times out
  *   (reset by progress, paused while the caller answers), and the call is cancelled upstream.
+ *
+ * It returns how the request ended as data ({@link RelayOutcome}), never throwing a protocol
+ * error: the router turns a failure into the SDK's `ProtocolError` once, where it answers.
  * @module
  */
 import {
@@ -26,13 +29,14 @@ import type { Identity } from "../plugin/IdentityPlugin.js"
 import { CredentialWaitAborted } from "../upstream/authorizedFetch.js"
 import type { DownstreamCall } from "../upstream/callChannel.js"
 import type { UpstreamRoute } from "../upstream/upstreamRoute.js"
-import { MCP_NAME_SOURCE, plainHeaderValue, RedirectedCall, upstreamCall } from "./upstreamCall.js"
+import { MCP_NAME_SOURCE, plainHeaderValue, upstreamCall, type UpstreamCallOutcome } from "./upstreamCall.js"
 import { passthrough } from "../upstream/passthrough.js"
 import { describeError } from "../catalog/UpstreamError.js"
 import type { LiveUpstream } from "../upstream/Upstreams.js"
 import { HeldCall, type HeldCalls } from "./heldCalls.js"
 import { inactivityTimer } from "./inactivityTimer.js"
 import { exposeResultUris } from "./resourceUris.js"
+import { type Cancelled, type ProtocolFailure, protocolFailure, type RelayOutcome, type RelayResult, relayResult } from "./outcome.js"
 
 /** Per-call context from the downstream request. */
 export interface CallContext {
@@ -81,8 +85,11 @@ export const MULTI_ROUND_METHODS: ReadonlySet<string> = new Set(["tools/call", "
 /** Hard cap on one call however much progress it reports, as a multiple of the connector timeout. */
 const HARD_CAP_FACTOR = 10
 
-const invalidRoundState = () =>
-  new ProtocolError(ProtocolErrorCode.InvalidParams, "Invalid or expired requestState", { reason: "invalid_request_state" })
+const invalidRoundState = (): ProtocolFailure =>
+  protocolFailure(ProtocolErrorCode.InvalidParams, "Invalid or expired requestState", { reason: "invalid_request_state" })
+
+const isProtocolFailure = (value: unknown): value is ProtocolFailure =>
+  (value as { _tag?: unknown } | null | undefined)?._tag === "ProtocolFailure"
 
 /**
  * A 2026-era upstream stamps its own `serverInfo` into each result's `_meta`; the caller's server
@@ -117,7 +124,10 @@ const completeResult = (result: Record<string, unknown>) => {
   return result
 }
 
-/** A call past the hard cap, as the SDK path reports its client's total timeout. */
+/**
+ * A call past the hard cap, as the SDK path reports its client's total timeout. (An error, not
+ * a {@link ProtocolFailure}: it is the call's abort reason, which the upstream sees too.)
+ */
 const hardCapError = (connectorId: string) =>
   new ProtocolError(ProtocolErrorCode.InternalError, `connector ${connectorId}: Request timed out`)
 
@@ -134,47 +144,44 @@ const link = (signal: AbortSignal, onAbort: () => void): () => void => {
 export const makeForwarder = (roundStates: RoundStateCodec, heldCalls: HeldCalls) => {
   const ownerOf = (identity: Identity, connectorId: string) => `${identity.login}\u0000${connectorId}`
 
-  /** The caller's round, after checking it belongs to this caller and connector. */
-  const roundOf = (identity: Identity, connectorId: string, state: unknown): RoundState | undefined => {
-    if (state === undefined) return undefined
-    const round = state as RoundState
-    if (round.c !== connectorId || round.l !== identity.login) throw invalidRoundState()
-    return round
-  }
-
   /** Waits for a held call's outcome: the result, or the next round of questions for the caller. */
-  const settle = async (held: HeldCall, context: CallContext, identity: Identity, connectorId: string) => {
+  const settle = async (held: HeldCall, context: CallContext, identity: Identity, connectorId: string): Promise<RelayOutcome> => {
     const unlink = link(context.signal, () => held.abort(new Error("cancelled by the caller")))
     try {
       const outcome = await held.next()
       if (outcome.kind === "result") return outcome.result
       const token = heldCalls.hold(held, ownerOf(identity, connectorId))
-      return {
+      return relayResult({
         resultType: "input_required",
         inputRequests: outcome.inputRequests,
         requestState: await roundStates.mint({ c: connectorId, l: identity.login, h: token })
-      } as Record<string, unknown>
+      })
     } finally {
       unlink()
     }
   }
 
-  /** Sends one request to an upstream for a caller (`identity` undefined: the gateway's own request). */
+  /**
+   * Sends one request to an upstream for a caller (`identity` undefined: the gateway's own
+   * request) and returns how it ended; it rejects only on a fault of the gateway's own.
+   */
   return async (
     upstream: LiveUpstream,
     method: string,
     baseParams: Record<string, unknown>,
     context: CallContext,
     identity?: Identity
-  ): Promise<Record<string, unknown>> => {
+  ): Promise<RelayOutcome> => {
     const connectorId = upstream.connector.id
     const multiRound = identity !== undefined && MULTI_ROUND_METHODS.has(method)
-    const round = multiRound ? roundOf(identity, connectorId, context.requestState) : undefined
+    // The caller's round must belong to this caller and connector.
+    const round = multiRound ? context.requestState as RoundState | undefined : undefined
+    if (round !== undefined && (round.c !== connectorId || round.l !== identity!.login)) return invalidRoundState()
 
     // A 2026-era caller answering the questions of a held upstream call.
     if (round?.h !== undefined && identity !== undefined) {
       const held = heldCalls.take(round.h, ownerOf(identity, connectorId))
-      if (held === undefined) throw invalidRoundState()
+      if (held === undefined) return invalidRoundState()
       held.answer(context.inputResponses)
       return settle(held, context, identity, connectorId)
     }
@@ -235,7 +242,7 @@ export const makeForwarder = (roundStates: RoundStateCodec, heldCalls: HeldCalls
       }
     }
     let cappedAt: ProtocolError | undefined
-    const requestWithSdk = () =>
+    const requestWithSdk = (): Promise<RelayResult> =>
       upstream.client.request({ method, params }, passthrough, {
         // input_required results come back as they are: the caller answers them (2026-07-28),
         // or the SDK's shim asks a 2025-era caller with real requests and calls us again.
@@ -244,14 +251,14 @@ export const makeForwarder = (roundStates: RoundStateCodec, heldCalls: HeldCalls
         timeout: timeoutMs * HARD_CAP_FACTOR,
         maxTotalTimeout: timeoutMs * HARD_CAP_FACTOR,
         onprogress: onProgress
-      })
+      }).then(relayResult)
     // Over streamable HTTP the SDK client reads the call's messages in the call's async context;
     // other transports' messages arrive outside any call's.
     const sendWithSdk = call !== undefined && upstream.direct !== undefined
       ? () => upstream.calls.withinCall(call, requestWithSdk)
       : requestWithSdk
     const direct = identity !== undefined ? directRouteFor(upstream, method, params) : undefined
-    const send = direct === undefined ? sendWithSdk : () => {
+    const send = direct === undefined ? sendWithSdk : (): Promise<RelayResult | ProtocolFailure> => {
       // The SDK client's hard cap, which the direct path does not get from it.
       const cap = setTimeout(() => {
         cappedAt = hardCapError(connectorId)
@@ -263,16 +270,53 @@ export const makeForwarder = (roundStates: RoundStateCodec, heldCalls: HeldCalls
         onLog: (log) => upstream.calls.forwardLog(connectorId, log, call),
         onRequest: (requestMethod, requestParams, signal) =>
           upstream.calls.forwardRequest(connectorId, requestMethod, requestParams, signal, call)
-      }).then(completeResult, (error: unknown) => {
+      }).then((outcome: UpstreamCallOutcome) => {
         // Not run upstream: the SDK client follows the redirect as it may.
-        if (error instanceof RedirectedCall) return sendWithSdk()
-        throw error
+        if (outcome._tag === "Redirected") return sendWithSdk()
+        if (outcome._tag === "Result") completeResult(outcome.value)
+        return outcome
       }).finally(() => clearTimeout(cap))
     }
 
+    /**
+     * What a failed request tells the caller: the first that applies of our timeout (or the
+     * credential it cut short), the hard cap, the upstream's own JSON-RPC error (returned by the
+     * direct path, thrown by the SDK client), the caller's cancellation, a broken connection.
+     */
+    const failed = (error: unknown): ProtocolFailure | Cancelled => {
+      if (timedOut !== undefined && controller.signal.reason === timedOut) {
+        return error instanceof CredentialWaitAborted
+          ? protocolFailure(
+            ProtocolErrorCode.InternalError,
+            `connector ${connectorId}: its credential was not ready within ${upstream.timeout.text} (the token endpoint did not answer in time); the call was not sent`
+          )
+          : protocolFailure(timedOut.code, timedOut.message)
+      }
+      if (cappedAt !== undefined && controller.signal.reason === cappedAt) {
+        // As the SDK client's own total timeout: the connection is checked too.
+        upstream.suspect()
+        return protocolFailure(cappedAt.code, cappedAt.message)
+      }
+      // A JSON-RPC error answered by the upstream passes through (ProtocolError is
+      // brand-checked, so the client package's errors match the server package's class),
+      // without the credential it was sent: an upstream may echo its request in an error.
+      if (isProtocolFailure(error) || error instanceof ProtocolError) {
+        const sent = upstream.sentCredentials
+        return sent === undefined
+          ? protocolFailure(error.code, error.message, error.data)
+          : protocolFailure(error.code, sent.scrub(error.message), sent.scrubJson(error.data))
+      }
+      if (controller.signal.aborted) return { _tag: "Cancelled", reason: error }
+      // Anything else is the connection: let the connector check it now.
+      upstream.suspect()
+      return protocolFailure(ProtocolErrorCode.InternalError, `connector ${connectorId}: ${describeError(error)}`)
+    }
+
     const unlinkCaller = link(context.signal, () => controller.abort(new Error("cancelled by the caller")))
-    const result = (call === undefined ? send() : upstream.calls.run(call, send))
-      .then(async (value) => {
+    const result: Promise<RelayOutcome> = (call === undefined ? send() : upstream.calls.run(call, send))
+      .then(async (outcome): Promise<RelayOutcome> => {
+        if (outcome._tag === "ProtocolFailure") return failed(outcome)
+        const value = outcome.value
         if (multiRound && value["resultType"] === "input_required") {
           const upstreamState = value["requestState"]
           value["requestState"] = await roundStates.mint({
@@ -280,38 +324,12 @@ export const makeForwarder = (roundStates: RoundStateCodec, heldCalls: HeldCalls
             l: identity!.login,
             ...(typeof upstreamState === "string" && { s: upstreamState })
           })
-          return value
+          return outcome
         }
-        return exposeResultUris(method, upstream.connector, withoutUpstreamServerInfo(value))
+        const exposed = exposeResultUris(method, upstream.connector, withoutUpstreamServerInfo(value))
+        return exposed === value ? outcome : relayResult(exposed)
       })
-      .catch((error: unknown) => {
-        if (timedOut !== undefined && controller.signal.reason === timedOut) {
-          throw error instanceof CredentialWaitAborted
-            ? new ProtocolError(
-              ProtocolErrorCode.InternalError,
-              `connector ${connectorId}: its credential was not ready within ${upstream.timeout.text} (the token endpoint did not answer in time); the call was not sent`
-            )
-            : timedOut
-        }
-        if (cappedAt !== undefined && controller.signal.reason === cappedAt) {
-          // As the SDK client's own total timeout: the connection is checked too.
-          upstream.suspect()
-          throw cappedAt
-        }
-        // A JSON-RPC error answered by the upstream passes through (ProtocolError is
-        // brand-checked, so the client package's errors match the server package's class),
-        // without the credential it was sent: an upstream may echo its request in an error.
-        if (error instanceof ProtocolError) {
-          const sent = upstream.sentCredentials
-          throw sent === undefined
-            ? new ProtocolError(error.code, error.message, error.data)
-            : new ProtocolError(error.code, sent.scrub(error.message), sent.scrubJson(error.data))
-        }
-        if (controller.signal.aborted) throw error
-        // Anything else is the connection: let the connector check it now.
-        upstream.suspect()
-        throw new ProtocolError(ProtocolErrorCode.InternalError, `connector ${connectorId}: ${describeError(error)}`)
-      })
+      .catch(failed)
       .finally(timer.stop)
     try {
       if (call?.ask === undefined || identity === undefined) return await result

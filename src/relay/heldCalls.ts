@@ -6,6 +6,7 @@
  * @module
  */
 import { ProtocolError, ProtocolErrorCode } from "@modelcontextprotocol/server"
+import type { RelayOutcome } from "./outcome.js"
 
 interface Question {
   readonly method: string
@@ -15,7 +16,7 @@ interface Question {
 }
 
 export type HeldOutcome =
-  | { readonly kind: "result"; readonly result: Record<string, unknown> }
+  | { readonly kind: "result"; readonly result: RelayOutcome }
   | { readonly kind: "questions"; readonly inputRequests: Record<string, { method: string; params?: Record<string, unknown> }> }
 
 /** An upstream call waiting for its caller's answers. */
@@ -25,7 +26,7 @@ export class HeldCall {
   private wake: (() => void) | undefined
   private counter = 0
 
-  constructor(readonly result: Promise<Record<string, unknown>>, readonly abort: (reason: Error) => void) {}
+  constructor(readonly result: Promise<RelayOutcome>, readonly abort: (reason: Error) => void) {}
 
   /** The upstream asks the caller something (called from the upstream's request handler). */
   ask(method: string, params: Record<string, unknown> | undefined): Promise<unknown> {
@@ -50,7 +51,7 @@ export class HeldCall {
     this.asked.clear()
   }
 
-  /** The upstream's result, or the questions the caller must answer first. */
+  /** How the upstream call ended, or the questions the caller must answer first. */
   async next(): Promise<HeldOutcome> {
     const questions = new Promise<"questions">((resolve) => {
       this.wake = () => resolve("questions")

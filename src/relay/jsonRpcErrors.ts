@@ -5,6 +5,7 @@
  * @module
  */
 import { ProtocolError, ProtocolErrorCode } from "@modelcontextprotocol/client"
+import { type ProtocolFailure, protocolFailure } from "./outcome.js"
 
 export interface JsonRpcErrorObject {
   readonly code: number
@@ -25,6 +26,14 @@ export const errorObjectOf = (error: unknown): JsonRpcErrorObject => {
 /** The `ProtocolError` an answer's `error` object stands for. */
 export const protocolErrorOf = (error: Record<string, unknown>): ProtocolError =>
   new ProtocolError(
+    Number.isSafeInteger(error["code"]) ? error["code"] as number : ProtocolErrorCode.InternalError,
+    typeof error["message"] === "string" ? error["message"] : "Internal error",
+    error["data"]
+  )
+
+/** An upstream's answer's `error` object, as the relay returns it (see {@link ProtocolFailure}). */
+export const protocolFailureOf = (error: Record<string, unknown>): ProtocolFailure =>
+  protocolFailure(
     Number.isSafeInteger(error["code"]) ? error["code"] as number : ProtocolErrorCode.InternalError,
     typeof error["message"] === "string" ? error["message"] : "Internal error",
     error["data"]

@@ -24,7 +24,9 @@
  * - cancelling (the signal) tells a 2025-era upstream with `notifications/cancelled`; a 2026-era
  *   upstream learns it from the request's stream being closed, as the spec says.
  *
- * Only the method's own result is read; a JSON-RPC error comes back as a {@link ProtocolError}.
+ * Only the method's own result is read. The outcome is data ({@link UpstreamCallOutcome}): the
+ * result, the upstream's JSON-RPC error, or a redirect; what fails underneath (the connection, an
+ * HTTP error status, a stream ending unanswered) is thrown.
  * @module
  */
 import {
@@ -32,13 +34,13 @@ import {
   CLIENT_INFO_META_KEY,
   type JSONRPCMessage,
   PROTOCOL_VERSION_META_KEY,
-  ProtocolError,
   ProtocolErrorCode
 } from "@modelcontextprotocol/client"
 import { abortableDelay } from "../upstream/abortableDelay.js"
 import { readBounded } from "../http/boundedBody.js"
 import { RELAYED_METHODS, type UpstreamRoute } from "../upstream/upstreamRoute.js"
-import { errorObjectOf, protocolErrorOf } from "./jsonRpcErrors.js"
+import { errorObjectOf, protocolFailureOf } from "./jsonRpcErrors.js"
+import { type ProtocolFailure, protocolFailure, type RelayResult, relayResult } from "./outcome.js"
 import { type SseEvent, sseEvents } from "../upstream/sseEvents.js"
 import type { UpstreamAnswer } from "../upstream/upstreamFetch.js"
 
@@ -47,12 +49,14 @@ import type { UpstreamAnswer } from "../upstream/upstreamFetch.js"
  * within the endpoint's origin (a credential must not follow a call elsewhere); this path leaves
  * redirects to it, and the caller sends this call, and the connector's next ones, that way.
  */
-export class RedirectedCall extends Error {
-  constructor() {
-    super("the upstream redirected the call")
-    this.name = "RedirectedCall"
-  }
+export interface Redirected {
+  readonly _tag: "Redirected"
 }
+
+const REDIRECTED: Redirected = { _tag: "Redirected" }
+
+/** How a call sent by {@link upstreamCall} ended, short of a failure underneath it. */
+export type UpstreamCallOutcome = RelayResult | ProtocolFailure | Redirected
 
 export interface UpstreamCallHandlers {
   readonly signal: AbortSignal
@@ -128,13 +132,13 @@ export const MCP_NAME_SOURCE: Readonly<Record<string, "name" | "uri" | undefined
   "resources/read": "uri"
 }
 
-/** Sends `method` with `params` and returns its result. */
+/** Sends `method` with `params` and returns how it ended: its result, its JSON-RPC error, a redirect. */
 export const upstreamCall = async (
   route: UpstreamRoute,
   method: string,
   params: Record<string, unknown>,
   handlers: UpstreamCallHandlers
-): Promise<Record<string, unknown>> => {
+): Promise<UpstreamCallOutcome> => {
   const id = `aperture-${++lastId}`
   const modern = route.client.getProtocolEra() === "modern"
   const version = route.client.getNegotiatedProtocolVersion()
@@ -196,18 +200,18 @@ export const upstreamCall = async (
   }
 
   /** One message from the upstream: the answer ends the call; anything else is routed. */
-  const receive = (message: unknown): { readonly result: Record<string, unknown> } | undefined => {
+  const receive = (message: unknown): RelayResult | ProtocolFailure | undefined => {
     if (!isRecord(message)) return undefined
     const method = message["method"]
     if (typeof method !== "string") {
       if (message["id"] !== id) return undefined
       const error = message["error"]
-      if (isRecord(error)) throw protocolErrorOf(error)
+      if (isRecord(error)) return protocolFailureOf(error)
       const result = message["result"]
       if (!isRecord(result)) {
-        throw new ProtocolError(ProtocolErrorCode.InternalError, "the upstream's result is not a JSON object")
+        return protocolFailure(ProtocolErrorCode.InternalError, "the upstream's result is not a JSON object")
       }
-      return { result }
+      return relayResult(result)
     }
     const messageParams = isRecord(message["params"]) ? message["params"] : undefined
     if (message["id"] !== undefined) {
@@ -253,7 +257,7 @@ export const upstreamCall = async (
           continue // the SDK client reports an unparsable event and reads on
         }
         const answered = receive(message)
-        if (answered !== undefined) return answered.result
+        if (answered !== undefined) return answered
       }
     } finally {
       // Answered (or failed reading): the rest of the stream is read and dropped.
@@ -266,7 +270,7 @@ export const upstreamCall = async (
     if (response.status >= 300 && response.status < 400) {
       await response.body.dump().catch(() => {})
       route.usable = false
-      throw new RedirectedCall()
+      return REDIRECTED
     }
     if (!isOk(response)) {
       // A 2026-era server refuses some calls with 400 and a JSON-RPC error (a capability the
@@ -279,7 +283,10 @@ export const upstreamCall = async (
         } catch {
           refusal = undefined
         }
-        if (isRecord(refusal) && refusal["id"] === id && isRecord(refusal["error"])) receive(refusal)
+        if (isRecord(refusal) && refusal["id"] === id && isRecord(refusal["error"])) {
+          const answered = receive(refusal)
+          if (answered?._tag === "ProtocolFailure") return answered
+        }
         throw new Error(`upstream answered ${method} with HTTP 400${text === "" ? "" : `: ${text.slice(0, 200)}`}`)
       }
       throw await httpError(response, method)
@@ -318,7 +325,7 @@ export const upstreamCall = async (
     const parsed: unknown = await response.body.json()
     for (const message of Array.isArray(parsed) ? parsed : [parsed]) {
       const answered = receive(message)
-      if (answered !== undefined) return answered.result
+      if (answered !== undefined) return answered
     }
     throw new Error("the upstream's JSON answer holds no response to the call")
   } finally {
