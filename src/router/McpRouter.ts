@@ -116,7 +116,7 @@ const outcomeOf = (result: Record<string, unknown>): AuditOutcome =>
   result["isError"] === true ? "tool_error" : result["resultType"] === "input_required" ? "input_required" : "ok"
 
 export class McpRouter extends Effect.Service<McpRouter>()("aperture/McpRouter", {
-  effect: Effect.gen(function*() {
+  scoped: Effect.gen(function*() {
     const config = yield* GatewayConfig
     const catalog = yield* Catalog
     const upstreams = yield* Upstreams
@@ -375,6 +375,14 @@ export class McpRouter extends Effect.Service<McpRouter>()("aperture/McpRouter",
 
     // 2026-era upstreams deliver resource updates on a subscriptions/listen stream per URI.
     const listens = new Map<string, Promise<McpSubscription>>()
+    // The router closing forgets every subscriber and closes its upstream listen streams.
+    yield* Effect.addFinalizer(() =>
+      Effect.sync(() => {
+        subscriptions.clear()
+        for (const opened of listens.values()) opened.then((subscription) => subscription.close()).catch(() => {})
+        listens.clear()
+      })
+    )
 
     /** Opens or closes an upstream subscription. */
     const upstreamSubscription = async (
@@ -455,13 +463,13 @@ export class McpRouter extends Effect.Service<McpRouter>()("aperture/McpRouter",
       }
     }
 
-    upstreams.onResourceUpdated((connectorId, uri) => {
+    yield* upstreams.onResourceUpdated((connectorId, uri) => {
       const subscribed = subscriptions.subscribersOf(connectorId, uri)
       if (subscribed === undefined) return
       for (const sink of subscribed.sinks) sink.sendResourceUpdated(subscribed.exposedUri).catch(() => {})
     })
     // A reconnected upstream has forgotten our subscriptions: renew them.
-    upstreams.onConnected((connectorId) => {
+    yield* upstreams.onConnected((connectorId) => {
       for (const uri of subscriptions.urisOf(connectorId)) {
         upstreamSubscription(connectorId, uri, "resources/subscribe").catch(() => {})
       }
@@ -487,6 +495,7 @@ export class McpRouter extends Effect.Service<McpRouter>()("aperture/McpRouter",
 
     /** Each caller's open 2025-era sessions, newest last (see {@link attachCaller}). */
     const callerSessions = new Map<string, Array<CallerSessionHandle>>()
+    yield* Effect.addFinalizer(() => Effect.sync(() => callerSessions.clear()))
 
     /**
      * Registers a caller's 2025-era session: its own upstream sessions reach it through the
@@ -547,6 +556,8 @@ export class McpRouter extends Effect.Service<McpRouter>()("aperture/McpRouter",
       unsubscribe,
       subscribeListen,
       dropSubscriptions,
+      /** Resources with subscribers (for tests: none outlives the router). */
+      subscriptionCount: () => subscriptions.size,
       policyOf,
       /** Verifies a caller's echoed `requestState` (pass as the downstream server's `requestState.verify`). */
       verifyRoundState: roundStates.verify
