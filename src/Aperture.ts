@@ -20,7 +20,10 @@ import * as Runtime from "effect/Runtime"
 import * as Scope from "effect/Scope"
 import { AuditLog } from "./audit/AuditLog.js"
 import { Catalog } from "./catalog/Catalog.js"
-import { type ConfigInvalid, decodeConfig } from "./config/decode.js"
+import { builtInPlugins } from "../plugins/builtIns.js"
+import * as ConfigDecode from "./config/decode.js"
+import * as ConfigJson from "./config/json.js"
+import * as ConfigLoad from "./config/load.js"
 import type { UserConfig } from "./config/dsl.js"
 import { GatewayConfig } from "./config/GatewayConfig.js"
 import { type ApertureConfig, isApertureConfig } from "./config/model.js"
@@ -39,6 +42,28 @@ import { Upstreams } from "./upstream/Upstreams.js"
 
 /** How long shutdown waits for calls in flight before closing sessions anyway. */
 export const DRAIN_TIMEOUT_MS = 30_000
+
+// The built-in plugins are registered here, at the composition root: config decoding takes them
+// as an argument (src/config/ imports nothing from plugins/), and these are the bound forms the
+// package exports and the CLI uses.
+
+/** Decodes a user config (the TS DSL shape) or fails with every issue. */
+export const decodeConfig = (
+  input: unknown,
+  options: { readonly source?: string | undefined } = {}
+): Effect.Effect<ApertureConfig, ConfigDecode.ConfigInvalid> =>
+  ConfigDecode.decodeConfig(input, { source: options.source, plugins: builtInPlugins })
+
+/** Converts the original Aperture's JSON shape and decodes it. */
+export const decodeApertureJson = (value: unknown, source: string | undefined) =>
+  ConfigJson.decodeApertureJson(value, source, builtInPlugins)
+
+/** Loads and decodes a config file (`aperture.config.ts`, or `.json`/`.jsonc` in the Aperture JSON shape). */
+export const loadConfigFile = (file: string) => ConfigLoad.loadConfigFile(file, builtInPlugins)
+
+/** Finds, loads and decodes the config. */
+export const loadConfig = (options: { readonly cwd: string; readonly file?: string | undefined }) =>
+  ConfigLoad.loadConfig({ ...options, plugins: builtInPlugins })
 
 const resolveConfig = (config: UserConfig | ApertureConfig) =>
   isApertureConfig(config) ? Effect.succeed(config) : decodeConfig(config)
@@ -139,7 +164,7 @@ const layerOwnServer = (config: ApertureConfig) =>
  */
 export const layer = (
   config: UserConfig | ApertureConfig
-): Layer.Layer<ApertureServices | HttpServer.HttpServer, ConfigInvalid | ListenFailed> =>
+): Layer.Layer<ApertureServices | HttpServer.HttpServer, ConfigDecode.ConfigInvalid | ListenFailed> =>
   Layer.unwrapEffect(Effect.gen(function*() {
     const resolved = yield* resolveConfig(config)
     const hostServer = yield* Effect.serviceOption(HttpServer.HttpServer)

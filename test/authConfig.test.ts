@@ -4,9 +4,8 @@
  */
 import { ConfigProvider, Effect, Either, Redacted } from "effect"
 import { describe, expect, it } from "vitest"
-import { decodeConfig } from "../src/config/decode.js"
 import { mcp } from "../src/config/dsl.js"
-import { decodeApertureJson } from "../src/config/json.js"
+import { decodeApertureJson, decodeConfig } from "../src/Aperture.js"
 import type { ApertureConfig } from "../src/config/model.js"
 import { env } from "../src/config/secret.js"
 import { apiKey, basic, bearer, clientCredentials } from "../src/index.js"

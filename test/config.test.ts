@@ -3,9 +3,9 @@
  */
 import { ConfigProvider, Duration, Effect, Either, Redacted } from "effect"
 import { describe, expect, it } from "vitest"
-import { ConfigInvalid, decodeConfig } from "../src/config/decode.js"
+import { ConfigInvalid } from "../src/config/decode.js"
 import { grant, http, mcp, stdio } from "../src/config/dsl.js"
-import { decodeApertureJson } from "../src/config/json.js"
+import { decodeApertureJson, decodeConfig } from "../src/Aperture.js"
 import { parseJsonc } from "../src/config/jsonc.js"
 import { checkReport } from "../src/cli/checkReport.js"
 import type { ApertureConfig } from "../src/config/model.js"

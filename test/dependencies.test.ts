@@ -24,17 +24,7 @@ describe("import rules", () => {
       output = String((error as { stdout?: unknown }).stdout ?? error)
     }
     const violations = output.split("\n").filter((line) => /^\s*(error|warn)\s/.test(line)).map((line) => line.trim())
-    // Known, and being removed (issue 19, the plugin kernel slice): the JSON config's auth types
-    // and the default identity still name built-in plugins from config/. Nothing may be added.
-    const known = [
-      "error src-not-plugins: src/config/decode.ts → plugins/identity/loopback.ts",
-      "error src-not-plugins: src/config/json.ts → plugins/auth/apiKey.ts",
-      "error src-not-plugins: src/config/json.ts → plugins/auth/basic.ts",
-      "error src-not-plugins: src/config/json.ts → plugins/auth/bearer.ts",
-      "error src-not-plugins: src/config/json.ts → plugins/auth/clientCredentials.ts",
-      "error src-not-plugins: src/config/json.ts → plugins/auth/unsupported.ts"
-    ]
-    expect(violations.filter((line) => !known.includes(line))).toEqual([])
+    expect(violations).toEqual([])
     expect(output).toMatch(/cruised/)
   }, 60_000)
 

@@ -5,7 +5,7 @@
  */
 import { ConfigProvider, Effect, Either, Logger, Schema } from "effect"
 import { describe, expect, it } from "vitest"
-import { decodeConfig } from "../src/config/decode.js"
+import { decodeConfig } from "../src/Aperture.js"
 import { env } from "../src/config/secret.js"
 import { type CallerRequest, type Identifier, type IdentityPlugin, IdentityPluginSchema } from "../src/plugin/IdentityPlugin.js"
 import { VerifiedTokens } from "../src/identity/verifiedTokens.js"

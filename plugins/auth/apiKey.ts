@@ -6,6 +6,7 @@ import * as Effect from "effect/Effect"
 import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
 import { defineAuthPlugin } from "../../src/plugin/AuthPlugin.js"
+import { jsonAuthForm, JsonSecret, toSecret } from "../../src/config/jsonAuth.js"
 import { describeSecretInput, Secret } from "../../src/config/secret.js"
 
 /** Where the key goes. */
@@ -33,4 +34,11 @@ export const apiKey = defineAuthPlugin({
     return Effect.succeed({ authorize: () => Effect.succeed(authorization) })
   },
   describe: (options) => `apiKey (${options.in} ${options.name}, secret: ${describeSecretInput(options.secret)})`
+})
+
+/** The JSON config's `{ "type": "api_key", "secret": …, "name": …, "in": "header" | "query" }`. */
+export const apiKeyJson = jsonAuthForm({
+  types: ["api_key"],
+  fields: { secret: JsonSecret, name: Schema.NonEmptyString, in: KeyLocation },
+  toPlugin: (block) => apiKey({ secret: toSecret(block.secret), name: block.name, in: block.in })
 })

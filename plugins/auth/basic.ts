@@ -6,6 +6,7 @@ import * as Effect from "effect/Effect"
 import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
 import { defineAuthPlugin } from "../../src/plugin/AuthPlugin.js"
+import { jsonAuthForm, JsonSecret, toSecret } from "../../src/config/jsonAuth.js"
 import { describeSecretInput, Secret } from "../../src/config/secret.js"
 
 export const BasicOptions = Schema.Struct({
@@ -25,4 +26,11 @@ export const basic = defineAuthPlugin({
     return Effect.succeed({ authorize: () => Effect.succeed(authorization) })
   },
   describe: (options) => `basic (user ${options.username}, password: ${describeSecretInput(options.password)})`
+})
+
+/** The JSON config's `{ "type": "basic", "username": …, "password": … }`. */
+export const basicJson = jsonAuthForm({
+  types: ["basic"],
+  fields: { username: Schema.String, password: JsonSecret },
+  toPlugin: (block) => basic({ username: block.username, password: toSecret(block.password) })
 })

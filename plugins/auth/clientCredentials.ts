@@ -17,6 +17,7 @@ import { discoverTokenEndpoint } from "../../src/auth/discovery.js"
 import { endpointProblem } from "../../src/auth/endpointUrl.js"
 import { checkSigningKey, type ClientAuthMethod, requestToken, type SigningKey } from "../../src/auth/tokenEndpoint.js"
 import { DurationSchema } from "../../src/config/duration.js"
+import { jsonAuthForm, JsonSecret, toSecret } from "../../src/config/jsonAuth.js"
 import { describeSecretInput, Secret } from "../../src/config/secret.js"
 
 const urlString = (check: (url: URL) => string | undefined) =>
@@ -226,4 +227,48 @@ export const clientCredentials = defineAuthPlugin({
     }${options.scopes === undefined ? "" : `, scopes ${options.scopes.join(" ")}`}${
       options.clientSecret === undefined ? "" : `, secret: ${describeSecretInput(options.clientSecret)}`
     }${options.privateKey === undefined ? "" : `, privateKey: ${describeSecretInput(options.privateKey)}`})`
+})
+
+/** The JSON config's `{ "type": "oauth2_client_credentials", "client_id": …, … }` (scopes as an array or one space-separated string). */
+export const clientCredentialsJson = jsonAuthForm({
+  types: ["oauth2_client_credentials"],
+  fields: {
+    client_id: Schema.NonEmptyString,
+    client_secret: opt(JsonSecret),
+    token_url: opt(Schema.NonEmptyString),
+    scopes: opt(Schema.Union(Schema.Array(Schema.String), Schema.String)),
+    audience: opt(Schema.String),
+    resource: opt(Schema.String),
+    auth_method: opt(AuthMethod),
+    private_key: opt(JsonSecret),
+    signing_alg: opt(SigningAlg),
+    // Aperture extensions, same meaning as in the TS DSL.
+    issuer: opt(Schema.NonEmptyString),
+    default_lifetime: opt(Schema.Union(Schema.Number, Schema.String))
+  },
+  jsonNames: {
+    clientId: "client_id",
+    clientSecret: "client_secret",
+    tokenUrl: "token_url",
+    authMethod: "auth_method",
+    privateKey: "private_key",
+    signingAlg: "signing_alg",
+    defaultLifetime: "default_lifetime"
+  },
+  toPlugin: (block) => {
+    const scopes = typeof block.scopes === "string" ? block.scopes.split(/\s+/).filter((s) => s.length > 0) : block.scopes
+    return clientCredentials({
+      clientId: block.client_id,
+      ...(block.client_secret !== undefined && { clientSecret: toSecret(block.client_secret) }),
+      ...(block.token_url !== undefined && { tokenUrl: block.token_url }),
+      ...(scopes !== undefined && { scopes }),
+      ...(block.audience !== undefined && { audience: block.audience }),
+      ...(block.resource !== undefined && { resource: block.resource }),
+      ...(block.auth_method !== undefined && { authMethod: block.auth_method }),
+      ...(block.private_key !== undefined && { privateKey: toSecret(block.private_key) }),
+      ...(block.signing_alg !== undefined && { signingAlg: block.signing_alg }),
+      ...(block.issuer !== undefined && { issuer: block.issuer }),
+      ...(block.default_lifetime !== undefined && { defaultLifetime: block.default_lifetime })
+    })
+  }
 })

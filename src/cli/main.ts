@@ -14,7 +14,7 @@ import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Aperture from "../Aperture.js"
-import { type ConfigError, loadConfig } from "../config/load.js"
+import type { ConfigError } from "../config/load.js"
 import { type ApertureConfig, formatIssue } from "../config/model.js"
 import { withoutTracing } from "../http/tracing.js"
 import { version } from "../version.js"
@@ -48,7 +48,7 @@ const reportConfigError = (error: ConfigError) =>
   })
 
 const load = (file: Option.Option<string>) =>
-  loadConfig({ cwd: process.cwd(), file: Option.getOrUndefined(file) }).pipe(Effect.catchAll(reportConfigError))
+  Aperture.loadConfig({ cwd: process.cwd(), file: Option.getOrUndefined(file) }).pipe(Effect.catchAll(reportConfigError))
 
 const start = Command.make("start", {
   config: configOption,

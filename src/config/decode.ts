@@ -16,7 +16,6 @@ import { AuthPluginSchema, describeAuth } from "../plugin/AuthPlugin.js"
 import { type CompiledPattern, parsePattern } from "./grantPattern.js"
 import type { Grant } from "./grantPattern.js"
 import { IdentityPluginSchema, type ResolvedIdentityPlugin } from "../plugin/IdentityPlugin.js"
-import { loopback } from "../../plugins/identity/loopback.js"
 import type {
   ApertureConfig,
   AuditSettings,
@@ -29,6 +28,7 @@ import type {
 } from "./model.js"
 import { formatIssue, markDecoded } from "./model.js"
 import { DurationSchema } from "./duration.js"
+import type { BuiltInPlugins } from "./jsonAuth.js"
 import { Secret } from "./secret.js"
 import { MCP_URL_SCHEMES } from "./transportSchemes.js"
 
@@ -43,6 +43,8 @@ export class ConfigInvalid extends Data.TaggedError("ConfigInvalid")<{
 }
 
 export const CONNECTOR_ID = /^[A-Za-z][A-Za-z0-9]*$/
+const CONNECTOR_ID_PROBLEM =
+  `connector ID must match ${CONNECTOR_ID.source} (a letter, then letters and digits; "_" and "-" separate exposed names)`
 export const RESERVED_CONNECTOR_IDS: ReadonlyArray<string> = ["aperture"]
 const DEFAULT_TIMEOUT = Duration.seconds(60)
 const DEFAULT_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"] as const
@@ -194,15 +196,21 @@ const decodeAt = <A, I>(schema: Schema.Schema<A, I>, input: unknown, prefix: Rea
 export interface DecodeOptions {
   /** The config file, for messages and for resolving relative `cwd`s. */
   readonly source?: string | undefined
+  /** The built-in plugins decoding falls back on (the default identity), from the composition root. */
+  readonly plugins: BuiltInPlugins
 }
 
-const defaultIdentity = (): Effect.Effect<ResolvedIdentityPlugin> =>
-  Schema.decodeUnknown(IdentityPluginSchema)(loopback({ login: "local" })).pipe(Effect.orDie)
+/** The built-in default identity plugins; their options are the gateway's own, so a failure is a bug. */
+const defaultIdentity = (plugins: BuiltInPlugins): Effect.Effect<ReadonlyArray<ResolvedIdentityPlugin>> =>
+  Effect.forEach(plugins.defaultIdentity, (plugin) => Schema.decodeUnknown(IdentityPluginSchema)(plugin)).pipe(Effect.orDie)
 
-/** Decodes a user config (the TS DSL shape) or fails with every issue. */
+/**
+ * Decodes a user config (the TS DSL shape) or fails with every issue. The public
+ * `decodeConfig` (src/Aperture.ts) is this one with the built-in plugins bound.
+ */
 export const decodeConfig = (
   input: unknown,
-  options: DecodeOptions = {}
+  options: DecodeOptions
 ): Effect.Effect<ApertureConfig, ConfigInvalid> =>
   Effect.gen(function*() {
     const issues: Array<ConfigIssue> = []
@@ -272,10 +280,7 @@ export const decodeConfig = (
     for (const [index, [id, value]] of entries.entries()) {
       const at = ["connectors", id]
       if (!CONNECTOR_ID.test(id)) {
-        issues.push({
-          path: at.join("."),
-          message: "connector ID must match ^[A-Za-z][A-Za-z0-9]*$ (a letter, then letters and digits; \"_\" and \"-\" separate exposed names)"
-        })
+        issues.push({ path: at.join("."), message: CONNECTOR_ID_PROBLEM })
       } else if (RESERVED_CONNECTOR_IDS.includes(id)) {
         issues.push({ path: at.join("."), message: `connector ID "${id}" is reserved` })
       }
@@ -354,7 +359,7 @@ export const decodeConfig = (
     // identity
     const identity: Array<ResolvedIdentityPlugin> = []
     if (raw.identity === undefined) {
-      identity.push(yield* defaultIdentity())
+      identity.push(...yield* defaultIdentity(options.plugins))
     } else {
       for (const [i, plugin] of raw.identity.entries()) {
         const decoded = yield* decodeAt(IdentityPluginSchema, plugin, ["identity", i])

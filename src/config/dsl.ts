@@ -1,6 +1,6 @@
 /**
  * The user-facing config DSL: `defineConfig` and the connector, grant and secret helpers. Each
- * helper only shapes a plain value (like Vite's `defineConfig`); `schema.ts` checks everything
+ * helper only shapes a plain value (like Vite's `defineConfig`); `decode.ts` checks everything
  * at load time, so a typo is both a compile error and a load error with its path.
  * @module
  */
@@ -18,7 +18,11 @@ interface ConnectorCommonOptions {
 }
 
 interface McpCommonOptions extends ConnectorCommonOptions {
-  /** `false` exposes this connector's names unprefixed (a collision with another connector is an error). Default `true`. */
+  /**
+   * `false` exposes this connector's names unprefixed. When two connectors then expose the same
+   * name, the first in the config keeps it and the other's item is withheld, with a warning.
+   * Default `true`.
+   */
   readonly prefix?: boolean
   /** Per-request timeout toward the upstream. Default 60 seconds. */
   readonly timeout?: DurationInput

@@ -9,15 +9,11 @@ import * as Either from "effect/Either"
 import * as ParseResult from "effect/ParseResult"
 import * as Predicate from "effect/Predicate"
 import * as Schema from "effect/Schema"
-import { apiKey, KeyLocation } from "../../plugins/auth/apiKey.js"
-import { basic } from "../../plugins/auth/basic.js"
-import { bearer } from "../../plugins/auth/bearer.js"
-import { AuthMethod, clientCredentials, SigningAlg } from "../../plugins/auth/clientCredentials.js"
-import { unsupportedAuth } from "../../plugins/auth/unsupported.js"
+import type { AuthPlugin } from "../plugin/AuthPlugin.js"
 import { ConfigInvalid, decodeConfig } from "./decode.js"
 import type { ConnectorInput, GrantInput, UserConfig } from "./dsl.js"
+import type { BuiltInPlugins, JsonAuthForm } from "./jsonAuth.js"
 import { type ApertureConfig, type ConfigIssue, markDecoded } from "./model.js"
-import { env, type SecretInput } from "./secret.js"
 
 /** The grant capability key the original uses for connector grants. */
 export const APERTURE_CAP = "tailscale.com/cap/aperture"
@@ -36,46 +32,7 @@ const IGNORED_SECTIONS = [
   "mcp"
 ] as const
 
-/** `"…"` or `{ "env": "NAME" }` (an Aperture extension: keeps the secret out of the file). */
-const JsonSecret = Schema.Union(
-  Schema.NonEmptyString,
-  Schema.Struct({ env: Schema.NonEmptyString })
-).annotations({ message: () => "expected a non-empty string or { \"env\": \"NAME\" }" })
-const toSecret = (s: typeof JsonSecret.Type): SecretInput => typeof s === "string" ? s : env(s.env)
-
 const opt = <A, I>(schema: Schema.Schema<A, I>) => Schema.optionalWith(schema, { exact: true })
-
-const Scopes = Schema.Union(Schema.Array(Schema.String), Schema.String)
-
-const JsonAuth = Schema.Union(
-  Schema.Struct({ type: Schema.Literal("bearer_token"), secret: JsonSecret }),
-  Schema.Struct({
-    type: Schema.Literal("api_key"),
-    secret: JsonSecret,
-    name: Schema.NonEmptyString,
-    in: KeyLocation
-  }),
-  Schema.Struct({ type: Schema.Literal("basic"), username: Schema.String, password: JsonSecret }),
-  Schema.Struct({
-    type: Schema.Literal("oauth2_client_credentials"),
-    client_id: Schema.NonEmptyString,
-    client_secret: opt(JsonSecret),
-    token_url: opt(Schema.NonEmptyString),
-    scopes: opt(Scopes),
-    audience: opt(Schema.String),
-    resource: opt(Schema.String),
-    auth_method: opt(AuthMethod),
-    private_key: opt(JsonSecret),
-    signing_alg: opt(SigningAlg),
-    // Aperture extensions, same meaning as in the TS DSL.
-    issuer: opt(Schema.NonEmptyString),
-    default_lifetime: opt(Schema.Union(Schema.Number, Schema.String))
-  }),
-  Schema.Struct({ type: Schema.Literal("oauth2_authorization_code", "oauth2_dcr") }, {
-    key: Schema.String,
-    value: Schema.Unknown
-  })
-)
 
 const JsonServer = Schema.Struct({
   protocol: Schema.Literal("mcp", "http"),
@@ -131,57 +88,19 @@ const issuesOf = (error: ParseResult.ParseError, prefix: ReadonlyArray<PropertyK
 const decodeAt = <A, I>(schema: Schema.Schema<A, I>, input: unknown, prefix: ReadonlyArray<PropertyKey>) =>
   Either.mapLeft(Schema.decodeUnknownEither(schema, parseOptions)(input), (e) => issuesOf(e, prefix))
 
-/** Whether a parsed JSON value looks like the original's shape rather than our DSL. */
-export const isApertureJson = (value: unknown): boolean =>
-  Predicate.isRecord(value) &&
-  (Predicate.isRecord(value["connectors"]) && "servers" in value["connectors"] ||
-    Array.isArray(value["grants"]) && value["grants"].some((g) => Predicate.isRecord(g) && "app" in g) ||
-    IGNORED_SECTIONS.some((k) => k in value))
-
-/** The JSON spelling of each auth option whose DSL name differs, so errors name the field as written. */
-const JSON_AUTH_NAMES: Readonly<Record<string, string>> = {
-  clientId: "client_id",
-  clientSecret: "client_secret",
-  tokenUrl: "token_url",
-  authMethod: "auth_method",
-  privateKey: "private_key",
-  signingAlg: "signing_alg",
-  defaultLifetime: "default_lifetime"
-}
-
-const authFromJson = (auth: typeof JsonAuth.Type, connectorId: string) => {
-  switch (auth.type) {
-    case "bearer_token":
-      return bearer({ secret: toSecret(auth.secret) })
-    case "api_key":
-      return apiKey({ secret: toSecret(auth.secret), name: auth.name, in: auth.in })
-    case "basic":
-      return basic({ username: auth.username, password: toSecret(auth.password) })
-    case "oauth2_client_credentials": {
-      const scopes = auth.scopes === undefined
-        ? undefined
-        : typeof auth.scopes === "string"
-        ? auth.scopes.split(/\s+/).filter((s) => s.length > 0)
-        : auth.scopes
-      return clientCredentials({
-        clientId: auth.client_id,
-        ...(auth.client_secret !== undefined && { clientSecret: toSecret(auth.client_secret) }),
-        ...(auth.token_url !== undefined && { tokenUrl: auth.token_url }),
-        ...(scopes !== undefined && { scopes }),
-        ...(auth.audience !== undefined && { audience: auth.audience }),
-        ...(auth.resource !== undefined && { resource: auth.resource }),
-        ...(auth.auth_method !== undefined && { authMethod: auth.auth_method }),
-        ...(auth.private_key !== undefined && { privateKey: toSecret(auth.private_key) }),
-        ...(auth.signing_alg !== undefined && { signingAlg: auth.signing_alg }),
-        ...(auth.issuer !== undefined && { issuer: auth.issuer }),
-        ...(auth.default_lifetime !== undefined && { defaultLifetime: auth.default_lifetime })
-      })
-    }
-    default:
-      return unsupportedAuth({
-        type: auth.type,
-        reason: `auth type "${auth.type}" (per-user OAuth) is not supported yet; connector ${connectorId} stays down`
-      })
+/**
+ * The `auth` blocks the JSON may hold, from the auth forms the built-in plugins declare: one
+ * Schema for them all, the plugin value for a decoded block, and each option's JSON spelling.
+ */
+const jsonAuthOf = (forms: ReadonlyArray<JsonAuthForm>) => {
+  const byType = new Map(forms.flatMap((form) => form.types.map((type) => [type, form] as const)))
+  const types = [...byType.keys()]
+  return {
+    schema: Schema.Union(...forms.map((form) => form.schema)) as Schema.Schema<{ readonly type: string }, unknown>,
+    expected: `expected an object with "type": ${types.slice(0, -1).join(", ")}${types.length > 1 ? " or " : ""}${types.at(-1) ?? ""}`,
+    toPlugin: (block: { readonly type: string }, connectorId: string): AuthPlugin<any, any> =>
+      byType.get(block.type)!.toPlugin(block, connectorId),
+    jsonNames: Object.assign({}, ...forms.map((form) => form.jsonNames)) as Readonly<Record<string, string>>
   }
 }
 
@@ -247,9 +166,11 @@ const ignoredInGrant = (grant: typeof JsonGrant.Type, i: number): Array<ConfigIs
  */
 export const decodeApertureJson = (
   value: unknown,
-  source: string | undefined
+  source: string | undefined,
+  plugins: BuiltInPlugins
 ): Effect.Effect<ApertureConfig, ConfigInvalid> =>
   Effect.gen(function*() {
+    const jsonAuth = jsonAuthOf(plugins.jsonAuth)
     const issues: Array<ConfigIssue> = []
     const warnings: Array<ConfigIssue> = []
     const top = decodeAt(JsonConfig, value, [])
@@ -276,22 +197,18 @@ export const decodeApertureJson = (
         continue
       }
       const s = server.right
-      let auth: ReturnType<typeof authFromJson> | undefined
+      let auth: AuthPlugin<any, any> | undefined
       if (s.auth !== undefined) {
         const typeOk = Predicate.isRecord(s.auth) && typeof s.auth["type"] === "string"
         const decoded = typeOk
-          ? decodeAt(JsonAuth, s.auth, [...at, "auth"])
-          : Either.left([{
-            path: [...at, "auth"].join("."),
-            message:
-              "expected an object with \"type\": bearer_token, api_key, basic, oauth2_client_credentials, oauth2_authorization_code or oauth2_dcr"
-          }])
+          ? decodeAt(jsonAuth.schema, s.auth, [...at, "auth"])
+          : Either.left([{ path: [...at, "auth"].join("."), message: jsonAuth.expected }])
         if (Either.isLeft(decoded)) {
           // A union reports the mismatch of every member; keep only the member the `type` names.
           issues.push(...decoded.left.filter((i) => !i.message.startsWith("Expected \"") || !i.path.endsWith(".type")))
           continue
         }
-        auth = authFromJson(decoded.right, id)
+        auth = jsonAuth.toPlugin(decoded.right, id)
       }
       const common = {
         ...(s.url !== undefined && { url: s.url }),
@@ -370,11 +287,11 @@ export const decodeApertureJson = (
         if (where !== undefined) return { ...issue, path: where + grant[3] }
       }
       const auth = /^connectors\.([^.]+)\.auth\.([^.]+)(.*)$/.exec(issue.path)
-      if (auth) return { ...issue, path: `connectors.servers.${auth[1]}.auth.${JSON_AUTH_NAMES[auth[2]!] ?? auth[2]}${auth[3]}` }
+      if (auth) return { ...issue, path: `connectors.servers.${auth[1]}.auth.${jsonAuth.jsonNames[auth[2]!] ?? auth[2]}${auth[3]}` }
       return { ...issue, path: issue.path.replace(/^connectors\./, "connectors.servers.") }
     }
     // Decode what converted cleanly too, so one run reports every problem.
-    const decoded = yield* decodeConfig(config, { source }).pipe(Effect.either)
+    const decoded = yield* decodeConfig(config, { source, plugins }).pipe(Effect.either)
     if (Either.isLeft(decoded)) issues.push(...decoded.left.issues.map(relocate))
     if (issues.length > 0 || Either.isLeft(decoded)) return yield* new ConfigInvalid({ source, issues })
     return markDecoded({ ...decoded.right, warnings: [...warnings, ...decoded.right.warnings.map(relocate)] })

@@ -7,6 +7,7 @@ import { tmpdir } from "node:os"
 import * as path from "node:path"
 import { Effect, Either } from "effect"
 import { afterEach, beforeEach, describe, expect, it } from "vitest"
+import { builtInPlugins } from "../../plugins/builtIns.js"
 import { loadConfigFile } from "./load.js"
 
 const configSource = (port: number) => `
@@ -18,7 +19,7 @@ export default defineConfig({
 })
 `
 
-const load = (file: string) => Effect.runPromise(Effect.either(loadConfigFile(file)))
+const load = (file: string) => Effect.runPromise(Effect.either(loadConfigFile(file, builtInPlugins)))
 
 const portOf = async (file: string) => {
   const result = await load(file)

@@ -13,6 +13,7 @@ import { createJiti } from "jiti"
 import { cacheDir } from "./cacheDir.js"
 import { ConfigInvalid, decodeConfig } from "./decode.js"
 import { decodeApertureJson } from "./json.js"
+import type { BuiltInPlugins } from "./jsonAuth.js"
 import { parseJsonc } from "./jsonc.js"
 import type { ApertureConfig } from "./model.js"
 
@@ -140,14 +141,20 @@ const readJson = (file: string) =>
     })
   )
 
-/** Loads and decodes a config file. */
-export const loadConfigFile = (file: string): Effect.Effect<ApertureConfig, ConfigLoadError | ConfigInvalid> =>
+/**
+ * Loads and decodes a config file, with the built-in plugins the composition root passes in
+ * (the public `loadConfigFile` in src/Aperture.ts binds them).
+ */
+export const loadConfigFile = (
+  file: string,
+  plugins: BuiltInPlugins
+): Effect.Effect<ApertureConfig, ConfigLoadError | ConfigInvalid> =>
   /\.jsonc?$/i.test(file)
-    ? Effect.flatMap(readJson(file), (value) => decodeApertureJson(value, file))
-    : Effect.flatMap(importModule(file), (value) => decodeConfig(value, { source: file }))
+    ? Effect.flatMap(readJson(file), (value) => decodeApertureJson(value, file, plugins))
+    : Effect.flatMap(importModule(file), (value) => decodeConfig(value, { source: file, plugins }))
 
 /** Finds, loads and decodes the config. */
-export const loadConfig = (options: { readonly cwd: string; readonly file?: string | undefined }) =>
-  Effect.flatMap(resolveConfigPath(options.cwd, options.file), loadConfigFile).pipe(
+export const loadConfig = (options: { readonly cwd: string; readonly file?: string | undefined; readonly plugins: BuiltInPlugins }) =>
+  Effect.flatMap(resolveConfigPath(options.cwd, options.file), (file) => loadConfigFile(file, options.plugins)).pipe(
     Effect.withSpan("Config.load")
   )

@@ -1,15 +1,15 @@
 /**
- * The one interface every upstream credential uses, built-in or custom: a named plugin whose
- * options are checked by a Schema and whose `make` yields a {@link Credential} that adds
+ * The one interface every upstream credential uses, built-in or custom: a plugin on the kernel
+ * (`definePlugin.ts`: a name, options checked by a Schema, `describe`) whose `make` yields a {@link Credential} that adds
  * headers or query parameters to each upstream request and may react to a 401.
  * @module
  */
 import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
-import * as ParseResult from "effect/ParseResult"
 import * as Predicate from "effect/Predicate"
-import * as Schema from "effect/Schema"
+import type * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
+import { type Plugin, pluginKind, type PluginSpec, type ResolvedPlugin } from "./definePlugin.js"
 
 export const AuthPluginTypeId: unique symbol = Symbol.for("aperture/AuthPlugin") as never
 
@@ -62,38 +62,30 @@ export interface AuthContext {
   readonly upstreamUrl: URL | undefined
 }
 
-export interface AuthPluginSpec<A, I> {
-  /** Short name, e.g. `bearer`. */
-  readonly name: string
+export interface AuthPluginSpec<A, I> extends PluginSpec<A, I> {
   /** The name shown as `auth_type` in `/api/connectors` (Aperture's wire names, e.g. `bearer_token`). */
   readonly type?: string
-  readonly options: Schema.Schema<A, I>
   /**
    * Runs once per connector, in its scope. Yields a {@link Credential}, or, for a credential that
    * never changes, just what to add to each request (`{ headers, query }`).
    */
   readonly make: (options: A, context: AuthContext) => Effect.Effect<Credential | Authorization, AuthError, Scope.Scope>
-  /** One line for `aperture check`; must never include a secret. */
-  readonly describe?: (options: I) => string
 }
 
 /** An auth plugin with its options, as written in `aperture.config.ts`. */
-export interface AuthPlugin<A = unknown, I = unknown> {
-  readonly [AuthPluginTypeId]: AuthPluginSpec<A, I>
-  readonly name: string
-  readonly options: I
-}
+export type AuthPlugin<A = unknown, I = unknown> = Plugin<typeof AuthPluginTypeId, AuthPluginSpec<A, I>, I>
 
 /** An auth plugin whose options passed their Schema. */
-export interface ResolvedAuth {
-  readonly spec: AuthPluginSpec<any, any>
-  readonly options: unknown
-  /** The options as written (secrets still as `env("…")` references), for describing. */
-  readonly input: unknown
-}
+export type ResolvedAuth = ResolvedPlugin<AuthPluginSpec<any, any>>
 
-export const isAuthPlugin = (u: unknown): u is AuthPlugin =>
-  Predicate.hasProperty(u, AuthPluginTypeId) && Predicate.isObject(u[AuthPluginTypeId])
+const authPlugins = pluginKind<typeof AuthPluginTypeId, AuthPluginSpec<any, any>>({
+  typeId: AuthPluginTypeId,
+  identifier: "AuthPlugin",
+  expected:
+    "expected an auth plugin: bearer({ secret }), clientCredentials({ … }), apiKey({ … }), basic({ … }) or one made with defineAuthPlugin"
+})
+
+export const isAuthPlugin: (u: unknown) => u is AuthPlugin = authPlugins.is
 
 /**
  * Defines an auth plugin. The result is a function from the plugin's options (as users write
@@ -109,28 +101,10 @@ export const isAuthPlugin = (u: unknown): u is AuthPlugin =>
  * })
  */
 export const defineAuthPlugin = <A, I>(spec: AuthPluginSpec<A, I>): (options: I) => AuthPlugin<A, I> =>
-(options) => ({ [AuthPluginTypeId]: spec, name: spec.name, options })
+  authPlugins.define<A, I, AuthPluginSpec<A, I>>(spec)
 
 /** Decodes a connector's `auth` value: checks it is a plugin, then checks its options with the plugin's Schema. */
-export const AuthPluginSchema: Schema.Schema<ResolvedAuth, AuthPlugin> = Schema.declare<ResolvedAuth, AuthPlugin, readonly []>([], {
-  decode: () => (input, parseOptions, ast) => {
-    if (!isAuthPlugin(input)) {
-      return ParseResult.fail(
-        new ParseResult.Type(
-          ast,
-          input,
-          "expected an auth plugin: bearer({ secret }), clientCredentials({ … }), apiKey({ … }), basic({ … }) or one made with defineAuthPlugin"
-        )
-      )
-    }
-    const spec = input[AuthPluginTypeId]
-    return ParseResult.decodeUnknown(spec.options)(input.options, parseOptions).pipe(
-      Effect.map((options): ResolvedAuth => ({ spec, options, input: input.options }))
-    )
-  },
-  encode: () => (resolved, _options, ast) =>
-    ParseResult.fail(new ParseResult.Forbidden(ast, resolved, "auth plugins cannot be encoded"))
-}, { identifier: "AuthPlugin" })
+export const AuthPluginSchema: Schema.Schema<ResolvedAuth, AuthPlugin> = authPlugins.schema
 
 /**
  * A connector's credential from its plugin: what `make` yielded, a fixed `{ headers, query }`
@@ -160,7 +134,7 @@ export const makeCredential = (auth: ResolvedAuth, context: AuthContext): Effect
 
 /** The one-line description of a resolved auth for `aperture check`. */
 export const describeAuth = (auth: ResolvedAuth | undefined): string =>
-  auth === undefined ? "none" : auth.spec.describe?.(auth.input) ?? auth.spec.name
+  auth === undefined ? "none" : authPlugins.describe(auth)
 
 /** The `auth_type` shown in `/api/connectors`. */
 export const authType = (auth: ResolvedAuth | undefined): string | undefined =>

@@ -1,14 +1,13 @@
 /**
  * Identity plugins decide who is calling. They are tried in order; the first that recognises a
- * request decides. Built-ins use this same interface.
+ * request decides. Built-ins use this same interface, on the plugin kernel (`definePlugin.ts`).
  * @module
  */
 import * as Data from "effect/Data"
-import * as Effect from "effect/Effect"
-import * as ParseResult from "effect/ParseResult"
-import * as Predicate from "effect/Predicate"
+import type * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
+import { type Plugin, pluginKind, type PluginSpec, type ResolvedPlugin } from "./definePlugin.js"
 
 export const IdentityPluginTypeId: unique symbol = Symbol.for("aperture/IdentityPlugin") as never
 
@@ -59,12 +58,8 @@ export interface Identifier {
   readonly authorizationServer?: AuthorizationServer
 }
 
-export interface IdentityPluginSpec<A, I> {
-  readonly name: string
-  readonly options: Schema.Schema<A, I>
+export interface IdentityPluginSpec<A, I> extends PluginSpec<A, I> {
   readonly make: (options: A) => Effect.Effect<Identifier, never, Scope.Scope>
-  /** One line for `aperture check`; never a secret. */
-  readonly describe?: (options: I) => string
   /**
    * The request headers this plugin reads a credential or identity from (`["x-api-key"]`). The
    * HTTP connector proxy never forwards them upstream: a caller's gateway credential is not the
@@ -74,40 +69,23 @@ export interface IdentityPluginSpec<A, I> {
   readonly consumes?: ReadonlyArray<string> | ((options: A) => ReadonlyArray<string>)
 }
 
-export interface IdentityPlugin<A = unknown, I = unknown> {
-  readonly [IdentityPluginTypeId]: IdentityPluginSpec<A, I>
-  readonly name: string
-  readonly options: I
-}
+export type IdentityPlugin<A = unknown, I = unknown> = Plugin<typeof IdentityPluginTypeId, IdentityPluginSpec<A, I>, I>
 
-export interface ResolvedIdentityPlugin {
-  readonly spec: IdentityPluginSpec<any, any>
-  readonly options: unknown
-  readonly input: unknown
-}
+export type ResolvedIdentityPlugin = ResolvedPlugin<IdentityPluginSpec<any, any>>
 
-export const isIdentityPlugin = (u: unknown): u is IdentityPlugin =>
-  Predicate.hasProperty(u, IdentityPluginTypeId) && Predicate.isObject(u[IdentityPluginTypeId])
+const identityPlugins = pluginKind<typeof IdentityPluginTypeId, IdentityPluginSpec<any, any>>({
+  typeId: IdentityPluginTypeId,
+  identifier: "IdentityPlugin",
+  expected: "expected an identity plugin such as loopback({ login }) or one made with defineIdentityPlugin"
+})
+
+export const isIdentityPlugin: (u: unknown) => u is IdentityPlugin = identityPlugins.is
 
 /** Defines an identity plugin; the result maps options (as users write them) to a value for `identity: [...]`. */
 export const defineIdentityPlugin = <A, I>(spec: IdentityPluginSpec<A, I>): (options: I) => IdentityPlugin<A, I> =>
-(options) => ({ [IdentityPluginTypeId]: spec, name: spec.name, options })
+  identityPlugins.define<A, I, IdentityPluginSpec<A, I>>(spec)
 
-export const IdentityPluginSchema: Schema.Schema<ResolvedIdentityPlugin, IdentityPlugin> = Schema.declare<ResolvedIdentityPlugin, IdentityPlugin, readonly []>([], {
-  decode: () => (input, parseOptions, ast) => {
-    if (!isIdentityPlugin(input)) {
-      return ParseResult.fail(
-        new ParseResult.Type(ast, input, "expected an identity plugin such as loopback({ login }) or one made with defineIdentityPlugin")
-      )
-    }
-    const spec = input[IdentityPluginTypeId]
-    return ParseResult.decodeUnknown(spec.options)(input.options, parseOptions).pipe(
-      Effect.map((options): ResolvedIdentityPlugin => ({ spec, options, input: input.options }))
-    )
-  },
-  encode: () => (resolved, _options, ast) =>
-    ParseResult.fail(new ParseResult.Forbidden(ast, resolved, "identity plugins cannot be encoded"))
-}, { identifier: "IdentityPlugin" })
+export const IdentityPluginSchema: Schema.Schema<ResolvedIdentityPlugin, IdentityPlugin> = identityPlugins.schema
 
 /** The lower-case names of the request headers a configured plugin declares it reads. */
 export const consumedHeaders = (plugin: ResolvedIdentityPlugin): ReadonlyArray<string> => {
@@ -116,8 +94,7 @@ export const consumedHeaders = (plugin: ResolvedIdentityPlugin): ReadonlyArray<s
   return names.map((name) => name.toLowerCase())
 }
 
-export const describeIdentityPlugin = (plugin: ResolvedIdentityPlugin): string =>
-  plugin.spec.describe?.(plugin.input) ?? plugin.spec.name
+export const describeIdentityPlugin: (plugin: ResolvedIdentityPlugin) => string = identityPlugins.describe
 
 /** Logins, groups and tags share one grammar: no spaces, no ":" (it separates `group:`/`tag:` in grants). */
 export const Principal = Schema.String.pipe(
