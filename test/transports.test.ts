@@ -1,10 +1,16 @@
 /**
- * Upstream pagination, the gateway's own pagination, and MCP over WebSocket.
+ * Upstream pagination, the gateway's own pagination, MCP over WebSocket, and transports as an
+ * extension point: the registry's schemes are what config accepts, and every registered
+ * transport connects to a real upstream.
  */
+import * as Effect from "effect/Effect"
 import { describe, expect, it } from "vitest"
-import { bearer, grant, mcp } from "../src/index.js"
-import { connectV1, connectV2, eventually, startGateway, statusOf } from "./helpers/gateway.js"
+import { bearer, decodeConfig, grant, mcp, stdio } from "../src/index.js"
+import { PROCESS_TRANSPORT, URL_TRANSPORTS } from "../src/upstream/transports/registry.js"
+import { connectorsOf, connectV1, connectV2, eventually, startGateway, statusOf } from "./helpers/gateway.js"
+import { everythingSse, freePort, repoRoot } from "./helpers/processes.js"
 import { startManyToolsUpstream } from "./fixtures/manyToolsUpstream.js"
+import { startV2Upstream } from "./fixtures/v2Upstream.js"
 import { startWebSocketUpstream } from "./fixtures/webSocketUpstream.js"
 
 const allowAll = [grant({ src: ["local"], connectors: ["**"] })]
@@ -64,4 +70,71 @@ describe("WebSocket upstreams", () => {
       await upstream.close()
     }
   })
+})
+
+describe("transports registry", () => {
+  const registeredSchemes = URL_TRANSPORTS.flatMap((transport) => [...transport.schemes])
+
+  it("mcp({ url }) accepts exactly the registered transports' URL schemes", async () => {
+    const decode = (url: string) =>
+      Effect.runPromise(Effect.either(decodeConfig({ connectors: { x: mcp({ url }) } })))
+    expect(registeredSchemes.length).toBeGreaterThan(0)
+    for (const scheme of registeredSchemes) {
+      expect((await decode(`${scheme}//127.0.0.1:9/mcp`))._tag, scheme).toBe("Right")
+    }
+    const refused = await decode("ftp://127.0.0.1:9/mcp")
+    if (refused._tag !== "Left") throw new Error("an unregistered scheme was accepted")
+    expect(refused.left.issues).toEqual([{
+      path: "connectors.x.url",
+      message: `unsupported scheme "ftp:"; expected ${registeredSchemes.map((scheme) => scheme.slice(0, -1)).join(", ")}`
+    }])
+  })
+
+  it("every registered transport connects to a real upstream and serves its tools", async () => {
+    const ssePort = await freePort()
+    const sseOnly = everythingSse(ssePort)
+    const [modern, socket] = await Promise.all([startV2Upstream(), startWebSocketUpstream(), sseOnly.waitFor(/listening|running|port/i)])
+    // One connector per registered transport, each served by a real peer of that transport.
+    const byTransport: Record<string, { readonly connector: ReturnType<typeof mcp> | ReturnType<typeof stdio>; readonly tool: string; readonly args: Record<string, unknown>; readonly answer: RegExp }> = {
+      "streamable-http": { connector: mcp({ url: modern.url }), tool: "echo", args: { message: "hi" }, answer: /^echo: hi$/ },
+      sse: { connector: mcp({ url: `http://127.0.0.1:${ssePort}/sse` }), tool: "echo", args: { message: "hi" }, answer: /^Echo: hi$/ },
+      websocket: { connector: mcp({ url: socket.url }), tool: "shout", args: { text: "hi" }, answer: /^HI$/ },
+      stdio: {
+        connector: stdio({ command: process.execPath, args: ["--import", "tsx", `${repoRoot}test/fixtures/stdioUpstream.ts`], cwd: repoRoot }),
+        tool: "pid",
+        args: {},
+        answer: /^\d+$/
+      }
+    }
+    const registered = [...URL_TRANSPORTS.map((transport) => transport.name), PROCESS_TRANSPORT.name]
+    // A transport added to the registry needs its upstream here.
+    expect(Object.keys(byTransport).sort()).toEqual([...registered].sort())
+    const ids = Object.fromEntries(registered.map((name) => [name, name.replace(/[^a-z]/g, "")]))
+    const gateway = await startGateway({
+      connectors: Object.fromEntries(registered.map((name) => [ids[name]!, byTransport[name]!.connector])),
+      grants: allowAll
+    })
+    try {
+      const connectors = await eventually(async () => {
+        const listed = (await connectorsOf(gateway)).connectors as Array<{ id: string; status: string; transport: string }>
+        return listed.length === registered.length && listed.every((c) => c.status === "ready") && listed
+      }, 30_000, "every connector ready")
+      expect(Object.fromEntries(connectors.map((c) => [c.id, c.transport]))).toEqual(
+        Object.fromEntries(registered.map((name) => [ids[name], name]))
+      )
+      const client = await connectV2(gateway.url)
+      try {
+        for (const name of registered) {
+          const { answer, args, tool } = byTransport[name]!
+          const result = await client.callTool({ name: `${ids[name]}_${tool}`, arguments: args }) as { content: Array<{ text?: string }> }
+          expect(result.content[0]?.text, name).toMatch(answer)
+        }
+      } finally {
+        await client.close()
+      }
+    } finally {
+      await gateway.close()
+      await Promise.all([modern.close(), socket.close(), sseOnly.kill()])
+    }
+  }, 60_000)
 })

@@ -1,37 +1,34 @@
 /**
- * One connection to one MCP upstream: pick the transport (streamable HTTP with a legacy SSE
- * fallback, WebSocket, or a stdio child process), connect an SDK `Client` negotiating the
+ * One connection to one MCP upstream: open the connector's transport (from `transports/registry.ts`,
+ * trying its fallback once when the first refuses), connect an SDK `Client` negotiating the
  * protocol era, and read its lists (every page). Scoped: closing the scope closes the client
  * and, for stdio, ends the child process.
  * @module
  */
-import { Client, type ClientCapabilities, type PriorDiscovery, SdkHttpError, SSEClientTransport, StreamableHTTPClientTransport, type Transport, UnauthorizedError } from "@modelcontextprotocol/client"
-import { getDefaultEnvironment, StdioClientTransport } from "@modelcontextprotocol/client/stdio"
+import { Client, type ClientCapabilities, type PriorDiscovery, SdkHttpError, type Transport, UnauthorizedError } from "@modelcontextprotocol/client"
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Queue from "effect/Queue"
-import * as Redacted from "effect/Redacted"
 import * as Runtime from "effect/Runtime"
 import * as Scope from "effect/Scope"
 import type { Credential } from "../plugin/AuthPlugin.js"
 import type { McpSpeakingConnector } from "../config/model.js"
 import type { UpstreamInfo, UpstreamItem, UpstreamLists } from "../catalog/index.js"
 import { version } from "../version.js"
-import { scrubSecrets, SentCredentials } from "../auth/scrubSecrets.js"
-import { authorizedExchange, authorizedFetch, CredentialUnavailable, type ExchangeLike } from "./authorizedFetch.js"
+import type { SentCredentials } from "../auth/scrubSecrets.js"
+import { CredentialUnavailable } from "./authorizedFetch.js"
 import type { CallRegistry } from "./callChannel.js"
 import { RELAYED_METHODS, type UpstreamRoute } from "./upstreamRoute.js"
 import { handleInOrder } from "./inOrderDelivery.js"
 import { followListChanges, type ListKind } from "./listChanges.js"
-import { readListenInEitherFraming } from "./listenFraming.js"
 import { passthrough } from "./passthrough.js"
 import { describeError, isCredentialProblem, UpstreamError } from "../catalog/UpstreamError.js"
-import { WebSocketClientTransport } from "./webSocketTransport.js"
+import { fallbackFor, type TransportChoice, transportFor, type TransportName } from "./transports/registry.js"
+import type { AttemptError } from "./transports/transport.js"
 
-
-export type TransportKind = "streamable-http" | "sse" | "websocket" | "stdio"
+export type TransportKind = TransportName
 
 /** What a connector learned on earlier connections, so a reconnect skips probes. */
 export interface ConnectionMemory {
@@ -55,8 +52,6 @@ export interface Connection {
   /** Called once the connector is ready: stops recording requests for {@link Readiness}. */
   readonly ready: () => void
 }
-
-const STDERR_TAIL_LINES = 20
 
 /** How the gateway introduces itself to upstreams. */
 const CLIENT_INFO = { name: "aperture", version }
@@ -92,90 +87,6 @@ export const classify = (connectorId: string, error: unknown, stderrTail: () => 
   })
 }
 
-/** Whether a failed streamable-HTTP connect means "this server speaks the legacy SSE transport". */
-const suggestsLegacySse = (error: unknown) =>
-  error instanceof SdkHttpError && [400, 404, 405].includes(error.status)
-
-interface TransportHandle {
-  readonly transport: Transport
-  readonly kind: TransportKind
-  readonly stderrTail: () => string
-  readonly sentCredentials?: SentCredentials | undefined
-  /** Streamable HTTP only: the endpoint and the connector's `fetch`. */
-  readonly http?: { readonly url: URL; readonly exchange: ExchangeLike; readonly transport: StreamableHTTPClientTransport }
-}
-
-const makeTransport = (
-  connector: McpSpeakingConnector,
-  kind: TransportKind,
-  credential: Credential | undefined,
-  runtime: Runtime.Runtime<never>,
-  onStderr: (line: string) => void
-): TransportHandle => {
-  if (connector.kind === "stdio") {
-    const tail: Array<string> = []
-    // The process may print its own secrets (a token it was given); its lines reach the log and
-    // its error text.
-    const envSecrets = Object.values(connector.env).map(Redacted.value).sort((a, b) => b.length - a.length)
-    const transport = new StdioClientTransport({
-      command: connector.command,
-      args: [...connector.args],
-      // Only the safe defaults (PATH, HOME, …) plus what the connector declares: the gateway's
-      // own environment holds other upstreams' secrets.
-      env: {
-        ...getDefaultEnvironment(),
-        ...Object.fromEntries(Object.entries(connector.env).map(([k, v]) => [k, Redacted.value(v)]))
-      },
-      ...(connector.cwd !== undefined && { cwd: connector.cwd }),
-      stderr: "pipe"
-    })
-    let partial = ""
-    transport.stderr?.on("data", (chunk: Buffer) => {
-      const lines = (partial + chunk.toString("utf8")).split("\n")
-      partial = lines.pop() ?? ""
-      for (const line of lines) {
-        if (line.trim() === "") continue
-        const scrubbed = scrubSecrets(line, envSecrets)
-        tail.push(scrubbed)
-        if (tail.length > STDERR_TAIL_LINES) tail.shift()
-        onStderr(scrubbed)
-      }
-    })
-    return { transport, kind: "stdio", stderrTail: () => tail.slice(-3).join(" | ") }
-  }
-  const url = connector.url!
-  const sentCredentials = credential === undefined ? undefined : new SentCredentials()
-  const fetch = authorizedFetch({ credential, runtime, sent: sentCredentials })
-  const exchange = authorizedExchange({ credential, runtime, sent: sentCredentials })
-  const none = () => ""
-  if (kind === "websocket") {
-    const headers = async () => {
-      if (credential === undefined) return {}
-      const outcome = await Runtime.runPromise(runtime)(Effect.either(credential.authorize({
-        url,
-        method: "GET",
-        headers: new Headers(),
-        body: undefined
-      })))
-      if (outcome._tag === "Left") throw new CredentialUnavailable(outcome.left)
-      sentCredentials?.note(outcome.right)
-      return { ...outcome.right.headers }
-    }
-    return { transport: new WebSocketClientTransport(url, headers), kind, stderrTail: none, sentCredentials }
-  }
-  if (kind === "sse") return { transport: new SSEClientTransport(url, { fetch }), kind, stderrTail: none, sentCredentials }
-  const transport = new StreamableHTTPClientTransport(url, { fetch: readListenInEitherFraming(fetch), reconnectionOptions: { maxRetries: 2, initialReconnectionDelay: 1000, maxReconnectionDelay: 30_000, reconnectionDelayGrowFactor: 1.5 } })
-  return { transport, kind: "streamable-http", stderrTail: none, sentCredentials, http: { url, exchange, transport } }
-}
-
-const firstTransport = (connector: McpSpeakingConnector, memory: ConnectionMemory): TransportKind => {
-  if (connector.kind === "stdio") return "stdio"
-  const scheme = connector.url!.protocol
-  if (scheme === "ws:" || scheme === "wss:") return "websocket"
-  return memory.transport === "sse" ? "sse" : "streamable-http"
-}
-
-/** Connects, falling back from streamable HTTP to legacy SSE (and back) as the upstream requires. */
 /** What the gateway forwards to callers: routed by the connector's {@link CallRegistry}. */
 export const CLIENT_CAPABILITIES: ClientCapabilities = {
   sampling: {},
@@ -243,6 +154,9 @@ const trackRequests = (transport: Transport, readiness: Readiness): () => void =
   }
 }
 
+const noStderr = () => ""
+
+/** Connects over the connector's transport, falling back once (streamable HTTP ⇄ legacy SSE) as the upstream requires. */
 export const connect = (
   connector: McpSpeakingConnector,
   credential: Credential | undefined,
@@ -263,9 +177,11 @@ export const connect = (
     const capabilities = capabilitiesOf(connector)
 
     /** One try at one transport: the client and transport are closed with the scope, or at once when the try fails. */
-    const attempt = (kind: TransportKind) =>
+    const attempt = (choice: TransportChoice) =>
       Effect.gen(function*() {
-        const handle = makeTransport(connector, kind, credential, runtime, logStderr)
+        const handle = choice.open({ credential, runtime, onStderr: logStderr })
+        const stderrTail = handle.stderrTail ?? noStderr
+        const probeTimeoutMs = choice.definition.probeTimeoutMs
         // This attempt's own: a failed attempt's close (streamable HTTP before the SSE fallback)
         // must not end the connection that succeeds after it.
         const closed = yield* Deferred.make<never, UpstreamError>()
@@ -274,9 +190,7 @@ export const connect = (
           capabilities,
           versionNegotiation: {
             mode: "auto",
-            // A stdio server that ignores server/discover is legacy once the probe times out: half
-            // the timeout leaves the other half for initialize within the readiness deadline.
-            ...(kind === "stdio" && { probe: { timeoutMs: Math.max(1, Math.floor(timeoutMs / 2)) } })
+            ...(probeTimeoutMs !== undefined && { probe: { timeoutMs: probeTimeoutMs(timeoutMs) } })
           }
           // No `listChanged` option: with it the SDK opens the 2026 listen stream inside
           // connect() and connect waits for its acknowledgement (for ever, in effect, when the
@@ -287,7 +201,7 @@ export const connect = (
           closing ??= (async () => {
             // A session the gateway no longer needs is ended (the spec's DELETE), so a sessionful
             // upstream frees it now rather than at its own idle timeout; a silent one is not awaited.
-            const session = handle.http?.transport
+            const session = handle.route?.transport
             if (session?.sessionId !== undefined) {
               await Promise.race([
                 session.terminateSession().catch(() => {}),
@@ -310,9 +224,7 @@ export const connect = (
               new UpstreamError({
                 connectorId: connector.id,
                 kind: "closed",
-                message: connector.kind === "stdio"
-                  ? `process exited${handle.stderrTail() ? ` (stderr: ${handle.stderrTail()})` : ""}`
-                  : "connection closed"
+                message: handle.closedMessage?.() ?? "connection closed"
               })
             )
           )
@@ -368,36 +280,34 @@ export const connect = (
                 throw notReady(connector.id, readiness!)
               }
               await close()
-              throw Object.assign(classify(connector.id, error, handle.stderrTail), { original: error })
+              throw Object.assign(classify(connector.id, error, stderrTail), { original: error })
             } finally {
               signal.removeEventListener("abort", close)
               if (onDeadline !== undefined) deadline?.removeEventListener("abort", onDeadline)
             }
           },
-          catch: (error) => error as UpstreamError & { original?: unknown }
+          catch: (error) => error as AttemptError
         })
-        return { client, handle, closed }
+        return { client, handle, closed, name: choice.name }
       })
 
-    const kind = firstTransport(connector, memory)
+    const first = transportFor(connector, memory.transport)
+    const fallback = fallbackFor(first, connector)
     // Until a request goes out on the transport (a stdio probe runs on a sibling process).
     if (readiness !== undefined) readiness.waitingFor = "no answer to server/discover"
     const stopTracking: Array<() => void> = []
-    const { client, closed, handle } = yield* attempt(kind).pipe(
+    const { client, closed, handle, name } = yield* attempt(first).pipe(
       Effect.catchIf(
-        (error) => kind === "streamable-http" && suggestsLegacySse(error.original),
-        () => attempt("sse")
-      ),
-      Effect.catchIf(
-        (error) => kind === "sse" && error.kind !== "auth" && readiness?.deadline.aborted !== true,
-        () => attempt("streamable-http")
+        // Once, and not past the readiness deadline.
+        (error) => fallback !== undefined && readiness?.deadline.aborted !== true && first.definition.fallback!.when(error),
+        () => attempt(fallback!)
       ),
       Effect.mapError((e) => new UpstreamError({ connectorId: e.connectorId, kind: e.kind, message: e.message }))
     )
 
     // Every notification before its call's result reaches the caller (see inOrderDelivery.ts).
     handleInOrder(handle.transport)
-    memory.transport = handle.kind
+    memory.transport = name
     const discover = client.getDiscoverResult()
     memory.prior = client.getProtocolEra() === "modern" && discover !== undefined
       ? { kind: "modern", discover }
@@ -410,7 +320,7 @@ export const connect = (
         name: server?.name,
         version: server?.version,
         protocolVersion: client.getNegotiatedProtocolVersion(),
-        transport: handle.kind
+        transport: name
       },
       closed: Deferred.await(closed),
       changes,
@@ -419,9 +329,9 @@ export const connect = (
       ready: () => {
         for (const stop of stopTracking) stop()
       },
-      direct: handle.http === undefined ? undefined : {
+      direct: handle.route === undefined ? undefined : {
         usable: true,
-        ...handle.http,
+        ...handle.route,
         client,
         clientInfo: CLIENT_INFO,
         clientCapabilities: capabilities as Record<string, unknown>

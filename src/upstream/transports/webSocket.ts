@@ -1,10 +1,37 @@
 /**
- * MCP over WebSocket (subprotocol `mcp`, one JSON-RPC message per text frame) for upstreams
- * that only offer that. Uses the `ws` package: Node 20 has no global WebSocket.
+ * MCP over WebSocket (subprotocol `mcp`, one JSON-RPC message per text frame) for `ws:`/`wss:`
+ * upstreams that only offer that; the credential goes in the upgrade request's headers. Uses the
+ * `ws` package: Node 20 has no global WebSocket.
  * @module
  */
 import type { JSONRPCMessage, Transport } from "@modelcontextprotocol/client"
+import * as Effect from "effect/Effect"
+import * as Runtime from "effect/Runtime"
 import WebSocket from "ws"
+import { SentCredentials } from "../../auth/scrubSecrets.js"
+import { CredentialUnavailable } from "../authorizedFetch.js"
+import type { UrlTransport } from "./transport.js"
+
+export const webSocket = {
+  name: "websocket",
+  schemes: ["ws:", "wss:"],
+  open: (url, { credential, runtime }) => {
+    const sentCredentials = credential === undefined ? undefined : new SentCredentials()
+    const headers = async () => {
+      if (credential === undefined) return {}
+      const outcome = await Runtime.runPromise(runtime)(Effect.either(credential.authorize({
+        url,
+        method: "GET",
+        headers: new Headers(),
+        body: undefined
+      })))
+      if (outcome._tag === "Left") throw new CredentialUnavailable(outcome.left)
+      sentCredentials?.note(outcome.right)
+      return { ...outcome.right.headers }
+    }
+    return { transport: new WebSocketClientTransport(url, headers), sentCredentials }
+  }
+} as const satisfies UrlTransport
 
 export class WebSocketClientTransport implements Transport {
   private socket: WebSocket | undefined
