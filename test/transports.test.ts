@@ -7,7 +7,7 @@ import * as Effect from "effect/Effect"
 import { describe, expect, it } from "vitest"
 import { bearer, decodeConfig, grant, mcp, stdio } from "../src/index.js"
 import { PROCESS_TRANSPORT, URL_TRANSPORTS } from "../src/upstream/transports/registry.js"
-import { connectorsOf, connectV1, connectV2, eventually, startGateway, statusOf } from "./helpers/gateway.js"
+import { connectV1, connectV2, eventually, startGateway, statusOf } from "./helpers/gateway.js"
 import { everythingSse, freePort, repoRoot } from "./helpers/processes.js"
 import { startManyToolsUpstream } from "./fixtures/manyToolsUpstream.js"
 import { startV2Upstream } from "./fixtures/v2Upstream.js"
@@ -116,7 +116,9 @@ describe("transports registry", () => {
     })
     try {
       const connectors = await eventually(async () => {
-        const listed = (await connectorsOf(gateway)).connectors as Array<{ id: string; status: string; transport: string }>
+        const { connectors: listed } = (await (await fetch(`${gateway.origin}/api/connectors`)).json()) as {
+          connectors: Array<{ id: string; status: string; transport: string }>
+        }
         return listed.length === registered.length && listed.every((c) => c.status === "ready") && listed
       }, 30_000, "every connector ready")
       expect(Object.fromEntries(connectors.map((c) => [c.id, c.transport]))).toEqual(
