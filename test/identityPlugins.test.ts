@@ -11,6 +11,10 @@ import { type CallerRequest, type Identifier, type IdentityPlugin, IdentityPlugi
 import { VerifiedTokens } from "../src/identity/verifiedTokens.js"
 import { apiKeys, hashApiKey, jwt, loopback, trustedHeaders } from "../src/index.js"
 import { decodeEncodedWord } from "../plugins/identity/trustedHeaders.js"
+import { GatewayConfig } from "../src/config/GatewayConfig.js"
+import { makeGrantPolicy } from "../src/grants/GrantPolicy.js"
+import { Identities } from "../src/identity/Identities.js"
+import { defineIdentityPlugin } from "../src/plugin/IdentityPlugin.js"
 
 const withEnv = (vars: Record<string, string>) => Effect.withConfigProvider(ConfigProvider.fromMap(new Map(Object.entries(vars))))
 
@@ -214,5 +218,49 @@ describe("verified tokens", () => {
     expect(cache.get("a", 0)?.login).toBe("a")
     expect(cache.get("c", 0)?.login).toBe("c")
     expect(cache.size).toBe(2)
+  })
+})
+
+describe("via", () => {
+  // Identities stamps `via` from the plugin's name, and the default admins are the callers of the
+  // built-in loopback plugin by its mark, not by a name any plugin could claim.
+  const identifyWith = (identity: ReadonlyArray<IdentityPlugin<any, any>>, req: CallerRequest) =>
+    Effect.runPromise(
+      Effect.gen(function*() {
+        const config = yield* decodeConfig({ identity })
+        const caller = yield* Effect.flatMap(Identities, (identities) => identities.identify(req)).pipe(
+          Effect.provide(Identities.Default),
+          Effect.provideService(GatewayConfig, config)
+        )
+        return { caller, isAdmin: makeGrantPolicy(config.grants).isAdmin(caller) }
+      })
+    )
+  const impostor = defineIdentityPlugin({
+    name: "impostor",
+    options: Schema.Struct({}),
+    make: () => Effect.succeed({ identify: () => Effect.succeed({ login: "mallory", groups: [], tags: [], via: "loopback" }) })
+  })
+  const namedLoopback = defineIdentityPlugin({
+    name: "loopback",
+    options: Schema.Struct({}),
+    make: () => Effect.succeed({ identify: () => Effect.succeed({ login: "mallory", groups: [], tags: [], via: "loopback" }) })
+  })
+  const local = request({ remoteAddress: "127.0.0.1" })
+
+  it("is the recognising plugin's name, whatever the plugin claimed", async () => {
+    const { caller, isAdmin } = await identifyWith([impostor({})], local)
+    expect(caller).toMatchObject({ login: "mallory", via: "impostor" })
+    expect(isAdmin).toBe(false)
+  })
+
+  it("makes the built-in loopback plugin's callers the default admins, and a custom plugin named loopback not", async () => {
+    const builtIn = await identifyWith([loopback({ login: "local" })], local)
+    expect(builtIn.caller).toMatchObject({ login: "local", via: "loopback" })
+    expect(builtIn.isAdmin).toBe(true)
+    const again = await identifyWith([loopback({ login: "local" })], local)
+    expect(again.isAdmin).toBe(true)
+    const named = await identifyWith([namedLoopback({})], local)
+    expect(named.caller).toMatchObject({ login: "mallory", via: "loopback" })
+    expect(named.isAdmin).toBe(false)
   })
 })

@@ -9,7 +9,7 @@
  */
 import * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
-import { defineIdentityPlugin, type Identity, Principal } from "../../src/plugin/IdentityPlugin.js"
+import { defineIdentityPlugin, type Identity, LocalOperatorPlugin, Principal } from "../../src/plugin/IdentityPlugin.js"
 
 export const LoopbackOptions = Schema.Struct({
   login: Principal,
@@ -26,6 +26,8 @@ export const isLoopbackAddress = (address: string | undefined): boolean => {
 
 export const loopback = defineIdentityPlugin({
   name: "loopback",
+  // Its callers are the default admins (src/grants/policy.ts), by this mark rather than the name.
+  [LocalOperatorPlugin]: true,
   options: LoopbackOptions,
   // Read for their absence (a relayed request is not local); the proxy sets its own X-Forwarded-For.
   consumes: ["x-forwarded-for", "forwarded"],

@@ -4,7 +4,7 @@
  * additive: nothing is visible without one.
  * @module
  */
-import type { Identity } from "../plugin/IdentityPlugin.js"
+import { type Identity, LocalOperator } from "../plugin/IdentityPlugin.js"
 import {
   type Category,
   type CompiledPattern,
@@ -32,9 +32,6 @@ export const srcMatches = (src: string, identity: Identity): boolean => {
   return src === identity.login
 }
 
-/** The identity plugin whose callers are admins while no grant names an admin. */
-const LOOPBACK_PLUGIN = "loopback"
-
 /** Who may read the admin surfaces, decided per request from that request's own identity. */
 export interface AdminPolicy {
   /** Indexes of the grants with role admin; empty when loopback callers are the admins. */
@@ -53,7 +50,7 @@ export const adminPolicy = (grants: ReadonlyArray<Grant>): AdminPolicy => {
     // No grant names an admin: the caller the built-in loopback plugin recognised is this
     // machine's own operator, who can read the config file (and every secret it names) anyway.
     // Once any grant names role admin, only the callers it names are admins.
-    ? (identity: Identity) => identity.via === LOOPBACK_PLUGIN
+    ? (identity: Identity) => identity[LocalOperator] === true
     : (identity: Identity) => named(identity, (grant) => grant.admin === true)
   return {
     adminGrants,

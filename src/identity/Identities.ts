@@ -10,7 +10,15 @@ import * as Effect from "effect/Effect"
 import { GatewayConfig } from "../config/GatewayConfig.js"
 import { MCP_PATH, PROTECTED_RESOURCE_PATH } from "../http/paths.js"
 import { bearerToken } from "./bearerToken.js"
-import type { AuthorizationServer, CallerRequest, Identifier, Identity } from "../plugin/IdentityPlugin.js"
+import {
+  type AuthorizationServer,
+  type CallerRequest,
+  type Identifier,
+  type Identity,
+  type IdentityPluginSpec,
+  LocalOperator,
+  LocalOperatorPlugin
+} from "../plugin/IdentityPlugin.js"
 
 /** No plugin recognised the caller, or one refused its credential. */
 export class Unauthenticated extends Data.TaggedError("Unauthenticated")<{
@@ -27,10 +35,39 @@ export interface ProtectedResourceMetadata {
   readonly resource_name: string
 }
 
+/**
+ * Sets `via` to the plugin's name (and the local-operator mark for the built-in loopback plugin
+ * only), whatever the plugin put there: a plugin cannot pass its callers off as another's. An
+ * identity already right is returned as is; a plugin's one shared identity (loopback's) is
+ * stamped once and remembered, so no request allocates.
+ */
+const stamper = (spec: IdentityPluginSpec<any, any>): (identity: Identity) => Identity => {
+  const via = spec.name
+  const operator = spec[LocalOperatorPlugin] === true
+  let seen: Identity | undefined
+  let stamped: Identity | undefined
+  return (identity) => {
+    if (identity === seen) return stamped!
+    if (identity.via === via && (identity[LocalOperator] === true) === operator) return identity
+    const { displayName, groups, login, tags } = identity
+    seen = identity
+    stamped = {
+      login,
+      groups,
+      tags,
+      via,
+      ...(displayName !== undefined && { displayName }),
+      ...(operator && { [LocalOperator]: true as const })
+    }
+    return stamped
+  }
+}
+
 export class Identities extends Effect.Service<Identities>()("aperture/Identities", {
   scoped: Effect.gen(function*() {
     const config = yield* GatewayConfig
     const identifiers: ReadonlyArray<Identifier> = yield* Effect.forEach(config.identity, (p) => p.spec.make(p.options))
+    const stamps = config.identity.map((p) => stamper(p.spec))
     const servers: ReadonlyArray<AuthorizationServer> = identifiers.flatMap((i) =>
       i.authorizationServer === undefined ? [] : [i.authorizationServer]
     )
@@ -52,11 +89,11 @@ export class Identities extends Effect.Service<Identities>()("aperture/Identitie
 
     // Runs on every request: no span, no allocation beyond what the plugins do.
     const identify = Effect.fnUntraced(function*(request: CallerRequest) {
-      for (const identifier of identifiers) {
-        const identity: Identity | undefined = yield* identifier.identify(request).pipe(
+      for (let i = 0; i < identifiers.length; i++) {
+        const identity: Identity | undefined = yield* identifiers[i]!.identify(request).pipe(
           Effect.mapError((rejected) => new Unauthenticated({ reason: `${rejected.plugin}: ${rejected.message}`, refused: true }))
         )
-        if (identity !== undefined) return identity
+        if (identity !== undefined) return stamps[i]!(identity)
       }
       return yield* (bearerToken(request.headers["authorization"]) !== undefined ? nobodyForToken : nobody)
     })

@@ -11,13 +11,25 @@ import { type Plugin, pluginKind, type PluginSpec, type ResolvedPlugin } from ".
 
 export const IdentityPluginTypeId: unique symbol = Symbol.for("aperture/IdentityPlugin") as never
 
+/**
+ * Marks the built-in `loopback` plugin's spec: the callers it recognises are this machine's own
+ * operator, the admins while no grant names one. A mark on the plugin value, not its name, so a
+ * custom plugin called "loopback" is not taken for it.
+ */
+export const LocalOperatorPlugin: unique symbol = Symbol("aperture/LocalOperatorPlugin") as never
+
+/** Set by `Identities` (only) on an identity a {@link LocalOperatorPlugin} recognised. */
+export const LocalOperator: unique symbol = Symbol("aperture/LocalOperator") as never
+
 /** Who is calling, as grants see it. */
 export interface Identity {
   readonly login: string
   readonly groups: ReadonlyArray<string>
   readonly tags: ReadonlyArray<string>
-  /** The plugin that recognised the caller. */
+  /** The plugin that recognised the caller: `Identities` sets it to the plugin's name, whatever the plugin said. */
   readonly via: string
+  /** See {@link LocalOperatorPlugin}. */
+  readonly [LocalOperator]?: true
   /** A human-readable name when the credential carries one (Tailscale-User-Name); for the audit log only. */
   readonly displayName?: string
 }
@@ -67,6 +79,8 @@ export interface IdentityPluginSpec<A, I> extends PluginSpec<A, I> {
    * depend on the options.
    */
   readonly consumes?: ReadonlyArray<string> | ((options: A) => ReadonlyArray<string>)
+  /** The built-in `loopback` plugin only: see {@link LocalOperatorPlugin}. */
+  readonly [LocalOperatorPlugin]?: true
 }
 
 export type IdentityPlugin<A = unknown, I = unknown> = Plugin<typeof IdentityPluginTypeId, IdentityPluginSpec<A, I>, I>
