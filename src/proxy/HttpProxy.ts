@@ -478,7 +478,7 @@ export class HttpProxy extends Effect.Service<HttpProxy>()("aperture/HttpProxy",
           } else {
             const failure = Cause.failureOption(exit.cause)
             if (failure._tag === "Some") {
-              auditProxy(identity, connectorId, name.right, method, grant, startedAt, errorResponse(failure.value).status, "error")
+              auditProxy(identity, connectorId, name.right, method, grant, startedAt, failure.value.httpAnswer.status, "error")
             } else {
               auditProxy(identity, connectorId, name.right, method, grant, startedAt, undefined, "cancelled")
             }
