@@ -9,6 +9,7 @@ import * as NodeContext from "@effect/platform-node/NodeContext"
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import * as Cause from "effect/Cause"
 import * as Console from "effect/Console"
+import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
@@ -24,11 +25,33 @@ import { withPlainConsoleWhereUnwanted } from "./plainConsole.js"
 /** Exit codes of the `aperture` command. */
 export const ExitCode = { ok: 0, invalidConfig: 1, cannotListen: 1, usage: 2 } as const
 
-class Exiting extends Error {
-  constructor(readonly code: number) {
-    super(`exit ${code}`)
+// Why the command stops short. Each is reported to the user where it happens; its exit code is
+// decided in one place ({@link exitCodeOf}).
+
+/** The config could not be loaded or is invalid (`cause`: the `ConfigError`). */
+class InvalidConfig extends Data.TaggedError("InvalidConfig")<{ readonly cause: ConfigError }> {}
+
+/** The gateway could not listen where it was told (`cause`: the `ListenFailed`). */
+class CannotListen extends Data.TaggedError("CannotListen")<{ readonly cause: unknown }> {}
+
+/** The command line is not one the command takes. */
+class UsageError extends Data.TaggedError("UsageError")<{ readonly message: string; readonly cause?: unknown }> {}
+
+type CliFailure = InvalidConfig | CannotListen | UsageError
+
+const exitCodeOf = (failure: CliFailure): number => {
+  switch (failure._tag) {
+    case "InvalidConfig":
+      return ExitCode.invalidConfig
+    case "CannotListen":
+      return ExitCode.cannotListen
+    case "UsageError":
+      return ExitCode.usage
   }
 }
+
+const isCliFailure = (error: unknown): error is CliFailure =>
+  error instanceof InvalidConfig || error instanceof CannotListen || error instanceof UsageError
 
 const configOption = Options.text("config").pipe(
   Options.withAlias("c"),
@@ -44,7 +67,7 @@ const reportConfigError = (error: ConfigError) =>
     } else {
       yield* Console.error(`aperture: ${error.message}`)
     }
-    return yield* Effect.die(new Exiting(ExitCode.invalidConfig))
+    return yield* new InvalidConfig({ cause: error })
   })
 
 const load = (file: Option.Option<string>) =>
@@ -58,8 +81,9 @@ const start = Command.make("start", {
   Effect.gen(function*() {
     const loaded = yield* load(config)
     if (Option.isSome(port) && (port.value < 0 || port.value > 65535)) {
-      yield* Console.error(`aperture: --port ${port.value} is not a port number (0-65535)`)
-      return yield* Effect.die(new Exiting(ExitCode.usage))
+      const message = `--port ${port.value} is not a port number (0-65535)`
+      yield* Console.error(`aperture: ${message}`)
+      return yield* new UsageError({ message })
     }
     const resolved: ApertureConfig = {
       ...loaded,
@@ -77,7 +101,7 @@ const start = Command.make("start", {
       Effect.catchTag("ListenFailed", (error) =>
         Effect.zipRight(
           Console.error(`aperture: ${error.message}; pass ${error.reason === "address" ? "--host" : "--port"}`),
-          Effect.die(new Exiting(ExitCode.cannotListen))
+          Effect.fail(new CannotListen({ cause: error }))
         ))
     )
   })).pipe(Command.withDescription("load, validate and serve the gateway"))
@@ -96,8 +120,9 @@ const check = Command.make("check", {
 }, ({ as, config, groups, tags }) =>
   Effect.gen(function*() {
     if (Option.isNone(as) && (Option.isSome(groups) || Option.isSome(tags))) {
-      yield* Console.error("aperture: --groups and --tags describe the caller named by --as; add --as <login>")
-      return yield* Effect.die(new Exiting(ExitCode.usage))
+      const message = "--groups and --tags describe the caller named by --as; add --as <login>"
+      yield* Console.error(`aperture: ${message}`)
+      return yield* new UsageError({ message })
     }
     const loaded = yield* load(config)
     yield* Console.log(checkReport(loaded))
@@ -116,7 +141,7 @@ const cli = Command.run(aperture, { name: "aperture", version })
 
 const program = Effect.suspend(() => cli(process.argv)).pipe(
   Effect.catchIf(ValidationError.isValidationError, (error) =>
-    error._tag === "HelpRequested" ? Effect.void : Effect.die(new Exiting(ExitCode.usage))),
+    error._tag === "HelpRequested" ? Effect.void : Effect.fail(new UsageError({ message: error._tag, cause: error }))),
   withPlainConsoleWhereUnwanted,
   Effect.provide(NodeContext.layer)
 )
@@ -125,8 +150,8 @@ NodeRuntime.runMain(program, {
   disableErrorReporting: true,
   teardown: (exit, onExit) => {
     if (Exit.isSuccess(exit) || Cause.isInterruptedOnly(exit.cause)) return onExit(ExitCode.ok)
-    const defect = Cause.dieOption(exit.cause)
-    if (defect._tag === "Some" && defect.value instanceof Exiting) return onExit(defect.value.code)
+    const failure = Cause.failureOption(exit.cause)
+    if (failure._tag === "Some" && isCliFailure(failure.value)) return onExit(exitCodeOf(failure.value))
     console.error(Cause.pretty(exit.cause))
     onExit(1)
   }
