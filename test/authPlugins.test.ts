@@ -1,7 +1,7 @@
 /**
  * The static credentials through the gateway, against upstreams that check them: bearer,
  * apiKey in a header and in the query, basic. The caller's own `Authorization` never reaches
- * an upstream.
+ * an upstream. Each plugin's own cases are beside it (plugins/auth/*.test.ts).
  */
 import { Client, StreamableHTTPClientTransport } from "@modelcontextprotocol/client"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
