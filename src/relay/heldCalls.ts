@@ -109,6 +109,16 @@ export class HeldCalls {
     return entry.call
   }
 
+  /** Abandons every held call now (the gateway is closing): timers cleared, upstream calls aborted. */
+  closeAll(error: Error): void {
+    for (const { call, timer } of this.held.values()) {
+      clearTimeout(timer)
+      call.failAll(error)
+      call.abort(error)
+    }
+    this.held.clear()
+  }
+
   get size(): number {
     return this.held.size
   }

@@ -157,7 +157,12 @@ export class McpRouter extends Effect.Service<McpRouter>()("aperture/McpRouter",
         : forward(target, method, params, context, identity)
     }
 
-    const forwardCall = makeForwarder(roundStates, new HeldCalls(HELD_CALL_TTL_MS))
+    const heldCalls = new HeldCalls(HELD_CALL_TTL_MS)
+    // Held upstream calls (and their timers) end with the router, not up to 10 minutes later.
+    yield* Effect.addFinalizer(() =>
+      Effect.sync(() => heldCalls.closeAll(new ProtocolError(ProtocolErrorCode.InternalError, "the gateway is shutting down")))
+    )
+    const forwardCall = makeForwarder(roundStates, heldCalls)
     /** Forwards one request, counted in /metrics by connector and method; a failure is thrown from here. */
     const forward = (
       upstream: LiveUpstream,
