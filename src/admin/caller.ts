@@ -1,7 +1,7 @@
 /**
- * Who is asking an admin endpoint: the same `Host`/`Origin` checks as `/v1/mcp`, then the
- * identity plugins. Refusals ({@link AdminRefused}) answer as JSON (403, or 401 with a challenge).
- * Built once, when the routes are, from the config and the identities service.
+ * Who is asking an admin endpoint: the one check every surface makes (`Identities.admit`:
+ * `Host`/`Origin`, then the identity plugins), worded for the admin API: refusals
+ * ({@link AdminRefused}) answer as JSON (403, or 401 with a challenge).
  * @module
  */
 import type * as HttpServerResponse from "@effect/platform/HttpServerResponse"
@@ -10,10 +10,8 @@ import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Option from "effect/Option"
-import type { ApertureConfig } from "../config/model.js"
 import { type AnswersHttp, type HttpAnswer, httpResponse } from "../http/httpAnswer.js"
-import { makeHostGuard } from "../http/hostGuard.js"
-import { type Identities, requestOrigin } from "../identity/Identities.js"
+import type { CallerRefused, Identities } from "../identity/Identities.js"
 import type { Identity } from "../plugin/IdentityPlugin.js"
 
 /**
@@ -44,27 +42,27 @@ export interface AdminGate {
   ) => Effect.Effect<Either.Either<Identity, HttpServerResponse.HttpServerResponse>>
 }
 
-export const makeAdminGate = (config: ApertureConfig, identities: Identities): AdminGate => {
-  const hostGuard = makeHostGuard(config.server)
+/** A refusal of the shared check, worded for the admin API. */
+const adminRefusal = (refused: CallerRefused) =>
+  httpResponse(
+    new AdminRefused({
+      status: refused.status,
+      reason: refused.reason,
+      ...(refused.challenge !== undefined && { challenge: refused.challenge }),
+      cause: refused
+    }).httpAnswer
+  )
+
+export const makeAdminGate = (identities: Identities): AdminGate => {
   const hostRefusal = (request: HttpServerRequest.HttpServerRequest) => {
-    const refused = hostGuard(request.headers)
+    const refused = identities.foreignHost(request.headers)
     return refused === undefined ? undefined : httpResponse(new AdminRefused({ status: 403, reason: refused }).httpAnswer)
   }
   const caller = (request: HttpServerRequest.HttpServerRequest) =>
-    Effect.gen(function*() {
-      const refused = hostRefusal(request)
-      if (refused !== undefined) return Either.left(refused)
-      const headers = request.headers as Readonly<Record<string, string | undefined>>
-      const identified = yield* identities.identify({
-        remoteAddress: Option.getOrUndefined(request.remoteAddress),
-        headers,
-        url: new URL(request.url, "http://localhost")
-      }).pipe(Effect.either)
-      return Either.mapLeft(identified, (e) =>
-        httpResponse(
-          new AdminRefused({ status: 401, reason: e.reason, challenge: identities.challenge(requestOrigin(headers), e), cause: e })
-            .httpAnswer
-        ))
-    })
+    identities.admit({
+      remoteAddress: Option.getOrUndefined(request.remoteAddress),
+      headers: request.headers as Readonly<Record<string, string | undefined>>,
+      url: new URL(request.url, "http://localhost")
+    }).pipe(Effect.either, Effect.map(Either.mapLeft(adminRefusal)))
   return { hostRefusal, caller }
 }

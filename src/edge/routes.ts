@@ -13,7 +13,6 @@ import { health } from "../admin/health.js"
 import { metricsRoute } from "../admin/metrics.js"
 import { statusPage } from "../admin/statusPage.js"
 import { Catalog } from "../catalog/Catalog.js"
-import { GatewayConfig } from "../config/GatewayConfig.js"
 import { GrantPolicy } from "../grants/GrantPolicy.js"
 import { Identities } from "../identity/Identities.js"
 import { McpEndpoint } from "../endpoint/McpEndpoint.js"
@@ -45,7 +44,6 @@ const MalformedProxyPaths = HttpLayerRouter.middleware(
  * than looking them up per request, so this layer's requirements are those services.
  */
 const Endpoints = HttpLayerRouter.addAll(Effect.gen(function*() {
-  const config = yield* GatewayConfig
   const identities = yield* Identities
   const catalog = yield* Catalog
   const grants = yield* GrantPolicy
@@ -53,7 +51,7 @@ const Endpoints = HttpLayerRouter.addAll(Effect.gen(function*() {
   const proxy = yield* HttpProxy
   const metrics = yield* Metrics
   const upstreams = yield* Upstreams
-  const gate = makeAdminGate(config, identities)
+  const gate = makeAdminGate(identities)
   const page = statusPage(gate)
   const metadata = protectedResource(identities)
   return [

@@ -15,7 +15,7 @@ import * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
 import { Catalog } from "../catalog/Catalog.js"
 import { GatewayConfig } from "../config/GatewayConfig.js"
-import { Identities, requestOrigin } from "../identity/Identities.js"
+import { Identities } from "../identity/Identities.js"
 import type { Identity } from "../plugin/IdentityPlugin.js"
 import { CallerEventBus } from "./era2026/callerEventBus.js"
 import { makeDownstreamServer } from "./downstreamServer.js"
@@ -23,7 +23,6 @@ import { jsonRpcError } from "./httpErrors.js"
 import { Sessions2025 } from "./era2025/Sessions2025.js"
 import { McpRouter } from "../router/McpRouter.js"
 import { clientGoneSignal, onExchangeDone, readBody, sendChunks, sendResponse } from "../http/nodeBridge.js"
-import { makeHostGuard } from "../http/hostGuard.js"
 import { withRequestSpan } from "../http/tracing.js"
 import { onBodyDone } from "../http/responseBody.js"
 import { callerView } from "../router/views.js"
@@ -58,7 +57,6 @@ export class McpEndpoint extends Effect.Service<McpEndpoint>()("aperture/McpEndp
     const legacy = yield* Sessions2025
     const catalog = yield* Catalog
 
-    const refuseHostOrOrigin = makeHostGuard(config.server)
 
     // 2026-era callers hear about changes on their `subscriptions/listen` streams, each only
     // about what it can see.
@@ -114,20 +112,18 @@ export class McpEndpoint extends Effect.Service<McpEndpoint>()("aperture/McpEndp
         return HttpServerResponse.fromWeb(jsonRpcError(405, -32000, "Method not allowed", { allow: "GET, POST, DELETE" }))
       }
       const headers = request.headers as Readonly<Record<string, string | undefined>>
-      const refused = refuseHostOrOrigin(headers)
-      if (refused !== undefined) return HttpServerResponse.fromWeb(jsonRpcError(403, -32000, refused))
-
       const url = new URL(request.url, `http://${headers["host"] ?? "localhost"}`)
-      const caller = yield* identities.identify({
+      const caller = yield* identities.admit({
         remoteAddress: Option.getOrUndefined(request.remoteAddress),
         headers,
         url
       }).pipe(Effect.either)
       if (caller._tag === "Left") {
+        const refused = caller.left
         return HttpServerResponse.fromWeb(
-          jsonRpcError(401, -32001, `Unauthorized: ${caller.left.reason}`, {
-            "www-authenticate": identities.challenge(requestOrigin(headers), caller.left)
-          })
+          refused.status === 403
+            ? jsonRpcError(403, -32000, refused.reason)
+            : jsonRpcError(401, -32001, `Unauthorized: ${refused.reason}`, refused.headers)
         )
       }
       const identity = caller.right

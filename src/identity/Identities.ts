@@ -8,6 +8,7 @@
 import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
 import { GatewayConfig } from "../config/GatewayConfig.js"
+import { makeHostGuard } from "../http/hostGuard.js"
 import { MCP_PATH, PROTECTED_RESOURCE_PATH } from "../http/paths.js"
 import { bearerToken } from "./bearerToken.js"
 import {
@@ -26,6 +27,25 @@ export class Unauthenticated extends Data.TaggedError("Unauthenticated")<{
   /** A credential was presented and refused (RFC 6750 `error="invalid_token"`). */
   readonly refused: boolean
 }> {}
+
+/**
+ * A request refused before it reaches a surface: a foreign `Host`/`Origin` (403, DNS-rebinding
+ * protection) or no caller recognised (401, with the challenge to send and the identity plugins'
+ * rejection as the cause). Every surface (`/v1/mcp`, the HTTP proxy, the admin API) asks the same
+ * {@link Identities} `admit` and only words the answer in its own format.
+ */
+export class CallerRefused extends Data.TaggedError("CallerRefused")<{
+  readonly status: 401 | 403
+  readonly reason: string
+  /** The `WWW-Authenticate` value of a 401. */
+  readonly challenge?: string
+  readonly cause?: Unauthenticated
+}> {
+  /** The response headers the refusal needs (the challenge of a 401). */
+  get headers(): Record<string, string> | undefined {
+    return this.challenge === undefined ? undefined : { "www-authenticate": this.challenge }
+  }
+}
 
 /** RFC 9728 protected-resource metadata. */
 export interface ProtectedResourceMetadata {
@@ -118,7 +138,31 @@ export class Identities extends Effect.Service<Identities>()("aperture/Identitie
         resource_name: "Aperture"
       }
 
-    return { identify, challenge, protectedResource } as const
+    const refuseHostOrOrigin = makeHostGuard(config.server)
+    /**
+     * The one check every surface makes before anything else it does for a caller: `Host` and
+     * `Origin` first, then the identity plugins. On the hot path: no allocation when admitted.
+     */
+    const admit = (request: CallerRequest): Effect.Effect<Identity, CallerRefused> => {
+      const foreign = refuseHostOrOrigin(request.headers)
+      if (foreign !== undefined) return Effect.fail(new CallerRefused({ status: 403, reason: foreign }))
+      return Effect.mapError(identify(request), (refused) =>
+        new CallerRefused({
+          status: 401,
+          reason: refused.reason,
+          challenge: challenge(requestOrigin(request.headers), refused),
+          cause: refused
+        }))
+    }
+
+    return {
+      admit,
+      /** The 403 reason for a foreign `Host`/`Origin`, for surfaces that need no caller (`/healthz`, the page). */
+      foreignHost: refuseHostOrOrigin,
+      identify,
+      challenge,
+      protectedResource
+    } as const
   })
 }) {}
 
