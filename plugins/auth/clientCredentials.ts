@@ -6,6 +6,7 @@
  * connector discovers it (`src/auth/discovery.ts`) and sends the upstream as `resource`.
  * @module
  */
+import { createHash } from "node:crypto"
 import * as Clock from "effect/Clock"
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
@@ -13,6 +14,7 @@ import * as Effect from "effect/Effect"
 import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
 import { AuthError, type AuthContext, type Credential, defineAuthPlugin } from "../../src/plugin/AuthPlugin.js"
+import type { SharedTokens, SharedTokensUnavailable } from "../../src/plugin/sharedTokens.js"
 import { discoverTokenEndpoint } from "../../src/auth/discovery.js"
 import { endpointProblem } from "../../src/auth/endpointUrl.js"
 import { checkSigningKey, type ClientAuthMethod, requestToken, type SigningKey } from "../../src/auth/tokenEndpoint.js"
@@ -82,6 +84,10 @@ export const ClientCredentialsOptions = Schema.Struct({
 export const refreshSkewMillis = (lifetimeMillis: number) => Math.min(60_000, lifetimeMillis * 0.1)
 
 const TOKEN_REQUEST_TIMEOUT = Duration.seconds(30)
+/** In a cluster, the refresh lock outlives the token request it covers by this margin. */
+const LOCK_TTL_MS = Duration.toMillis(TOKEN_REQUEST_TIMEOUT) + 5_000
+/** How often a replica waiting for another's refresh looks for the shared token. */
+const SHARED_POLL = Duration.millis(100)
 const DEFAULT_LIFETIME = Duration.hours(1)
 /** Failure backoff: 1 s doubling, at most 30 s (the reconnect schedule's cap). */
 const FIRST_BACKOFF = 1_000
@@ -92,6 +98,12 @@ interface CachedToken {
   /** When to fetch a new one (before it expires). */
   readonly refreshAt: number
 }
+
+const cachedToken = (accessToken: string, refreshAt: number): CachedToken => ({
+  authorization: { headers: { authorization: `Bearer ${accessToken}` } },
+  refreshAt
+})
+const bearerOf = (token: CachedToken) => token.authorization.headers["authorization"]!.slice("Bearer ".length)
 
 interface TokenServer {
   readonly tokenUrl: URL
@@ -116,6 +128,30 @@ export const clientCredentials = defineAuthPlugin({
       /** The token request in flight, which every caller needing a token waits for. */
       let pending: Deferred.Deferred<CachedToken, AuthError> | undefined
       let cached: CachedToken | undefined
+      /** The shared key `cached` came from or went to, in a cluster. */
+      let cachedKey: string | undefined
+      /** Whether Redis was away at the last try (said once per outage, not per token). */
+      let sharingIsDown = false
+      const sharingDown = (e: SharedTokensUnavailable) =>
+        sharingIsDown ? Effect.void : Effect.zipRight(
+          Effect.sync(() => (sharingIsDown = true)),
+          Effect.logWarning(`connector ${context.connectorId}: shared tokens unavailable (${e.message}); fetching tokens on this replica until it is back`)
+        )
+      const sharingUp = Effect.suspend(() =>
+        sharingIsDown
+          ? Effect.zipRight(Effect.sync(() => (sharingIsDown = false)), Effect.logInfo(`connector ${context.connectorId}: shared tokens available again`))
+          : Effect.void
+      )
+      /** The key of this credential's shared token: what it is for, so a changed config never reads another's. */
+      const sharedKeyOf = (found: TokenServer) =>
+        createHash("sha256").update(JSON.stringify([
+          found.tokenUrl.href,
+          options.clientId,
+          [...(options.scopes ?? [])].sort(),
+          options.audience ?? null,
+          found.resource ?? null,
+          authMethod
+        ])).digest("base64url").slice(0, 32)
       let failure: { readonly error: AuthError; readonly until: number; readonly backoff: number } | undefined
       let server: TokenServer | undefined = options.tokenUrl === undefined ? undefined : {
         tokenUrl: new URL(options.tokenUrl),
@@ -140,35 +176,75 @@ export const clientCredentials = defineAuthPlugin({
         })
       })
 
+      /** A token from the token endpoint, cached here. */
+      const requestNewToken = (found: TokenServer, now: number) =>
+        Effect.gen(function*() {
+          const { assertionAudience, resource, tokenUrl } = found
+          const issued = yield* requestToken({
+            plugin,
+            tokenUrl,
+            clientId: options.clientId,
+            clientSecret: options.clientSecret,
+            authMethod,
+            signingKey,
+            assertionAudience,
+            scopes: options.scopes ?? [],
+            audience: options.audience,
+            resource,
+            timeout: TOKEN_REQUEST_TIMEOUT
+          })
+          const lifetime = issued.expiresIn === undefined ? defaultLifetime : issued.expiresIn * 1000
+          const token = cachedToken(Redacted.value(issued.accessToken), now + lifetime - refreshSkewMillis(lifetime))
+          cached = token
+          yield* Effect.logDebug(
+            `connector ${context.connectorId}: new access token from ${tokenUrl.origin}${tokenUrl.pathname}, ${
+              issued.expiresIn === undefined ? `no expires_in (assumed ${lifetime / 1000} s)` : `expires in ${issued.expiresIn} s`
+            }`
+          )
+          return { token, lifetime }
+        })
+
+      /**
+       * In a cluster: the shared token when it is fresh; else the replica that takes the lock
+       * fetches and shares one while the others wait for it (a lock left by a replica that died
+       * expires). Redis away: fetched here, as without a cluster.
+       */
+      const sharedOrNewToken = (shared: SharedTokens, found: TokenServer) => {
+        const key = sharedKeyOf(found)
+        const fetchAndShare = Effect.gen(function*() {
+          const { lifetime, token } = yield* requestNewToken(found, yield* Clock.currentTimeMillis)
+          cachedKey = key
+          yield* shared.write(key, bearerOf(token), token.refreshAt, lifetime).pipe(Effect.catchAll(sharingDown))
+          return token
+        }).pipe(Effect.ensuring(shared.unlock(key).pipe(Effect.catchAll(sharingDown))))
+        const attempt = (deadline: number): Effect.Effect<CachedToken, AuthError | SharedTokensUnavailable> =>
+          Effect.gen(function*() {
+            const now = yield* Clock.currentTimeMillis
+            const found = yield* shared.read(key)
+            yield* sharingUp
+            if (found !== undefined && now < found.refreshAt) {
+              cached = cachedToken(found.value, found.refreshAt)
+              cachedKey = key
+              return cached
+            }
+            if (now >= deadline || (yield* shared.lock(key, LOCK_TTL_MS))) return yield* fetchAndShare
+            yield* Effect.sleep(SHARED_POLL)
+            return yield* attempt(deadline)
+          })
+        return Effect.flatMap(Clock.currentTimeMillis, (now) => attempt(now + 2 * LOCK_TTL_MS)).pipe(
+          Effect.catchTag("SharedTokensUnavailable", (e) =>
+            Effect.zipRight(sharingDown(e), Effect.flatMap(Clock.currentTimeMillis, (now) => Effect.map(requestNewToken(found, now), (r) => r.token))))
+        )
+      }
+
       const fetchToken = Effect.gen(function*() {
         const now = yield* Clock.currentTimeMillis
         if (failure !== undefined && now < failure.until) return yield* failure.error
-        const { assertionAudience, resource, tokenUrl } = yield* resolveServer
-        const issued = yield* requestToken({
-          plugin,
-          tokenUrl,
-          clientId: options.clientId,
-          clientSecret: options.clientSecret,
-          authMethod,
-          signingKey,
-          assertionAudience,
-          scopes: options.scopes ?? [],
-          audience: options.audience,
-          resource,
-          timeout: TOKEN_REQUEST_TIMEOUT
-        })
-        const lifetime = issued.expiresIn === undefined ? defaultLifetime : issued.expiresIn * 1000
-        const token: CachedToken = {
-          authorization: { headers: { authorization: `Bearer ${Redacted.value(issued.accessToken)}` } },
-          refreshAt: now + lifetime - refreshSkewMillis(lifetime)
-        }
+        const found = yield* resolveServer
+        const token = context.sharedTokens === undefined
+          ? (yield* requestNewToken(found, now)).token
+          : yield* sharedOrNewToken(context.sharedTokens, found)
         failure = undefined
-        cached = token
-        yield* Effect.logDebug(
-          `connector ${context.connectorId}: new access token from ${tokenUrl.origin}${tokenUrl.pathname}, ${
-            issued.expiresIn === undefined ? `no expires_in (assumed ${lifetime / 1000} s)` : `expires in ${issued.expiresIn} s`
-          }`
-        )
         return token
       }).pipe(
         Effect.tapError((error) =>
@@ -211,12 +287,16 @@ export const clientCredentials = defineAuthPlugin({
       const credential: Credential = {
         authorize: () => Effect.map(currentToken, (t) => t.authorization),
         onUnauthorized: (request) =>
-          Effect.sync(() => {
+          Effect.suspend(() => {
             // Drop the token only if it is the one that was refused; a concurrent refresh may
             // already have replaced it.
             const sent = request.headers.get("authorization")
-            if (cached !== undefined && sent === cached.authorization.headers["authorization"]) cached = undefined
-            return true
+            if (cached === undefined || sent !== cached.authorization.headers["authorization"]) return Effect.succeed(true)
+            const refused = cached
+            cached = undefined
+            // The other replicas must not keep using it either.
+            if (context.sharedTokens === undefined || cachedKey === undefined) return Effect.succeed(true)
+            return context.sharedTokens.drop(cachedKey, bearerOf(refused)).pipe(Effect.catchAll(sharingDown), Effect.as(true))
           })
       }
       return credential

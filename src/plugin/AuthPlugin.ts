@@ -10,6 +10,7 @@ import * as Predicate from "effect/Predicate"
 import type * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
 import { type Plugin, pluginKind, type PluginSpec, type ResolvedPlugin } from "./definePlugin.js"
+import type { SharedTokens } from "./sharedTokens.js"
 
 export const AuthPluginTypeId: unique symbol = Symbol.for("aperture/AuthPlugin") as never
 
@@ -60,6 +61,11 @@ export interface AuthContext {
   readonly connectorId: string
   /** The upstream's URL (an MCP endpoint or an HTTP API base), when configured. */
   readonly upstreamUrl: URL | undefined
+  /**
+   * Present when the gateway runs as a cluster: a store, scoped to this connector, where a
+   * credential may share a token with the other replicas (and refresh it once for all of them).
+   */
+  readonly sharedTokens?: SharedTokens
 }
 
 export interface AuthPluginSpec<A, I> extends PluginSpec<A, I> {

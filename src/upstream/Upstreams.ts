@@ -10,11 +10,13 @@ import type { Identity } from "../plugin/IdentityPlugin.js"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as FiberMap from "effect/FiberMap"
+import * as Option from "effect/Option"
 import * as Queue from "effect/Queue"
 import * as Random from "effect/Random"
 import * as Schedule from "effect/Schedule"
 import type * as Scope from "effect/Scope"
 import { type Credential, makeCredential } from "../plugin/AuthPlugin.js"
+import { SharedTokensStore } from "../plugin/sharedTokens.js"
 import { Catalog } from "../catalog/Catalog.js"
 import { emptyLists, type UpstreamLists } from "../catalog/index.js"
 import { GatewayConfig } from "../config/GatewayConfig.js"
@@ -88,6 +90,8 @@ export class Upstreams extends Effect.Service<Upstreams>()("aperture/Upstreams",
     const config = yield* GatewayConfig
     const catalog = yield* Catalog
     const metrics = yield* Metrics
+    // Present in a cluster: credentials share their tokens across replicas.
+    const sharedTokens = Option.getOrUndefined(yield* Effect.serviceOption(SharedTokensStore))
     const live = new Map<string, LiveUpstream>()
     const calls = new CallRegistry()
     const resourceListeners = new Set<(connectorId: string, uri: string) => void>()
@@ -234,7 +238,11 @@ export class Upstreams extends Effect.Service<Upstreams>()("aperture/Upstreams",
 
     const credentialOf = (connector: McpSpeakingConnector): Effect.Effect<Credential | undefined, UpstreamError, Scope.Scope> =>
       connector.kind === "mcp" && connector.auth !== undefined
-        ? makeCredential(connector.auth, { connectorId: connector.id, upstreamUrl: connector.url }).pipe(
+        ? makeCredential(connector.auth, {
+          connectorId: connector.id,
+          upstreamUrl: connector.url,
+          ...(sharedTokens !== undefined && { sharedTokens: sharedTokens.forConnector(connector.id) })
+        }).pipe(
           Effect.map((credential) => countRefreshes(credential, () => metrics.tokenRefreshed(connector.id))),
           Effect.mapError((e) => new UpstreamError({ connectorId: connector.id, kind: "auth", message: e.message }))
         )
