@@ -1,0 +1,215 @@
+/**
+ * Shared client-credentials tokens (issue 20): three gateways with the same connector share one
+ * token through a real Redis, so a real token endpoint (oidc-provider, behind a counting front)
+ * sees about one request per expiry, not three. Redis holds only ciphertext; a replica with
+ * another secretKey still serves (it fetches its own); Redis away → calls still succeed.
+ */
+import { createServer, type IncomingMessage, type Server } from "node:http"
+import type { AddressInfo } from "node:net"
+import { HttpServer } from "@effect/platform"
+import { Effect, Exit, Layer, Logger, LogLevel, Redacted, Runtime, Scope } from "effect"
+import { createClient } from "redis"
+import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { clientCredentials } from "../../plugins/auth/clientCredentials.js"
+import { Aperture } from "../../src/Aperture.js"
+import { sharedTokensLayer } from "../../src/cluster/sharedTokens.js"
+import { grant, mcp } from "../../src/config/dsl.js"
+import { connectorsOf, connectV2, eventually } from "../helpers/gateway.js"
+import { startRedis, type TestRedis } from "../helpers/redis.js"
+import { type OAuthServer, startOAuthServer } from "../fixtures/oauthServer.js"
+import { type ProtectedUpstream, startProtectedUpstream } from "../fixtures/protectedUpstream.js"
+
+const TOKEN_TTL_SECONDS = 2
+/** A 2 s token is refreshed 1.8 s after it was issued (10 % early). */
+const REFRESH_MS = TOKEN_TTL_SECONDS * 900
+const PREFIX = "test-aperture:"
+const SECRET = Redacted.make("the cluster's secret key")
+
+let redis: TestRedis
+let as: OAuthServer
+let upstream: ProtectedUpstream
+let tokenFront: Server
+let tokenRequests = 0
+const clients: Array<ReturnType<typeof createClient>> = []
+const gateways: Array<Gateway> = []
+
+interface Gateway {
+  readonly url: string
+  readonly origin: string
+  readonly logs: Array<string>
+  readonly close: () => Promise<void>
+}
+
+const readBody = (req: IncomingMessage) =>
+  new Promise<string>((resolve) => {
+    const chunks: Array<Buffer> = []
+    req.on("data", (chunk: Buffer) => chunks.push(chunk))
+    req.on("end", () => resolve(Buffer.concat(chunks).toString("utf8")))
+  })
+
+const redisClient = async () => {
+  const client = createClient({
+    url: redis.url,
+    disableOfflineQueue: true,
+    socket: { reconnectStrategy: (retries: number) => Math.min(50 * 2 ** retries, 300) }
+  })
+  client.on("error", () => {})
+  await client.connect()
+  clients.push(client)
+  return client
+}
+
+/** One replica: an in-process gateway given the Redis token store. */
+const startReplica = async (secretKey = SECRET): Promise<Gateway> => {
+  const logs: Array<string> = []
+  const client = await redisClient()
+  const scope = Effect.runSync(Scope.make())
+  const layer = Aperture.layer({
+    server: { port: 0 },
+    connectors: {
+      api: mcp({
+        url: upstream.url,
+        auth: clientCredentials({
+          tokenUrl: `${frontUrl()}/token`,
+          clientId: as.clients.basic.id,
+          clientSecret: as.clients.basic.secret,
+          resource: upstream.url
+        })
+      })
+    },
+    grants: [grant({ src: ["local"], connectors: ["**"] })]
+  }).pipe(
+    Layer.provide(sharedTokensLayer(client, PREFIX, secretKey)),
+    Layer.provide(Logger.replace(Logger.defaultLogger, Logger.make(({ message }) => void logs.push(String(message))))),
+    Layer.provide(Logger.minimumLogLevel(LogLevel.Debug))
+  )
+  const runtime = await Effect.runPromise(Layer.toRuntime(layer).pipe(Scope.extend(scope)))
+  const address = Runtime.runSync(runtime)(HttpServer.HttpServer).address
+  const origin = address._tag === "TcpAddress" ? `http://127.0.0.1:${address.port}` : "http://unix"
+  const gateway: Gateway = { url: `${origin}/v1/mcp`, origin, logs, close: () => Effect.runPromise(Scope.close(scope, Exit.void)) }
+  gateways.push(gateway)
+  await eventually(async () => (await connectorsOf(gateway as never)).connectors.every((c) => c.status === "ready"), 15_000, "ready")
+  return gateway
+}
+
+const frontUrl = () => `http://127.0.0.1:${(tokenFront.address() as AddressInfo).port}`
+
+/** Calls through every replica in turn for `ms`; every call must succeed. */
+const callFor = async (replicas: ReadonlyArray<Gateway>, ms: number) => {
+  const connected = await Promise.all(replicas.map((r) => connectV2(r.url)))
+  try {
+    const until = Date.now() + ms
+    let n = 0
+    while (Date.now() < until) {
+      const client = connected[n % connected.length]!
+      const result = await client.callTool({ name: "api_echo", arguments: { message: `m${n}` } })
+      expect(result).toMatchObject({ content: [{ type: "text", text: `echo: m${n}` }] })
+      n++
+      await new Promise((resolve) => setTimeout(resolve, 50))
+    }
+    return n
+  } finally {
+    await Promise.all(connected.map((c) => c.close()))
+  }
+}
+
+/** Every value under the prefix, for leak checks. */
+const storedValues = async () => {
+  const client = clients[0]!
+  const values: Array<string> = []
+  for await (const keys of client.scanIterator({ MATCH: `${PREFIX}*` })) {
+    for (const key of keys) {
+      const value = await client.get(key)
+      if (value !== null) values.push(`${key}=${value}`)
+    }
+  }
+  return values
+}
+
+beforeAll(async () => {
+  redis = await startRedis()
+  as = await startOAuthServer({ ttlSeconds: TOKEN_TTL_SECONDS })
+  upstream = await startProtectedUpstream({ kind: "oauth", issuer: as.issuer, jwksUrl: as.jwksUrl })
+  tokenFront = createServer(async (req, res) => {
+    tokenRequests++
+    const body = await readBody(req)
+    const answer = await fetch(as.tokenUrl, {
+      method: "POST",
+      headers: Object.fromEntries(
+        Object.entries(req.headers).filter(([name]) => ["authorization", "content-type", "accept"].includes(name))
+      ) as Record<string, string>,
+      body
+    })
+    const text = await answer.text()
+    res.writeHead(answer.status, { "content-type": answer.headers.get("content-type") ?? "application/json" })
+    res.end(text)
+  })
+  await new Promise<void>((resolve) => tokenFront.listen(0, "127.0.0.1", resolve))
+  for (let i = 0; i < 3; i++) await startReplica()
+}, 60_000)
+
+afterAll(async () => {
+  for (const gateway of gateways) await gateway.close().catch(() => {})
+  for (const client of clients) client.destroy()
+  tokenFront?.closeAllConnections()
+  await new Promise<void>((resolve) => (tokenFront === undefined ? resolve() : tokenFront.close(() => resolve())))
+  await upstream?.close()
+  await as?.close()
+  await redis?.stop()
+})
+
+describe("a clientCredentials token shared by three replicas", () => {
+  it("is fetched about once per expiry for the cluster, and every call succeeds", async () => {
+    const replicas = gateways.slice(0, 3)
+    const before = tokenRequests
+    const started = Date.now()
+    const calls = await callFor(replicas, 3 * TOKEN_TTL_SECONDS * 1000 + 500)
+    const expiries = Math.ceil((Date.now() - started) / REFRESH_MS)
+    const requests = tokenRequests - before
+    expect(calls).toBeGreaterThan(30)
+    expect(requests).toBeGreaterThanOrEqual(expiries - 1)
+    expect(requests).toBeLessThanOrEqual(expiries + 1)
+    expect(requests).toBeLessThan(3 * expiries)
+  }, 30_000)
+
+  it("is stored encrypted: no value in Redis contains an access token", async () => {
+    const values = await storedValues()
+    expect(values.some((v) => v.startsWith(`${PREFIX}token:api:`))).toBe(true)
+    expect(as.issuedTokens.length).toBeGreaterThan(0)
+    for (const token of as.issuedTokens) {
+      for (const value of values) expect(value).not.toContain(token)
+      for (const gateway of gateways) expect(gateway.logs.join("\n")).not.toContain(token)
+    }
+  })
+
+  it("a replica with another secretKey does not crash: it says so once and serves with its own token", async () => {
+    const stranger = await startReplica(Redacted.make("another key"))
+    try {
+      expect(await callFor([stranger], 500)).toBeGreaterThan(3)
+      await eventually(() => stranger.logs.some((line) => line.includes("does not decrypt with this replica's secretKey")), 5_000, "the warning")
+      expect(stranger.logs.filter((line) => line.includes("does not decrypt")).length).toBe(1)
+    } finally {
+      await stranger.close()
+      gateways.splice(gateways.indexOf(stranger), 1)
+    }
+  }, 30_000)
+
+  it("Redis away: calls still succeed (tokens fetched per replica); Redis back: sharing resumes", async () => {
+    const replicas = gateways.slice(0, 3)
+    await redis.stop()
+    expect(await callFor(replicas, 2 * TOKEN_TTL_SECONDS * 1000)).toBeGreaterThan(10)
+    expect(replicas.some((r) => r.logs.some((line) => line.includes("shared tokens unavailable")))).toBe(true)
+    await redis.start()
+    await eventually(() => clients.every((c) => c.isReady), 10_000, "clients reconnected")
+    // One expiry to settle, then count.
+    await callFor(replicas, REFRESH_MS)
+    const before = tokenRequests
+    const started = Date.now()
+    await callFor(replicas, 2 * TOKEN_TTL_SECONDS * 1000)
+    const expiries = Math.ceil((Date.now() - started) / REFRESH_MS)
+    const requests = tokenRequests - before
+    expect(requests).toBeLessThanOrEqual(expiries + 1)
+    expect(requests).toBeLessThan(3 * expiries)
+    expect((await storedValues()).some((v) => v.startsWith(`${PREFIX}token:api:`))).toBe(true)
+  }, 60_000)
+})
