@@ -30,7 +30,10 @@ let as: OAuthServer
 let upstream: ProtectedUpstream
 let tokenFront: Server
 let tokenRequests = 0
-const clients: Array<ReturnType<typeof createClient>> = []
+/** Like the cluster's own client: commands fail at once while Redis is away, and it reconnects quickly. */
+const newRedisClient = (url: string) =>
+  createClient({ url, disableOfflineQueue: true, socket: { reconnectStrategy: (retries: number) => Math.min(50 * 2 ** retries, 300) } })
+const clients: Array<ReturnType<typeof newRedisClient>> = []
 const gateways: Array<Gateway> = []
 
 interface Gateway {
@@ -48,11 +51,7 @@ const readBody = (req: IncomingMessage) =>
   })
 
 const redisClient = async () => {
-  const client = createClient({
-    url: redis.url,
-    disableOfflineQueue: true,
-    socket: { reconnectStrategy: (retries: number) => Math.min(50 * 2 ** retries, 300) }
-  })
+  const client = newRedisClient(redis.url)
   client.on("error", () => {})
   await client.connect()
   clients.push(client)
