@@ -20,6 +20,7 @@ import * as Runtime from "effect/Runtime"
 import * as Scope from "effect/Scope"
 import { AuditLog } from "./audit/AuditLog.js"
 import { Catalog } from "./catalog/Catalog.js"
+import { ClusterRedis, type ClusterUnavailable } from "./cluster/ClusterRedis.js"
 import { builtInPlugins } from "../plugins/builtIns.js"
 import * as ConfigDecode from "./config/decode.js"
 import * as ConfigJson from "./config/json.js"
@@ -71,7 +72,8 @@ const resolveConfig = (config: UserConfig | ApertureConfig) =>
 /** The gateway's services, without an HTTP server. */
 const services = (config: ApertureConfig) => {
   const base = Layer.provideMerge(
-    Layer.merge(Catalog.Default, GrantPolicy.Default),
+    // ClusterRedis is `None` without `cluster`; with it, start fails here when Redis is unreachable.
+    Layer.mergeAll(Catalog.Default, GrantPolicy.Default, ClusterRedis.Default),
     Layer.merge(Layer.succeed(GatewayConfig, config), Metrics.Default)
   )
   const upstreams = Layer.provideMerge(Layer.mergeAll(Upstreams.Default, Identities.Default, AuditLog.Default), base)
@@ -121,7 +123,7 @@ export const layerWithoutServer = (config: ApertureConfig) =>
  * The gateway's routes added to the host's `HttpLayerRouter`: the host serves them next to its
  * own (`HttpLayerRouter.serve(Layer.mergeAll(HostRoutes, Aperture.layer(config)))`).
  */
-export const layerOnRouter = (config: ApertureConfig): Layer.Layer<ApertureServices, never, HttpLayerRouter.HttpRouter> =>
+export const layerOnRouter = (config: ApertureConfig): Layer.Layer<ApertureServices, ClusterUnavailable, HttpLayerRouter.HttpRouter> =>
   // The routes take the services they use when they are built (see edge/routes.ts), so their
   // only need left is the host's router.
   Drain.pipe(
@@ -164,7 +166,7 @@ const layerOwnServer = (config: ApertureConfig) =>
  */
 export const layer = (
   config: UserConfig | ApertureConfig
-): Layer.Layer<ApertureServices | HttpServer.HttpServer, ConfigDecode.ConfigInvalid | ListenFailed> =>
+): Layer.Layer<ApertureServices | HttpServer.HttpServer, ConfigDecode.ConfigInvalid | ListenFailed | ClusterUnavailable> =>
   Layer.unwrapEffect(Effect.gen(function*() {
     const resolved = yield* resolveConfig(config)
     const hostServer = yield* Effect.serviceOption(HttpServer.HttpServer)
@@ -192,7 +194,7 @@ export interface RunningGateway {
   readonly close: () => Promise<void>
 }
 
-/** Runs `effect`, rejecting with its own error (`ConfigInvalid`, `ListenFailed`) rather than a FiberFailure. */
+/** Runs `effect`, rejecting with its own error (`ConfigInvalid`, `ListenFailed`, `ClusterUnavailable`) rather than a FiberFailure. */
 const runOrThrow = async <A, E>(effect: Effect.Effect<A, E>): Promise<A> => {
   const exit = await Effect.runPromiseExit(effect)
   if (Exit.isSuccess(exit)) return exit.value
@@ -201,7 +203,8 @@ const runOrThrow = async <A, E>(effect: Effect.Effect<A, E>): Promise<A> => {
 
 /**
  * Starts the gateway for promise users. Rejects with the tagged error that says why:
- * `ConfigInvalid`, or `ListenFailed` (e.g. `reason: "in_use"` when the port is taken).
+ * `ConfigInvalid`, `ListenFailed` (e.g. `reason: "in_use"` when the port is taken), or
+ * `ClusterUnavailable` (Redis unreachable at start).
  */
 export const start = async (config: UserConfig | ApertureConfig): Promise<RunningGateway> => {
   const scope = Effect.runSync(Scope.make())

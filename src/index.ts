@@ -5,9 +5,10 @@
  */
 export { Aperture } from "./Aperture.js"
 export type { ApertureServices, RunningGateway } from "./Aperture.js"
-export { defineConfig, grant, http, mcp, stdio } from "./config/dsl.js"
+export { defineConfig, grant, http, mcp, redis, stdio } from "./config/dsl.js"
 export type {
   AuditOptions,
+  ClusterInput,
   ConnectorInput,
   DurationInput,
   GrantInput,
@@ -15,6 +16,7 @@ export type {
   HttpMethodName,
   Isolation,
   McpConnectorOptions,
+  RedisClusterOptions,
   ServerOptions,
   StdioConnectorOptions,
   UserConfig
@@ -46,5 +48,6 @@ export type { Audit, AuditEvent, AuditLine, AuditOutcome } from "./audit/AuditLo
 export { decodeConfig, loadConfig, loadConfigFile } from "./Aperture.js"
 export { ConfigInvalid } from "./config/decode.js"
 export { ListenFailed } from "./edge/ListenFailed.js"
+export { ClusterUnavailable } from "./cluster/ClusterRedis.js"
 export { ConfigLoadError, ConfigNotFound } from "./config/load.js"
 export type { ApertureConfig, ConfigIssue, Connector } from "./config/model.js"

@@ -2,14 +2,17 @@
  * `GET /api/connectors`: the connectors as the calling user sees them. An admin sees every
  * connector in full (with `"admin": true` in the answer); anyone else sees in full the connectors
  * a grant of theirs reaches, and the others only as `no_access`: id, protocol and labels, nothing
- * an upstream or the config says about them (description, auth type, transport, errors).
+ * an upstream or the config says about them (description, auth type, transport, errors). With
+ * `cluster`, while Redis is down, `degraded` says so to every identified caller.
  * @module
  */
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import type * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as Effect from "effect/Effect"
 import { authType } from "../plugin/AuthPlugin.js"
+import * as Option from "effect/Option"
 import type { Catalog } from "../catalog/Catalog.js"
+import type { ClusterRedis } from "../cluster/ClusterRedis.js"
 import { allowed } from "../catalog/entryGrant.js"
 import type { GrantPolicy } from "../grants/GrantPolicy.js"
 import type { AdminGate } from "./caller.js"
@@ -41,7 +44,17 @@ export interface ApiNoAccessConnector {
   readonly tools: readonly []
 }
 
-export const connectorsApi = (catalog: Catalog, grants: GrantPolicy, gate: AdminGate) => (request: HttpServerRequest.HttpServerRequest) =>
+/** What is degraded right now, in words (no password: the Redis address is host and port). */
+const degradedParts = (cluster: ClusterRedis): ReadonlyArray<string> | undefined =>
+  Option.match(cluster.redis, {
+    onNone: () => undefined,
+    onSome: (redis) => {
+      const health = redis.health()
+      return health.redis === "down" ? [`redis at ${redis.address} unreachable since ${health.since}: ${health.reason}`] : undefined
+    }
+  })
+
+export const connectorsApi = (catalog: Catalog, grants: GrantPolicy, cluster: ClusterRedis, gate: AdminGate) => (request: HttpServerRequest.HttpServerRequest) =>
   Effect.gen(function*() {
     const caller = yield* gate.caller(request)
     if (caller._tag === "Left") return caller.left
@@ -74,5 +87,7 @@ export const connectorsApi = (catalog: Catalog, grants: GrantPolicy, gate: Admin
         since: new Date(state.since).toISOString()
       }
     })
-    return HttpServerResponse.unsafeJson(admin ? { admin: true, connectors } : { connectors })
+    const degraded = degradedParts(cluster)
+    const withDegraded = degraded === undefined ? {} : { degraded }
+    return HttpServerResponse.unsafeJson(admin ? { admin: true, connectors, ...withDegraded } : { connectors, ...withDegraded })
   })

@@ -1,7 +1,9 @@
 /**
  * `GET /healthz`: 200 while serving. `?ready`: 503 until every connector has had its first
  * connection attempt (whatever its outcome; for an HTTP connector, its credential set up), for
- * orchestrators that wait before routing traffic. No identity needed, but the same `Host`/`Origin`
+ * orchestrators that wait before routing traffic. With `cluster`, a `cluster` field says whether
+ * Redis is up; while it is down the status is `degraded` (still 200: 2026-era traffic is served)
+ * and `?ready` answers 503. No identity needed, but the same `Host`/`Origin`
  * check as every endpoint (bound to a non-loopback address without `allowedHosts`, any `Host`
  * passes, so orchestrators' probes do).
  * @module
@@ -9,10 +11,12 @@
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import type * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
 import type { Catalog } from "../catalog/Catalog.js"
+import type { ClusterRedis } from "../cluster/ClusterRedis.js"
 import type { AdminGate } from "./caller.js"
 
-export const health = (catalog: Catalog, gate: AdminGate) => (request: HttpServerRequest.HttpServerRequest) =>
+export const health = (catalog: Catalog, cluster: ClusterRedis, gate: AdminGate) => (request: HttpServerRequest.HttpServerRequest) =>
   Effect.gen(function*() {
     const refused = gate.hostRefusal(request)
     if (refused !== undefined) return refused
@@ -22,8 +26,14 @@ export const health = (catalog: Catalog, gate: AdminGate) => (request: HttpServe
     const pending = snapshot.states.filter((s) => !s.attempted).map((s) => s.connector.id)
     const counts: Record<string, number> = {}
     for (const s of snapshot.states) counts[s.status] = (counts[s.status] ?? 0) + 1
+    const clusterHealth = Option.getOrUndefined(cluster.health())
+    const withCluster = clusterHealth === undefined ? {} : { cluster: clusterHealth }
     if (wantsReady && pending.length > 0) {
-      return HttpServerResponse.unsafeJson({ status: "starting", pending, connectors: counts }, { status: 503 })
+      return HttpServerResponse.unsafeJson({ status: "starting", pending, connectors: counts, ...withCluster }, { status: 503 })
     }
-    return HttpServerResponse.unsafeJson({ status: "ok", connectors: counts })
+    const degraded = clusterHealth?.redis === "down"
+    return HttpServerResponse.unsafeJson(
+      { status: degraded ? "degraded" : "ok", connectors: counts, ...withCluster },
+      { status: degraded && wantsReady ? 503 : 200 }
+    )
   })

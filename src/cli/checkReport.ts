@@ -32,6 +32,10 @@ export const checkReport = (config: ApertureConfig): string => {
   const lines: Array<string> = []
   lines.push(`${config.source ?? "config"}: valid`)
   lines.push(`listen: ${config.server.host}:${config.server.port}`)
+  // Host and port only: the URL may carry a password.
+  lines.push(config.cluster === undefined
+    ? "cluster: none (one process, in-memory state)"
+    : `cluster: redis ${config.cluster.host}:${config.cluster.port} (key prefix ${config.cluster.keyPrefix})`)
   lines.push("")
   lines.push(`connectors (${config.connectors.length}):`)
   const width = Math.max(0, ...config.connectors.map((c) => c.id.length))

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 /**
- * `aperture start | check [--as <login> [--groups a,b] [--tags x]]`. Exit codes: 0 ok, 1 invalid config
- * or cannot listen (port in use), 2 usage.
+ * `aperture start | check [--as <login> [--groups a,b] [--tags x]]`. Exit codes: 0 ok, 1 invalid config,
+ * cannot listen (port in use) or cluster unreachable (Redis), 2 usage.
  * @module
  */
 import { Command, Options, ValidationError } from "@effect/cli"
@@ -23,7 +23,7 @@ import { accessReport, checkReport } from "./checkReport.js"
 import { withPlainConsoleWhereUnwanted } from "./plainConsole.js"
 
 /** Exit codes of the `aperture` command. */
-export const ExitCode = { ok: 0, invalidConfig: 1, cannotListen: 1, usage: 2 } as const
+export const ExitCode = { ok: 0, invalidConfig: 1, cannotListen: 1, clusterUnavailable: 1, usage: 2 } as const
 
 // Why the command stops short. Each is reported to the user where it happens; its exit code is
 // decided in one place ({@link exitCodeOf}).
@@ -34,10 +34,13 @@ class InvalidConfig extends Data.TaggedError("InvalidConfig")<{ readonly cause: 
 /** The gateway could not listen where it was told (`cause`: the `ListenFailed`). */
 class CannotListen extends Data.TaggedError("CannotListen")<{ readonly cause: unknown }> {}
 
+/** The configured Redis could not be reached at start (`cause`: the `ClusterUnavailable`). */
+class CannotReachCluster extends Data.TaggedError("CannotReachCluster")<{ readonly cause: unknown }> {}
+
 /** The command line is not one the command takes. */
 class UsageError extends Data.TaggedError("UsageError")<{ readonly message: string; readonly cause?: unknown }> {}
 
-type CliFailure = InvalidConfig | CannotListen | UsageError
+type CliFailure = InvalidConfig | CannotListen | CannotReachCluster | UsageError
 
 const exitCodeOf = (failure: CliFailure): number => {
   switch (failure._tag) {
@@ -45,13 +48,16 @@ const exitCodeOf = (failure: CliFailure): number => {
       return ExitCode.invalidConfig
     case "CannotListen":
       return ExitCode.cannotListen
+    case "CannotReachCluster":
+      return ExitCode.clusterUnavailable
     case "UsageError":
       return ExitCode.usage
   }
 }
 
 const isCliFailure = (error: unknown): error is CliFailure =>
-  error instanceof InvalidConfig || error instanceof CannotListen || error instanceof UsageError
+  error instanceof InvalidConfig || error instanceof CannotListen || error instanceof CannotReachCluster ||
+  error instanceof UsageError
 
 const configOption = Options.text("config").pipe(
   Options.withAlias("c"),
@@ -102,6 +108,11 @@ const start = Command.make("start", {
         Effect.zipRight(
           Console.error(`aperture: ${error.message}; pass ${error.reason === "address" ? "--host" : "--port"}`),
           Effect.fail(new CannotListen({ cause: error }))
+        )),
+      Effect.catchTag("ClusterUnavailable", (error) =>
+        Effect.zipRight(
+          Console.error(`aperture: ${error.message}; is Redis running there?`),
+          Effect.fail(new CannotReachCluster({ cause: error }))
         ))
     )
   })).pipe(Command.withDescription("load, validate and serve the gateway"))

@@ -11,6 +11,7 @@ import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as ParseResult from "effect/ParseResult"
 import * as Predicate from "effect/Predicate"
+import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
 import { AuthPluginSchema, describeAuth } from "../plugin/AuthPlugin.js"
 import { type CompiledPattern, parsePattern } from "./grantPattern.js"
@@ -19,6 +20,7 @@ import { IdentityPluginSchema, type ResolvedIdentityPlugin } from "../plugin/Ide
 import type {
   ApertureConfig,
   AuditSettings,
+  ClusterSettings,
   ConfigIssue,
   Connector,
   HttpConnector,
@@ -140,12 +142,40 @@ const AuditSchema = Schema.Struct({
   }))
 })
 
+const RedisSchema = Schema.Struct({
+  _tag: Schema.Literal("redis"),
+  url: Secret,
+  keyPrefix: opt(Schema.String)
+})
+
+const REDIS_URL_SCHEMES = ["redis:", "rediss:"]
+const DEFAULT_KEY_PREFIX = "aperture:"
+/** Shorter keys are guessable; 32 characters is what an AES-256 key's worth of randomness needs. */
+export const SECRET_KEY_MIN_LENGTH = 32
+
+/** Host and port of a Redis URL, or why it is not one. The URL itself is never echoed: it may hold a password. */
+const redisAddress = (url: string): Either.Either<{ host: string; port: number }, string> => {
+  let parsed: URL
+  try {
+    parsed = new URL(url)
+  } catch {
+    return Either.left("not a valid URL (expected redis://[user:password@]host[:port][/db])")
+  }
+  if (!REDIS_URL_SCHEMES.includes(parsed.protocol)) {
+    return Either.left(`unsupported scheme "${parsed.protocol.slice(0, -1)}"; expected redis or rediss`)
+  }
+  if (parsed.hostname === "") return Either.left("the URL names no host")
+  return Either.right({ host: parsed.hostname, port: parsed.port === "" ? 6379 : Number(parsed.port) })
+}
+
 const TopLevelSchema = Schema.Struct({
   server: opt(Schema.Unknown),
   connectors: opt(Schema.Record({ key: Schema.String, value: Schema.Unknown })),
   identity: opt(Schema.Array(Schema.Unknown)),
   grants: opt(Schema.Array(Schema.Unknown)),
-  audit: opt(Schema.Unknown)
+  audit: opt(Schema.Unknown),
+  cluster: opt(Schema.Unknown),
+  secretKey: opt(Schema.Unknown)
 })
 
 const Src = Schema.String.pipe(
@@ -271,6 +301,43 @@ export const decodeConfig = (
           arguments: args === "redacted" ? "redacted" : "omit"
         }
       }
+    }
+
+    // cluster and secretKey
+    let cluster: ClusterSettings | undefined
+    if (input["cluster"] !== undefined) {
+      const tag = Predicate.isRecord(input["cluster"]) ? input["cluster"]["_tag"] : undefined
+      if (tag !== "redis") {
+        issues.push({ path: "cluster", message: "expected a cluster made with redis({ url })" })
+      } else {
+        const decoded = yield* decodeAt(RedisSchema, input["cluster"], ["cluster"])
+        if (Either.isLeft(decoded)) issues.push(...decoded.left)
+        else {
+          const address = redisAddress(Redacted.value(decoded.right.url))
+          if (Either.isLeft(address)) issues.push({ path: "cluster.url", message: address.left })
+          else {
+            cluster = {
+              kind: "redis",
+              url: decoded.right.url,
+              ...address.right,
+              keyPrefix: decoded.right.keyPrefix ?? DEFAULT_KEY_PREFIX
+            }
+          }
+        }
+      }
+    }
+    let secretKey: Redacted.Redacted<string> | undefined
+    if (input["secretKey"] !== undefined) {
+      const decoded = yield* decodeAt(Secret, input["secretKey"], ["secretKey"])
+      if (Either.isLeft(decoded)) issues.push(...decoded.left)
+      else if (Redacted.value(decoded.right).length < SECRET_KEY_MIN_LENGTH) {
+        issues.push({ path: "secretKey", message: `must be at least ${SECRET_KEY_MIN_LENGTH} characters (e.g. openssl rand -base64 32)` })
+      } else secretKey = decoded.right
+    } else if (input["cluster"] !== undefined) {
+      issues.push({
+        path: "secretKey",
+        message: "required with cluster: shared tokens are kept in Redis encrypted; set secretKey: env(\"APERTURE_SECRET_KEY\")"
+      })
     }
 
     // connectors
@@ -412,6 +479,8 @@ export const decodeConfig = (
       identity,
       grants,
       audit,
+      cluster,
+      secretKey,
       warnings,
       source,
       describe: { auth: authDescriptions }

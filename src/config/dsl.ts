@@ -122,6 +122,22 @@ export interface AuditOptions {
   readonly arguments?: false | "redacted"
 }
 
+export interface RedisClusterOptions {
+  /**
+   * `redis://` or `rediss://` (TLS) URL, e.g. `env("REDIS_URL")`. A secret: it may carry a
+   * password, so it is held redacted and only its host and port are ever shown.
+   */
+  readonly url: SecretInput
+  /** Prefix of every key the gateway writes. Default `"aperture:"`. */
+  readonly keyPrefix?: string
+}
+
+export interface RedisClusterInput extends RedisClusterOptions { readonly _tag: "redis" }
+export type ClusterInput = RedisClusterInput
+
+/** Shared state in Redis, so several gateway replicas serve as one. */
+export const redis = (options: RedisClusterOptions): RedisClusterInput => ({ _tag: "redis", ...options })
+
 export interface UserConfig {
   readonly server?: ServerOptions
   readonly connectors?: Readonly<Record<string, ConnectorInput>>
@@ -130,6 +146,13 @@ export interface UserConfig {
   readonly grants?: ReadonlyArray<GrantInput>
   /** One JSON line per decision on a call, read, get or proxy request. Default: none. */
   readonly audit?: AuditOptions
+  /** Where replicas share state. Default: none (one process, state in memory). */
+  readonly cluster?: ClusterInput
+  /**
+   * Key that encrypts shared state at rest (tokens kept in Redis); at least 32 characters.
+   * Required with `cluster`.
+   */
+  readonly secretKey?: SecretInput
 }
 
 /** Types an `aperture.config.ts`; returns its argument unchanged. */

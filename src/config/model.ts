@@ -84,6 +84,17 @@ export interface AuditSettings {
   readonly arguments: "omit" | "redacted"
 }
 
+/** Shared state in Redis (`cluster: redis({ … })`). */
+export interface ClusterSettings {
+  readonly kind: "redis"
+  /** The whole URL, which may hold a password: only ever given to the client. */
+  readonly url: Redacted.Redacted<string>
+  /** Host and port from the URL, for messages (never the password). */
+  readonly host: string
+  readonly port: number
+  readonly keyPrefix: string
+}
+
 export interface ApertureConfig {
   readonly server: ServerSettings
   readonly connectors: ReadonlyArray<Connector>
@@ -91,6 +102,10 @@ export interface ApertureConfig {
   readonly grants: ReadonlyArray<Grant>
   /** One JSON line per decision on a call, read, get or proxy request; `undefined`: no audit log. */
   readonly audit: AuditSettings | undefined
+  /** Shared state for several replicas; `undefined`: one process, state in memory. */
+  readonly cluster: ClusterSettings | undefined
+  /** Encrypts shared state at rest; set whenever `cluster` is. */
+  readonly secretKey: Redacted.Redacted<string> | undefined
   /** Problems that don't stop start-up (a connector without `url` stays down). */
   readonly warnings: ReadonlyArray<ConfigIssue>
   /** The file it came from, when loaded from one. */

@@ -13,6 +13,7 @@ import { health } from "../admin/health.js"
 import { metricsRoute } from "../admin/metrics.js"
 import { statusPage } from "../admin/statusPage.js"
 import { Catalog } from "../catalog/Catalog.js"
+import { ClusterRedis } from "../cluster/ClusterRedis.js"
 import { GrantPolicy } from "../grants/GrantPolicy.js"
 import { Identities } from "../identity/Identities.js"
 import { McpEndpoint } from "../endpoint/McpEndpoint.js"
@@ -51,14 +52,15 @@ const Endpoints = HttpLayerRouter.addAll(Effect.gen(function*() {
   const proxy = yield* HttpProxy
   const metrics = yield* Metrics
   const upstreams = yield* Upstreams
+  const cluster = yield* ClusterRedis
   const gate = makeAdminGate(identities)
   const page = statusPage(gate)
   const metadata = protectedResource(identities)
   return [
     HttpLayerRouter.route("*", MCP_PATH, endpoint.handle),
     HttpLayerRouter.route("*", `${CONNECTORS_PREFIX}*`, proxy.handle),
-    HttpLayerRouter.route("GET", "/healthz", health(catalog, gate)),
-    HttpLayerRouter.route("GET", "/api/connectors", connectorsApi(catalog, grants, gate)),
+    HttpLayerRouter.route("GET", "/healthz", health(catalog, cluster, gate)),
+    HttpLayerRouter.route("GET", "/api/connectors", connectorsApi(catalog, grants, cluster, gate)),
     HttpLayerRouter.route("GET", "/metrics", metricsRoute({ metrics, catalog, upstreams, proxy, endpoint }, grants, gate)),
     HttpLayerRouter.route("GET", "/", page),
     HttpLayerRouter.route("GET", "/ui", page),
