@@ -23,6 +23,7 @@ import { jsonRpcError } from "./httpErrors.js"
 import { Sessions2025 } from "./era2025/Sessions2025.js"
 import { McpRouter } from "../router/McpRouter.js"
 import { clientGoneSignal, onExchangeDone, readBody, sendChunks, sendResponse } from "../http/nodeBridge.js"
+import { waitUntilIdle } from "../http/drainWait.js"
 import { withRequestSpan } from "../http/tracing.js"
 import { onBodyDone } from "../http/responseBody.js"
 import { callerView } from "../router/views.js"
@@ -209,12 +210,7 @@ export class McpEndpoint extends Effect.Service<McpEndpoint>()("aperture/McpEndp
     const drain = (timeoutMs: number) =>
       Effect.gen(function*() {
         draining = true
-        // Interruptible: drain runs in a finalizer (uninterruptible), where the timeout could
-        // not stop the wait and a call that never ends would hold shutdown for ever.
-        const waited = yield* Effect.gen(function*() {
-          while (inFlight > 0) yield* Effect.sleep("20 millis")
-        }).pipe(Effect.interruptible, Effect.timeout(timeoutMs), Effect.either)
-        if (waited._tag === "Left") yield* Effect.logWarning(`shutdown: ${inFlight} calls still running after ${timeoutMs} ms`)
+        yield* waitUntilIdle(() => inFlight, timeoutMs, "calls")
         yield* legacy.closeAll
       })
 

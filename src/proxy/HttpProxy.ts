@@ -35,9 +35,9 @@ import { GatewayConfig } from "../config/GatewayConfig.js"
 import type { HttpConnector } from "../config/model.js"
 import { GrantPolicy } from "../grants/GrantPolicy.js"
 import type { Decision } from "../grants/policy.js"
-import { makeHostGuard } from "../http/hostGuard.js"
+import { waitUntilIdle } from "../http/drainWait.js"
 import { CONNECTORS_PREFIX, MCP_PATH } from "../http/paths.js"
-import { Identities, requestOrigin } from "../identity/Identities.js"
+import { Identities } from "../identity/Identities.js"
 import { consumedHeaders, type Identity } from "../plugin/IdentityPlugin.js"
 import { countRefreshes } from "../metrics/credentialRefreshes.js"
 import { Metrics } from "../metrics/Metrics.js"
@@ -197,7 +197,6 @@ export class HttpProxy extends Effect.Service<HttpProxy>()("aperture/HttpProxy",
     const audit = yield* AuditLog
     // Present in a cluster: credentials share their tokens across replicas.
     const sharedTokens = Option.getOrUndefined(yield* Effect.serviceOption(SharedTokensStore))
-    const hostGuard = makeHostGuard(config.server)
     // The caller's gateway credential (X-API-Key, Tailscale-User-Login, …) is not the upstream's.
     const consumed: ReadonlySet<string> = new Set(config.identity.flatMap(consumedHeaders))
 
@@ -401,26 +400,25 @@ export class HttpProxy extends Effect.Service<HttpProxy>()("aperture/HttpProxy",
       if (draining) {
         return yield* new ProxyRequestRefused({ status: 503, code: "shutting_down", message: "the gateway is shutting down" })
       }
-      const refusedHost = hostGuard(source.headers)
-      if (refusedHost !== undefined) {
-        return yield* new ProxyRequestRefused({ status: 403, code: "forbidden_host", message: refusedHost })
-      }
+      // The one check every surface makes (Host/Origin, then the identity plugins), first.
+      const identity = yield* identities.admit({
+        remoteAddress: source.socket.remoteAddress,
+        headers: source.headers as Readonly<Record<string, string | undefined>>,
+        url: new URL(source.url ?? "/", "http://localhost")
+      }).pipe(Effect.mapError((refused) =>
+        refused.status === 403
+          ? new ProxyRequestRefused({ status: 403, code: "forbidden_host", message: refused.reason })
+          : new ProxyRequestRefused({
+            status: 401,
+            code: "unauthorized",
+            message: `unauthorized: ${refused.reason}`,
+            ...(refused.headers !== undefined && { headers: refused.headers })
+          })
+      ))
       const target = splitTarget(source.url ?? "")
       if (target === undefined) {
         return yield* new ProxyRequestRefused({ status: 404, code: "unknown_connector", message: `expected ${CONNECTORS_PREFIX}<connector>/<path>` })
       }
-      const identity = yield* identities.identify({
-        remoteAddress: source.socket.remoteAddress,
-        headers: source.headers as Readonly<Record<string, string | undefined>>,
-        url: new URL(source.url ?? "/", "http://localhost")
-      }).pipe(Effect.mapError((e) =>
-        new ProxyRequestRefused({
-          status: 401,
-          code: "unauthorized",
-          message: `unauthorized: ${e.reason}`,
-          headers: { "www-authenticate": identities.challenge(requestOrigin(source.headers as Readonly<Record<string, string | undefined>>), e) }
-        })
-      ))
       const connectorId = target.connectorId
       const route = routes.get(connectorId)
       if (route === undefined) {
@@ -568,14 +566,9 @@ export class HttpProxy extends Effect.Service<HttpProxy>()("aperture/HttpProxy",
 
     /** Stop taking requests, and wait (at most `timeoutMs`) for those in flight, streams included. */
     const drain = (timeoutMs: number) =>
-      Effect.gen(function*() {
+      Effect.suspend(() => {
         draining = true
-        // Interruptible: drain runs in a finalizer (uninterruptible), where the timeout could
-        // not stop the wait and one request that never ends would hold shutdown for ever.
-        const waited = yield* Effect.gen(function*() {
-          while (inFlight > 0) yield* Effect.sleep("20 millis")
-        }).pipe(Effect.interruptible, Effect.timeout(timeoutMs), Effect.either)
-        if (waited._tag === "Left") yield* Effect.logWarning(`shutdown: ${inFlight} proxied requests still running after ${timeoutMs} ms`)
+        return waitUntilIdle(() => inFlight, timeoutMs, "proxied requests")
       })
 
     return {
