@@ -2,8 +2,9 @@
  * `GET /healthz`: 200 while serving. `?ready`: 503 until every connector has had its first
  * connection attempt (whatever its outcome; for an HTTP connector, its credential set up), for
  * orchestrators that wait before routing traffic. With `cluster`, a `cluster` field says whether
- * Redis is up; while it is down the status is `degraded` (still 200: 2026-era traffic is served)
- * and `?ready` answers 503. No identity needed, but the same `Host`/`Origin`
+ * Redis is up; while it is down the status is `degraded`, still 200, `?ready` included: every
+ * replica shares the one Redis, so a readiness probe failing on it would take every replica out
+ * of rotation at once, while 2026-era traffic can still be served. No identity needed, but the same `Host`/`Origin`
  * check as every endpoint (bound to a non-loopback address without `allowedHosts`, any `Host`
  * passes, so orchestrators' probes do).
  * @module
@@ -34,6 +35,6 @@ export const health = (catalog: Catalog, cluster: ClusterRedis, gate: AdminGate)
     const degraded = clusterHealth?.redis === "down"
     return HttpServerResponse.unsafeJson(
       { status: degraded ? "degraded" : "ok", connectors: counts, ...withCluster },
-      { status: degraded && wantsReady ? 503 : 200 }
+      { status: 200 }
     )
   })

@@ -167,7 +167,10 @@ describe("a gateway on a real Redis", () => {
     }, 10_000, "degraded")
     expect(down.status).toBe(200)
     expect(down.body["cluster"]).toMatchObject({ redis: "down", since: expect.any(String), reason: expect.any(String) })
-    expect((await healthz("?ready")).status).toBe(503)
+    // Still ready: every replica shares this Redis, and 2026-era traffic is still served.
+    const readyWhileDown = await healthz("?ready")
+    expect(readyWhileDown.status).toBe(200)
+    expect(readyWhileDown.body["status"]).toBe("degraded")
     const api = await connectorsApi()
     expect(api["degraded"]).toEqual([expect.stringMatching(new RegExp(`^redis at 127\\.0\\.0\\.1:${store.port} unreachable since \\S+: .+`))])
 
