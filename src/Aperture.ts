@@ -21,6 +21,8 @@ import * as Scope from "effect/Scope"
 import { AuditLog } from "./audit/AuditLog.js"
 import { Catalog } from "./catalog/Catalog.js"
 import { ClusterRedis, type ClusterUnavailable } from "./cluster/ClusterRedis.js"
+import { sharedTokensLayer } from "./cluster/sharedTokens.js"
+import { SharedTokensStore } from "./plugin/sharedTokens.js"
 import { builtInPlugins } from "../plugins/builtIns.js"
 import * as ConfigDecode from "./config/decode.js"
 import * as ConfigJson from "./config/json.js"
@@ -70,13 +72,28 @@ const resolveConfig = (config: UserConfig | ApertureConfig) =>
   isApertureConfig(config) ? Effect.succeed(config) : decodeConfig(config)
 
 /** The gateway's services, without an HTTP server. */
+/**
+ * Where credentials share tokens: through Redis in a cluster (encrypted under `secretKey`, which
+ * decoding requires with `cluster`), nowhere in one process.
+ */
+const SharedTokensFromCluster = Layer.unwrapEffect(Effect.gen(function*() {
+  const { redis } = yield* ClusterRedis
+  const config = yield* GatewayConfig
+  return Option.isSome(redis) && config.secretKey !== undefined
+    ? sharedTokensLayer(redis.value.client, redis.value.settings.keyPrefix, config.secretKey)
+    : SharedTokensStore.none
+}))
+
 const services = (config: ApertureConfig) => {
   const base = Layer.provideMerge(
     // ClusterRedis is `None` without `cluster`; with it, start fails here when Redis is unreachable.
     Layer.mergeAll(Catalog.Default, GrantPolicy.Default, ClusterRedis.Default),
     Layer.merge(Layer.succeed(GatewayConfig, config), Metrics.Default)
   )
-  const upstreams = Layer.provideMerge(Layer.mergeAll(Upstreams.Default, Identities.Default, AuditLog.Default), base)
+  const upstreams = Layer.provideMerge(
+    Layer.mergeAll(Upstreams.Default, Identities.Default, AuditLog.Default),
+    Layer.provideMerge(SharedTokensFromCluster, base)
+  )
   const router = Layer.provideMerge(McpRouter.Default, upstreams)
   const endpoints = Layer.merge(McpEndpoint.Default, HttpProxy.Default)
   return Layer.provideMerge(endpoints, Layer.provideMerge(Sessions2025.Default, router))

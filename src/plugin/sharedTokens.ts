@@ -6,6 +6,7 @@
  * @module
  */
 import * as Context from "effect/Context"
+import * as Layer from "effect/Layer"
 import * as Data from "effect/Data"
 import type * as Effect from "effect/Effect"
 
@@ -38,10 +39,18 @@ export interface SharedTokens {
 }
 
 /**
- * Present in the gateway's context when tokens are shared across replicas (a cluster): the
- * layers that make credentials read it once, when they are built, and hand each credential its
- * connector's view.
+ * Where credentials share their tokens across replicas: in a cluster, each connector's view of
+ * the Redis store; in one process, nothing to share (`forConnector` answers `undefined` and a
+ * credential keeps its token to itself). The layers that make credentials read it once, when
+ * they are built, and hand each credential its connector's view.
  */
 export class SharedTokensStore extends Context.Tag("aperture/SharedTokensStore")<SharedTokensStore, {
-  readonly forConnector: (connectorId: string) => SharedTokens
-}>() {}
+  readonly forConnector: (connectorId: string) => SharedTokens | undefined
+}>() {
+  /** One process: no sharing. */
+  static readonly none = Layer.succeed(SharedTokensStore, { forConnector: () => undefined })
+}
+
+/** The `sharedTokens` field of an `AuthContext`: present only where tokens are shared. */
+export const withSharedTokens = (shared: SharedTokens | undefined): { readonly sharedTokens?: SharedTokens } =>
+  shared === undefined ? {} : { sharedTokens: shared }

@@ -27,7 +27,7 @@ import * as Either from "effect/Either"
 import * as Option from "effect/Option"
 import { AuditLog } from "../audit/AuditLog.js"
 import { type Credential, makeCredential, type UpstreamRequest } from "../plugin/AuthPlugin.js"
-import { SharedTokensStore } from "../plugin/sharedTokens.js"
+import { SharedTokensStore, withSharedTokens } from "../plugin/sharedTokens.js"
 import { authorizationSecrets } from "../auth/scrubSecrets.js"
 import { Catalog } from "../catalog/Catalog.js"
 import type { ConnectorStatus } from "../catalog/index.js"
@@ -195,8 +195,8 @@ export class HttpProxy extends Effect.Service<HttpProxy>()("aperture/HttpProxy",
     const { policyOf } = yield* GrantPolicy
     const metrics = yield* Metrics
     const audit = yield* AuditLog
-    // Present in a cluster: credentials share their tokens across replicas.
-    const sharedTokens = Option.getOrUndefined(yield* Effect.serviceOption(SharedTokensStore))
+    // In a cluster, credentials share their tokens across replicas (else forConnector is undefined).
+    const sharedTokens = yield* SharedTokensStore
     // The caller's gateway credential (X-API-Key, Tailscale-User-Login, …) is not the upstream's.
     const consumed: ReadonlySet<string> = new Set(config.identity.flatMap(consumedHeaders))
 
@@ -247,7 +247,7 @@ export class HttpProxy extends Effect.Service<HttpProxy>()("aperture/HttpProxy",
           : yield* makeCredential(connector.auth, {
             connectorId: connector.id,
             upstreamUrl: base,
-            ...(sharedTokens !== undefined && { sharedTokens: sharedTokens.forConnector(connector.id) })
+            ...withSharedTokens(sharedTokens.forConnector(connector.id))
           }).pipe(
             Effect.map((c) => countRefreshes(c, () => metrics.tokenRefreshed(connector.id))),
             Effect.either

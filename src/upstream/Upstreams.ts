@@ -16,7 +16,7 @@ import * as Random from "effect/Random"
 import * as Schedule from "effect/Schedule"
 import type * as Scope from "effect/Scope"
 import { type Credential, makeCredential } from "../plugin/AuthPlugin.js"
-import { SharedTokensStore } from "../plugin/sharedTokens.js"
+import { SharedTokensStore, withSharedTokens } from "../plugin/sharedTokens.js"
 import { Catalog } from "../catalog/Catalog.js"
 import { emptyLists, type UpstreamLists } from "../catalog/index.js"
 import { GatewayConfig } from "../config/GatewayConfig.js"
@@ -90,8 +90,8 @@ export class Upstreams extends Effect.Service<Upstreams>()("aperture/Upstreams",
     const config = yield* GatewayConfig
     const catalog = yield* Catalog
     const metrics = yield* Metrics
-    // Present in a cluster: credentials share their tokens across replicas.
-    const sharedTokens = Option.getOrUndefined(yield* Effect.serviceOption(SharedTokensStore))
+    // In a cluster, credentials share their tokens across replicas (else forConnector is undefined).
+    const sharedTokens = yield* SharedTokensStore
     const live = new Map<string, LiveUpstream>()
     const calls = new CallRegistry()
     const resourceListeners = new Set<(connectorId: string, uri: string) => void>()
@@ -241,7 +241,7 @@ export class Upstreams extends Effect.Service<Upstreams>()("aperture/Upstreams",
         ? makeCredential(connector.auth, {
           connectorId: connector.id,
           upstreamUrl: connector.url,
-          ...(sharedTokens !== undefined && { sharedTokens: sharedTokens.forConnector(connector.id) })
+          ...withSharedTokens(sharedTokens.forConnector(connector.id))
         }).pipe(
           Effect.map((credential) => countRefreshes(credential, () => metrics.tokenRefreshed(connector.id))),
           Effect.mapError((e) => new UpstreamError({ connectorId: connector.id, kind: "auth", message: e.message }))

@@ -7,13 +7,12 @@
 import { createServer, type IncomingMessage, type Server } from "node:http"
 import type { AddressInfo } from "node:net"
 import { HttpServer } from "@effect/platform"
-import { Effect, Exit, Layer, Logger, LogLevel, Redacted, Runtime, Scope } from "effect"
+import { Effect, Exit, Layer, Logger, LogLevel, Runtime, Scope } from "effect"
 import { createClient } from "redis"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { clientCredentials } from "../../plugins/auth/clientCredentials.js"
 import { Aperture } from "../../src/Aperture.js"
-import { sharedTokensLayer } from "../../src/cluster/sharedTokens.js"
-import { grant, mcp } from "../../src/config/dsl.js"
+import { grant, mcp, redis } from "../../src/config/dsl.js"
 import { connectorsOf, connectV2, eventually } from "../helpers/gateway.js"
 import { startRedis, type TestRedis } from "../helpers/redis.js"
 import { type OAuthServer, startOAuthServer } from "../fixtures/oauthServer.js"
@@ -23,9 +22,9 @@ const TOKEN_TTL_SECONDS = 2
 /** A 2 s token is refreshed 1.8 s after it was issued (10 % early). */
 const REFRESH_MS = TOKEN_TTL_SECONDS * 900
 const PREFIX = "test-aperture:"
-const SECRET = Redacted.make("the cluster's secret key")
+const SECRET = "the cluster's secret key, 32 characters or more"
 
-let redis: TestRedis
+let redisServer: TestRedis
 let as: OAuthServer
 let upstream: ProtectedUpstream
 let tokenFront: Server
@@ -51,7 +50,7 @@ const readBody = (req: IncomingMessage) =>
   })
 
 const redisClient = async () => {
-  const client = newRedisClient(redis.url)
+  const client = newRedisClient(redisServer.url)
   client.on("error", () => {})
   await client.connect()
   clients.push(client)
@@ -59,9 +58,8 @@ const redisClient = async () => {
 }
 
 /** One replica: an in-process gateway given the Redis token store. */
-const startReplica = async (secretKey = SECRET): Promise<Gateway> => {
+const startReplica = async (secretKey: string = SECRET): Promise<Gateway> => {
   const logs: Array<string> = []
-  const client = await redisClient()
   const scope = Effect.runSync(Scope.make())
   const layer = Aperture.layer({
     server: { port: 0 },
@@ -76,9 +74,11 @@ const startReplica = async (secretKey = SECRET): Promise<Gateway> => {
         })
       })
     },
-    grants: [grant({ src: ["local"], connectors: ["**"] })]
+    grants: [grant({ src: ["local"], connectors: ["**"] })],
+    // The real thing: the composition root shares tokens through the cluster's Redis.
+    cluster: redis({ url: redisServer.url, keyPrefix: PREFIX }),
+    secretKey
   }).pipe(
-    Layer.provide(sharedTokensLayer(client, PREFIX, secretKey)),
     Layer.provide(Logger.replace(Logger.defaultLogger, Logger.make(({ message }) => void logs.push(String(message))))),
     Layer.provide(Logger.minimumLogLevel(LogLevel.Debug))
   )
@@ -113,8 +113,9 @@ const callFor = async (replicas: ReadonlyArray<Gateway>, ms: number) => {
 }
 
 /** Every value under the prefix, for leak checks. */
+/** Every key under the prefix with its value, read by a client of the test's own. */
 const storedValues = async () => {
-  const client = clients[0]!
+  const client = clients[0] ?? await redisClient()
   const values: Array<string> = []
   for await (const keys of client.scanIterator({ MATCH: `${PREFIX}*` })) {
     for (const key of keys) {
@@ -126,7 +127,7 @@ const storedValues = async () => {
 }
 
 beforeAll(async () => {
-  redis = await startRedis()
+  redisServer = await startRedis()
   as = await startOAuthServer({ ttlSeconds: TOKEN_TTL_SECONDS })
   upstream = await startProtectedUpstream({ kind: "oauth", issuer: as.issuer, jwksUrl: as.jwksUrl })
   tokenFront = createServer(async (req, res) => {
@@ -154,7 +155,7 @@ afterAll(async () => {
   await new Promise<void>((resolve) => (tokenFront === undefined ? resolve() : tokenFront.close(() => resolve())))
   await upstream?.close()
   await as?.close()
-  await redis?.stop()
+  await redisServer?.stop()
 })
 
 describe("a clientCredentials token shared by three replicas", () => {
@@ -182,7 +183,7 @@ describe("a clientCredentials token shared by three replicas", () => {
   })
 
   it("a replica with another secretKey does not crash: it says so once and serves with its own token", async () => {
-    const stranger = await startReplica(Redacted.make("another key"))
+    const stranger = await startReplica("another key, also 32 characters or more")
     try {
       expect(await callFor([stranger], 500)).toBeGreaterThan(3)
       await eventually(() => stranger.logs.some((line) => line.includes("does not decrypt with this replica's secretKey")), 5_000, "the warning")
@@ -195,11 +196,14 @@ describe("a clientCredentials token shared by three replicas", () => {
 
   it("Redis away: calls still succeed (tokens fetched per replica); Redis back: sharing resumes", async () => {
     const replicas = gateways.slice(0, 3)
-    await redis.stop()
+    await redisServer.stop()
     expect(await callFor(replicas, 2 * TOKEN_TTL_SECONDS * 1000)).toBeGreaterThan(10)
     expect(replicas.some((r) => r.logs.some((line) => line.includes("shared tokens unavailable")))).toBe(true)
-    await redis.start()
-    await eventually(() => clients.every((c) => c.isReady), 10_000, "clients reconnected")
+    await redisServer.start()
+    await eventually(async () => {
+      const health = await Promise.all(replicas.map(async (r) => (await (await fetch(`${r.origin}/healthz`)).json()) as { cluster?: { redis?: string } }))
+      return clients.every((c) => c.isReady) && health.every((h) => h.cluster?.redis === "up")
+    }, 15_000, "every replica's Redis client reconnected")
     // One expiry to settle, then count.
     await callFor(replicas, REFRESH_MS)
     const before = tokenRequests
