@@ -10,6 +10,8 @@ const connectors: Array<{ id: string; url: string; http?: boolean; isolation?: "
 const byHeader = process.env["BENCH_IDENTITY"] === "trustedHeaders"
 
 export default defineConfig({
+  // S4 holds 1,000 idle sessions of one caller: above the default cap of 100 per caller.
+  server: { sessionsPerCaller: 10_000 },
   connectors: Object.fromEntries(
     connectors.map((c) => [
       c.id,

@@ -5,7 +5,8 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import type { RunningGateway } from "../src/Aperture.js"
 import { grant } from "../src/index.js"
-import { MAX_SESSIONS_PER_CALLER, SESSION_CAP_RETRY_AFTER_SECONDS } from "../src/endpoint/era2025/Sessions2025.js"
+import { DEFAULT_SESSIONS_PER_CALLER as MAX_SESSIONS_PER_CALLER } from "../src/config/decode.js"
+import { SESSION_CAP_RETRY_AFTER_SECONDS } from "../src/endpoint/era2025/Sessions2025.js"
 import { SESSION_HEADERS, startGateway } from "./helpers/gateway.js"
 import { testUsers } from "./helpers/testUsers.js"
 
@@ -24,8 +25,8 @@ afterAll(async () => {
 })
 
 /** A raw 2025-11-25 initialize as `user`; the body is read, so the socket is free again. */
-const initialize = async (user: string) => {
-  const response = await fetch(gateway.url, {
+const initialize = async (user: string, url = gateway.url) => {
+  const response = await fetch(url, {
     method: "POST",
     headers: { ...SESSION_HEADERS, "x-test-user": user },
     body: JSON.stringify({
@@ -81,4 +82,22 @@ describe("per-caller session cap", () => {
     expect(again.headers.get("mcp-session-id")).toBeTruthy()
     expect((await initialize("alice")).status).toBe(429)
   }, 60_000)
+
+  it("is server.sessionsPerCaller when the config sets it", async () => {
+    const strict = await startGateway({
+      server: { sessionsPerCaller: 3 },
+      connectors: {},
+      identity: [testUsers({})],
+      grants: [grant({ src: ["*"], connectors: ["**"] })]
+    })
+    try {
+      for (let i = 0; i < 3; i++) expect((await initialize("carol", strict.url)).status).toBe(200)
+      const refused = await initialize("carol", strict.url)
+      expect(refused.status).toBe(429)
+      expect(refused.body).toContain("caller carol has 3 open sessions")
+      expect((await initialize("dave", strict.url)).status).toBe(200)
+    } finally {
+      await strict.close()
+    }
+  })
 })

@@ -124,12 +124,21 @@ const HttpSchema = Schema.Struct({
   timeout: opt(DurationSchema)
 })
 
+/**
+ * 2025-era sessions one caller (login) may hold open at once unless `server.sessionsPerCaller`
+ * says otherwise; the next is refused with 429. Without a cap one caller could fill the global
+ * 10,000 in seconds and lock every other caller out until the idle timeout; 100 is far above what
+ * a client needs (one session per connection) and leaves room for 100 such callers.
+ */
+export const DEFAULT_SESSIONS_PER_CALLER = 100
+
 const ServerSchema = Schema.Struct({
   host: opt(Schema.NonEmptyString),
   port: opt(Schema.Int.pipe(Schema.between(0, 65535, { message: () => "expected a port number from 0 to 65535" }))),
   allowedHosts: opt(Schema.Array(Schema.NonEmptyString)),
   allowedOrigins: opt(Schema.Array(Schema.NonEmptyString)),
-  sessionIdleTimeout: opt(DurationSchema)
+  sessionIdleTimeout: opt(DurationSchema),
+  sessionsPerCaller: opt(Schema.Int.pipe(Schema.between(1, 1_000_000, { message: () => "expected a whole number from 1 to 1000000" })))
 })
 
 const AuditSchema = Schema.Struct({
@@ -272,7 +281,8 @@ export const decodeConfig = (
       port: 8080,
       allowedHosts: undefined,
       allowedOrigins: undefined,
-      sessionIdleTimeout: Duration.minutes(30)
+      sessionIdleTimeout: Duration.minutes(30),
+      sessionsPerCaller: DEFAULT_SESSIONS_PER_CALLER
     }
     if (raw.server !== undefined) {
       const decoded = yield* decodeAt(ServerSchema, raw.server, ["server"])
@@ -284,7 +294,8 @@ export const decodeConfig = (
           port: s.port ?? server.port,
           allowedHosts: s.allowedHosts,
           allowedOrigins: s.allowedOrigins,
-          sessionIdleTimeout: s.sessionIdleTimeout ?? server.sessionIdleTimeout
+          sessionIdleTimeout: s.sessionIdleTimeout ?? server.sessionIdleTimeout,
+          sessionsPerCaller: s.sessionsPerCaller ?? server.sessionsPerCaller
         }
       }
     }

@@ -113,6 +113,8 @@ export interface ServerOptions {
   readonly allowedOrigins?: ReadonlyArray<string>
   /** A 2025-era session unused this long is closed. Default 30 minutes. */
   readonly sessionIdleTimeout?: DurationInput
+  /** 2025-era sessions one caller (login) may hold open at once; the next initialize is 429. Default 100. */
+  readonly sessionsPerCaller?: number
 }
 
 export interface AuditOptions {

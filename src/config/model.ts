@@ -16,6 +16,7 @@ export interface ServerSettings {
   readonly allowedHosts: ReadonlyArray<string> | undefined
   readonly allowedOrigins: ReadonlyArray<string> | undefined
   readonly sessionIdleTimeout: Duration.Duration
+  readonly sessionsPerCaller: number
 }
 
 interface ConnectorCommon {

@@ -54,13 +54,6 @@ export const RETRY_INTERVAL_MS = 1000
 /** New sessions beyond this many are refused with 503 until some close: the last resort. */
 export const MAX_SESSIONS = 10_000
 
-/**
- * Sessions one caller (login) may hold open at once; the next is refused with 429. Without it one
- * caller could fill {@link MAX_SESSIONS} in seconds and lock every other caller out until the idle
- * timeout; 100 is far above what a client needs (one session per connection) and leaves room for
- * 100 such callers.
- */
-export const MAX_SESSIONS_PER_CALLER = 100
 
 /**
  * The `Retry-After` (seconds) of that 429: a slot frees only on DELETE or after the idle timeout
@@ -120,6 +113,7 @@ export class Sessions2025 extends Effect.Service<Sessions2025>()("aperture/Sessi
       freeSlot(session.identity.login)
     }
     const idleMillis = Duration.toMillis(config.server.sessionIdleTimeout)
+    const perCaller = config.server.sessionsPerCaller
 
     const closeSession = (session: LegacySession) =>
       Effect.promise(async () => {
@@ -132,7 +126,7 @@ export class Sessions2025 extends Effect.Service<Sessions2025>()("aperture/Sessi
     const open = (request: Request, parsedBody: unknown, identity: Identity) =>
       Effect.gen(function*() {
         const held = sessionsPerCaller.get(identity.login) ?? 0
-        if (held >= MAX_SESSIONS_PER_CALLER) {
+        if (held >= perCaller) {
           return jsonRpcError(
             429,
             -32000,
