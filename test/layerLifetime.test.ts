@@ -8,9 +8,7 @@ import { randomUUID } from "node:crypto"
 import { HttpServer } from "@effect/platform"
 import { Client as V1Client } from "@modelcontextprotocol/sdk/client/index.js"
 import { StreamableHTTPClientTransport as V1Transport } from "@modelcontextprotocol/sdk/client/streamableHttp.js"
-import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js"
-import { WebStandardStreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js"
-import { ResourceUpdatedNotificationSchema, SubscribeRequestSchema, ToolListChangedNotificationSchema, UnsubscribeRequestSchema } from "@modelcontextprotocol/sdk/types.js"
+import { ResourceUpdatedNotificationSchema, ToolListChangedNotificationSchema } from "@modelcontextprotocol/sdk/types.js"
 import { Context, Effect, Exit, Layer, Scope } from "effect"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { Aperture } from "../src/Aperture.js"
@@ -18,49 +16,24 @@ import { McpEndpoint } from "../src/endpoint/McpEndpoint.js"
 import { grant, mcp } from "../src/index.js"
 import { McpRouter } from "../src/router/McpRouter.js"
 import { Upstreams } from "../src/upstream/Upstreams.js"
-import { serveFetch } from "./fixtures/nodeAdapter.js"
+import { startSubscribableUpstream, type SubscribableUpstream } from "./fixtures/subscribableUpstream.js"
 import { eventually } from "./helpers/gateway.js"
 
-const servers = new Set<McpServer>()
-let served: Awaited<ReturnType<typeof serveFetch>>
+let upstream: SubscribableUpstream
 
 beforeAll(async () => {
-  const sessions = new Map<string, WebStandardStreamableHTTPServerTransport>()
-  served = await serveFetch(async (request) => {
-    const id = request.headers.get("mcp-session-id")
-    if (id !== null) {
-      const transport = sessions.get(id)
-      return transport === undefined ? new Response(null, { status: 404 }) : transport.handleRequest(request)
-    }
-    const server = new McpServer({ name: "changing", version: "1.0.0" }, {
-      capabilities: { resources: { subscribe: true }, tools: { listChanged: true } }
-    })
-    server.registerResource("readme", "doc://readme", { mimeType: "text/plain" }, async () => ({
-      contents: [{ uri: "doc://readme", text: "hello" }]
-    }))
-    server.registerTool("echo", { description: "echo" }, async () => ({ content: [{ type: "text", text: "echo" }] }))
-    server.server.setRequestHandler(SubscribeRequestSchema, async () => ({}))
-    server.server.setRequestHandler(UnsubscribeRequestSchema, async () => ({}))
-    servers.add(server)
-    const transport: WebStandardStreamableHTTPServerTransport = new WebStandardStreamableHTTPServerTransport({
-      sessionIdGenerator: () => randomUUID(),
-      onsessioninitialized: (sid) => void sessions.set(sid, transport),
-      onsessionclosed: (sid) => void sessions.delete(sid)
-    })
-    await server.connect(transport)
-    return transport.handleRequest(request)
-  })
+  upstream = await startSubscribableUpstream()
 })
 
 afterAll(async () => {
-  await served?.close()
+  await upstream?.close()
 })
 
 /** Builds `Aperture.layer` on a port of its own, in a scope of its own. */
 const buildGateway = async () => {
   const scope = Effect.runSync(Scope.make())
   const context = await Effect.runPromise(Layer.buildWithScope(Aperture.layer({
-    connectors: { docs: mcp({ url: `http://127.0.0.1:${served.port}/mcp` }) },
+    connectors: { docs: mcp({ url: upstream.url }) },
     grants: [grant({ src: ["local"], connectors: ["**"] })],
     server: { host: "127.0.0.1", port: 0 }
   }), scope))
@@ -105,7 +78,7 @@ describe("two gateways in one process", () => {
       expect(first.upstreams.listenerCount()).toBeGreaterThan(0)
       expect(timers()).toBeGreaterThan(baseline)
 
-      for (const server of servers) await server.server.sendResourceUpdated({ uri: "doc://readme" }).catch(() => {})
+      await upstream.touch()
       await eventually(() => onFirst.heard.updates > 0 && onSecond.heard.updates > 0, 10_000, "both subscribers to hear")
 
       await onFirst.client.close()
@@ -119,8 +92,8 @@ describe("two gateways in one process", () => {
       expect(second.router.subscriptionCount()).toBe(1)
       expect(second.upstreams.listenerCount()).toBe(2)
       const updatesBefore = onSecond.heard.updates
-      for (const server of servers) {
-        await server.server.sendResourceUpdated({ uri: "doc://readme" }).catch(() => {})
+      await upstream.touch()
+      for (const server of upstream.servers) {
         server.registerTool(`added_${randomUUID().slice(0, 8)}`, { description: "added" }, async () => ({ content: [] }))
       }
       await eventually(() => onSecond.heard.updates > updatesBefore && onSecond.heard.toolsChanged > 0, 10_000, "the second's subscriber to hear")
