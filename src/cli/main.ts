@@ -100,8 +100,8 @@ const start = Command.make("start", {
       }
     }
     for (const warning of resolved.warnings) yield* Effect.logWarning(formatIssue(warning))
-    // No tracer is installed here, so spans would go nowhere, and making them cost ~10 % of a
-    // tools/call's CPU (bench/README.md). A host that wants spans embeds Aperture.layer.
+    // No tracer is installed here, so spans would go nowhere, and making them is a visible share
+    // of a tools/call's CPU (bench/README.md). A host that wants spans embeds Aperture.layer.
     return yield* Layer.launch(Aperture.layer(resolved)).pipe(
       withoutTracing,
       Effect.catchTag("ListenFailed", (error) =>

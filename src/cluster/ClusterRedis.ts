@@ -69,8 +69,8 @@ const connect = (settings: ClusterSettings) =>
     const runtime = yield* Effect.runtime<never>()
     const log = Runtime.runFork(runtime)
     const address = addressOf(settings)
-    // Loaded only with `cluster`: node-redis takes ~150 ms to import, which a single process
-    // (no cluster) should not pay at every start.
+    // Loaded only with `cluster`: importing node-redis is a noticeable part of start-up, which a
+    // single process (no cluster) should not pay.
     const { createClient } = yield* Effect.promise(() => import("./redisModule.js"))
     // Until start-up has connected once, a failed attempt ends the attempt (start fails with it);
     // from then on the client retries for ever.

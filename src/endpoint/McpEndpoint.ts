@@ -104,8 +104,8 @@ export class McpEndpoint extends Effect.Service<McpEndpoint>()("aperture/McpEndp
       }
     }
 
-    // Not `Effect.fn`: it captures a stack trace (an `Error`) on every call, ~15 µs of a ~0.5 ms
-    // call (`npm run bench -- --profile`), and makes its span with tracing off too.
+    // Not `Effect.fn`: it captures a stack trace (an `Error`) on every call (it shows in
+    // `npm run bench -- --profile`), and makes its span with tracing off too.
     const handle = Effect.fnUntraced(function*(request: HttpServerRequest.HttpServerRequest) {
       // `Connection: close`, so a client does not park a keep-alive socket on a server going away.
       if (draining) return HttpServerResponse.fromWeb(jsonRpcError(503, -32000, "Server is shutting down", { connection: "close" }))

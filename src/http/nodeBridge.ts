@@ -1,7 +1,7 @@
 /**
  * The hot path's I/O: read the request body straight from Node's `IncomingMessage` and write the
- * SDK's web `Response` straight to Node's response, instead of through Effect `Stream`s (measured:
- * the Effect stream conversions cost more than the MCP work itself).
+ * SDK's web `Response` straight to Node's response, instead of through Effect `Stream`s (the
+ * stream conversions cost more than the MCP work itself: bench/README.md).
  * @module
  */
 import type { IncomingMessage, ServerResponse } from "node:http"
@@ -164,7 +164,7 @@ export interface FirstWritesHold {
 /**
  * Holds an event stream's head and first events (a 2025-era call's priming event, then its
  * answer), corked, until the stream ends or FIRST_FLUSH_MS pass: a quick call then leaves in one
- * write, not two (each write is a syscall, dear on a VM: ~5 % of a call's CPU). Later events go
+ * write, not two (each write is a syscall, dear on a VM). Later events go
  * at once.
  */
 export const holdFirstWrites = (out: ServerResponse): FirstWritesHold => {
@@ -195,7 +195,7 @@ const noHold: FirstWritesHold = { flush: () => {}, stop: () => {} }
  * Sends the SDK's web `Response` to the caller: a JSON body whole, an event stream chunk by
  * chunk straight into Node's response. Not through a streamed `HttpServerResponse`: the
  * platform's `stream.pipeline` costs an AbortController and a DOMException per response, and
- * `Readable.fromWeb` another stream (measured together: about a tenth of a call's cost).
+ * `Readable.fromWeb` another stream (bench/README.md).
  * Completes when the response is over, so the platform (which writes nothing to an ended
  * response) keeps the request's fiber, and its interruption when the caller leaves, until then.
  */

@@ -167,8 +167,8 @@ const describeFailure = (route: Route, url: URL, error: unknown): UpstreamFailed
 /**
  * Pipes the upstream's response into the caller's Node response and completes when it has been
  * sent. Written here rather than returned as a streamed `HttpServerResponse`: the platform's
- * `stream.pipeline` costs an AbortController and a DOMException per response (measured: about a
- * fifth of a small request's cost). When the exchange breaks (the caller leaves, the upstream
+ * `stream.pipeline` costs an AbortController and a DOMException per response (S6 in
+ * bench/README.md). When the exchange breaks (the caller leaves, the upstream
  * dies mid-body) the caller's socket closes unfinished and the platform interrupts this fiber,
  * which destroys the upstream response.
  */

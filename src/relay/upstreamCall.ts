@@ -3,7 +3,7 @@
  * gateway itself, over the connector's exchange (credential, 401 refresh, keep-alive pool; no
  * web `Headers` or `Response`), instead of through the SDK `Client`.
  * The SDK's client hop (its transport's web streams, `Headers` and `AbortSignal` per request, its
- * schema checks of every message) cost about a third of the gateway's CPU per call (measured);
+ * schema checks of every message) was a large share of the gateway's CPU per call (bench/README.md);
  * this is the same exchange, read with a plain SSE parser.
  *
  * What the SDK client does and this keeps, message by message:
@@ -90,9 +90,8 @@ let lastId = 0
 /**
  * Reads what is left of a call's event stream after its answer, discarding it, so the stream ends
  * as the server ends it. Stopping at the answer destroyed the body before its last chunk (the
- * stream's end) was read: Node makes an `AbortError` with its stack for that (~60 µs a call, a
- * twentieth of the gateway's CPU per call to server-everything) and undici may drop the
- * connection. A stream still open after {@link AFTER_ANSWER_MS} is closed, as before.
+ * stream's end) was read: Node makes an `AbortError` with its stack for that (it showed in
+ * the profile against server-everything) and undici may drop the connection. A stream still open after {@link AFTER_ANSWER_MS} is closed, as before.
  */
 const readToEnd = (events: AsyncGenerator<SseEvent>, body: AsyncIterable<Uint8Array>): void => {
   const timer = setTimeout(() => (body as { destroy?: () => void }).destroy?.(), AFTER_ANSWER_MS)

@@ -5,8 +5,8 @@
  * answers exactly as an unknown one.
  *
  * The per-request methods are plain functions returning promises: the MCP SDK calls them, and
- * a lookup plus one upstream request does not need a fiber of its own (measured: running each
- * call as an Effect cost more CPU than the lookup and forwarding together).
+ * a lookup plus one upstream request does not need a fiber of its own (running each call as an
+ * Effect cost more CPU than the lookup and forwarding together: bench/README.md).
  * @module
  */
 import type { McpSubscription } from "@modelcontextprotocol/client"

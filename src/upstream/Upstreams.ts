@@ -49,8 +49,8 @@ const sameItems = (a: ReadonlyArray<unknown>, b: ReadonlyArray<unknown>) =>
 
 /**
  * Connections being opened and listed at once (at start-up, and in a reconnect storm): enough to
- * keep the gateway's core busy while answers travel (100 loopback connectors measured ready as
- * fast at 32 as unbounded, ~0.2 s slower at 16), few enough that upstreams sharing a host are
+ * keep the gateway's core busy while answers travel (S7 in bench/README.md: 32 is as fast as
+ * unbounded), few enough that upstreams sharing a host are
  * spared a thundering herd. A silent upstream holds its permit only until its timeout.
  */
 const DISCOVERY_CONCURRENCY = 32
@@ -77,7 +77,7 @@ export const HEALTH_CHECK_INTERVAL = Duration.seconds(10)
 /**
  * The wait before a connection's next check: the interval ±25 %. Connectors started together
  * would otherwise check together for ever: 100 of them put a burst of 100 pings on the gateway's
- * core (and on upstreams sharing a host) every interval, which callers saw as ~10 ms stalls.
+ * core (and on upstreams sharing a host) every interval, which callers saw as stalls.
  */
 const nextHealthCheck = Effect.map(Random.nextRange(0.75, 1.25), (factor) => Duration.times(HEALTH_CHECK_INTERVAL, factor))
 

@@ -87,7 +87,7 @@ const credentialRunner = (credential: Credential, runtime: Runtime.Runtime<never
     /**
      * Most credentials answer at once (a static header: Effect's fast path runs no fiber at all;
      * a cached token), so they run synchronously: a promise and a fiber per upstream request
-     * cost ~8 % of a call. One that has to wait (a token request) goes on in its fiber.
+     * showed in the call's profile (bench/README.md). One that has to wait (a token request) goes on in its fiber.
      */
     authorization: (request: UpstreamRequest, signal: AbortSignal | null | undefined): Authorization | Promise<Authorization> => {
       const exit = runNow(credential.authorize(request))
@@ -279,7 +279,7 @@ const answerOfText = (answer: UpstreamAnswer, text: string): UpstreamAnswer => (
 
 /**
  * As {@link authorizedFetch}, for the gateway's own calls: no web `Headers` or `Response` per
- * request (~8 % of a call), unless the credential reads the request's headers or a 401 has to be
+ * request (they showed in the call's profile), unless the credential reads the request's headers or a 401 has to be
  * shown to it (its API takes web objects).
  */
 export const authorizedExchange = (options: Pick<AuthorizedFetchOptions, "credential" | "runtime" | "sent">): ExchangeLike => {

@@ -1,6 +1,6 @@
 /**
  * An `AsyncLocalStorage` that is in use only while a run is in progress: on Node 20 a storage in
- * use puts a hook on every promise of the process (~10 % of a call's CPU, measured), and
+ * use puts a hook on every promise of the process (a visible share of a call's CPU: bench/README.md), and
  * disabling it when the last run ends takes the hooks off again. For contexts the hot path does
  * not need: the callers of a listen stream, calls the SDK client sends.
  * @module

@@ -3,7 +3,7 @@
  *
  * Why not `Effect.makeSemaphore`: its release wakes every waiter, each re-checks, one wins and
  * the rest queue again. With 100 connectors behind 32 discovery permits that is thousands of
- * wasted wake-ups at start-up (~30 % of the Effect runtime's work while connecting, measured).
+ * wasted wake-ups at start-up (a large share of the runtime's work while connecting: bench/README.md).
  * Here a release is O(1) and the order is first come, first served.
  * @module
  */

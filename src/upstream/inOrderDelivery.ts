@@ -7,7 +7,7 @@
  * transport delivers several messages in one go — the stdio transport reads every message of a
  * chunk in one loop — a call's last progress notification and its result arrive together, the
  * result is handled first, and the progress reaches a handler that is gone: the caller lost it
- * (3 of 4 progress notifications in most calls to server-everything's long-running operation).
+ * (test/stdioProgress.test.ts shows it with server-everything's long-running operation).
  *
  * Delaying each response by one microtask puts it behind the handlers of the notifications
  * delivered before it (microtasks run in order), and keeps responses in order among

@@ -4,8 +4,7 @@
  *
  * Why not the global `fetch`: its WHATWG machinery (Request objects, body mixins, a
  * transferable AbortSignal per request, web streams for every body) cost more per call than the
- * SDK's own protocol work (measured: ~0.6 ms of CPU per small call on the bench machine, about
- * a fifth of the gateway's cost per `tools/call`). A JSON answer is read whole here and handed
+ * SDK's own protocol work (`npm run bench -- --profile`; bench/README.md). A JSON answer is read whole here and handed
  * over as bytes; only an event stream stays a stream.
  *
  * What `fetch` does that this does not, and where that is left to `fetch` itself: a body that

@@ -6,7 +6,7 @@
  * applies the age limit to a session that sends nothing more (the idle sweep calls it).
  *
  * Messages are kept as the objects already in memory: serialising them to measure their bytes
- * would cost every message a second serialisation (measured: it dominated `tools/list`). Their
+ * would cost every message a second serialisation (it dominated `tools/list`). Their
  * size is estimated from the fields that carry bulk instead (text, base64 data, list items).
  * @module
  */

@@ -1,8 +1,8 @@
 /**
  * `tools/call` on a 2025-era session, answered by the gateway without the SDK's transport and
- * `Server`. Those two cost about half of the gateway's CPU per call (measured: parsing and
+ * `Server`. Those two were most of the gateway's CPU per call (bench/README.md): parsing and
  * validating every message with zod, a web `Request`, `Response` and `ReadableStream` per call, a
- * stream for every response). The call itself goes through the same router (grants, audit,
+ * stream for every response. The call itself goes through the same router (grants, audit,
  * metrics, timeouts) as on the SDK path; what the SDK did around it is kept here:
  *
  * - the answer is an SSE stream with a priming event and event ids, stored for `Last-Event-ID`

@@ -7,8 +7,8 @@
  * working SSE streams. The event has no id: there is nothing to resume in an answer sent whole
  * (a caller that loses it asks again). The page comes pre-encoded ({@link encodedPage}): a warm
  * `tools/list` costs a map lookup and a write of the page's cached bytes, where the SDK path re-serialised
- * the page, framed it as an SSE event and stored it for replay (measured: most of the gateway's
- * time per 10k-tool page).
+ * the page, framed it as an SSE event and stored it for replay (most of the gateway's time per
+ * large page: S3 in bench/README.md).
  *
  * Only a well-formed single 2025-era request is answered here; anything else (a batch, a wrong
  * header, an unknown param, a 2026-era envelope, a cursor we did not issue, a page the SDK would
