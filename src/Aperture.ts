@@ -22,6 +22,7 @@ import { AuditLog } from "./audit/AuditLog.js"
 import { Catalog } from "./catalog/Catalog.js"
 import { ClusterRedis, type ClusterUnavailable } from "./cluster/ClusterRedis.js"
 import { sharedTokensLayer } from "./cluster/sharedTokens.js"
+import { sessionSlotsFromCluster } from "./cluster/sessionSlots.js"
 import { SharedTokensStore } from "./plugin/sharedTokens.js"
 import { builtInPlugins } from "../plugins/builtIns.js"
 import * as ConfigDecode from "./config/decode.js"
@@ -96,7 +97,9 @@ const services = (config: ApertureConfig) => {
   )
   const router = Layer.provideMerge(McpRouter.Default, upstreams)
   const endpoints = Layer.merge(McpEndpoint.Default, HttpProxy.Default)
-  return Layer.provideMerge(endpoints, Layer.provideMerge(Sessions2025.Default, router))
+  // Per-caller session caps count in Redis with cluster (across replicas), in this process otherwise.
+  const sessions = Sessions2025.Default.pipe(Layer.provide(sessionSlotsFromCluster))
+  return Layer.provideMerge(endpoints, Layer.provideMerge(sessions, router))
 }
 
 /** The services the gateway's layers provide (the catalog, metrics, the endpoints, …). */

@@ -21,6 +21,7 @@ import * as Predicate from "effect/Predicate"
 import * as Schedule from "effect/Schedule"
 import * as Stream from "effect/Stream"
 import { Catalog } from "../../catalog/Catalog.js"
+import { SessionSlots } from "../../cluster/sessionSlots.js"
 import { GatewayConfig } from "../../config/GatewayConfig.js"
 import type { Identity } from "../../plugin/IdentityPlugin.js"
 import { makeDownstreamServer } from "../downstreamServer.js"
@@ -62,6 +63,12 @@ export const MAX_SESSIONS = 10_000
  */
 export const SESSION_CAP_RETRY_AFTER_SECONDS = 60
 
+/**
+ * The `Retry-After` (seconds) of the 503 an initialize gets while a cluster's Redis is away: the
+ * client reconnects within ~2 s of Redis returning, so a few seconds is enough.
+ */
+export const SHARED_STATE_RETRY_AFTER_SECONDS = 5
+
 /** An SSE response's head, as the SDK transport writes it. */
 const eventStreamHeaders = (sessionId: string): Record<string, string> => ({
   "content-type": "text/event-stream",
@@ -97,23 +104,16 @@ export class Sessions2025 extends Effect.Service<Sessions2025>()("aperture/Sessi
     const config = yield* GatewayConfig
     const router = yield* McpRouter
     const catalog = yield* Catalog
+    /** Per login, its sessions open or being opened: in this process, or across the cluster in Redis. */
+    const slots = yield* SessionSlots
     const sessions = new Map<string, LegacySession>()
-    /** Per login, its sessions open or being opened: kept as they come and go, so no scan per initialize. */
-    const sessionsPerCaller = new Map<string, number>()
-    const takeSlot = (login: string) => sessionsPerCaller.set(login, (sessionsPerCaller.get(login) ?? 0) + 1)
-    const freeSlot = (login: string) => {
-      const left = (sessionsPerCaller.get(login) ?? 1) - 1
-      if (left > 0) sessionsPerCaller.set(login, left)
-      else sessionsPerCaller.delete(login)
-    }
     /** Forgets a session (any of the ways it ends; only the first frees its caller's slot). */
     const forget = (session: LegacySession) => {
       if (sessions.get(session.id) !== session) return
       sessions.delete(session.id)
-      freeSlot(session.identity.login)
+      slots.release(session.identity.login, session.id)
     }
     const idleMillis = Duration.toMillis(config.server.sessionIdleTimeout)
-    const perCaller = config.server.sessionsPerCaller
 
     const closeSession = (session: LegacySession) =>
       Effect.promise(async () => {
@@ -125,29 +125,46 @@ export class Sessions2025 extends Effect.Service<Sessions2025>()("aperture/Sessi
 
     const open = (request: Request, parsedBody: unknown, identity: Identity) =>
       Effect.gen(function*() {
-        const held = sessionsPerCaller.get(identity.login) ?? 0
-        if (held >= perCaller) {
+        // The id is chosen here so the slot is taken under it before the handshake: concurrent
+        // initializes (on any replica) cannot overshoot the cap.
+        const sessionId = randomUUID()
+        const slot = yield* Effect.either(slots.take(identity.login, sessionId))
+        if (slot._tag === "Left") {
+          yield* Effect.logDebug(`initialize refused: ${slot.left.message}`)
+          return jsonRpcError(
+            503,
+            -32000,
+            `Cannot open a session now: ${slot.left.message}; try again later`,
+            { "retry-after": String(SHARED_STATE_RETRY_AFTER_SECONDS) }
+          )
+        }
+        if (slot.right !== "taken") {
           return jsonRpcError(
             429,
             -32000,
-            `caller ${identity.login} has ${held} open sessions, the most one caller may hold; close some (DELETE) or wait`,
+            `caller ${identity.login} has ${slot.right.full} open sessions, the most one caller may hold; close some (DELETE) or wait`,
             { "retry-after": String(SESSION_CAP_RETRY_AFTER_SECONDS) }
           )
         }
+        let session: LegacySession | undefined
         // The global cap is the last resort, for many callers together.
         if (sessions.size >= MAX_SESSIONS) {
+          slots.release(identity.login, sessionId)
           return jsonRpcError(503, -32000, "Too many sessions; try again later")
         }
-        // The slot is taken before the handshake, so concurrent initializes cannot overshoot the cap.
-        takeSlot(identity.login)
-        let session: LegacySession | undefined
-        return yield* handshake(request, parsedBody, identity, (created) => (session = created)).pipe(
+        return yield* handshake(request, parsedBody, identity, sessionId, (created) => (session = created)).pipe(
           // The session owns the slot once created; a handshake that made none gives it back.
-          Effect.onExit(() => Effect.sync(() => session === undefined && freeSlot(identity.login)))
+          Effect.onExit(() => Effect.sync(() => session === undefined && slots.release(identity.login, sessionId)))
         )
       })
 
-    const handshake = (request: Request, parsedBody: unknown, identity: Identity, created: (session: LegacySession) => void) =>
+    const handshake = (
+      request: Request,
+      parsedBody: unknown,
+      identity: Identity,
+      sessionId: string,
+      created: (session: LegacySession) => void
+    ) =>
       Effect.gen(function*() {
         const now = yield* Clock.currentTimeMillis
         const { logLevel, server } = makeDownstreamServer(router, identity, "legacy")
@@ -160,7 +177,7 @@ export class Sessions2025 extends Effect.Service<Sessions2025>()("aperture/Sessi
           verifyRoundState: (state) => router.verifyRoundState(state, undefined as never)
         })
         const transport = new WebStandardStreamableHTTPServerTransport({
-          sessionIdGenerator: () => randomUUID(),
+          sessionIdGenerator: () => sessionId,
           // Streams resume with Last-Event-ID; clients reconnect after this many ms.
           eventStore: events,
           retryInterval: RETRY_INTERVAL_MS,
@@ -341,7 +358,23 @@ export class Sessions2025 extends Effect.Service<Sessions2025>()("aperture/Sessi
       if (idle.length > 0) yield* Effect.logDebug(`closed ${idle.length} idle sessions`)
     }).pipe(Effect.repeat(Schedule.spaced(Duration.min(Duration.minutes(1), Duration.millis(Math.max(1000, idleMillis / 2))))))
 
+    /**
+     * Keeps the slots of sessions in use from lapsing (in a cluster): a timer touches those used
+     * since its last tick or holding a stream, so requests themselves never wait on Redis.
+     */
+    const touchSlots = (every: Duration.Duration) => {
+      let lastTick = 0
+      return Effect.gen(function*() {
+        const now = yield* Clock.currentTimeMillis
+        for (const session of sessions.values()) {
+          if (session.openStreams > 0 || session.lastSeen >= lastTick) slots.touch(session.identity.login, session.id)
+        }
+        lastTick = now
+      }).pipe(Effect.repeat(Schedule.spaced(every)))
+    }
+
     const fibers = [yield* Effect.forkScoped(notifyListChanges), yield* Effect.forkScoped(reapIdle)]
+    if (slots.touchEvery !== undefined) fibers.push(yield* Effect.forkScoped(touchSlots(slots.touchEvery)))
     yield* Effect.addFinalizer(() =>
       Effect.zipRight(
         Fiber.interruptAll(fibers),
