@@ -107,6 +107,17 @@ describe("per-caller session cap on two replicas sharing one Redis", () => {
     expect(await slotsOf("carol")).toHaveLength(CAP)
   })
 
+  it("lets slots of a replica that died lapse at their expiry", async () => {
+    // Three slots as a dead replica leaves them: never released, expiring 300 ms from now (Redis' clock).
+    const [seconds, micros] = (await inspector.sendCommand(["TIME"])) as [string, string]
+    const expiry = Number(seconds) * 1000 + Math.floor(Number(micros) / 1000) + 300
+    await inspector.zAdd(`${PREFIX}slots:gina`, ["d1", "d2", "d3"].map((value) => ({ score: expiry, value })))
+    expect((await initialize(a, "gina")).status).toBe(429)
+    await new Promise((resolve) => setTimeout(resolve, 400))
+    expect((await initialize(b, "gina")).status).toBe(200)
+    expect(await slotsOf("gina")).toHaveLength(1)
+  })
+
   it("Redis away: initialize is 503 with Retry-After at once; 2026-era calls and open sessions go on; Redis back: sessions open again", async () => {
     const headers = { "x-test-user": "dave" }
     const session = new V1Client({ name: "open-before", version: "1" })
