@@ -65,7 +65,10 @@ export const haproxyConfig = (options: { readonly port: number; readonly replica
     "",
     "backend gateways",
     "  balance roundrobin",
-    "  option httpchk GET /healthz",
+    // HTTP/1.1 with a Host the gateway accepts: HAProxy's default check (HTTP/1.0, no Host)
+    // is refused 403 by the gateway's Host guard, and every replica would be marked DOWN.
+    "  option httpchk",
+    "  http-check send meth GET uri /healthz ver HTTP/1.1 hdr Host localhost",
     "  http-check expect status 200",
     `  default-server check inter ${inter}ms fastinter ${inter}ms downinter ${inter}ms fall 2 rise 2`,
     ...options.replicas.map((origin, i) => `  server r${i} ${new URL(origin).host}`),
