@@ -8,8 +8,10 @@ import { execSync } from "node:child_process"
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { Agent } from "undici"
+import { Agent, request } from "undici"
 import { everythingEntry, freePort, repoRoot, type Spawned } from "../test/helpers/processes.js"
+import { startHaproxy } from "../test/helpers/haproxy.js"
+import { ensureRedis } from "../test/helpers/redis.js"
 import {
   closeSessions,
   closedLoop,
@@ -142,14 +144,15 @@ const startRelay = async (routes: Record<string, string>, nodeArgs: ReadonlyArra
 const startGateway = async (
   connectors: ReadonlyArray<{ id: string; url: string; http?: boolean; isolation?: "caller" | "shared" }>,
   nodeArgs: ReadonlyArray<string> = heapSnapshotArgs,
-  env: Record<string, string> = {}
+  env: Record<string, string> = {},
+  config = "bench/gateway.config.ts"
 ): Promise<Gateway> => {
   const port = await freePort()
   const started = performance.now()
   const child = launch(
     GATEWAY_CPU,
     process.execPath,
-    [...nodeArgs, "bin/aperture.js", "--log-level", "warning", "start", "--config", "bench/gateway.config.ts", "--port", String(port)],
+    [...nodeArgs, "bin/aperture.js", "--log-level", "warning", "start", "--config", config, "--port", String(port)],
     { BENCH_CONNECTORS: JSON.stringify(connectors), ...env }
   )
   const origin = `http://127.0.0.1:${port}`
@@ -604,6 +607,131 @@ const proxyScenario = async () => {
   await gateway.child.kill("SIGINT")
 }
 
+/** A 2026-07-28 `tools/call` as the v2 SDK client sends it: no session, the envelope in `_meta`. */
+const call2026 = (tool: string, message: string) => {
+  const prefix = `{"jsonrpc":"2.0","id":`
+  const suffix = `,"method":"tools/call","params":{"name":${JSON.stringify(tool)},"arguments":{"message":${JSON.stringify(message)}},` +
+    `"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientInfo":{"name":"bench","version":"1"},"io.modelcontextprotocol/clientCapabilities":{}}}}`
+  return {
+    headers: {
+      "content-type": "application/json",
+      accept: "application/json, text/event-stream",
+      "mcp-protocol-version": "2026-07-28",
+      "mcp-method": "tools/call",
+      "mcp-name": tool
+    },
+    body: (id: number) => prefix + id + suffix
+  }
+}
+
+/** `concurrency` workers POST 2026-era calls back to back for `seconds` (no session to open). */
+const closedLoop2026 = async (options: { readonly url: string; readonly tool: string; readonly concurrency: number; readonly seconds: number }): Promise<LoadResult> => {
+  const dispatcher = new Agent({ connections: options.concurrency, pipelining: 1, keepAliveTimeout: 30_000 })
+  const { headers, body } = call2026(options.tool, "x".repeat(100))
+  const latencies: Array<number> = []
+  let errors = 0
+  let id = 1
+  const deadline = performance.now() + options.seconds * 1000
+  const worker = async () => {
+    while (performance.now() < deadline) {
+      const started = performance.now()
+      try {
+        const response = await request(options.url, { method: "POST", dispatcher, headers, body: body(id++) })
+        const text = await response.body.text()
+        if (response.statusCode === 200 && text.includes("\"result\"")) latencies.push(performance.now() - started)
+        else errors++
+      } catch {
+        errors++
+      }
+    }
+  }
+  const started = performance.now()
+  await Promise.all(Array.from({ length: options.concurrency }, worker))
+  const seconds = (performance.now() - started) / 1000
+  await dispatcher.close()
+  return { requests: latencies.length, errors, seconds, latenciesMs: Float64Array.from(latencies).sort() }
+}
+
+/**
+ * S9, a cluster's cost: 2026-era `tools/call` (raw upstream, c=16) through one replica without
+ * and with `cluster: redis(…)`, and through HAProxy (round-robin, as test/cluster/balancer.test.ts
+ * runs it) in front of 1 and of 3 replicas. Every replica shares CPU 1; HAProxy, Redis, the
+ * upstream and the load generator CPU 0: on two cores this shows what each hop costs, not scaling.
+ */
+const clusterScenario = async () => {
+  // ~75 s in a full run: not part of --quick unless asked for (`--quick --only S9`).
+  if (!(only.has("S9") || (only.size === 0 && !quick))) return
+  const raw = await startRaw(0)
+  const redisPort = await freePort()
+  const redisServer = launch(SHARED_CPU, await ensureRedis(), ["--port", String(redisPort), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+  await redisServer.waitFor(/Ready to accept connections/)
+  const clusterEnv = { BENCH_REDIS_URL: `redis://127.0.0.1:${redisPort}`, APERTURE_SECRET_KEY: "the bench's secret key, 32 characters or more" }
+  const connectors = [{ id: "raw", url: `${raw.base}/mcp/0` }]
+  const plain = await startGateway(connectors, [])
+  const clustered: Array<Gateway> = []
+  for (let i = 0; i < 3; i++) clustered.push(await startGateway(connectors, [], clusterEnv, "bench/clusterGateway.config.ts"))
+  const { createClient } = await import("redis")
+  const redisClient = createClient({ url: clusterEnv.BENCH_REDIS_URL })
+  await redisClient.connect()
+  const redisCommands = async () => Number(/total_commands_processed:(\d+)/.exec(await redisClient.info("stats"))?.[1] ?? Number.NaN)
+  const balancers = [
+    await startHaproxy({ replicas: [clustered[0]!.origin], checkIntervalMs: 1000 }),
+    await startHaproxy({ replicas: clustered.map((g) => g.origin), checkIntervalMs: 1000 })
+  ]
+  for (const b of balancers) execSync(`taskset -cp ${SHARED_CPU} ${b.pid}`, { stdio: "ignore" })
+  const cells = [
+    { name: "1 replica, no `cluster`", url: plain.url, gateways: [plain], balancer: undefined },
+    { name: "1 replica, `cluster: redis(…)`", url: clustered[0]!.url, gateways: [clustered[0]!], balancer: undefined },
+    { name: "HAProxy → 1 replica (cluster)", url: `${balancers[0]!.origin}/v1/mcp`, gateways: [clustered[0]!], balancer: balancers[0] },
+    { name: "HAProxy → 3 replicas (cluster)", url: `${balancers[1]!.origin}/v1/mcp`, gateways: clustered, balancer: balancers[1] }
+  ]
+  for (const gateway of [plain, ...clustered]) {
+    await closedLoop2026({ url: gateway.url, tool: "raw_echo", concurrency: 16, seconds: WARMUP_SECONDS / 2 })
+  }
+  const measured = cells.map(() => ({ ...emptyCell(), balancerCpuMsPerRequest: [] as Array<number>, redisPerRequest: [] as Array<number> }))
+  for (let round = 0; round < ROUNDS; round++) {
+    for (let i = 0; i < cells.length; i++) {
+      const index = (round + i) % cells.length
+      const cell = cells[index]!
+      const gatewayCpu = () => cell.gateways.reduce((sum, g) => sum + cpuMillis(g.pid), 0)
+      const [cpu0, balancerCpu0, redis0] = [gatewayCpu(), cell.balancer === undefined ? 0 : cpuMillis(cell.balancer.pid), await redisCommands()]
+      const result = await closedLoop2026({ url: cell.url, tool: "raw_echo", concurrency: 16, seconds: SECONDS })
+      const calls = Math.max(1, result.requests)
+      const into = measured[index]!
+      record(into, result)
+      into.cpuMsPerRequest.push((gatewayCpu() - cpu0) / calls)
+      if (cell.balancer !== undefined) into.balancerCpuMsPerRequest.push((cpuMillis(cell.balancer.pid) - balancerCpu0) / calls)
+      // The INFO call itself is one command.
+      into.redisPerRequest.push((await redisCommands() - redis0 - 1) / calls)
+    }
+  }
+  out("", "## S9 a cluster's cost: 2026-era `tools/call` echo, raw upstream, c=16, with and without `cluster`, and behind HAProxy", "")
+  out(
+    "**On this 2-core machine these numbers show cost, not scaling**: every replica runs on the gateway's core (CPU 1), and HAProxy, Redis, the upstream and the load generator share CPU 0, " +
+      "so three replicas have the CPU of one. What a row adds over the one before it is the price of that hop. HAProxy as `test/cluster/balancer.test.ts` runs it (`test/helpers/haproxy.ts`: round-robin, no affinity, health check every 1 s here).",
+    ""
+  )
+  out(
+    "| path | req/s (min–max) | p50 ms | p99 ms | gateway CPU per call (all replicas) | HAProxy CPU per call | Redis commands per call | errors |",
+    "|---|---:|---:|---:|---:|---:|---:|---:|"
+  )
+  for (const [i, cell] of cells.entries()) {
+    const m = measured[i]!
+    out(
+      `| ${cell.name} | ${f(median(m.rps), 0)}${range(m.rps)} | ${f(median(m.p50))} | ${f(median(m.p99))} | ${f(median(m.cpuMsPerRequest), 3)} ms | ${
+        cell.balancer === undefined ? "" : `${f(median(m.balancerCpuMsPerRequest), 3)} ms`
+      } | ${f(median(m.redisPerRequest), 3)} | ${m.errors} |`
+    )
+  }
+  out(
+    "",
+    "A 2026-era call is stateless: with `cluster` it makes no Redis round trip (the Redis column counts every command Redis processed during the round, per call; anything above 0 is background work such as health pings). " +
+      "Stateful 2025-era sessions do not span replicas yet (docs/deployment.md), so they are not measured here."
+  )
+  redisClient.destroy()
+  for (const b of balancers) await b.stop()
+}
+
 /** How long each profiled target is under load, after the warm-up. */
 const PROFILE_SECONDS = 6
 
@@ -711,7 +839,7 @@ const main = async () => {
     `${ROUNDS} alternating round(s) of ${SECONDS} s per cell and target after ${WARMUP_SECONDS} s of warm-up load; medians, (min–max) across rounds.`
   )
   // Each scenario starts from a quiet machine: what one left running is stopped before the next.
-  for (const scenario of [throughputScenarios, catalogScenarios, proxyScenario, startupScenario, isolationScenario]) {
+  for (const scenario of [throughputScenarios, catalogScenarios, proxyScenario, startupScenario, isolationScenario, clusterScenario]) {
     await scenario()
     await stopAll()
   }

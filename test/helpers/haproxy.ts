@@ -26,6 +26,8 @@ export interface HaproxyOptions {
 export interface Haproxy {
   /** `http://127.0.0.1:<port>` */
   readonly origin: string
+  /** HAProxy's process id (the bench pins it to a core and meters its CPU). */
+  readonly pid: number
   /** The generated config, as HAProxy runs it (the docs show this one). */
   readonly config: string
   /** HAProxy's log so far: request lines (`… gateways/r1 …`) and server health changes. */
@@ -125,5 +127,5 @@ export const startHaproxy = async (options: HaproxyOptions): Promise<Haproxy> =>
     await stop()
     throw new Error(`${error instanceof Error ? error.message : String(error)}\nhaproxy output:\n${haproxy.output()}\nconfig:\n${config}`)
   }
-  return { origin: `http://127.0.0.1:${port}`, config, output: haproxy.output, serverStates, stop }
+  return { origin: `http://127.0.0.1:${port}`, pid: haproxy.child.pid!, config, output: haproxy.output, serverStates, stop }
 }
