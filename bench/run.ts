@@ -160,7 +160,7 @@ const startGateway = async (
   while (performance.now() - started < 60_000) {
     if (child.child.exitCode !== null) throw new Error(`the gateway exited: ${child.output()}`)
     try {
-      const health = await fetch(`${origin}/healthz`)
+      const health = await fetch(`${origin}/healthz`, { signal: AbortSignal.timeout(2000) }) // a just-started gateway once left one unanswered
       if (Number.isNaN(listening)) listening = performance.now() - started
       const body = (await health.json()) as { connectors: Record<string, number> }
       if ((body.connectors["ready"] ?? 0) === connectors.length) break
