@@ -3,6 +3,7 @@
  * answers exactly as an unknown item; callers nobody recognises get 401; foreign Host/Origin 403.
  */
 import { request } from "node:http"
+import { connect } from "node:net"
 import { networkInterfaces } from "node:os"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import type { RunningGateway } from "../src/Aperture.js"
@@ -102,6 +103,19 @@ describe("who may connect", () => {
     expect(evilOrigin.status).toBe(403)
     const localOrigin = await fetch(gateway.url, init({ origin: `http://localhost:${port}` }))
     expect(localOrigin.status).toBe(200)
+  })
+
+  it("answers a request with no Host at all (an HTTP/1.0 health check): no browser sends one, so no page can rebind with it", async () => {
+    const { hostname, port } = new URL(gateway.url)
+    const raw = await new Promise<string>((resolve, reject) => {
+      const socket = connect(Number(port), hostname, () => socket.end("GET /healthz HTTP/1.0\r\n\r\n"))
+      let text = ""
+      socket.on("data", (chunk) => (text += chunk.toString()))
+      socket.on("end", () => resolve(text))
+      socket.on("error", reject)
+    })
+    expect(raw).toMatch(/^HTTP\/1\.[01] 200/)
+    expect(raw).toContain("\"status\":\"ok\"")
   })
 
   const external = Object.values(networkInterfaces()).flat().find((i) => i?.family === "IPv4" && !i.internal)?.address

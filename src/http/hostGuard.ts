@@ -28,7 +28,9 @@ export const makeHostGuard = (server: HostRules): HostGuard => {
   return (headers) => {
     const host = headers["host"]
     const hostValue = typeof host === "string" ? host : undefined
-    if (allowedHosts !== undefined) {
+    // No Host at all (HTTP/1.0: a load balancer's health check, a script) cannot be a page's
+    // rebinding attempt, which a browser always sends with a Host; a wrong one can.
+    if (allowedHosts !== undefined && hostValue !== undefined) {
       const checked = validateHostHeader(hostValue, [...allowedHosts])
       if (!checked.ok) return checked.message
     }
