@@ -130,6 +130,17 @@ export const clientCredentials = defineAuthPlugin({
       let cached: CachedToken | undefined
       /** The shared key `cached` came from or went to, in a cluster. */
       let cachedKey: string | undefined
+      /**
+       * Tokens an upstream refused lately. In a cluster a shared read in flight when a token is
+       * refused can bring that very token back (another replica still shares it, or the read
+       * started before the drop): such a value is never taken again. A few suffice.
+       */
+      const refused: Array<string> = []
+      const noteRefused = (bearer: string) => {
+        if (refused.includes(bearer)) return
+        refused.push(bearer)
+        if (refused.length > 8) refused.shift()
+      }
       /** Whether Redis was away at the last try (said once per outage, not per token). */
       let sharingIsDown = false
       const sharingDown = (e: SharedTokensUnavailable) =>
@@ -222,7 +233,7 @@ export const clientCredentials = defineAuthPlugin({
             const now = yield* Clock.currentTimeMillis
             const found = yield* shared.read(key)
             yield* sharingUp
-            if (found !== undefined && now < found.refreshAt) {
+            if (found !== undefined && now < found.refreshAt && !refused.includes(found.value)) {
               cached = cachedToken(found.value, found.refreshAt)
               cachedKey = key
               return cached
@@ -291,6 +302,7 @@ export const clientCredentials = defineAuthPlugin({
             // Drop the token only if it is the one that was refused; a concurrent refresh may
             // already have replaced it.
             const sent = request.headers.get("authorization")
+            if (sent?.startsWith("Bearer ") === true) noteRefused(sent.slice("Bearer ".length))
             if (cached === undefined || sent !== cached.authorization.headers["authorization"]) return Effect.succeed(true)
             const refused = cached
             cached = undefined
