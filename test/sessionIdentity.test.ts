@@ -5,35 +5,31 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import type { RunningGateway } from "../src/Aperture.js"
-import { apiKeys, grant, mcp } from "../src/index.js"
-import { eventually, SESSION_HEADERS, startGateway } from "./helpers/gateway.js"
-import { startV2Upstream, type V2Upstream } from "./fixtures/v2Upstream.js"
+import { grant } from "../src/index.js"
+import { type ApiKeyGateway, startApiKeyGateway } from "./fixtures/apiKeyGateway.js"
+import { eventually, SESSION_HEADERS } from "./helpers/gateway.js"
 
 const ENG_KEY = `eng-${crypto.randomUUID()}`
 const PLAIN_KEY = `plain-${crypto.randomUUID()}`
 
-let fx: V2Upstream
 let gateway: RunningGateway
+let setup: ApiKeyGateway | undefined
 
 beforeAll(async () => {
-  fx = await startV2Upstream({ name: "fx" })
-  gateway = await startGateway({
-    connectors: { fx: mcp({ url: fx.url }) },
-    identity: [
-      // Same login, different groups: only the group may call whoami.
-      apiKeys({ keys: { [ENG_KEY]: { login: "dana", groups: ["eng"] }, [PLAIN_KEY]: { login: "dana" } } })
-    ],
-    grants: [
+  setup = await startApiKeyGateway(
+    // Same login, different groups: only the group may call whoami.
+    { [ENG_KEY]: { login: "dana", groups: ["eng"] }, [PLAIN_KEY]: { login: "dana" } },
+    [
       grant({ src: ["dana"], connectors: ["fx/tools/echo"] }),
       grant({ src: ["group:eng"], connectors: ["fx/tools/whoami"] })
     ]
-  })
+  )
+  gateway = setup.gateway
   await eventually(async () => (await tools(await openSession(ENG_KEY))).includes("fx_whoami"), 30_000, "fx ready")
 })
 
 afterAll(async () => {
-  await gateway?.close()
-  await fx?.close()
+  await setup?.close()
 })
 
 /** Opens a 2025-11-25 session with `key` by raw HTTP; returns the session id. */

@@ -56,6 +56,19 @@ const startExample = async (target: SignedUpstream, secret: string) => {
   return Aperture.start({ ...config, server: { ...config.server, port: 0 } })
 }
 
+/** Starts a signed API and a gateway whose HTTP connector `api` signs with the example's plugin. */
+const startSignedApiGateway = async () => {
+  const signedApi = await startSignedApi()
+  api = signedApi.server
+  gateway = await Aperture.start({
+    connectors: { api: http({ url: `${signedApi.origin}/api`, allowPrivate: true, auth: hmacSigned({ keyId: "example", secret: SECRET }) }) },
+    identity: [loopback({ login: "local" })],
+    grants: [grant({ src: ["local"], connectors: ["api/**"] })],
+    server: { port: 0 }
+  })
+  return { signedApi, gateway }
+}
+
 const connector = async (running: RunningGateway) => {
   const response = await fetch(`${running.origin}/api/connectors`)
   const { connectors } = (await response.json()) as { connectors: Array<{ id: string; status: string; error?: string; auth_type: string }> }
@@ -105,14 +118,7 @@ describe("hmacSigned", () => {
   })
 
   it("signs a proxied POST over the body it forwards (an HTTP connector)", async () => {
-    const signedApi = await startSignedApi()
-    api = signedApi.server
-    gateway = await Aperture.start({
-      connectors: { api: http({ url: `${signedApi.origin}/api`, allowPrivate: true, auth: hmacSigned({ keyId: "example", secret: SECRET }) }) },
-      identity: [loopback({ login: "local" })],
-      grants: [grant({ src: ["local"], connectors: ["api/**"] })],
-      server: { port: 0 }
-    })
+    const { signedApi, gateway } = await startSignedApiGateway()
     const body = JSON.stringify({ note: "signed body" })
     const post = await fetch(`${gateway.origin}/v1/connectors/api/notes`, { method: "POST", headers: { "content-type": "application/json" }, body })
     expect(post.status).toBe(200)
@@ -122,14 +128,7 @@ describe("hmacSigned", () => {
   })
 
   it("refuses to sign a POST body that streams, instead of signing it as empty", async () => {
-    const signedApi = await startSignedApi()
-    api = signedApi.server
-    gateway = await Aperture.start({
-      connectors: { api: http({ url: `${signedApi.origin}/api`, allowPrivate: true, auth: hmacSigned({ keyId: "example", secret: SECRET }) }) },
-      identity: [loopback({ login: "local" })],
-      grants: [grant({ src: ["local"], connectors: ["api/**"] })],
-      server: { port: 0 }
-    })
+    const { signedApi, gateway } = await startSignedApiGateway()
     // No Content-Length (chunked): the proxy streams the body rather than read it whole.
     const chunked = new ReadableStream<Uint8Array>({
       start: (controller) => {

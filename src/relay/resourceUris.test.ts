@@ -14,25 +14,19 @@ describe("exposeResultUris", () => {
   it("prefixes resource links and embedded resources in a tool result, and nothing else", () => {
     const structured = { link: "demo://in/structured" }
     const text = { type: "text", text: "see demo://a" }
-    const result = {
+    // The same tool result with its resource URIs under `scheme`: as the upstream sent it, and as exposed.
+    const toolResult = (scheme: string) => ({
       content: [
         text,
-        { type: "resource_link", uri: "demo://a", name: "A" },
-        { type: "resource", resource: { uri: "demo://b", text: "b" } }
-      ],
-      structuredContent: structured,
-      isError: false
-    }
-    const exposed = exposeResultUris("tools/call", ev, result)
-    expect(exposed).toEqual({
-      content: [
-        text,
-        { type: "resource_link", uri: "ev-demo://a", name: "A" },
-        { type: "resource", resource: { uri: "ev-demo://b", text: "b" } }
+        { type: "resource_link", uri: `${scheme}://a`, name: "A" },
+        { type: "resource", resource: { uri: `${scheme}://b`, text: "b" } }
       ],
       structuredContent: structured,
       isError: false
     })
+    const result = toolResult("demo")
+    const exposed = exposeResultUris("tools/call", ev, result)
+    expect(exposed).toEqual(toolResult("ev-demo"))
     // The upstream's result is not changed; unchanged items are shared, not copied.
     expect(result.content[1]).toEqual({ type: "resource_link", uri: "demo://a", name: "A" })
     expect((exposed["content"] as Array<unknown>)[0]).toBe(text)

@@ -8,9 +8,10 @@
 import { connect } from "node:net"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import type { RunningGateway } from "../../src/Aperture.js"
-import { apiKeys, grant, mcp } from "../../src/index.js"
-import { startV2Upstream, type V2Upstream } from "../fixtures/v2Upstream.js"
-import { eventually, SESSION_HEADERS, startGateway } from "../helpers/gateway.js"
+import { grant } from "../../src/index.js"
+import { type ApiKeyGateway, startApiKeyGateway } from "../fixtures/apiKeyGateway.js"
+import type { V2Upstream } from "../fixtures/v2Upstream.js"
+import { eventually, SESSION_HEADERS } from "../helpers/gateway.js"
 import { boundedRequest, type BoundedResponse, messagesOf } from "./boundedRequest.js"
 
 const ANN = `ann-${crypto.randomUUID()}`
@@ -20,30 +21,25 @@ const BOB = `bob-${crypto.randomUUID()}`
 
 let fx: V2Upstream
 let gateway: RunningGateway
+let setup: ApiKeyGateway | undefined
 
 beforeAll(async () => {
-  fx = await startV2Upstream({ name: "fx" })
-  gateway = await startGateway({
-    connectors: { fx: mcp({ url: fx.url }) },
-    identity: [
-      apiKeys({
-        keys: {
-          [ANN]: { login: "ann", groups: ["eng"] },
-          [ANN_OPS]: { login: "ann", groups: ["ops"] },
-          [ANN_BOTH]: { login: "ann", groups: ["eng", "ops"] },
-          [BOB]: { login: "bob", groups: ["eng"] }
-        }
-      })
-    ],
-    grants: [grant({ src: ["ann", "bob"], connectors: ["fx/tools/echo", "fx/tools/added_*"] })]
-  })
+  setup = await startApiKeyGateway(
+    {
+      [ANN]: { login: "ann", groups: ["eng"] },
+      [ANN_OPS]: { login: "ann", groups: ["ops"] },
+      [ANN_BOTH]: { login: "ann", groups: ["eng", "ops"] },
+      [BOB]: { login: "bob", groups: ["eng"] }
+    },
+    [grant({ src: ["ann", "bob"], connectors: ["fx/tools/echo", "fx/tools/added_*"] })]
+  )
+  ;({ fx, gateway } = setup)
   const probe = await openSession(ANN)
   await eventually(async () => (await post(ANN, probe, { jsonrpc: "2.0", id: 1, method: "tools/list" })).body.includes("fx_echo"), 30_000, "fx ready")
 })
 
 afterAll(async () => {
-  await gateway?.close()
-  await fx?.close()
+  await setup?.close()
 })
 
 const headersOf = (key: string, sessionId?: string): Record<string, string> => ({
