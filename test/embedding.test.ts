@@ -6,8 +6,8 @@
 import { createServer } from "node:http"
 import { HttpLayerRouter, HttpServer, HttpServerResponse } from "@effect/platform"
 import { NodeHttpServer } from "@effect/platform-node"
-import { Effect, Exit, Layer, Scope } from "effect"
-import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { Context, Effect, Layer } from "effect"
+import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
 import { Aperture } from "../src/Aperture.js"
 import { grant, http, type UserConfig } from "../src/index.js"
 import { type HttpUpstream, startHttpUpstream } from "./fixtures/httpUpstream.js"
@@ -29,17 +29,13 @@ afterAll(async () => {
   await api?.close()
 })
 
-/** Builds a layer in a scope of its own; returns its HttpServer's origin and a close function. */
-const build = async <E>(layer: Layer.Layer<HttpServer.HttpServer, E>) => {
-  const scope = Effect.runSync(Scope.make())
-  const runtime = await Effect.runPromise(Layer.toRuntime(layer).pipe(Scope.extend(scope)))
-  const address = Effect.runSync(Effect.provide(HttpServer.HttpServer, runtime)).address
-  if (address._tag !== "TcpAddress") throw new Error("expected a TCP address")
-  return {
-    origin: `http://127.0.0.1:${address.port}`,
-    close: () => Effect.runPromise(Scope.close(scope, Exit.void))
-  }
-}
+/** Builds `layer` in the current scope (closing it stops the server); returns its HttpServer's origin. */
+const serve = <E>(layer: Layer.Layer<HttpServer.HttpServer, E>) =>
+  Effect.gen(function*() {
+    const address = Context.get(yield* Layer.build(layer), HttpServer.HttpServer).address
+    if (address._tag !== "TcpAddress") return yield* Effect.dieMessage("expected a TCP address")
+    return `http://127.0.0.1:${address.port}`
+  })
 
 /** The gateway answers on `origin`: MCP tools, the admin API and the HTTP proxy. */
 const expectGateway = async (origin: string) => {
@@ -70,44 +66,41 @@ const refused = async (origin: string) => {
   }
 }
 
+// Each test serves in a scope of its own (Effect.scoped) so it can check, once that scope has
+// closed, that nothing listens any more. Real sockets and timers: the live clock.
 describe("Aperture.layer", () => {
-  it("serves on a Node server of its own at config.server.port", async () => {
-    const port = await freePort()
-    const scope = Effect.runSync(Scope.make())
-    const origin = `http://127.0.0.1:${port}`
-    try {
-      await Effect.runPromise(Layer.buildWithScope(Aperture.layer({ ...config, server: { port } }), scope))
-      await expectGateway(origin)
-    } finally {
-      await Effect.runPromise(Scope.close(scope, Exit.void))
-    }
-    expect(await refused(origin)).toBe(true)
-  })
+  it.live("serves on a Node server of its own at config.server.port", () =>
+    Effect.gen(function*() {
+      const port = yield* Effect.promise(freePort)
+      const origin = `http://127.0.0.1:${port}`
+      yield* Effect.scoped(Effect.gen(function*() {
+        yield* Layer.build(Aperture.layer({ ...config, server: { port } }))
+        yield* Effect.promise(() => expectGateway(origin))
+      }))
+      expect(yield* Effect.promise(() => refused(origin))).toBe(true)
+    }))
 
-  it("serves on the HttpServer the host provides", async () => {
-    const host = NodeHttpServer.layer(createServer, { port: 0, host: "127.0.0.1" })
-    const gateway = await build(Aperture.layer(config).pipe(Layer.provideMerge(host)))
-    try {
-      await expectGateway(gateway.origin)
-    } finally {
-      await gateway.close()
-    }
-    expect(await refused(gateway.origin)).toBe(true)
-  })
+  it.live("serves on the HttpServer the host provides", () =>
+    Effect.gen(function*() {
+      const host = NodeHttpServer.layer(createServer, { port: 0, host: "127.0.0.1" })
+      const origin = yield* Effect.scoped(Effect.gen(function*() {
+        const origin = yield* serve(Aperture.layer(config).pipe(Layer.provideMerge(host)))
+        yield* Effect.promise(() => expectGateway(origin))
+        return origin
+      }))
+      expect(yield* Effect.promise(() => refused(origin))).toBe(true)
+    }))
 
-  it("adds its routes to the host's HttpLayerRouter, next to the host's own", async () => {
-    const hostRoutes = HttpLayerRouter.add("GET", "/hello", HttpServerResponse.text("hello from the host"))
-    const app = HttpLayerRouter.serve(Layer.mergeAll(hostRoutes, Aperture.layer(config)), { disableLogger: true }).pipe(
-      Layer.provideMerge(NodeHttpServer.layer(createServer, { port: 0, host: "127.0.0.1" }))
-    )
-    const gateway = await build(app)
-    try {
-      expect(await (await fetch(`${gateway.origin}/hello`)).text()).toBe("hello from the host")
-      await expectGateway(gateway.origin)
-    } finally {
-      await gateway.close()
-    }
-  })
+  it.scopedLive("adds its routes to the host's HttpLayerRouter, next to the host's own", () =>
+    Effect.gen(function*() {
+      const hostRoutes = HttpLayerRouter.add("GET", "/hello", HttpServerResponse.text("hello from the host"))
+      const app = HttpLayerRouter.serve(Layer.mergeAll(hostRoutes, Aperture.layer(config)), { disableLogger: true }).pipe(
+        Layer.provideMerge(NodeHttpServer.layer(createServer, { port: 0, host: "127.0.0.1" }))
+      )
+      const origin = yield* serve(app)
+      expect(yield* Effect.promise(async () => (await fetch(`${origin}/hello`)).text())).toBe("hello from the host")
+      yield* Effect.promise(() => expectGateway(origin))
+    }))
 })
 
 describe("Aperture.start", () => {

@@ -1,52 +1,62 @@
 import { createServer, type IncomingMessage, type Server } from "node:http"
-import { connect } from "node:net"
+import { type AddressInfo, connect } from "node:net"
 import type * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as Effect from "effect/Effect"
-import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { describe, expect, it } from "@effect/vitest"
 import { readBody, sendResponse } from "./nodeBridge.js"
 
-// Each request's body is read by readBody on a real Node server; the outcome is the answer.
-let server: Server
-let port: number
-
-beforeAll(async () => {
-  server = createServer((req: IncomingMessage, res) => {
-    const request = { source: req } as unknown as HttpServerRequest.HttpServerRequest
-    Effect.runPromise(Effect.either(readBody(request, 16, "300 millis"))).then((read) => {
-      res.end(read._tag === "Right" ? `body:${read.right}` : read.left._tag)
+/**
+ * A real Node server whose every request's body is read by readBody (limit 16 bytes, 300 ms);
+ * the outcome is the answer. Closed when the test's scope closes. Returns its port.
+ */
+const readBodyServer = Effect.acquireRelease(
+  Effect.promise(async () => {
+    const server = createServer((req: IncomingMessage, res) => {
+      const request = { source: req } as unknown as HttpServerRequest.HttpServerRequest
+      Effect.runPromise(Effect.either(readBody(request, 16, "300 millis"))).then((read) => {
+        res.end(read._tag === "Right" ? `body:${read.right}` : read.left._tag)
+      })
     })
-  })
-  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r))
-  port = (server.address() as { port: number }).port
-})
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r))
+    return server
+  }),
+  (server) => Effect.promise(() => new Promise<void>((r) => server.close(() => r())))
+).pipe(Effect.map((server) => (server.address() as AddressInfo).port))
 
-afterAll(() => new Promise<void>((r) => server.close(() => r())))
+/** Sends a request to `port` whose body is `sent`, announcing `length` bytes; returns the answer's body. */
+const exchange = (port: number, length: number, sent: string) =>
+  Effect.promise(() =>
+    new Promise<string>((resolve, reject) => {
+      const socket = connect(port, "127.0.0.1")
+      let answer = ""
+      socket.on("data", (d) => (answer += d))
+      socket.on("error", reject)
+      socket.on("close", () => resolve(answer.split("\r\n\r\n").slice(1).join("")))
+      socket.write(`POST / HTTP/1.1\r\nHost: x\r\nContent-Length: ${length}\r\nConnection: close\r\n\r\n${sent}`)
+    })
+  )
 
-/** Sends a request whose body is `sent`, announcing `length` bytes, and returns the answer's body. */
-const exchange = (length: number, sent: string) =>
-  new Promise<string>((resolve, reject) => {
-    const socket = connect(port, "127.0.0.1")
-    let answer = ""
-    socket.on("data", (d) => (answer += d))
-    socket.on("error", reject)
-    socket.on("close", () => resolve(answer.split("\r\n\r\n").slice(1).join("")))
-    socket.write(`POST / HTTP/1.1\r\nHost: x\r\nContent-Length: ${length}\r\nConnection: close\r\n\r\n${sent}`)
-  })
-
+// Real sockets and readBody's real timeout: the live clock, not the TestClock.
 describe("readBody", () => {
-  it("reads a whole body", async () => {
-    expect(await exchange(5, "hello")).toBe("body:hello")
-  })
+  it.scopedLive("reads a whole body", () =>
+    Effect.gen(function*() {
+      const port = yield* readBodyServer
+      expect(yield* exchange(port, 5, "hello")).toBe("body:hello")
+    }))
 
-  it("refuses a body larger than the limit", async () => {
-    expect(await exchange(20, "x".repeat(20))).toBe("BodyTooLarge")
-  })
+  it.scopedLive("refuses a body larger than the limit", () =>
+    Effect.gen(function*() {
+      const port = yield* readBodyServer
+      expect(yield* exchange(port, 20, "x".repeat(20))).toBe("BodyTooLarge")
+    }))
 
-  it("gives up on a body the client stops sending", async () => {
-    const started = Date.now()
-    expect(await exchange(10, "abc")).toBe("BodyTimedOut")
-    expect(Date.now() - started).toBeGreaterThanOrEqual(250)
-  })
+  it.scopedLive("gives up on a body the client stops sending", () =>
+    Effect.gen(function*() {
+      const port = yield* readBodyServer
+      const started = Date.now()
+      expect(yield* exchange(port, 10, "abc")).toBe("BodyTimedOut")
+      expect(Date.now() - started).toBeGreaterThanOrEqual(250)
+    }))
 })
 
 describe("sendResponse (event streams)", () => {
