@@ -11,8 +11,8 @@ import * as Predicate from "effect/Predicate"
 import * as Schema from "effect/Schema"
 import type { AuthPlugin } from "../plugin/AuthPlugin.js"
 import { ConfigInvalid, decodeConfig } from "./decode.js"
-import type { ConnectorInput, GrantInput, UserConfig } from "./dsl.js"
-import type { BuiltInPlugins, JsonAuthForm } from "./jsonAuth.js"
+import { type ConnectorInput, type GrantInput, redis, type UserConfig } from "./dsl.js"
+import { type BuiltInPlugins, type JsonAuthForm, JsonSecret, toSecret } from "./jsonAuth.js"
 import { type ApertureConfig, type ConfigIssue, markDecoded } from "./model.js"
 
 /** The grant capability key the original uses for connector grants. */
@@ -59,13 +59,22 @@ const JsonGrant = Schema.Struct({
   srcPosture: opt(Schema.Unknown)
 })
 
+/** `"cluster": { "redis": { "url", "key_prefix"? } }`: the DSL's `redis({ url, keyPrefix })`. */
+const JsonCluster = Schema.Struct({
+  redis: Schema.Struct({ url: JsonSecret, key_prefix: opt(Schema.String) })
+})
+
 const JsonConfig = Schema.Struct(
   {
     connectors: opt(Schema.Struct({ servers: opt(Schema.Record({ key: Schema.String, value: Schema.Unknown })) })),
     grants: opt(Schema.Array(Schema.Unknown)),
-    // Aperture extensions: where to listen, and the audit log (same shape as in the TS config).
+    // Aperture extensions: where to listen, the audit log, and shared state for several
+    // replicas (same meaning as in the TS config). Cluster and key are decoded below, so a
+    // mistake there is reported together with every other one.
     server: opt(Schema.Unknown),
     audit: opt(Schema.Unknown),
+    cluster: opt(Schema.Unknown),
+    secret_key: opt(Schema.Unknown),
     ...Object.fromEntries(IGNORED_SECTIONS.map((k) => [k, opt(Schema.Unknown)])) as Record<
       typeof IGNORED_SECTIONS[number],
       Schema.optionalWith<typeof Schema.Unknown, { exact: true }>
@@ -84,6 +93,19 @@ const issuesOf = (error: ParseResult.ParseError, prefix: ReadonlyArray<PropertyK
       ? "is required"
       : i.message
   }))
+
+/**
+ * A malformed secret reports each union member's mismatch (`Expected string`, `secret_key.env:
+ * is required`, …); one line saying what a secret may be reads better.
+ */
+const oneSecretIssue = (issues: ReadonlyArray<ConfigIssue>, path: string): Array<ConfigIssue> => {
+  const inSecret = (i: ConfigIssue) => i.path === path || i.path.startsWith(`${path}.`)
+  if (issues.some((i) => i.path === path && i.message === "is required")) return [...issues]
+  const others = issues.filter((i) => !inSecret(i))
+  return others.length === issues.length
+    ? others
+    : [...others, { path, message: "expected a non-empty string or { \"env\": \"NAME\" }" }]
+}
 
 const decodeAt = <A, I>(schema: Schema.Schema<A, I>, input: unknown, prefix: ReadonlyArray<PropertyKey>) =>
   Either.mapLeft(Schema.decodeUnknownEither(schema, parseOptions)(input), (e) => issuesOf(e, prefix))
@@ -233,6 +255,26 @@ export const decodeApertureJson = (
         }
     }
 
+    // The DSL decodes what converts (URL scheme, the key's length, secret_key required with
+    // cluster); its paths are renamed to the JSON's by `relocate` below.
+    let cluster: UserConfig["cluster"]
+    if (json.cluster !== undefined) {
+      const decoded = Predicate.isRecord(json.cluster)
+        ? decodeAt(JsonCluster, json.cluster, ["cluster"])
+        : Either.left([{ path: "cluster", message: "expected { \"redis\": { \"url\": … } }" }])
+      if (Either.isLeft(decoded)) issues.push(...oneSecretIssue(decoded.left, "cluster.redis.url"))
+      else {
+        const { key_prefix, url } = decoded.right.redis
+        cluster = redis({ url: toSecret(url), ...(key_prefix !== undefined && { keyPrefix: key_prefix }) })
+      }
+    }
+    let secretKey: UserConfig["secretKey"]
+    if (json.secret_key !== undefined) {
+      const decoded = decodeAt(JsonSecret, json.secret_key, ["secret_key"])
+      if (Either.isLeft(decoded)) issues.push(...oneSecretIssue(decoded.left, "secret_key"))
+      else secretKey = toSecret(decoded.right)
+    }
+
     // Each pattern's JSON path, to report pattern errors where the user wrote them.
     const grants: Array<GrantInput> = []
     const patternPaths: Array<Array<string>> = []
@@ -278,7 +320,9 @@ export const decodeApertureJson = (
       connectors,
       grants,
       ...(json.server !== undefined && { server: json.server as UserConfig["server"] & object }),
-      ...(json.audit !== undefined && { audit: json.audit as UserConfig["audit"] & object })
+      ...(json.audit !== undefined && { audit: json.audit as UserConfig["audit"] & object }),
+      ...(cluster !== undefined && { cluster }),
+      ...(secretKey !== undefined && { secretKey })
     }
     const relocate = (issue: ConfigIssue): ConfigIssue => {
       const grant = /^grants\.(\d+)\.connectors\.(\d+)(.*)$/.exec(issue.path)
@@ -286,13 +330,22 @@ export const decodeApertureJson = (
         const where = patternPaths[Number(grant[1])]?.[Number(grant[2])]
         if (where !== undefined) return { ...issue, path: where + grant[3] }
       }
+      if (issue.path === "secretKey") {
+        return { path: "secret_key", message: issue.message.replace("set secretKey: env(\"APERTURE_SECRET_KEY\")", "set \"secret_key\": { \"env\": \"APERTURE_SECRET_KEY\" }") }
+      }
+      const redisField = /^cluster\.(url|keyPrefix)$/.exec(issue.path)
+      if (redisField) return { ...issue, path: `cluster.redis.${redisField[1] === "keyPrefix" ? "key_prefix" : "url"}` }
       const auth = /^connectors\.([^.]+)\.auth\.([^.]+)(.*)$/.exec(issue.path)
       if (auth) return { ...issue, path: `connectors.servers.${auth[1]}.auth.${jsonAuth.jsonNames[auth[2]!] ?? auth[2]}${auth[3]}` }
       return { ...issue, path: issue.path.replace(/^connectors\./, "connectors.servers.") }
     }
     // Decode what converted cleanly too, so one run reports every problem.
     const decoded = yield* decodeConfig(config, { source, plugins }).pipe(Effect.either)
-    if (Either.isLeft(decoded)) issues.push(...decoded.left.issues.map(relocate))
+    if (Either.isLeft(decoded)) {
+      // A secret_key already reported as malformed is not also "required with cluster".
+      const reported = json.secret_key !== undefined && secretKey === undefined
+      issues.push(...decoded.left.issues.filter((i) => !(reported && i.path === "secretKey")).map(relocate))
+    }
     if (issues.length > 0 || Either.isLeft(decoded)) return yield* new ConfigInvalid({ source, issues })
     return markDecoded({ ...decoded.right, warnings: [...warnings, ...decoded.right.warnings.map(relocate)] })
   })

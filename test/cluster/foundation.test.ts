@@ -7,11 +7,13 @@
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
+import * as ConfigProvider from "effect/ConfigProvider"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
+import * as Redacted from "effect/Redacted"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import type { RunningGateway } from "../../src/Aperture.js"
-import { decodeConfig } from "../../src/Aperture.js"
+import { decodeApertureJson, decodeConfig } from "../../src/Aperture.js"
 import { grant, mcp, redis } from "../../src/config/dsl.js"
 import { env } from "../../src/config/secret.js"
 import { startV2Upstream, type V2Upstream } from "../fixtures/v2Upstream.js"
@@ -105,6 +107,91 @@ describe("cluster config", () => {
   })
 })
 
+const withEnv = (vars: Record<string, string>) => Effect.withConfigProvider(ConfigProvider.fromMap(new Map(Object.entries(vars))))
+
+const jsonIssuesOf = async (value: unknown, vars: Record<string, string> = {}) => {
+  const decoded = await Effect.runPromise(Effect.either(decodeApertureJson(value, "aperture.json").pipe(withEnv(vars))))
+  if (Either.isRight(decoded)) throw new Error("expected the JSON config to be invalid")
+  return decoded.left.issues
+}
+
+describe("cluster in the original's JSON shape", () => {
+  it("decodes to the same cluster and key as redis({ url, keyPrefix }) and secretKey, secrets from { env }", async () => {
+    const url = `redis://:${PASSWORD}@10.0.0.7:6391/3`
+    const vars = { REDIS_URL: url, APERTURE_SECRET_KEY: SECRET_KEY }
+    const fromJson = await Effect.runPromise(decodeApertureJson({
+      cluster: { redis: { url: { env: "REDIS_URL" }, key_prefix: "team-a:" } },
+      secret_key: { env: "APERTURE_SECRET_KEY" }
+    }, "aperture.json").pipe(withEnv(vars)))
+    const fromDsl = await Effect.runPromise(decodeConfig({
+      cluster: redis({ url: env("REDIS_URL"), keyPrefix: "team-a:" }),
+      secretKey: env("APERTURE_SECRET_KEY")
+    }).pipe(withEnv(vars)))
+    const plainly = (config: typeof fromJson) => ({
+      cluster: config.cluster && { ...config.cluster, url: Redacted.value(config.cluster.url) },
+      secretKey: config.secretKey && Redacted.value(config.secretKey)
+    })
+    expect(plainly(fromJson)).toEqual(plainly(fromDsl))
+    expect(plainly(fromJson)).toEqual({
+      cluster: { kind: "redis", url, host: "10.0.0.7", port: 6391, keyPrefix: "team-a:" },
+      secretKey: SECRET_KEY
+    })
+    // Inline strings, and the default key prefix.
+    const inline = await Effect.runPromise(decodeApertureJson({
+      cluster: { redis: { url: "rediss://cache.internal" } },
+      secret_key: SECRET_KEY
+    }, "aperture.json"))
+    expect(inline.cluster).toMatchObject({ kind: "redis", host: "cache.internal", port: 6379, keyPrefix: "aperture:" })
+    expect(inline.warnings).toEqual([])
+  })
+
+  it("reports the DSL's errors at the JSON's field names", async () => {
+    expect(await jsonIssuesOf({ cluster: { redis: { url: "redis://127.0.0.1" } } })).toEqual([{
+      path: "secret_key",
+      message: "required with cluster: shared tokens are kept in Redis encrypted; set \"secret_key\": { \"env\": \"APERTURE_SECRET_KEY\" }"
+    }])
+    expect(await jsonIssuesOf({ cluster: { redis: { url: "redis://127.0.0.1" } }, secret_key: "short" })).toEqual([{
+      path: "secret_key",
+      message: "must be at least 32 characters (e.g. openssl rand -base64 32)"
+    }])
+    const scheme = await jsonIssuesOf({ cluster: { redis: { url: `http://u:${PASSWORD}@127.0.0.1` } }, secret_key: SECRET_KEY })
+    expect(scheme).toEqual([{ path: "cluster.redis.url", message: "unsupported scheme \"http\"; expected redis or rediss" }])
+    expect(JSON.stringify(scheme)).not.toContain(PASSWORD)
+    expect(await jsonIssuesOf({ cluster: { redis: { url: { env: "REDIS_URL" } } }, secret_key: { env: "APERTURE_SECRET_KEY" } }))
+      .toEqual([
+        { path: "cluster.redis.url", message: "environment variable REDIS_URL is not set" },
+        { path: "secret_key", message: "environment variable APERTURE_SECRET_KEY is not set" }
+      ])
+  })
+
+  it("rejects unknown and malformed fields with their JSON paths, beside every other problem", async () => {
+    expect(await jsonIssuesOf({
+      cluster: { redis: { url: "redis://h", keyPrefix: "x:" }, sentinel: true },
+      secret_key: SECRET_KEY,
+      grants: [{ src: "alice" }]
+    })).toEqual([
+      { path: "cluster.sentinel", message: "unexpected field" },
+      { path: "cluster.redis.keyPrefix", message: "unexpected field" },
+      { path: "grants.0.src", message: expect.any(String) }
+    ])
+    expect(await jsonIssuesOf({ cluster: { redis: { key_prefix: 7 } }, secret_key: SECRET_KEY })).toEqual([
+      { path: "cluster.redis.url", message: "is required" },
+      { path: "cluster.redis.key_prefix", message: "Expected string, actual 7" }
+    ])
+    expect(await jsonIssuesOf({ cluster: "redis://h", secret_key: SECRET_KEY })).toEqual([
+      { path: "cluster", message: "expected { \"redis\": { \"url\": … } }" }
+    ])
+    expect(await jsonIssuesOf({ cluster: { redis: { url: "redis://h" } }, secret_key: { file: "key" } })).toEqual([
+      { path: "secret_key", message: "expected a non-empty string or { \"env\": \"NAME\" }" }
+    ])
+    expect(await jsonIssuesOf({ cluster: { redis: { url: { env: "" } } }, secret_key: SECRET_KEY })).toEqual([
+      { path: "cluster.redis.url", message: "expected a non-empty string or { \"env\": \"NAME\" }" }
+    ])
+    expect(await jsonIssuesOf({ cluster: {}, secret_key: SECRET_KEY })).toEqual([{ path: "cluster.redis", message: "is required" }])
+    expect(await jsonIssuesOf({ secretKey: SECRET_KEY })).toEqual([{ path: "secretKey", message: "unexpected field" }])
+  })
+})
+
 describe("aperture CLI with cluster", () => {
   it("check prints the Redis host, port and key prefix, never the password", async () => {
     const config = configFile("cluster.config.ts", `redis({ url: env("REDIS_URL"), keyPrefix: "team-a:" })`)
@@ -118,6 +205,30 @@ describe("aperture CLI with cluster", () => {
     expect(code).toBe(0)
     const plain = await run(["check", "--config", join(repoRoot, "aperture.config.ts")])
     expect(plain.output).toContain("cluster: none (one process, in-memory state)")
+  })
+
+  it("check on the original's JSON with cluster prints the same line, never the password or key", async () => {
+    const config = join(dir, "aperture.json")
+    writeFileSync(config, `{
+      // JSONC, as the original's file may be
+      "cluster": { "redis": { "url": { "env": "REDIS_URL" }, "key_prefix": "team-b:" } },
+      "secret_key": { "env": "APERTURE_SECRET_KEY" },
+    }`)
+    const { code, output } = await run(["check", "--config", config], {
+      REDIS_URL: `rediss://default:${PASSWORD}@10.1.2.3:6380/0`,
+      APERTURE_SECRET_KEY: SECRET_KEY
+    })
+    expect(output).toContain("cluster: redis 10.1.2.3:6380 (key prefix team-b:)")
+    expect(output).not.toContain(PASSWORD)
+    expect(output).not.toContain(SECRET_KEY)
+    expect(code).toBe(0)
+    const bad = join(dir, "bad.json")
+    writeFileSync(bad, JSON.stringify({ cluster: { redis: { url: `http://u:${PASSWORD}@h` } } }))
+    const refused = await run(["check", "--config", bad])
+    expect(refused.code).not.toBe(0)
+    expect(refused.output).toContain("cluster.redis.url: unsupported scheme \"http\"; expected redis or rediss")
+    expect(refused.output).toContain("secret_key: required with cluster")
+    expect(refused.output).not.toContain(PASSWORD)
   })
 
   it("start exits 1 within seconds with a clear message when Redis is unreachable", async () => {
