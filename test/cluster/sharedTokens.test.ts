@@ -4,8 +4,6 @@
  * sees about one request per expiry, not three. Redis holds only ciphertext; a replica with
  * another secretKey still serves (it fetches its own); Redis away → calls still succeed.
  */
-import { createServer, type IncomingMessage, type Server } from "node:http"
-import type { AddressInfo } from "node:net"
 import { HttpServer } from "@effect/platform"
 import { Effect, Exit, Layer, Logger, LogLevel, Runtime, Scope } from "effect"
 import { createClient } from "redis"
@@ -15,6 +13,7 @@ import { Aperture } from "../../src/Aperture.js"
 import { grant, mcp, redis } from "../../src/config/dsl.js"
 import { connectorsOf, connectV2, eventually } from "../helpers/gateway.js"
 import { startRedis, type TestRedis } from "../helpers/redis.js"
+import { type CountingTokenFront, startCountingTokenFront } from "../fixtures/countingTokenFront.js"
 import { type OAuthServer, startOAuthServer } from "../fixtures/oauthServer.js"
 import { type ProtectedUpstream, startProtectedUpstream } from "../fixtures/protectedUpstream.js"
 
@@ -27,8 +26,7 @@ const SECRET = "the cluster's secret key, 32 characters or more"
 let redisServer: TestRedis
 let as: OAuthServer
 let upstream: ProtectedUpstream
-let tokenFront: Server
-let tokenRequests = 0
+let tokenFront: CountingTokenFront
 /** Like the cluster's own client: commands fail at once while Redis is away, and it reconnects quickly. */
 const newRedisClient = (url: string) =>
   createClient({ url, disableOfflineQueue: true, socket: { reconnectStrategy: (retries: number) => Math.min(50 * 2 ** retries, 300) } })
@@ -41,13 +39,6 @@ interface Gateway {
   readonly logs: Array<string>
   readonly close: () => Promise<void>
 }
-
-const readBody = (req: IncomingMessage) =>
-  new Promise<string>((resolve) => {
-    const chunks: Array<Buffer> = []
-    req.on("data", (chunk: Buffer) => chunks.push(chunk))
-    req.on("end", () => resolve(Buffer.concat(chunks).toString("utf8")))
-  })
 
 const redisClient = async () => {
   const client = newRedisClient(redisServer.url)
@@ -67,7 +58,7 @@ const startReplica = async (secretKey: string = SECRET): Promise<Gateway> => {
       api: mcp({
         url: upstream.url,
         auth: clientCredentials({
-          tokenUrl: `${frontUrl()}/token`,
+          tokenUrl: tokenFront.tokenUrl,
           clientId: as.clients.basic.id,
           clientSecret: as.clients.basic.secret,
           resource: upstream.url
@@ -90,8 +81,6 @@ const startReplica = async (secretKey: string = SECRET): Promise<Gateway> => {
   await eventually(async () => (await connectorsOf(gateway as never)).connectors.every((c) => c.status === "ready"), 15_000, "ready")
   return gateway
 }
-
-const frontUrl = () => `http://127.0.0.1:${(tokenFront.address() as AddressInfo).port}`
 
 /** Calls through every replica in turn for `ms`; every call must succeed. */
 const callFor = async (replicas: ReadonlyArray<Gateway>, ms: number) => {
@@ -130,29 +119,14 @@ beforeAll(async () => {
   redisServer = await startRedis()
   as = await startOAuthServer({ ttlSeconds: TOKEN_TTL_SECONDS })
   upstream = await startProtectedUpstream({ kind: "oauth", issuer: as.issuer, jwksUrl: as.jwksUrl })
-  tokenFront = createServer(async (req, res) => {
-    tokenRequests++
-    const body = await readBody(req)
-    const answer = await fetch(as.tokenUrl, {
-      method: "POST",
-      headers: Object.fromEntries(
-        Object.entries(req.headers).filter(([name]) => ["authorization", "content-type", "accept"].includes(name))
-      ) as Record<string, string>,
-      body
-    })
-    const text = await answer.text()
-    res.writeHead(answer.status, { "content-type": answer.headers.get("content-type") ?? "application/json" })
-    res.end(text)
-  })
-  await new Promise<void>((resolve) => tokenFront.listen(0, "127.0.0.1", resolve))
+  tokenFront = await startCountingTokenFront(as.tokenUrl)
   for (let i = 0; i < 3; i++) await startReplica()
 }, 60_000)
 
 afterAll(async () => {
   for (const gateway of gateways) await gateway.close().catch(() => {})
   for (const client of clients) client.destroy()
-  tokenFront?.closeAllConnections()
-  await new Promise<void>((resolve) => (tokenFront === undefined ? resolve() : tokenFront.close(() => resolve())))
+  await tokenFront?.close()
   await upstream?.close()
   await as?.close()
   await redisServer?.stop()
@@ -161,11 +135,11 @@ afterAll(async () => {
 describe("a clientCredentials token shared by three replicas", () => {
   it("is fetched about once per expiry for the cluster, and every call succeeds", async () => {
     const replicas = gateways.slice(0, 3)
-    const before = tokenRequests
+    const before = tokenFront.requests()
     const started = Date.now()
     const calls = await callFor(replicas, 3 * TOKEN_TTL_SECONDS * 1000 + 500)
     const expiries = Math.ceil((Date.now() - started) / REFRESH_MS)
-    const requests = tokenRequests - before
+    const requests = tokenFront.requests() - before
     expect(calls).toBeGreaterThan(30)
     expect(requests).toBeGreaterThanOrEqual(expiries - 1)
     expect(requests).toBeLessThanOrEqual(expiries + 1)
@@ -206,11 +180,11 @@ describe("a clientCredentials token shared by three replicas", () => {
     }, 15_000, "every replica's Redis client reconnected")
     // One expiry to settle, then count.
     await callFor(replicas, REFRESH_MS)
-    const before = tokenRequests
+    const before = tokenFront.requests()
     const started = Date.now()
     await callFor(replicas, 2 * TOKEN_TTL_SECONDS * 1000)
     const expiries = Math.ceil((Date.now() - started) / REFRESH_MS)
-    const requests = tokenRequests - before
+    const requests = tokenFront.requests() - before
     expect(requests).toBeLessThanOrEqual(expiries + 1)
     expect(requests).toBeLessThan(3 * expiries)
     expect((await storedValues()).some((v) => v.startsWith(`${PREFIX}token:api:`))).toBe(true)
