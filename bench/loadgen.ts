@@ -92,34 +92,54 @@ const call = async (url: string, dispatcher: Agent, headers: Record<string, stri
   return response.statusCode === 200 && text.includes("\"result\"")
 }
 
-/** `concurrency` workers, each in its own session, call back to back for `seconds`. */
-export const closedLoop = async (options: CallOptions & { readonly concurrency: number; readonly seconds: number }): Promise<LoadResult> => {
-  const dispatcher = new Agent({ connections: options.concurrency, pipelining: 1, keepAliveTimeout: 30_000 })
-  const sessions = await Promise.all(Array.from({ length: options.concurrency }, () => openSession(options.url, dispatcher)))
-  const body = callBody(options)
+/**
+ * `workers` loops, each running `attempt` back to back for `seconds` (an attempt answers whether it
+ * succeeded; one that throws is an error too), timed inside `window` when given: the closed loop
+ * every closed-loop scenario runs.
+ */
+export const timedWorkers = async (
+  workers: number,
+  seconds: number,
+  attempt: (worker: number) => Promise<boolean>,
+  window?: CallOptions["window"]
+): Promise<LoadResult> => {
   const latencies: Array<number> = []
   let errors = 0
-  let id = 1
-  const deadline = performance.now() + options.seconds * 1000
-  const worker = async (headers: Record<string, string>) => {
+  const deadline = performance.now() + seconds * 1000
+  const worker = async (index: number) => {
     while (performance.now() < deadline) {
       const started = performance.now()
       try {
-        if (await call(options.url, dispatcher, headers, body(id++))) latencies.push(performance.now() - started)
+        if (await attempt(index)) latencies.push(performance.now() - started)
         else errors++
       } catch {
         errors++
       }
     }
   }
-  options.window?.start()
+  window?.start()
   const started = performance.now()
-  await Promise.all(sessions.map(worker))
-  const seconds = (performance.now() - started) / 1000
-  options.window?.end()
+  await Promise.all(Array.from({ length: workers }, (_, index) => worker(index)))
+  const elapsed = (performance.now() - started) / 1000
+  window?.end()
+  return { requests: latencies.length, errors, seconds: elapsed, latenciesMs: Float64Array.from(latencies).sort() }
+}
+
+/** `concurrency` workers, each in its own session, call back to back for `seconds`. */
+export const closedLoop = async (options: CallOptions & { readonly concurrency: number; readonly seconds: number }): Promise<LoadResult> => {
+  const dispatcher = new Agent({ connections: options.concurrency, pipelining: 1, keepAliveTimeout: 30_000 })
+  const sessions = await Promise.all(Array.from({ length: options.concurrency }, () => openSession(options.url, dispatcher)))
+  const body = callBody(options)
+  let id = 1
+  const result = await timedWorkers(
+    options.concurrency,
+    options.seconds,
+    (worker) => call(options.url, dispatcher, sessions[worker]!, body(id++)),
+    options.window
+  )
   await closeSessions(options.url, dispatcher, sessions)
   await dispatcher.close()
-  return { requests: latencies.length, errors, seconds, latenciesMs: Float64Array.from(latencies).sort() }
+  return result
 }
 
 /**
@@ -130,27 +150,13 @@ export const httpClosedLoop = async (
   options: { readonly url: string; readonly concurrency: number; readonly seconds: number; readonly expectedBytes: number }
 ): Promise<LoadResult> => {
   const dispatcher = new Agent({ connections: options.concurrency, pipelining: 1, keepAliveTimeout: 30_000 })
-  const latencies: Array<number> = []
-  let errors = 0
-  const deadline = performance.now() + options.seconds * 1000
-  const worker = async () => {
-    while (performance.now() < deadline) {
-      const started = performance.now()
-      try {
-        const response = await request(options.url, { method: "GET", dispatcher })
-        const body = await response.body.arrayBuffer()
-        if (response.statusCode === 200 && body.byteLength === options.expectedBytes) latencies.push(performance.now() - started)
-        else errors++
-      } catch {
-        errors++
-      }
-    }
-  }
-  const started = performance.now()
-  await Promise.all(Array.from({ length: options.concurrency }, worker))
-  const seconds = (performance.now() - started) / 1000
+  const result = await timedWorkers(options.concurrency, options.seconds, async () => {
+    const response = await request(options.url, { method: "GET", dispatcher })
+    const body = await response.body.arrayBuffer()
+    return response.statusCode === 200 && body.byteLength === options.expectedBytes
+  })
   await dispatcher.close()
-  return { requests: latencies.length, errors, seconds, latenciesMs: Float64Array.from(latencies).sort() }
+  return result
 }
 
 /**

@@ -24,7 +24,8 @@ import {
   openLoop,
   openSession,
   percentile,
-  sessionChurn
+  sessionChurn,
+  timedWorkers
 } from "./loadgen.js"
 import { nowUs, summarizeProfile, type Window } from "./cpuProfile.js"
 import {
@@ -628,28 +629,14 @@ const call2026 = (tool: string, message: string) => {
 const closedLoop2026 = async (options: { readonly url: string; readonly tool: string; readonly concurrency: number; readonly seconds: number }): Promise<LoadResult> => {
   const dispatcher = new Agent({ connections: options.concurrency, pipelining: 1, keepAliveTimeout: 30_000 })
   const { headers, body } = call2026(options.tool, "x".repeat(100))
-  const latencies: Array<number> = []
-  let errors = 0
   let id = 1
-  const deadline = performance.now() + options.seconds * 1000
-  const worker = async () => {
-    while (performance.now() < deadline) {
-      const started = performance.now()
-      try {
-        const response = await request(options.url, { method: "POST", dispatcher, headers, body: body(id++) })
-        const text = await response.body.text()
-        if (response.statusCode === 200 && text.includes("\"result\"")) latencies.push(performance.now() - started)
-        else errors++
-      } catch {
-        errors++
-      }
-    }
-  }
-  const started = performance.now()
-  await Promise.all(Array.from({ length: options.concurrency }, worker))
-  const seconds = (performance.now() - started) / 1000
+  const result = await timedWorkers(options.concurrency, options.seconds, async () => {
+    const response = await request(options.url, { method: "POST", dispatcher, headers, body: body(id++) })
+    const text = await response.body.text()
+    return response.statusCode === 200 && text.includes("\"result\"")
+  })
   await dispatcher.close()
-  return { requests: latencies.length, errors, seconds, latenciesMs: Float64Array.from(latencies).sort() }
+  return result
 }
 
 /**
