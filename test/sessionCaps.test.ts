@@ -7,7 +7,7 @@ import type { RunningGateway } from "../src/Aperture.js"
 import { grant } from "../src/index.js"
 import { DEFAULT_SESSIONS_PER_CALLER as MAX_SESSIONS_PER_CALLER } from "../src/config/decode.js"
 import { SESSION_CAP_RETRY_AFTER_SECONDS } from "../src/endpoint/era2025/Sessions2025.js"
-import { SESSION_HEADERS, startGateway } from "./helpers/gateway.js"
+import { rawInitialize, SESSION_HEADERS, startGateway } from "./helpers/gateway.js"
 import { testUsers } from "./helpers/testUsers.js"
 
 let gateway: RunningGateway
@@ -26,16 +26,7 @@ afterAll(async () => {
 
 /** A raw 2025-11-25 initialize as `user`; the body is read, so the socket is free again. */
 const initialize = async (user: string, url = gateway.url) => {
-  const response = await fetch(url, {
-    method: "POST",
-    headers: { ...SESSION_HEADERS, "x-test-user": user },
-    body: JSON.stringify({
-      jsonrpc: "2.0",
-      id: 0,
-      method: "initialize",
-      params: { protocolVersion: "2025-11-25", capabilities: {}, clientInfo: { name: "raw", version: "1" } }
-    })
-  })
+  const response = await rawInitialize(url, { headers: { "x-test-user": user } })
   return { status: response.status, headers: response.headers, body: await response.text() }
 }
 

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import type { RunningGateway } from "../src/Aperture.js"
 import { grant } from "../src/index.js"
 import { type ApiKeyGateway, startApiKeyGateway } from "./fixtures/apiKeyGateway.js"
-import { eventually, SESSION_HEADERS } from "./helpers/gateway.js"
+import { eventually, rawInitialize, SESSION_HEADERS } from "./helpers/gateway.js"
 
 const ENG_KEY = `eng-${crypto.randomUUID()}`
 const PLAIN_KEY = `plain-${crypto.randomUUID()}`
@@ -34,16 +34,7 @@ afterAll(async () => {
 
 /** Opens a 2025-11-25 session with `key` by raw HTTP; returns the session id. */
 const openSession = async (key: string): Promise<string> => {
-  const response = await fetch(gateway.url, {
-    method: "POST",
-    headers: { ...SESSION_HEADERS, "x-api-key": key },
-    body: JSON.stringify({
-      jsonrpc: "2.0",
-      id: 0,
-      method: "initialize",
-      params: { protocolVersion: "2025-11-25", capabilities: {}, clientInfo: { name: "raw", version: "1" } }
-    })
-  })
+  const response = await rawInitialize(gateway.url, { headers: { "x-api-key": key } })
   await response.text()
   const id = response.headers.get("mcp-session-id")
   if (id === null) throw new Error(`initialize answered ${response.status} without a session id`)

@@ -14,7 +14,7 @@ import { join } from "node:path"
 import { promisify } from "node:util"
 import type { Client } from "@modelcontextprotocol/client"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import { connectV2, eventually, SESSION_HEADERS } from "../helpers/gateway.js"
+import { connectV2, eventually, rawInitialize, SESSION_HEADERS } from "../helpers/gateway.js"
 import { type Haproxy, startHaproxy } from "../helpers/haproxy.js"
 import { freePort, repoRoot, spawnProcess, type Spawned } from "../helpers/processes.js"
 import { startRedis, type TestRedis } from "../helpers/redis.js"
@@ -198,16 +198,7 @@ describe("three replicas behind HAProxy (round-robin, no affinity)", () => {
     // Issue 20: until 2025-era sessions move to Redis, a balancer needs affinity on
     // Mcp-Session-Id for them (docs/deployment.md). When they do, this flips: every request
     // below answers 200, whichever replica it lands on; assert that then.
-    const init = await fetch(mcpUrl(), {
-      method: "POST",
-      headers: SESSION_HEADERS,
-      body: JSON.stringify({
-        jsonrpc: "2.0",
-        id: 0,
-        method: "initialize",
-        params: { protocolVersion: "2025-11-25", capabilities: {}, clientInfo: { name: "v1-through-balancer", version: "1" } }
-      })
-    })
+    const init = await rawInitialize(mcpUrl(), { clientName: "v1-through-balancer" })
     await init.text()
     const sessionId = init.headers.get("mcp-session-id")
     expect(sessionId).not.toBeNull()

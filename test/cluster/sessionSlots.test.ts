@@ -14,7 +14,7 @@ import type { RunningGateway } from "../../src/Aperture.js"
 import { grant, mcp, redis } from "../../src/config/dsl.js"
 import { SESSION_CAP_RETRY_AFTER_SECONDS, SHARED_STATE_RETRY_AFTER_SECONDS } from "../../src/endpoint/era2025/Sessions2025.js"
 import { startV2Upstream, type V2Upstream } from "../fixtures/v2Upstream.js"
-import { eventually, SESSION_HEADERS, startGateway } from "../helpers/gateway.js"
+import { eventually, rawInitialize, SESSION_HEADERS, startGateway } from "../helpers/gateway.js"
 import { startRedis, type TestRedis } from "../helpers/redis.js"
 import { testUsers } from "../helpers/testUsers.js"
 
@@ -55,16 +55,7 @@ afterAll(async () => {
 /** A raw 2025-11-25 initialize as `user` (the body read, so the socket is free again). */
 const initialize = async (gateway: RunningGateway, user: string) => {
   const started = Date.now()
-  const response = await fetch(gateway.url, {
-    method: "POST",
-    headers: { ...SESSION_HEADERS, "x-test-user": user },
-    body: JSON.stringify({
-      jsonrpc: "2.0",
-      id: 0,
-      method: "initialize",
-      params: { protocolVersion: "2025-11-25", capabilities: {}, clientInfo: { name: "raw", version: "1" } }
-    })
-  })
+  const response = await rawInitialize(gateway.url, { headers: { "x-test-user": user } })
   const body = await response.text()
   return { status: response.status, headers: response.headers, body, ms: Date.now() - started, id: response.headers.get("mcp-session-id") }
 }

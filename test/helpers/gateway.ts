@@ -42,18 +42,22 @@ export const SESSION_HEADERS = {
   "mcp-protocol-version": "2025-11-25"
 } as const
 
-/** Opens a 2025-era session by hand (initialize, then initialized); returns the headers to use it. */
-export const openRawSession = async (url: string, clientName: string): Promise<Record<string, string>> => {
-  const response = await fetch(url, {
+/** A raw 2025-11-25 `initialize` POST (its body unread), with `headers` beside the session ones (a caller's key, say). */
+export const rawInitialize = (url: string, options: { readonly headers?: Record<string, string>; readonly clientName?: string } = {}) =>
+  fetch(url, {
     method: "POST",
-    headers: SESSION_HEADERS,
+    headers: { ...SESSION_HEADERS, ...options.headers },
     body: JSON.stringify({
       jsonrpc: "2.0",
       id: 0,
       method: "initialize",
-      params: { protocolVersion: "2025-11-25", capabilities: {}, clientInfo: { name: clientName, version: "1" } }
+      params: { protocolVersion: "2025-11-25", capabilities: {}, clientInfo: { name: options.clientName ?? "raw", version: "1" } }
     })
   })
+
+/** Opens a 2025-era session by hand (initialize, then initialized); returns the headers to use it. */
+export const openRawSession = async (url: string, clientName: string): Promise<Record<string, string>> => {
+  const response = await rawInitialize(url, { clientName })
   await response.text()
   const id = response.headers.get("mcp-session-id")
   if (id === null) throw new Error(`initialize answered ${response.status} without a session id`)
