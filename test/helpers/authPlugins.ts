@@ -15,13 +15,11 @@ export const upstreamRequest = (url = "https://api.example.com/v1/mcp"): Upstrea
   body: "{}"
 })
 
-/** What the plugin's credential adds to one request to `url`. */
-export const authorizationOf = (plugin: AuthPlugin<any, any>, vars: Record<string, string> = {}, url?: string): Promise<Authorization> =>
-  Effect.runPromise(
-    Effect.scoped(
-      Schema.decodeUnknown(AuthPluginSchema)(plugin).pipe(
-        Effect.flatMap((auth) => makeCredential(auth, { connectorId: "x", upstreamUrl: new URL(url ?? "https://api.example.com/v1/mcp") })),
-        Effect.flatMap((credential) => credential.authorize(upstreamRequest(url)))
-      )
-    ).pipe(withEnv(vars))
-  )
+/** What the plugin's credential adds to one request to `url` (an Effect, for `it.effect`). */
+export const authorizationOf = (plugin: AuthPlugin<any, any>, vars: Record<string, string> = {}, url?: string): Effect.Effect<Authorization, unknown> =>
+  Effect.scoped(
+    Schema.decodeUnknown(AuthPluginSchema)(plugin).pipe(
+      Effect.flatMap((auth) => makeCredential(auth, { connectorId: "x", upstreamUrl: new URL(url ?? "https://api.example.com/v1/mcp") })),
+      Effect.flatMap((credential) => credential.authorize(upstreamRequest(url)))
+    )
+  ).pipe(withEnv(vars))
