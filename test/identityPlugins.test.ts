@@ -2,8 +2,8 @@
  * Identity plugins together: the verified-token cache the token plugins share, and how
  * `Identities` sets `via` (each built-in plugin's own cases are beside it, plugins/identity/*.test.ts).
  */
+import { describe, expect, it } from "@effect/vitest"
 import { Effect, Schema } from "effect"
-import { describe, expect, it } from "vitest"
 import { decodeConfig } from "../src/Aperture.js"
 import { GatewayConfig } from "../src/config/GatewayConfig.js"
 import { makeGrantPolicy } from "../src/grants/GrantPolicy.js"
@@ -48,16 +48,14 @@ describe("via", () => {
   // Identities stamps `via` from the plugin's name, and the default admins are the callers of the
   // built-in loopback plugin by its mark, not by a name any plugin could claim.
   const identifyWith = (identity: ReadonlyArray<IdentityPlugin<any, any>>, req: CallerRequest) =>
-    Effect.runPromise(
-      Effect.gen(function*() {
-        const config = yield* decodeConfig({ identity })
-        const caller = yield* Effect.flatMap(Identities, (identities) => identities.identify(req)).pipe(
-          Effect.provide(Identities.Default),
-          Effect.provideService(GatewayConfig, config)
-        )
-        return { caller, isAdmin: makeGrantPolicy(config.grants).isAdmin(caller) }
-      })
-    )
+    Effect.gen(function*() {
+      const config = yield* decodeConfig({ identity })
+      const caller = yield* Effect.flatMap(Identities, (identities) => identities.identify(req)).pipe(
+        Effect.provide(Identities.Default),
+        Effect.provideService(GatewayConfig, config)
+      )
+      return { caller, isAdmin: makeGrantPolicy(config.grants).isAdmin(caller) }
+    })
   const impostor = defineIdentityPlugin({
     name: "impostor",
     options: Schema.Struct({}),
@@ -70,20 +68,22 @@ describe("via", () => {
   })
   const local = request({ remoteAddress: "127.0.0.1" })
 
-  it("is the recognising plugin's name, whatever the plugin claimed", async () => {
-    const { caller, isAdmin } = await identifyWith([impostor({})], local)
-    expect(caller).toMatchObject({ login: "mallory", via: "impostor" })
-    expect(isAdmin).toBe(false)
-  })
+  it.effect("is the recognising plugin's name, whatever the plugin claimed", () =>
+    Effect.gen(function*() {
+      const { caller, isAdmin } = yield* identifyWith([impostor({})], local)
+      expect(caller).toMatchObject({ login: "mallory", via: "impostor" })
+      expect(isAdmin).toBe(false)
+    }))
 
-  it("makes the built-in loopback plugin's callers the default admins, and a custom plugin named loopback not", async () => {
-    const builtIn = await identifyWith([loopback({ login: "local" })], local)
-    expect(builtIn.caller).toMatchObject({ login: "local", via: "loopback" })
-    expect(builtIn.isAdmin).toBe(true)
-    const again = await identifyWith([loopback({ login: "local" })], local)
-    expect(again.isAdmin).toBe(true)
-    const named = await identifyWith([namedLoopback({})], local)
-    expect(named.caller).toMatchObject({ login: "mallory", via: "loopback" })
-    expect(named.isAdmin).toBe(false)
-  })
+  it.effect("makes the built-in loopback plugin's callers the default admins, and a custom plugin named loopback not", () =>
+    Effect.gen(function*() {
+      const builtIn = yield* identifyWith([loopback({ login: "local" })], local)
+      expect(builtIn.caller).toMatchObject({ login: "local", via: "loopback" })
+      expect(builtIn.isAdmin).toBe(true)
+      const again = yield* identifyWith([loopback({ login: "local" })], local)
+      expect(again.isAdmin).toBe(true)
+      const named = yield* identifyWith([namedLoopback({})], local)
+      expect(named.caller).toMatchObject({ login: "mallory", via: "loopback" })
+      expect(named.isAdmin).toBe(false)
+    }))
 })

@@ -9,7 +9,8 @@ import { Client, PrivateKeyJwtProvider, StreamableHTTPClientTransport } from "@m
 import { Client as V1Client } from "@modelcontextprotocol/sdk/client/index.js"
 import { StreamableHTTPClientTransport as V1Transport } from "@modelcontextprotocol/sdk/client/streamableHttp.js"
 import { decodeProtectedHeader, generateKeyPair, SignJWT } from "jose"
-import { afterAll, beforeAll, describe, expect, it, vi } from "vitest"
+import { afterAll, beforeAll, describe, expect, it, vi } from "@effect/vitest"
+import { Effect } from "effect"
 import { Aperture, type RunningGateway } from "../../src/Aperture.js"
 import { grant, jwt, loopback, mcp } from "../../src/index.js"
 import { connectV2, eventually, startGateway } from "../../test/helpers/gateway.js"
@@ -235,23 +236,25 @@ describe("tokens", () => {
 })
 
 describe("jwt options", () => {
-  it("reports problems with their paths", async () => {
-    expect(await issuesOf([
-      loopback({ login: "me" }),
-      jwt({ issuer: "http://idp.example.com", audience: "aperture" }),
-      jwt({ issuer: "https://idp.example.com", audience: [] as never, jwksUrl: "http://idp.example.com/jwks", extra: 1 } as never)
-    ])).toEqual(expect.arrayContaining([
-      "identity.1.issuer: keys are discovered from the issuer, and plain http is allowed only to localhost; use https; or give jwksUrl",
-      "identity.2.audience: expected a non-empty string or a non-empty list of them",
-      expect.stringMatching(/^identity\.2\.jwksUrl: jwksUrl: plain http is allowed only to localhost/),
-      expect.stringMatching(/^identity\.2\.extra: unexpected field/)
-    ]))
-  })
+  it.effect("reports problems with their paths", () =>
+    Effect.gen(function*() {
+      expect(yield* issuesOf([
+        loopback({ login: "me" }),
+        jwt({ issuer: "http://idp.example.com", audience: "aperture" }),
+        jwt({ issuer: "https://idp.example.com", audience: [] as never, jwksUrl: "http://idp.example.com/jwks", extra: 1 } as never)
+      ])).toEqual(expect.arrayContaining([
+        "identity.1.issuer: keys are discovered from the issuer, and plain http is allowed only to localhost; use https; or give jwksUrl",
+        "identity.2.audience: expected a non-empty string or a non-empty list of them",
+        expect.stringMatching(/^identity\.2\.jwksUrl: jwksUrl: plain http is allowed only to localhost/),
+        expect.stringMatching(/^identity\.2\.extra: unexpected field/)
+      ]))
+    }))
 
-  it("leaves requests without a JWT to the next plugin", async () => {
-    const identifier = await identifierOf(jwt({ issuer: "https://idp.example.com", audience: "aperture" }))
-    expect(await outcome(identifier, request())).toBeUndefined()
-    expect(await outcome(identifier, request({ headers: { authorization: "Bearer not-a-jwt" } }))).toBeUndefined()
-    expect(identifier.authorizationServer).toEqual({ issuer: "https://idp.example.com", resource: undefined })
-  })
+  it.effect("leaves requests without a JWT to the next plugin", () =>
+    Effect.gen(function*() {
+      const identifier = yield* identifierOf(jwt({ issuer: "https://idp.example.com", audience: "aperture" }))
+      expect(yield* outcome(identifier, request())).toBeUndefined()
+      expect(yield* outcome(identifier, request({ headers: { authorization: "Bearer not-a-jwt" } }))).toBeUndefined()
+      expect(identifier.authorizationServer).toEqual({ issuer: "https://idp.example.com", resource: undefined })
+    }))
 })

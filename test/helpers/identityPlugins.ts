@@ -1,6 +1,7 @@
 /**
  * Helpers for identity plugin tests (plugins/identity/*.test.ts, test/identityPlugins.test.ts):
  * a plugin through the same decode-then-make path the gateway takes, and what it says of a request.
+ * `identifierOf`, `outcome` and `issuesOf` return Effects, for `it.effect` (@effect/vitest).
  */
 import { ConfigProvider, Effect, Either, Schema } from "effect"
 import { decodeConfig } from "../../src/Aperture.js"
@@ -8,12 +9,10 @@ import { type CallerRequest, type Identifier, type IdentityPlugin, IdentityPlugi
 
 export const withEnv = (vars: Record<string, string>) => Effect.withConfigProvider(ConfigProvider.fromMap(new Map(Object.entries(vars))))
 
-export const identifierOf = (plugin: IdentityPlugin<any, any>, vars: Record<string, string> = {}): Promise<Identifier> =>
-  Effect.runPromise(
-    Schema.decodeUnknown(IdentityPluginSchema)(plugin).pipe(
-      Effect.flatMap((resolved) => Effect.scoped(resolved.spec.make(resolved.options))),
-      withEnv(vars)
-    )
+export const identifierOf = (plugin: IdentityPlugin<any, any>, vars: Record<string, string> = {}): Effect.Effect<Identifier, unknown> =>
+  Schema.decodeUnknown(IdentityPluginSchema)(plugin).pipe(
+    Effect.flatMap((resolved) => Effect.scoped(resolved.spec.make(resolved.options))),
+    withEnv(vars)
   )
 
 export const request = (overrides: { remoteAddress?: string | undefined; headers?: Record<string, string> } = {}): CallerRequest => ({
@@ -23,15 +22,16 @@ export const request = (overrides: { remoteAddress?: string | undefined; headers
 })
 
 /** `login` when recognised, `undefined` when left to the next plugin, `refused: …` when refused. */
-export const outcome = async (identifier: Identifier, req: CallerRequest) => {
-  const result = await Effect.runPromise(Effect.either(identifier.identify(req)))
-  if (Either.isLeft(result)) return `refused: ${result.left.message}`
-  return result.right?.login
-}
+export const outcome = (identifier: Identifier, req: CallerRequest): Effect.Effect<string | undefined> =>
+  Effect.either(identifier.identify(req)).pipe(
+    Effect.map((result) => Either.isLeft(result) ? `refused: ${result.left.message}` : result.right?.login)
+  )
 
-export const issuesOf = async (identity: ReadonlyArray<unknown>, vars: Record<string, string> = {}) => {
-  const result = await Effect.runPromise(decodeConfig({ identity }).pipe(withEnv(vars), Effect.either))
-  if (Either.isRight(result)) throw new Error("expected the config to be invalid")
-  return result.left.issues.map((i) => `${i.path}: ${i.message}`)
-}
+export const issuesOf = (identity: ReadonlyArray<unknown>, vars: Record<string, string> = {}) =>
+  decodeConfig({ identity }).pipe(
+    withEnv(vars),
+    Effect.flip,
+    Effect.orElse(() => Effect.dieMessage("expected the config to be invalid")),
+    Effect.map((invalid) => invalid.issues.map((i) => `${i.path}: ${i.message}`))
+  )
 
