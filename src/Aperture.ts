@@ -72,7 +72,6 @@ export const loadConfig = (options: { readonly cwd: string; readonly file?: stri
 const resolveConfig = (config: UserConfig | ApertureConfig) =>
   isApertureConfig(config) ? Effect.succeed(config) : decodeConfig(config)
 
-/** The gateway's services, without an HTTP server. */
 /**
  * Where credentials share tokens: through Redis in a cluster (encrypted under `secretKey`, which
  * decoding requires with `cluster`), nowhere in one process.
@@ -85,6 +84,7 @@ const SharedTokensFromCluster = Layer.unwrapEffect(Effect.gen(function*() {
     : SharedTokensStore.none
 }))
 
+/** The gateway's services, without an HTTP server. */
 const services = (config: ApertureConfig) => {
   const base = Layer.provideMerge(
     // ClusterRedis is `None` without `cluster`; with it, start fails here when Redis is unreachable.
@@ -160,7 +160,8 @@ export const layerOnRouter = (config: ApertureConfig): Layer.Layer<ApertureServi
 const REQUEST_TIMEOUT_MS = 60 * 60_000
 
 /**
- * The gateway on a Node HTTP server of its own, at `config.server.host`/`port`.
+ * The gateway on a Node HTTP server of its own, at `config.server.host`/`port`, providing that
+ * `HttpServer`: its `address` is where it listens (the port chosen for `port: 0`).
  *
  * On shutdown the gateway drains first (calls finish, sessions close), then every connection
  * still open is closed before the server stops listening. Without that, `server.close()` waits
@@ -168,7 +169,12 @@ const REQUEST_TIMEOUT_MS = 60 * 60_000
  * GET stream the moment its session ends), and a request arriving after the routes are gone is
  * never answered.
  */
-const layerOwnServer = (config: ApertureConfig) =>
+export const layerOwnServer = (
+  config: UserConfig | ApertureConfig
+): Layer.Layer<ApertureServices | HttpServer.HttpServer, ConfigDecode.ConfigInvalid | ListenFailed | ClusterUnavailable> =>
+  Layer.unwrapEffect(Effect.map(resolveConfig(config), ownServer))
+
+const ownServer = (config: ApertureConfig) =>
   Layer.unwrapEffect(Effect.sync(() => {
     const server = createServer({ requestTimeout: REQUEST_TIMEOUT_MS })
     const { host, port } = config.server
@@ -183,26 +189,26 @@ const layerOwnServer = (config: ApertureConfig) =>
 /**
  * The whole gateway as a scoped Layer. Served on the host's `HttpLayerRouter` or `HttpServer`
  * when the host provides one, else on its own server at `config.server.host`/`port`.
+ *
+ * It provides the gateway's services and not an `HttpServer`: where it serves is decided when it
+ * is built, and on a router alone (e.g. behind `HttpLayerRouter.toWebHandler`) there is no server
+ * to provide. A host that provides a server already holds it; a program that wants the address
+ * of the gateway's own server (e.g. the port chosen for `port: 0`) builds {@link layerOwnServer}.
  */
 export const layer = (
   config: UserConfig | ApertureConfig
-): Layer.Layer<ApertureServices | HttpServer.HttpServer, ConfigDecode.ConfigInvalid | ListenFailed | ClusterUnavailable> =>
+): Layer.Layer<ApertureServices, ConfigDecode.ConfigInvalid | ListenFailed | ClusterUnavailable> =>
   Layer.unwrapEffect(Effect.gen(function*() {
     const resolved = yield* resolveConfig(config)
-    const hostServer = yield* Effect.serviceOption(HttpServer.HttpServer)
     const hostRouter = yield* Effect.serviceOption(HttpLayerRouter.HttpRouter)
     if (Option.isSome(hostRouter)) {
-      const onRouter = layerOnRouter(resolved).pipe(Layer.provide(Layer.succeed(HttpLayerRouter.HttpRouter, hostRouter.value)))
-      // The host's server, when it has one, is the gateway's (a router alone, e.g. behind a
-      // web handler, has none to offer).
-      return Option.isSome(hostServer)
-        ? Layer.merge(onRouter, Layer.succeed(HttpServer.HttpServer, hostServer.value))
-        : onRouter as Layer.Layer<ApertureServices | HttpServer.HttpServer>
+      return layerOnRouter(resolved).pipe(Layer.provide(Layer.succeed(HttpLayerRouter.HttpRouter, hostRouter.value)))
     }
+    const hostServer = yield* Effect.serviceOption(HttpServer.HttpServer)
     if (Option.isSome(hostServer)) {
-      return layerWithoutServer(resolved).pipe(Layer.provideMerge(Layer.succeed(HttpServer.HttpServer, hostServer.value)))
+      return layerWithoutServer(resolved).pipe(Layer.provide(Layer.succeed(HttpServer.HttpServer, hostServer.value)))
     }
-    return layerOwnServer(resolved)
+    return ownServer(resolved)
   }))
 
 export interface RunningGateway {
@@ -232,7 +238,7 @@ export const start = async (config: UserConfig | ApertureConfig): Promise<Runnin
     const resolved = await runOrThrow(resolveConfig(config))
     // Tracing off, as in `aperture start`: no tracer is installed, so spans would only cost CPU.
     const runtime = await runOrThrow(
-      Layer.toRuntime(layerOwnServer(resolved)).pipe(Scope.extend(scope), withoutTracing)
+      Layer.toRuntime(ownServer(resolved)).pipe(Scope.extend(scope), withoutTracing)
     )
     const server = Runtime.runSync(runtime)(HttpServer.HttpServer)
     const address = server.address
@@ -250,4 +256,4 @@ export const start = async (config: UserConfig | ApertureConfig): Promise<Runnin
   }
 }
 
-export const Aperture = { layer, layerWithoutServer, layerOnRouter, start } as const
+export const Aperture = { layer, layerOwnServer, layerWithoutServer, layerOnRouter, start } as const

@@ -1,7 +1,8 @@
 /**
  * Embedding: `Aperture.layer(config)` serves on its own Node server, on the `HttpServer` the host
  * provides, or on the host's `HttpLayerRouter` next to the host's own routes; closing the
- * scope stops it. `Aperture.start` is the promise face of the same thing.
+ * scope stops it. `Aperture.layerOwnServer` is the own-server form that provides its `HttpServer`;
+ * `Aperture.start` is the promise face of the same thing.
  */
 import { createServer } from "node:http"
 import { HttpLayerRouter, HttpServer, HttpServerResponse } from "@effect/platform"
@@ -36,6 +37,11 @@ const serve = <E>(layer: Layer.Layer<HttpServer.HttpServer, E>) =>
     if (address._tag !== "TcpAddress") return yield* Effect.dieMessage("expected a TCP address")
     return `http://127.0.0.1:${address.port}`
   })
+
+// Compile-time: `Aperture.layer` claims no `HttpServer`, since on a router alone (behind a web
+// handler) it has none; this line stops compiling if the type ever claims one again.
+const layerClaimsNoServer: HttpServer.HttpServer extends Layer.Layer.Success<ReturnType<typeof Aperture.layer>> ? never : true = true
+void layerClaimsNoServer
 
 /** The gateway answers on `origin`: MCP tools, the admin API and the HTTP proxy. */
 const expectGateway = async (origin: string) => {
@@ -85,6 +91,17 @@ describe("Aperture.layer", () => {
       const host = NodeHttpServer.layer(createServer, { port: 0, host: "127.0.0.1" })
       const origin = yield* Effect.scoped(Effect.gen(function*() {
         const origin = yield* serve(Aperture.layer(config).pipe(Layer.provideMerge(host)))
+        yield* Effect.promise(() => expectGateway(origin))
+        return origin
+      }))
+      expect(yield* Effect.promise(() => refused(origin))).toBe(true)
+    }))
+
+  it.live("layerOwnServer provides its own HttpServer, whose address has the port chosen for port 0", () =>
+    Effect.gen(function*() {
+      const origin = yield* Effect.scoped(Effect.gen(function*() {
+        const origin = yield* serve(Aperture.layerOwnServer({ ...config, server: { host: "127.0.0.1", port: 0 } }))
+        expect(origin).not.toBe("http://127.0.0.1:0")
         yield* Effect.promise(() => expectGateway(origin))
         return origin
       }))

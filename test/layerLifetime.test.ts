@@ -1,5 +1,5 @@
 /**
- * Nothing outlives the layer that made it: two gateways built from `Aperture.layer` in one
+ * Nothing outlives the layer that made it: two gateways built from `Aperture.layerOwnServer` in one
  * process share one upstream; closing the first leaves the second serving (its subscribers and
  * list_changed listeners still hear), and the first's listeners, subscriptions and timers are gone.
  * The upstream is a v1 SDK server with subscribable resources and a tool list that changes.
@@ -29,10 +29,10 @@ afterAll(async () => {
   await upstream?.close()
 })
 
-/** Builds `Aperture.layer` on a port of its own, in a scope of its own. */
+/** Builds `Aperture.layerOwnServer` on a port of its own, in a scope of its own. */
 const buildGateway = async () => {
   const scope = Effect.runSync(Scope.make())
-  const context = await Effect.runPromise(Layer.buildWithScope(Aperture.layer({
+  const context = await Effect.runPromise(Layer.buildWithScope(Aperture.layerOwnServer({
     connectors: { docs: mcp({ url: upstream.url }) },
     grants: [grant({ src: ["local"], connectors: ["**"] })],
     server: { host: "127.0.0.1", port: 0 }

@@ -14,7 +14,7 @@ import { startHttpUpstream } from "./fixtures/httpUpstream.js"
 
 it("a drain whose proxied request never ends stops at its timeout, though shutdown runs it uninterruptibly", async () => {
   const upstream = await startHttpUpstream()
-  const runtime = ManagedRuntime.make(Aperture.layer({
+  const runtime = ManagedRuntime.make(Aperture.layerOwnServer({
     server: { port: 0 },
     connectors: { api: http({ url: `${upstream.origin}/api`, allowPrivate: true }) },
     grants: [grant({ src: ["local"], connectors: ["**"] })]

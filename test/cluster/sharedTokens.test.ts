@@ -52,7 +52,7 @@ const redisClient = async () => {
 const startReplica = async (secretKey: string = SECRET): Promise<Gateway> => {
   const logs: Array<string> = []
   const scope = Effect.runSync(Scope.make())
-  const layer = Aperture.layer({
+  const layer = Aperture.layerOwnServer({
     server: { port: 0 },
     connectors: {
       api: mcp({

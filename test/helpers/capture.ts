@@ -81,7 +81,7 @@ export const startCapturingGateway = async (
   const logs: Array<string> = []
   const spans: Array<string> = []
   const scope = Effect.runSync(Scope.make())
-  const layer = Aperture.layer({ ...config, server: { ...config.server, port: 0 } }).pipe(
+  const layer = Aperture.layerOwnServer({ ...config, server: { ...config.server, port: 0 } }).pipe(
     Layer.provide(Logger.replace(Logger.defaultLogger, capturingLogger(logs))),
     Layer.provide(Logger.minimumLogLevel(LogLevel.All)),
     Layer.provide(Layer.setTracer(recordingTracer(spans)))
