@@ -6,8 +6,8 @@
 import { mkdtempSync, readFileSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
+import { describe, expect, it } from "@effect/vitest"
 import { Effect, Either } from "effect"
-import { describe, expect, it } from "vitest"
 import { type AuditEvent, auditLine } from "../src/audit/AuditLog.js"
 import { isSecretKey, REDACTED, redact } from "../src/audit/redact.js"
 import { decodeApertureJson, decodeConfig } from "../src/Aperture.js"
@@ -163,28 +163,30 @@ describe("redaction", () => {
 })
 
 describe("audit config", () => {
-  it("decodes stdout and files (relative to the config), and reports mistakes with paths", async () => {
-    const ok = await Effect.runPromise(decodeConfig({ audit: { to: { file: "logs/audit.jsonl" }, arguments: "redacted" } }, { source: "/srv/aperture.config.ts" }))
-    expect(ok.audit).toEqual({ to: { kind: "file", path: "/srv/logs/audit.jsonl" }, arguments: "redacted" })
-    const stdout = await Effect.runPromise(decodeConfig({ audit: { to: "stdout" } }))
-    expect(stdout.audit).toEqual({ to: { kind: "stdout" }, arguments: "omit" })
-    expect((await Effect.runPromise(decodeConfig({}))).audit).toBeUndefined()
-    const bad = await Effect.runPromise(Effect.either(decodeConfig({ audit: { to: "stderr", arguments: true } })))
-    if (Either.isRight(bad)) throw new Error("expected errors")
-    expect(bad.left.issues.map((i) => `${i.path}: ${i.message}`)).toEqual([
-      "audit.to: expected \"stdout\" or { file: \"…\" }",
-      "audit.arguments: expected false or \"redacted\""
-    ])
-  })
+  it.effect("decodes stdout and files (relative to the config), and reports mistakes with paths", () =>
+    Effect.gen(function*() {
+      const ok = yield* decodeConfig({ audit: { to: { file: "logs/audit.jsonl" }, arguments: "redacted" } }, { source: "/srv/aperture.config.ts" })
+      expect(ok.audit).toEqual({ to: { kind: "file", path: "/srv/logs/audit.jsonl" }, arguments: "redacted" })
+      const stdout = yield* decodeConfig({ audit: { to: "stdout" } })
+      expect(stdout.audit).toEqual({ to: { kind: "stdout" }, arguments: "omit" })
+      expect((yield* decodeConfig({})).audit).toBeUndefined()
+      const bad = yield* Effect.either(decodeConfig({ audit: { to: "stderr", arguments: true } }))
+      if (Either.isRight(bad)) throw new Error("expected errors")
+      expect(bad.left.issues.map((i) => `${i.path}: ${i.message}`)).toEqual([
+        "audit.to: expected \"stdout\" or { file: \"…\" }",
+        "audit.arguments: expected false or \"redacted\""
+      ])
+    }))
 })
 
 describe("audit in the original's JSON shape", () => {
-  it("takes the same audit block as an extension", async () => {
-    const decoded = await Effect.runPromise(decodeApertureJson({
-      connectors: { servers: {} },
-      grants: [{ src: ["*"], app: { "tailscale.com/cap/aperture": [{ connectors: ["**"] }] } }],
-      audit: { to: { file: "audit.jsonl" }, arguments: "redacted" }
-    }, "/etc/aperture/aperture.json"))
-    expect(decoded.audit).toEqual({ to: { kind: "file", path: "/etc/aperture/audit.jsonl" }, arguments: "redacted" })
-  })
+  it.effect("takes the same audit block as an extension", () =>
+    Effect.gen(function*() {
+      const decoded = yield* decodeApertureJson({
+        connectors: { servers: {} },
+        grants: [{ src: ["*"], app: { "tailscale.com/cap/aperture": [{ connectors: ["**"] }] } }],
+        audit: { to: { file: "audit.jsonl" }, arguments: "redacted" }
+      }, "/etc/aperture/aperture.json")
+      expect(decoded.audit).toEqual({ to: { kind: "file", path: "/etc/aperture/audit.jsonl" }, arguments: "redacted" })
+    }))
 })
