@@ -5,9 +5,9 @@
  */
 import * as HttpMiddleware from "@effect/platform/HttpMiddleware"
 import type * as HttpServerRequest from "@effect/platform/HttpServerRequest"
+import { afterEach, describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as FiberRef from "effect/FiberRef"
-import { afterEach, describe, expect, it } from "vitest"
 import type { RunningGateway } from "../src/Aperture.js"
 import { withoutTracing } from "../src/http/tracing.js"
 import { grant } from "../src/index.js"
@@ -61,10 +61,11 @@ describe("tracing", () => {
     expect(gateway.captured.spans).toEqual([])
   })
 
-  it("run as `aperture start` runs it, the platform skips its per-request span work (URL, headers, trace context)", () => {
-    const disabledWhen = Effect.runSync(withoutTracing(FiberRef.get(HttpMiddleware.currentTracerDisabledWhen)))
-    expect(disabledWhen({ url: "/v1/mcp" } as HttpServerRequest.HttpServerRequest)).toBe(true)
-    // Outside it, the platform's default: traced.
-    expect(Effect.runSync(FiberRef.get(HttpMiddleware.currentTracerDisabledWhen))({ url: "/v1/mcp" } as HttpServerRequest.HttpServerRequest)).toBe(false)
-  })
+  it.effect("run as `aperture start` runs it, the platform skips its per-request span work (URL, headers, trace context)", () =>
+    Effect.gen(function*() {
+      const disabledWhen = yield* withoutTracing(FiberRef.get(HttpMiddleware.currentTracerDisabledWhen))
+      expect(disabledWhen({ url: "/v1/mcp" } as HttpServerRequest.HttpServerRequest)).toBe(true)
+      // Outside it, the platform's default: traced.
+      expect((yield* FiberRef.get(HttpMiddleware.currentTracerDisabledWhen))({ url: "/v1/mcp" } as HttpServerRequest.HttpServerRequest)).toBe(false)
+    }))
 })
