@@ -3,8 +3,8 @@
  * extension point: the registry's schemes are what config accepts, and every registered
  * transport connects to a real upstream.
  */
+import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
-import { describe, expect, it } from "vitest"
 import { bearer, decodeConfig, grant, mcp, stdio } from "../src/index.js"
 import { PROCESS_TRANSPORT, URL_TRANSPORTS } from "../src/upstream/transports/registry.js"
 import { connectV1, connectV2, eventually, startGateway, statusOf } from "./helpers/gateway.js"
@@ -75,20 +75,20 @@ describe("WebSocket upstreams", () => {
 describe("transports registry", () => {
   const registeredSchemes = URL_TRANSPORTS.flatMap((transport) => [...transport.schemes])
 
-  it("mcp({ url }) accepts exactly the registered transports' URL schemes", async () => {
-    const decode = (url: string) =>
-      Effect.runPromise(Effect.either(decodeConfig({ connectors: { x: mcp({ url }) } })))
-    expect(registeredSchemes.length).toBeGreaterThan(0)
-    for (const scheme of registeredSchemes) {
-      expect((await decode(`${scheme}//127.0.0.1:9/mcp`))._tag, scheme).toBe("Right")
-    }
-    const refused = await decode("ftp://127.0.0.1:9/mcp")
-    if (refused._tag !== "Left") throw new Error("an unregistered scheme was accepted")
-    expect(refused.left.issues).toEqual([{
-      path: "connectors.x.url",
-      message: `unsupported scheme "ftp:"; expected ${registeredSchemes.map((scheme) => scheme.slice(0, -1)).join(", ")}`
-    }])
-  })
+  it.effect("mcp({ url }) accepts exactly the registered transports' URL schemes", () =>
+    Effect.gen(function*() {
+      const decode = (url: string) => Effect.either(decodeConfig({ connectors: { x: mcp({ url }) } }))
+      expect(registeredSchemes.length).toBeGreaterThan(0)
+      for (const scheme of registeredSchemes) {
+        expect((yield* decode(`${scheme}//127.0.0.1:9/mcp`))._tag, scheme).toBe("Right")
+      }
+      const refused = yield* decode("ftp://127.0.0.1:9/mcp")
+      if (refused._tag !== "Left") throw new Error("an unregistered scheme was accepted")
+      expect(refused.left.issues).toEqual([{
+        path: "connectors.x.url",
+        message: `unsupported scheme "ftp:"; expected ${registeredSchemes.map((scheme) => scheme.slice(0, -1)).join(", ")}`
+      }])
+    }))
 
   it("every registered transport connects to a real upstream and serves its tools", async () => {
     const ssePort = await freePort()
