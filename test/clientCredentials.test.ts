@@ -6,8 +6,8 @@
  */
 import { createServer } from "node:http"
 import type { AddressInfo } from "node:net"
-import { Duration, Effect, Schema, type Scope, TestClock, TestContext } from "effect"
-import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
+import { Duration, Effect, Schema, TestClock } from "effect"
 import { clientCredentials } from "../plugins/auth/clientCredentials.js"
 import type { Credential } from "../src/plugin/AuthPlugin.js"
 import { AuthPluginTypeId, isAuthPlugin } from "../src/plugin/AuthPlugin.js"
@@ -126,25 +126,22 @@ describe("discovery", () => {
   })
 })
 
-/** Runs a scoped test effect with the test clock (time moves only when the test says). */
-const withTestClock = <A, E>(effect: Effect.Effect<A, E, Scope.Scope>) =>
-  Effect.runPromise(Effect.scoped(effect).pipe(Effect.provide(TestContext.TestContext)))
-
+// Token requests go to a real authorization server over real sockets; time, where a case moves it,
+// is the test clock (it.scoped), so expiry and backoff are exact and instant.
 describe("token cache", () => {
-  it("50 concurrent calls on a cold cache make one token request, and all get that token", async () => {
-    const before = tokenRequestsOf(as.clients.post.id).length
-    const tokens = await Effect.runPromise(Effect.scoped(Effect.gen(function*() {
+  it.scopedLive("50 concurrent calls on a cold cache make one token request, and all get that token", () =>
+    Effect.gen(function*() {
+      const before = tokenRequestsOf(as.clients.post.id).length
       const credential = yield* makeCredential({ ...optionsFor("client_secret_post"), tokenUrl: as.tokenUrl })
-      return yield* Effect.all(Array.from({ length: 50 }, () => bearerOf(credential)), { concurrency: "unbounded" })
-    })))
-    expect(tokenRequestsOf(as.clients.post.id).length - before).toBe(1)
-    expect(new Set(tokens).size).toBe(1)
-    expect(tokens[0]).toMatch(/^Bearer ey/)
-  })
+      const tokens = yield* Effect.all(Array.from({ length: 50 }, () => bearerOf(credential)), { concurrency: "unbounded" })
+      expect(tokenRequestsOf(as.clients.post.id).length - before).toBe(1)
+      expect(new Set(tokens).size).toBe(1)
+      expect(tokens[0]).toMatch(/^Bearer ey/)
+    }))
 
-  it("a failure reaches every waiter from one request, and the next attempt waits for the backoff", async () => {
-    const before = as.requests.length
-    const outcome = await withTestClock(Effect.gen(function*() {
+  it.scoped("a failure reaches every waiter from one request, and the next attempt waits for the backoff", () =>
+    Effect.gen(function*() {
+      const before = as.requests.length
       const credential = yield* makeCredential({ clientId: as.clients.post.id, clientSecret: "wrong", authMethod: "client_secret_post", tokenUrl: as.tokenUrl })
       const first = yield* Effect.all(Array.from({ length: 20 }, () => Effect.flip(bearerOf(credential))), { concurrency: "unbounded" })
       const afterBurst = as.requests.length - before
@@ -153,59 +150,53 @@ describe("token cache", () => {
       yield* TestClock.adjust(Duration.seconds(1))
       yield* Effect.flip(bearerOf(credential))
       const afterBackoff = as.requests.length - before
-      return { messages: new Set(first.map((e) => e.message)), afterBurst, withinBackoff, afterBackoff }
+      expect([...new Set(first.map((e) => e.message))]).toEqual(["token endpoint returned 401 invalid_client: client authentication failed"])
+      expect(afterBurst).toBe(1)
+      expect(withinBackoff).toBe(1)
+      expect(afterBackoff).toBe(2)
     }))
-    expect([...outcome.messages]).toEqual(["token endpoint returned 401 invalid_client: client authentication failed"])
-    expect(outcome.afterBurst).toBe(1)
-    expect(outcome.withinBackoff).toBe(1)
-    expect(outcome.afterBackoff).toBe(2)
-  })
 
-  it("keeps a token until expires_at − min(60 s, 10 % of lifetime), then fetches a new one", async () => {
-    const cases = [
-      // lifetime, last moment still cached, first moment refreshed (seconds after issue)
-      { ttl: 100, keep: 89, refresh: 90 }, // 10 % = 10 s
-      { ttl: 3600, keep: 3539, refresh: 3540 } // capped at 60 s
-    ]
-    for (const { keep, refresh, ttl } of cases) {
-      as.ttlSeconds = ttl
-      const before = tokenRequestsOf(as.clients.basic.id).length
-      const seen = await withTestClock(Effect.gen(function*() {
-        const credential = yield* makeCredential({ ...optionsFor("client_secret_basic"), tokenUrl: as.tokenUrl })
-        const first = yield* bearerOf(credential)
-        yield* TestClock.adjust(Duration.seconds(keep))
-        const kept = yield* bearerOf(credential)
-        yield* TestClock.adjust(Duration.seconds(refresh - keep))
-        const renewed = yield* bearerOf(credential)
-        return { first, kept, renewed }
-      }))
-      expect(seen.kept).toBe(seen.first)
-      expect(seen.renewed).not.toBe(seen.first)
-      expect(tokenRequestsOf(as.clients.basic.id).length - before).toBe(2)
-    }
-    as.ttlSeconds = 3600
-  })
+  it.effect("keeps a token until expires_at − min(60 s, 10 % of lifetime), then fetches a new one", () =>
+    Effect.gen(function*() {
+      const cases = [
+        // lifetime, last moment still cached, first moment refreshed (seconds after issue)
+        { ttl: 100, keep: 89, refresh: 90 }, // 10 % = 10 s
+        { ttl: 3600, keep: 3539, refresh: 3540 } // capped at 60 s
+      ]
+      for (const { keep, refresh, ttl } of cases) {
+        as.ttlSeconds = ttl
+        const before = tokenRequestsOf(as.clients.basic.id).length
+        // Each case's credential in its own scope, closed before the next case moves the clock.
+        const seen = yield* Effect.scoped(Effect.gen(function*() {
+          const credential = yield* makeCredential({ ...optionsFor("client_secret_basic"), tokenUrl: as.tokenUrl })
+          const first = yield* bearerOf(credential)
+          yield* TestClock.adjust(Duration.seconds(keep))
+          const kept = yield* bearerOf(credential)
+          yield* TestClock.adjust(Duration.seconds(refresh - keep))
+          const renewed = yield* bearerOf(credential)
+          return { first, kept, renewed }
+        }))
+        expect(seen.kept).toBe(seen.first)
+        expect(seen.renewed).not.toBe(seen.first)
+        expect(tokenRequestsOf(as.clients.basic.id).length - before).toBe(2)
+      }
+    }).pipe(Effect.ensuring(Effect.sync(() => (as.ttlSeconds = 3600)))))
 
-  it("without expires_in, the configured default lifetime applies", async () => {
-    as.omitExpiresIn = true
-    try {
+  it.scoped("without expires_in, the configured default lifetime applies", () =>
+    Effect.gen(function*() {
+      as.omitExpiresIn = true
+      yield* Effect.addFinalizer(() => Effect.sync(() => (as.omitExpiresIn = false)))
       const before = tokenRequestsOf(as.clients.basic.id).length
-      const seen = await withTestClock(Effect.gen(function*() {
-        const credential = yield* makeCredential({ ...optionsFor("client_secret_basic"), tokenUrl: as.tokenUrl, defaultLifetime: "10 minutes" })
-        const first = yield* bearerOf(credential)
-        yield* TestClock.adjust(Duration.seconds(539)) // refresh at 600 − 60 s
-        const kept = yield* bearerOf(credential)
-        yield* TestClock.adjust(Duration.seconds(1))
-        const renewed = yield* bearerOf(credential)
-        return { first, kept, renewed }
-      }))
-      expect(seen.kept).toBe(seen.first)
-      expect(seen.renewed).not.toBe(seen.first)
+      const credential = yield* makeCredential({ ...optionsFor("client_secret_basic"), tokenUrl: as.tokenUrl, defaultLifetime: "10 minutes" })
+      const first = yield* bearerOf(credential)
+      yield* TestClock.adjust(Duration.seconds(539)) // refresh at 600 − 60 s
+      const kept = yield* bearerOf(credential)
+      yield* TestClock.adjust(Duration.seconds(1))
+      const renewed = yield* bearerOf(credential)
+      expect(kept).toBe(first)
+      expect(renewed).not.toBe(first)
       expect(tokenRequestsOf(as.clients.basic.id).length - before).toBe(2)
-    } finally {
-      as.omitExpiresIn = false
-    }
-  })
+    }))
 })
 
 describe("through the gateway", () => {
