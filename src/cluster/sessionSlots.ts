@@ -10,29 +10,20 @@
  * @module
  */
 import * as Context from "effect/Context"
-import * as Data from "effect/Data"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import { GatewayConfig } from "../config/GatewayConfig.js"
 import { ClusterRedis } from "./ClusterRedis.js"
-
-/** Shared session state (Redis) could not be reached: a new session cannot be counted. */
-export class SessionSlotsUnavailable extends Data.TaggedError("SessionSlotsUnavailable")<{
-  readonly reason: string
-}> {
-  override get message(): string {
-    return `shared session state unavailable (Redis: ${this.reason})`
-  }
-}
+import { type CommandClient, sendQuietly, sharedCommand, SharedStateUnavailable } from "./sharedCommand.js"
 
 /** `"taken"`, or the caller is at its cap and holds `full` sessions. */
 export type SlotTaken = "taken" | { readonly full: number }
 
 export interface SessionSlotsService {
   /** Takes a slot for `sessionId` unless `login` already holds `server.sessionsPerCaller`. */
-  readonly take: (login: string, sessionId: string) => Effect.Effect<SlotTaken, SessionSlotsUnavailable>
+  readonly take: (login: string, sessionId: string) => Effect.Effect<SlotTaken, SharedStateUnavailable>
   /** Gives the slot back (fire and forget: called where sessions end, in the SDK's callbacks too). */
   readonly release: (login: string, sessionId: string) => void
   /** Keeps the slot of a session still in use from lapsing (fire and forget). */
@@ -67,14 +58,6 @@ export const makeLocalSessionSlots = (perCaller: number): SessionSlotsService =>
   }
 }
 
-/** What the Redis slots need of a node-redis client. */
-export interface SlotsRedisClient {
-  readonly isReady: boolean
-  readonly sendCommand: (args: ReadonlyArray<string>) => Promise<unknown>
-}
-
-/** A Redis command that takes longer is treated as Redis being away: an initialize never waits on it. */
-const COMMAND_TIMEOUT = Duration.seconds(1)
 /** A login's key outlives its last slot by this much, so a quiet login leaves nothing behind. */
 const KEY_TTL_MARGIN_MS = 60_000
 
@@ -101,14 +84,12 @@ redis.call('PEXPIRE', KEYS[1], ARGV[3])
 return 1`
 
 export interface RedisSessionSlotsOptions {
-  readonly client: SlotsRedisClient
+  readonly client: CommandClient
   readonly keyPrefix: string
   readonly perCaller: number
   /** `server.sessionIdleTimeout`: a slot not touched for this long lapses. */
   readonly idleTimeout: Duration.Duration
 }
-
-const reasonOf = (error: unknown) => (error instanceof Error ? error.message : String(error))
 
 /** A cluster: slots in Redis, counted across replicas. */
 export const makeRedisSessionSlots = (options: RedisSessionSlotsOptions): SessionSlotsService => {
@@ -119,29 +100,15 @@ export const makeRedisSessionSlots = (options: RedisSessionSlotsOptions): Sessio
   const cap = String(perCaller)
   const keyOf = (login: string) => `${keyPrefix}slots:${login}`
   /** Fire and forget: a slot not released lapses at its expiry, one not touched is re-added at the next touch. */
-  const send = (args: ReadonlyArray<string>) => {
-    if (client.isReady) client.sendCommand(args).catch(() => {})
-  }
+  const send = (args: ReadonlyArray<string>) => sendQuietly(client, args)
   return {
     take: (login, sessionId) =>
-      Effect.suspend(() =>
-        // A disconnected client would fail anyway; say so at once.
-        client.isReady
-          ? Effect.tryPromise({
-            try: () => client.sendCommand(["EVAL", TAKE, "1", keyOf(login), idle, cap, sessionId, keyTtl]),
-            catch: (error) => new SessionSlotsUnavailable({ reason: reasonOf(error) })
-          }).pipe(
-            Effect.timeoutFail({
-              duration: COMMAND_TIMEOUT,
-              onTimeout: () => new SessionSlotsUnavailable({ reason: `no answer within ${Duration.format(COMMAND_TIMEOUT)}` })
-            }),
-            Effect.flatMap((reply) =>
-              typeof reply === "number"
-                ? Effect.succeed<SlotTaken>(reply < 0 ? "taken" : { full: reply })
-                : Effect.fail(new SessionSlotsUnavailable({ reason: `unexpected reply ${JSON.stringify(reply)}` }))
-            )
-          )
-          : Effect.fail(new SessionSlotsUnavailable({ reason: "not connected" }))
+      sharedCommand(client, ["EVAL", TAKE, "1", keyOf(login), idle, cap, sessionId, keyTtl]).pipe(
+        Effect.flatMap((reply) =>
+          typeof reply === "number"
+            ? Effect.succeed<SlotTaken>(reply < 0 ? "taken" : { full: reply })
+            : Effect.fail(new SharedStateUnavailable({ reason: `unexpected reply ${JSON.stringify(reply)}` }))
+        )
       ),
     release: (login, sessionId) => send(["ZREM", keyOf(login), sessionId]),
     touch: (login, sessionId) => send(["EVAL", TOUCH, "1", keyOf(login), idle, sessionId, keyTtl]),
