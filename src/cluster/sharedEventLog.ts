@@ -1,0 +1,170 @@
+/**
+ * The events of the calls a replica answers on 2025-era sessions, kept where any replica can read
+ * them, so a client whose call stream broke resumes it (`GET` with `Last-Event-ID`) on whichever
+ * replica the balancer picks: that replica replays what the client missed and follows the rest
+ * as the running replica writes it, until the call's answer, or until that replica is gone (then
+ * the caller is told the call's outcome is unknown: an error, never a hang).
+ *
+ * In a cluster each call's stream is a Redis stream (`<keyPrefix>events:<stream id>`, at most
+ * ~{@link MAX_ENTRIES} entries, gone {@link EVENT_TTL_MS} after its last event): an opening entry
+ * naming the call and the replica running it, one entry per event, and an end mark. Three
+ * commands per quick call, none waited on. In one process the session's own event store is
+ * enough: {@link SharedEventLogService.shared} is `false` and nothing is written.
+ * @module
+ */
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import { ClusterRedis, type ConnectedRedis } from "./ClusterRedis.js"
+import { ReplicaBus } from "./replicaBus.js"
+import { type CommandClient, sendQuietly, sharedCommand, SharedStateUnavailable } from "./sharedCommand.js"
+
+/** As long as the session's own event store keeps events (`eventStore.ts`' MAX_AGE_MS). */
+export const EVENT_TTL_MS = 2 * 60_000
+export const MAX_ENTRIES = 1_000
+/** How long one blocking read waits before checking the running replica still beats. */
+const FOLLOW_POLL_MS = 2_000
+
+/** Who answers a stream: the JSON-RPC id of its call and the replica running it. */
+export interface StreamOwner {
+  readonly callId: string | number
+  readonly replica: string
+}
+
+/** How a follow ended: the call's stream ended, its replica is gone, or no such stream is known. */
+export type FollowEnd =
+  | { readonly _tag: "Ended" }
+  | { readonly _tag: "OwnerGone"; readonly owner: StreamOwner }
+  | { readonly _tag: "Unknown" }
+
+export interface SharedEventLogService {
+  readonly shared: boolean
+  /** A call's stream starts (fire and forget, as are the two below: written in order on one connection). */
+  readonly open: (streamId: string, owner: StreamOwner) => void
+  /** One event of it: its id and its SSE data (the message's JSON). */
+  readonly append: (streamId: string, eventId: string, data: string) => void
+  /** The stream ended. */
+  readonly end: (streamId: string) => void
+  /**
+   * Writes the events of `streamId` after `lastEventId` with `write`, then those still to come,
+   * until the stream ends or its replica is gone. Interrupting it (the client left) stops it.
+   */
+  readonly follow: (
+    streamId: string,
+    lastEventId: string,
+    write: (eventId: string, data: string) => void
+  ) => Effect.Effect<FollowEnd, SharedStateUnavailable>
+}
+
+export class SharedEventLog extends Context.Tag("aperture/SharedEventLog")<SharedEventLog, SharedEventLogService>() {}
+
+export const localEventLog: SharedEventLogService = {
+  shared: false,
+  open: () => {},
+  append: () => {},
+  end: () => {},
+  follow: () => Effect.succeed({ _tag: "Unknown" })
+}
+
+/** KEYS[1] the stream; ARGV ttl ms, max entries, then field/value pairs of the entry. */
+const APPEND = `redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[2], '*', unpack(ARGV, 3))
+redis.call('PEXPIRE', KEYS[1], ARGV[1])
+return 1`
+
+type Entry = readonly [id: string, fields: Record<string, string>]
+
+/** `[[id, [field, value, …]], …]` (XRANGE, and each stream of an XREAD reply). */
+const entriesOf = (reply: unknown): ReadonlyArray<Entry> =>
+  Array.isArray(reply)
+    ? reply.map(([id, flat]: [string, Array<string>]) => {
+      const fields: Record<string, string> = {}
+      for (let i = 0; i + 1 < flat.length; i += 2) fields[String(flat[i])] = String(flat[i + 1])
+      return [String(id), fields] as const
+    })
+    : []
+
+/** The entries of the one stream an XREAD reply holds: `[[key, entries]]` (RESP2) or `{ key: entries }` (node-redis maps it); `null` on timeout. */
+const entriesOfOneStream = (reply: unknown): unknown =>
+  Array.isArray(reply) ? (reply[0] as [string, unknown] | undefined)?.[1]
+  : typeof reply === "object" && reply !== null ? Object.values(reply)[0]
+  : undefined
+
+/** The sequence number of an event id `<stream>.<sequence>`. */
+const sequenceOf = (eventId: string) => Number(eventId.slice(eventId.lastIndexOf(".") + 1))
+
+export const makeRedisEventLog = (
+  redis: ConnectedRedis,
+  isAlive: (replica: string) => Effect.Effect<boolean, SharedStateUnavailable>
+): SharedEventLogService => {
+  const client: CommandClient = redis.client
+  const keyOf = (streamId: string) => `${redis.settings.keyPrefix}events:${streamId}`
+  const ttl = String(EVENT_TTL_MS)
+  const max = String(MAX_ENTRIES)
+  const add = (streamId: string, fields: ReadonlyArray<string>) =>
+    sendQuietly(client, ["EVAL", APPEND, "1", keyOf(streamId), ttl, max, ...fields])
+
+  const follow: SharedEventLogService["follow"] = (streamId, lastEventId, write) =>
+    Effect.gen(function*() {
+      const key = keyOf(streamId)
+      const after = sequenceOf(lastEventId)
+      let owner: StreamOwner | undefined
+      let last = "0"
+      /** Writes the entries not seen yet; `true` at the end mark. */
+      const take = (entries: ReadonlyArray<Entry>): boolean => {
+        for (const [id, fields] of entries) {
+          last = id
+          if (fields["owner"] !== undefined) owner ??= JSON.parse(fields["owner"]) as StreamOwner
+          else if (fields["end"] !== undefined) return true
+          else if (fields["e"] !== undefined && fields["d"] !== undefined && sequenceOf(fields["e"]) > after) write(fields["e"], fields["d"])
+        }
+        return false
+      }
+      const stored = entriesOf(yield* sharedCommand(client, ["XRANGE", key, "-", "+"]))
+      if (stored.length === 0) return { _tag: "Unknown" } as const
+      if (take(stored)) return { _tag: "Ended" } as const
+      // A blocking read holds its connection: one of its own, for as long as this follow lasts.
+      const reader = yield* Effect.acquireRelease(
+        Effect.tryPromise({
+          try: async () => {
+            const connection = redis.client.duplicate()
+            connection.on("error", () => {})
+            await connection.connect()
+            return connection
+          },
+          catch: (error) => new SharedStateUnavailable({ reason: error instanceof Error ? error.message : String(error) })
+        }),
+        (connection) => Effect.sync(() => connection.destroy())
+      )
+      for (;;) {
+        const reply = yield* Effect.tryPromise({
+          try: () => reader.sendCommand(["XREAD", "BLOCK", String(FOLLOW_POLL_MS), "STREAMS", key, last]),
+          catch: (error) => new SharedStateUnavailable({ reason: error instanceof Error ? error.message : String(error) })
+        })
+        const fresh = entriesOf(entriesOfOneStream(reply))
+        if (fresh.length > 0) {
+          if (take(fresh)) return { _tag: "Ended" } as const
+        } else if (owner !== undefined && !(yield* isAlive(owner.replica))) {
+          return { _tag: "OwnerGone", owner } as const
+        }
+      }
+    }).pipe(Effect.scoped)
+
+  return {
+    shared: true,
+    open: (streamId, owner) => add(streamId, ["owner", JSON.stringify(owner)]),
+    append: (streamId, eventId, data) => add(streamId, ["e", eventId, "d", data]),
+    end: (streamId) => add(streamId, ["end", "1"]),
+    follow
+  }
+}
+
+/** Call streams in Redis with `cluster`; nothing to share otherwise. */
+export const sharedEventLogFromCluster: Layer.Layer<SharedEventLog, never, ClusterRedis | ReplicaBus> = Layer.effect(
+  SharedEventLog,
+  Effect.gen(function*() {
+    const { redis } = yield* ClusterRedis
+    const bus = yield* ReplicaBus
+    return Option.isSome(redis) ? makeRedisEventLog(redis.value, bus.isAlive) : localEventLog
+  })
+)
