@@ -22,7 +22,10 @@ import { AuditLog } from "./audit/AuditLog.js"
 import { Catalog } from "./catalog/Catalog.js"
 import { ClusterRedis, type ClusterUnavailable } from "./cluster/ClusterRedis.js"
 import { sharedTokensLayer } from "./cluster/sharedTokens.js"
+import { replicaBusFromCluster } from "./cluster/replicaBus.js"
+import { sessionRecordsFromCluster } from "./cluster/sessionRecords.js"
 import { sessionSlotsFromCluster } from "./cluster/sessionSlots.js"
+import { sharedEventLogFromCluster } from "./cluster/sharedEventLog.js"
 import { SharedTokensStore } from "./plugin/sharedTokens.js"
 import { builtInPlugins } from "../plugins/builtIns.js"
 import * as ConfigDecode from "./config/decode.js"
@@ -98,7 +101,13 @@ const services = (config: ApertureConfig) => {
   const router = Layer.provideMerge(McpRouter.Default, upstreams)
   const endpoints = Layer.merge(McpEndpoint.Default, HttpProxy.Default)
   // Per-caller session caps count in Redis with cluster (across replicas), in this process otherwise.
-  const sessions = Sessions2025.Default.pipe(Layer.provide(sessionSlotsFromCluster))
+  // With cluster, 2025-era sessions (records, call streams, messages between replicas) are shared too.
+  const sharedSessionState = Layer.mergeAll(
+    sessionSlotsFromCluster,
+    sessionRecordsFromCluster,
+    Layer.provideMerge(sharedEventLogFromCluster, replicaBusFromCluster)
+  )
+  const sessions = Sessions2025.Default.pipe(Layer.provide(sharedSessionState))
   return Layer.provideMerge(endpoints, Layer.provideMerge(sessions, router))
 }
 

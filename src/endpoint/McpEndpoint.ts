@@ -147,6 +147,12 @@ export class McpEndpoint extends Effect.Service<McpEndpoint>()("aperture/McpEndp
           return HttpServerResponse.fromWeb(jsonRpcError(400, -32700, "Parse error: the body is not valid JSON"))
         }
       }
+      // A cluster: a session another replica opened is built here from its record first.
+      const restoreId = legacy.needsRestore(headers)
+      if (restoreId !== undefined) {
+        const refused = yield* legacy.restore(restoreId, identity)
+        if (refused !== undefined) return HttpServerResponse.fromWeb(refused)
+      }
       if (Array.isArray(parsedBody)) {
         const rest = legacy.takeDirectMessages(headers, parsedBody, identity)
         if (rest.length === 0 && parsedBody.length > 0) return HttpServerResponse.empty({ status: 202 })

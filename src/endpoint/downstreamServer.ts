@@ -43,13 +43,21 @@ export interface DownstreamServer {
   readonly server: Server
   /** The level this session asked for with logging/setLevel (2025 era). */
   readonly logLevel: () => LoggingLevel | undefined
+  /** Sets it as another replica heard it (a cluster's session asked there). */
+  readonly setLogLevel: (level: LoggingLevel) => void
 }
 
 /**
  * A low-level server whose every handler forwards for `identity`. `era` is `legacy` for a
  * 2025-era session (which can take server→client requests), `modern` for a 2026 request.
  */
-export const makeDownstreamServer = (router: McpRouter, identity: Identity, era: "legacy" | "modern"): DownstreamServer => {
+export const makeDownstreamServer = (
+  router: McpRouter,
+  identity: Identity,
+  era: "legacy" | "modern",
+  /** Hears a 2025-era session's `logging/setLevel`, to tell the other replicas of a cluster. */
+  onLogLevel?: (level: LoggingLevel) => void
+): DownstreamServer => {
   const server = new Server({ name: "aperture", version }, {
     capabilities: GATEWAY_CAPABILITIES,
     instructions: GATEWAY_INSTRUCTIONS,
@@ -95,6 +103,7 @@ export const makeDownstreamServer = (router: McpRouter, identity: Identity, era:
   on("resources/unsubscribe", (params, ctx) => router.unsubscribe(identity, params, sink, callContext(ctx)))
   on("logging/setLevel", (params, ctx) => {
     sessionLogLevel = params?.["level"] as LoggingLevel | undefined
+    if (sessionLogLevel !== undefined) onLogLevel?.(sessionLogLevel)
     return router.setLogLevel(identity, params, callContext(ctx))
   })
   let detach: (() => void) | undefined
@@ -115,5 +124,11 @@ export const makeDownstreamServer = (router: McpRouter, identity: Identity, era:
     detach?.()
     router.dropSubscriptions(sink)
   }
-  return { server, logLevel: () => sessionLogLevel }
+  return {
+    server,
+    logLevel: () => sessionLogLevel,
+    setLogLevel: (level) => {
+      sessionLogLevel = level
+    }
+  }
 }

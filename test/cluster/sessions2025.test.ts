@@ -12,9 +12,7 @@
  * - Redis away: 503 with Retry-After where shared state is needed, 2026-era calls go on; Redis
  *   back: the open session works again by itself.
  *
- * Until the lead's shared sessions land, a 2025-era session through several replicas gets 404 on
- * the ones that did not open it (balancer.test.ts pins that), so these run only with
- * APERTURE_SHARED_SESSIONS set. With REPLICAS = 1 every test but the SIGKILL one runs today.
+ * With REPLICAS = 1 every test but the SIGKILL one shows what a single process does.
  */
 import { execFile } from "node:child_process"
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
@@ -33,7 +31,7 @@ import { everythingEntry, freePort, repoRoot, spawnProcess, type Spawned } from 
 import { startRedis, type TestRedis } from "../helpers/redis.js"
 import { ensurePythonEnv } from "../interop/pythonEnv.js"
 
-/** Gateway processes behind the balancer; 1 shows what a single process does today. */
+/** Gateway processes behind the balancer; 1 shows what a single process does. */
 const REPLICAS = 3
 
 const run = promisify(execFile)
@@ -126,7 +124,7 @@ const within = <A>(promise: Promise<A>, ms: number) => {
   return Promise.race([promise, hang]).finally(() => clearTimeout(timer))
 }
 
-describe.skipIf(!process.env["APERTURE_SHARED_SESSIONS"])(`2025-era sessions over ${REPLICAS} replica(s) behind HAProxy (round-robin, no affinity)`, () => {
+describe(`2025-era sessions over ${REPLICAS} replica(s) behind HAProxy (round-robin, no affinity)`, () => {
   beforeAll(async () => {
     ;[redisServer, fx] = await Promise.all([startRedis(), startV2Upstream({ name: "fx" })])
     writeFileSync(config, `

@@ -6,27 +6,49 @@
  * (no request and no open stream for `server.sessionIdleTimeout`) are closed. A plain
  * `tools/call` (and what belongs to it: answers, cancellations, resumptions) is served by the
  * gateway itself (`sessionCalls.ts`), lists too (`sessionLists.ts`); the rest by the SDK.
+ *
+ * In a cluster (`cluster: redis(…)`) any replica serves any request of a session: the session's
+ * record (its caller and the client's `initialize`) is in Redis (`cluster/sessionRecords.ts`), and
+ * a replica that gets a request for a session it does not hold builds it from the record, by
+ * replaying the `initialize` to a new SDK transport and server. Each replica's copy is its own;
+ * what must cross replicas does so on the replica bus (`cluster/replicaBus.ts`): a caller's answer
+ * to a request one replica's call sent, `notifications/cancelled`, a DELETE, a log level. Direct
+ * calls' streams are kept in the shared event log, so `Last-Event-ID` resumes them anywhere. A
+ * copy left idle is dropped without ending the session: the session ends on DELETE, or when no
+ * replica has used it for the idle timeout (its record lapses).
  * @module
  */
 import { randomUUID } from "node:crypto"
 import type { ServerResponse } from "node:http"
 import type * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
-import { isInitializeRequest, type Server, SUPPORTED_PROTOCOL_VERSIONS, WebStandardStreamableHTTPServerTransport } from "@modelcontextprotocol/server"
+import {
+  isInitializeRequest,
+  type LoggingLevel,
+  type Server,
+  SUPPORTED_PROTOCOL_VERSIONS,
+  WebStandardStreamableHTTPServerTransport
+} from "@modelcontextprotocol/server"
 import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Deferred from "effect/Deferred"
 import * as Fiber from "effect/Fiber"
 import * as Predicate from "effect/Predicate"
+import * as Runtime from "effect/Runtime"
 import * as Schedule from "effect/Schedule"
+import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
 import { Catalog } from "../../catalog/Catalog.js"
+import { ReplicaBus } from "../../cluster/replicaBus.js"
+import { type LoadedRecord, SessionRecords } from "../../cluster/sessionRecords.js"
 import { SessionSlots } from "../../cluster/sessionSlots.js"
+import { SharedEventLog } from "../../cluster/sharedEventLog.js"
 import { GatewayConfig } from "../../config/GatewayConfig.js"
 import type { Identity } from "../../plugin/IdentityPlugin.js"
 import { makeDownstreamServer } from "../downstreamServer.js"
-import { CallEventStream } from "./callEventStream.js"
-import { SessionCalls, sessionToolCall } from "./sessionCalls.js"
+import { CallEventStream, messageEvent } from "./callEventStream.js"
+import { askedBy, SessionCalls, sessionToolCall } from "./sessionCalls.js"
 import { sessionList, invalidParamsEvent, passesPostChecks, resultEvent } from "./sessionLists.js"
 import { nodeResponseOf, untilClosed } from "../../http/nodeBridge.js"
 import { type BoundedEventStore, boundedEventStore } from "./eventStore.js"
@@ -43,6 +65,10 @@ interface LegacySession {
   readonly events: BoundedEventStore
   /** The `tools/call`s the gateway answers itself (see `sessionCalls.ts`). */
   readonly direct: SessionCalls
+  /** Sets the level the session asked for on another replica. */
+  readonly setLogLevel: (level: LoggingLevel) => void
+  /** In a cluster, the record other replicas build the session from (JSON); kept alive by touches. */
+  readonly record: string | undefined
   lastSeen: number
   openStreams: number
   /** What the caller last saw, to notify `list_changed` only when their visible list changed. */
@@ -68,6 +94,26 @@ export const SESSION_CAP_RETRY_AFTER_SECONDS = 60
  * client reconnects within ~2 s of Redis returning, so a few seconds is enough.
  */
 export const SHARED_STATE_RETRY_AFTER_SECONDS = 5
+
+/**
+ * What replicas tell each other about the sessions they hold (`cluster/replicaBus.ts`): a caller's
+ * answer to a request the receiving replica's call sent, a cancellation of a call running
+ * somewhere, a session ended by DELETE, a log level asked for.
+ */
+const BusMessage = Schema.Union(
+  Schema.Struct({ kind: Schema.Literal("answer", "cancel"), session: Schema.String, message: Schema.Unknown }),
+  Schema.Struct({ kind: Schema.Literal("closed"), session: Schema.String }),
+  Schema.Struct({ kind: Schema.Literal("logLevel"), session: Schema.String, level: Schema.String })
+)
+const decodeBusMessage = Schema.decodeUnknownOption(BusMessage)
+
+/** The URL the replayed `initialize` of a session built from its record is addressed to (never sent anywhere). */
+const REPLAY_URL = "http://aperture.invalid/v1/mcp"
+
+const isCancellation = (message: unknown) => Predicate.isRecord(message) && message["method"] === "notifications/cancelled"
+
+/** The replica a direct call's stream id (`<replica>:<uuid>`) was made on. */
+const replicaOfStream = (streamId: string) => streamId.slice(0, Math.max(0, streamId.indexOf(":")))
 
 /** An SSE response's head, as the SDK transport writes it. */
 const eventStreamHeaders = (sessionId: string): Record<string, string> => ({
@@ -106,12 +152,31 @@ export class Sessions2025 extends Effect.Service<Sessions2025>()("aperture/Sessi
     const catalog = yield* Catalog
     /** Per login, its sessions open or being opened: in this process, or across the cluster in Redis. */
     const slots = yield* SessionSlots
+    /** Session records, shared with other replicas in a cluster (`records.shared`). */
+    const records = yield* SessionRecords
+    const bus = yield* ReplicaBus
+    const eventLog = yield* SharedEventLog
+    const runFork = Runtime.runFork(yield* Effect.runtime<never>())
     const sessions = new Map<string, LegacySession>()
-    /** Forgets a session (any of the ways it ends; only the first frees its caller's slot). */
+    /** Sessions whose copy is being built from their record here (see {@link restore}). */
+    const restoring = new Map<string, Deferred.Deferred<void>>()
+    /**
+     * Forgets this replica's copy of a session. In one process that is the session: its caller's
+     * slot is freed. In a cluster other replicas may go on serving it: it ends on DELETE
+     * ({@link ended}) or lapses when none uses it.
+     */
     const forget = (session: LegacySession) => {
       if (sessions.get(session.id) !== session) return
       sessions.delete(session.id)
+      if (!records.shared) slots.release(session.identity.login, session.id)
+    }
+    /** The session ended (DELETE): everywhere. */
+    const ended = (session: LegacySession) => {
+      forget(session)
+      if (!records.shared) return
       slots.release(session.identity.login, session.id)
+      records.remove(session.id)
+      bus.toOthers({ kind: "closed", session: session.id })
     }
     const idleMillis = Duration.toMillis(config.server.sessionIdleTimeout)
 
@@ -152,10 +217,102 @@ export class Sessions2025 extends Effect.Service<Sessions2025>()("aperture/Sessi
           slots.release(identity.login, sessionId)
           return jsonRpcError(503, -32000, "Too many sessions; try again later")
         }
-        return yield* handshake(request, parsedBody, identity, sessionId, (created) => (session = created)).pipe(
+        const record = records.shared ? recordOf(identity, parsedBody) : undefined
+        const response = yield* handshake(request, parsedBody, identity, sessionId, record, (created) => (session = created)).pipe(
           // The session owns the slot once created; a handshake that made none gives it back.
           Effect.onExit(() => Effect.sync(() => session === undefined && slots.release(identity.login, sessionId)))
         )
+        if (session === undefined || record === undefined) return response
+        // Other replicas serve the session once its record is stored: before the client hears its id.
+        const saved = yield* Effect.either(records.save(sessionId, record))
+        if (saved._tag === "Right") return response
+        yield* closeSession(session)
+        slots.release(identity.login, sessionId)
+        yield* Effect.promise(() => response.body?.cancel() ?? Promise.resolve())
+        return jsonRpcError(
+          503,
+          -32000,
+          `Cannot open a session now: ${saved.left.message}; try again later`,
+          { "retry-after": String(SHARED_STATE_RETRY_AFTER_SECONDS) }
+        )
+      })
+
+    /** A new session's record: its caller, in everything grants read, and the client's `initialize`. */
+    const recordOf = (identity: Identity, parsedBody: unknown): string => {
+      const initialize = (Array.isArray(parsedBody) ? parsedBody.find(isInitializeRequest) : parsedBody) as { params?: unknown }
+      return JSON.stringify({
+        caller: { login: identity.login, via: identity.via, groups: identity.groups, tags: identity.tags },
+        initialize: initialize.params ?? {}
+      })
+    }
+
+    /**
+     * A session's SDK transport and server, its event store and direct calls; registered once the
+     * transport says it is initialized (by the client's `initialize`, or a replayed one).
+     */
+    const makeSession = (
+      identity: Identity,
+      sessionId: string,
+      record: string | undefined,
+      created: (session: LegacySession) => void
+    ) => {
+      const { logLevel, server, setLogLevel } = makeDownstreamServer(
+        router,
+        identity,
+        "legacy",
+        records.shared ? (level) => {
+          records.setLogLevel(sessionId, level)
+          bus.toOthers({ kind: "logLevel", session: sessionId, level })
+        } : undefined
+      )
+      let session: LegacySession | undefined
+      const events = boundedEventStore()
+      const direct = new SessionCalls({
+        capabilities: () => server.getClientCapabilities(),
+        logLevel,
+        callTool: (params, context) => router.callTool(identity, params, context),
+        verifyRoundState: (state) => router.verifyRoundState(state, undefined as never),
+        replica: bus.replica
+      })
+      const transport = new WebStandardStreamableHTTPServerTransport({
+        sessionIdGenerator: () => sessionId,
+        // Streams resume with Last-Event-ID; clients reconnect after this many ms.
+        eventStore: events,
+        retryInterval: RETRY_INTERVAL_MS,
+        onsessioninitialized: (id) => {
+          session = {
+            id,
+            identity,
+            server,
+            transport,
+            events,
+            direct,
+            setLogLevel,
+            record,
+            lastSeen: Date.now(),
+            openStreams: 0,
+            seen: undefined
+          }
+          sessions.set(id, session)
+          created(session)
+        },
+        onsessionclosed: (id) => {
+          const closed = sessions.get(id)
+          if (closed !== undefined) ended(closed)
+        }
+      })
+      transport.onclose = () => {
+        if (session === undefined) return
+        forget(session)
+        session.direct.close()
+      }
+      return { server, transport }
+    }
+
+    /** What the caller sees now, to tell it later when that changes. */
+    const remember = (session: LegacySession) =>
+      Effect.map(catalog.get, (snapshot) => {
+        session.seen = callerView(snapshot, router.policyOf(session.identity)).fingerprints
       })
 
     const handshake = (
@@ -163,50 +320,98 @@ export class Sessions2025 extends Effect.Service<Sessions2025>()("aperture/Sessi
       parsedBody: unknown,
       identity: Identity,
       sessionId: string,
+      record: string | undefined,
       created: (session: LegacySession) => void
     ) =>
       Effect.gen(function*() {
-        const now = yield* Clock.currentTimeMillis
-        const { logLevel, server } = makeDownstreamServer(router, identity, "legacy")
         let session: LegacySession | undefined
-        const events = boundedEventStore()
-        const direct = new SessionCalls({
-          capabilities: () => server.getClientCapabilities(),
-          logLevel,
-          callTool: (params, context) => router.callTool(identity, params, context),
-          verifyRoundState: (state) => router.verifyRoundState(state, undefined as never)
+        const { server, transport } = makeSession(identity, sessionId, record, (made) => {
+          session = made
+          created(made)
         })
-        const transport = new WebStandardStreamableHTTPServerTransport({
-          sessionIdGenerator: () => sessionId,
-          // Streams resume with Last-Event-ID; clients reconnect after this many ms.
-          eventStore: events,
-          retryInterval: RETRY_INTERVAL_MS,
-          onsessioninitialized: (id) => {
-            session = { id, identity, server, transport, events, direct, lastSeen: now, openStreams: 0, seen: undefined }
-            sessions.set(id, session)
-            created(session)
-          },
-          onsessionclosed: (id) => {
-            const closed = sessions.get(id)
-            if (closed !== undefined) forget(closed)
-          }
-        })
-        transport.onclose = () => {
-          if (session === undefined) return
-          forget(session)
-          session.direct.close()
-        }
         yield* Effect.promise(() => server.connect(transport))
         const response = yield* Effect.promise(() => transport.handleRequest(request, { parsedBody }))
         if (session === undefined) {
           // The handshake failed (e.g. an unsupported protocol version): nothing to keep.
           yield* Effect.promise(() => server.close().catch(() => {}))
         } else {
-          const snapshot = yield* catalog.get
-          session.seen = callerView(snapshot, router.policyOf(identity)).fingerprints
+          yield* remember(session)
         }
         return response
       })
+
+    /**
+     * This replica's copy of a session another one opened, built from its record: the client's
+     * `initialize` and `notifications/initialized` are replayed to a new transport and server, so
+     * they hold what the handshake negotiated (version, client capabilities) as on the first one.
+     */
+    const buildFromRecord = (id: string, identity: Identity, { logLevel, record }: LoadedRecord, recordJson: string) =>
+      Effect.gen(function*() {
+        let session: LegacySession | undefined
+        const { server, transport } = makeSession(identity, id, recordJson, (made) => (session = made))
+        yield* Effect.promise(async () => {
+          await server.connect(transport)
+          const headers = { "content-type": "application/json", accept: "application/json, text/event-stream" }
+          const initialize = await transport.handleRequest(new Request(REPLAY_URL, { method: "POST", headers }), {
+            parsedBody: { jsonrpc: "2.0", id: 0, method: "initialize", params: record.initialize }
+          })
+          await initialize.text().catch(() => "")
+          if (session === undefined) return
+          const initialized = await transport.handleRequest(
+            new Request(REPLAY_URL, { method: "POST", headers: { ...headers, "mcp-session-id": id } }),
+            { parsedBody: { jsonrpc: "2.0", method: "notifications/initialized" } }
+          )
+          await initialized.text().catch(() => "")
+        })
+        if (session === undefined) {
+          yield* Effect.promise(() => server.close().catch(() => {}))
+          return
+        }
+        if (logLevel !== undefined) session.setLogLevel(logLevel as LoggingLevel)
+        yield* remember(session)
+      })
+
+    /**
+     * Makes sure this replica holds session `id` when another one opened it (a cluster only):
+     * `undefined` to go on (held, or unknown: the request then gets the usual 404), else the
+     * answer: 404 for someone else's session, 503 while the records cannot be read.
+     */
+    const restore = (id: string, identity: Identity): Effect.Effect<Response | undefined> =>
+      Effect.gen(function*() {
+        // Each turn either finds the copy, waits for one being built, or builds it.
+        for (let turn = 0; turn < 3; turn++) {
+          if (sessions.has(id)) return undefined
+          const building = restoring.get(id)
+          if (building !== undefined) {
+            yield* Deferred.await(building)
+            continue
+          }
+          const loaded = yield* Effect.either(records.load(id))
+          if (loaded._tag === "Left") {
+            return jsonRpcError(503, -32000, `Cannot serve this session now: ${loaded.left.message}; try again later`, {
+              "retry-after": String(SHARED_STATE_RETRY_AFTER_SECONDS)
+            })
+          }
+          if (loaded.right === undefined) return undefined
+          // Built by another request meanwhile?
+          if (sessions.has(id) || restoring.has(id)) continue
+          const { caller } = loaded.right.record
+          if (!sameCaller(caller as Identity, identity)) return jsonRpcError(404, -32001, "Session not found")
+          const built = yield* Deferred.make<void>()
+          restoring.set(id, built)
+          yield* buildFromRecord(id, identity, loaded.right, JSON.stringify(loaded.right.record)).pipe(
+            Effect.ensuring(Effect.zipRight(Effect.sync(() => restoring.delete(id)), Deferred.succeed(built, undefined)))
+          )
+        }
+        return undefined
+      })
+
+    /** Whether a request names a session this replica must first build from its record (a cluster only). */
+    const needsRestore = (headers: Readonly<Record<string, string | undefined>>): string | undefined => {
+      if (!records.shared) return undefined
+      const id = headers["mcp-session-id"]
+      return id !== undefined && !sessions.has(id) ? id : undefined
+    }
 
     /** The open session `id`, if it is this caller's: anyone else is told it does not exist. */
     const callersSession = (id: string | undefined, identity: Identity): LegacySession | undefined => {
@@ -279,8 +484,7 @@ export class Sessions2025 extends Effect.Service<Sessions2025>()("aperture/Sessi
         const call = sessionToolCall(headers, parsedBody)
         if (call === undefined) {
           // A message for a direct call (an answer, a cancellation); any other is the SDK's.
-          if (!passesPostChecks(headers)) return Effect.succeed(undefined)
-          if (!session.direct.answer(parsedBody) && !session.direct.cancel(parsedBody)) return Effect.succeed(undefined)
+          if (!passesPostChecks(headers) || !takeDirectMessage(session, parsedBody)) return Effect.succeed(undefined)
           return Effect.map(Clock.currentTimeMillis, (now) => {
             session.lastSeen = now
             return HttpServerResponse.empty({ status: 202 })
@@ -288,7 +492,14 @@ export class Sessions2025 extends Effect.Service<Sessions2025>()("aperture/Sessi
         }
         return Effect.flatMap(Clock.currentTimeMillis, (now) => {
           session.lastSeen = now
-          const stream = new CallEventStream(randomUUID(), session.events, () => session.direct.ended(stream))
+          // The stream id names this replica: a resumption elsewhere follows it in the shared log.
+          const streamId = `${bus.replica}:${randomUUID()}`
+          const stream = new CallEventStream(
+            streamId,
+            session.events,
+            () => session.direct.ended(stream),
+            eventLog.shared ? { log: eventLog, owner: { callId: call.id, replica: bus.replica } } : undefined
+          )
           stream.open(out, eventStreamHeaders(session.id), call.priming ? { retryMs: RETRY_INTERVAL_MS } : undefined)
           session.direct.run(call, stream, countCall())
           return untilClosed(out)
@@ -299,12 +510,20 @@ export class Sessions2025 extends Effect.Service<Sessions2025>()("aperture/Sessi
       Effect.suspend(() => {
         const lastEventId = headers["last-event-id"]
         const session = callersSession(headers["mcp-session-id"], identity)
-        const stream = lastEventId === undefined ? undefined : session?.direct.streamOf(lastEventId)
         const version = headers["mcp-protocol-version"]
         if (
-          stream === undefined || session === undefined || !headers["accept"]?.includes("text/event-stream") ||
+          lastEventId === undefined || session === undefined || !headers["accept"]?.includes("text/event-stream") ||
           (version !== undefined && !SUPPORTED_PROTOCOL_VERSIONS.includes(version))
         ) return Effect.succeed(undefined)
+        const stream = session.direct.streamOf(lastEventId)
+        if (stream === undefined) {
+          const dot = lastEventId.lastIndexOf(".")
+          const streamId = dot > 0 ? lastEventId.slice(0, dot) : ""
+          const owner = replicaOfStream(streamId)
+          return eventLog.shared && owner !== "" && owner !== bus.replica
+            ? followElsewhere(out, session, streamId, lastEventId)
+            : Effect.succeed(undefined)
+        }
         if (stream.connected) {
           return Effect.succeed(HttpServerResponse.fromWeb(jsonRpcError(409, -32000, "Conflict: Stream already has an active connection")))
         }
@@ -319,6 +538,56 @@ export class Sessions2025 extends Effect.Service<Sessions2025>()("aperture/Sessi
       })
 
     /**
+     * A resumption of a direct call's stream that another replica answers: replays what the
+     * shared log holds after `lastEventId` and follows the rest until the call's answer. If that
+     * replica is gone, the call's outcome is unknown: the caller gets an error for it, never a hang.
+     */
+    const followElsewhere = (out: ServerResponse, session: LegacySession, streamId: string, lastEventId: string) =>
+      Effect.gen(function*() {
+        session.lastSeen = yield* Clock.currentTimeMillis
+        session.openStreams++
+        out.once("close", () => session.openStreams--)
+        out.writeHead(200, eventStreamHeaders(session.id))
+        const write = (eventId: string, data: string) => {
+          if (!out.destroyed) out.write(messageEvent(eventId, data))
+        }
+        const follow = eventLog.follow(streamId, lastEventId, write).pipe(
+          Effect.tap((end) => {
+            if (end._tag !== "OwnerGone") return Effect.void
+            write(`${streamId}.gone`, JSON.stringify({
+              jsonrpc: "2.0",
+              id: end.owner.callId,
+              error: { code: -32603, message: "The gateway replica running this call stopped; its outcome is unknown" }
+            }))
+            return Effect.logInfo(`session ${session.id}: call ${String(end.owner.callId)} was running on replica ${end.owner.replica}, which is gone`)
+          }),
+          // Redis away: the stream ends, and the client resumes again.
+          Effect.catchAll((error) => Effect.logDebug(`resuming ${streamId}: ${error.message}`)),
+          Effect.andThen(Effect.sync(() => out.end())),
+          Effect.andThen(untilClosed(out))
+        )
+        // The client leaving ends the follow (and its Redis connection).
+        return yield* Effect.raceFirst(follow, untilClosed(out))
+      })
+
+    /**
+     * Takes a message for a direct call (an answer, a cancellation) on `session`; `false` if it is
+     * not one. In a cluster an answer to another replica's request goes to that replica, and a
+     * cancellation of no call here goes to all others (and on to this replica's SDK path: `false`).
+     */
+    const takeDirectMessage = (session: LegacySession, message: unknown): boolean => {
+      if (session.direct.answer(message) || session.direct.cancel(message)) return true
+      if (!records.shared) return false
+      const asker = askedBy(message)
+      if (asker !== undefined && asker !== bus.replica) {
+        bus.toReplica(asker, { kind: "answer", session: session.id, message })
+        return true
+      }
+      if (isCancellation(message)) bus.toOthers({ kind: "cancel", session: session.id, message })
+      return false
+    }
+
+    /**
      * A batch (2025-03-26) without the answers and cancellations meant for direct calls, which are
      * taken here: the SDK would drop them (it knows neither the calls nor the `aperture-<n>` ids).
      */
@@ -329,7 +598,7 @@ export class Sessions2025 extends Effect.Service<Sessions2025>()("aperture/Sessi
     ): ReadonlyArray<unknown> => {
       const session = callersSession(headers["mcp-session-id"], identity)
       if (session === undefined || !passesPostChecks(headers)) return batch
-      return batch.filter((message) => !session.direct.answer(message) && !session.direct.cancel(message))
+      return batch.filter((message) => !takeDirectMessage(session, message))
     }
 
     /** Tells each session whose visible lists changed. */
@@ -367,11 +636,37 @@ export class Sessions2025 extends Effect.Service<Sessions2025>()("aperture/Sessi
       return Effect.gen(function*() {
         const now = yield* Clock.currentTimeMillis
         for (const session of sessions.values()) {
-          if (session.openStreams > 0 || session.lastSeen >= lastTick) slots.touch(session.identity.login, session.id)
+          if (session.openStreams > 0 || session.lastSeen >= lastTick) {
+            slots.touch(session.identity.login, session.id)
+            if (session.record !== undefined) records.touch(session.id, session.record)
+          }
         }
         lastTick = now
       }).pipe(Effect.repeat(Schedule.spaced(every)))
     }
+
+    /** What other replicas say about the sessions held here. */
+    const hear = (raw: unknown) => {
+      const message = decodeBusMessage(raw)
+      if (message._tag === "None") return
+      const heard = message.value
+      const session = sessions.get(heard.session)
+      if (session === undefined) return
+      switch (heard.kind) {
+        case "answer":
+          session.direct.answer(heard.message)
+          return
+        case "cancel":
+          session.direct.cancel(heard.message)
+          return
+        case "closed":
+          runFork(closeSession(session))
+          return
+        case "logLevel":
+          session.setLogLevel(heard.level as LoggingLevel)
+      }
+    }
+    if (records.shared) yield* bus.listen(hear)
 
     const fibers = [yield* Effect.forkScoped(notifyListChanges), yield* Effect.forkScoped(reapIdle)]
     if (slots.touchEvery !== undefined) fibers.push(yield* Effect.forkScoped(touchSlots(slots.touchEvery)))
@@ -383,6 +678,8 @@ export class Sessions2025 extends Effect.Service<Sessions2025>()("aperture/Sessi
     )
 
     return {
+      needsRestore,
+      restore,
       handle,
       answerDirectly,
       serveDirectly,

@@ -7,6 +7,9 @@
  * nothing. Losing the connection does not cancel the call (a 2025-era client cancels with
  * `notifications/cancelled`).
  *
+ * In a cluster each event is also written to the shared event log (`cluster/sharedEventLog.ts`),
+ * so the stream can be resumed on another replica.
+ *
  * The head and the first events wait for the answer, as the SDK path's do
  * (`nodeBridge.holdFirstWrites`): a quick call leaves in one write.
  * @module
@@ -14,13 +17,20 @@
 import type { ServerResponse } from "node:http"
 import type { JSONRPCMessage } from "@modelcontextprotocol/server"
 import type { BoundedEventStore } from "./eventStore.js"
+import type { SharedEventLogService, StreamOwner } from "../../cluster/sharedEventLog.js"
 import { type FirstWritesHold, holdFirstWrites } from "../../http/nodeBridge.js"
 
 /** An SSE comment this often keeps proxies from closing a quiet stream (the SDK's interval). */
 const KEEP_ALIVE_MS = 15_000
 
-/** One message as an SSE event with its id (JSON text never holds a raw newline). */
-const messageEvent = (id: string, message: JSONRPCMessage) => `event: message\nid: ${id}\ndata: ${JSON.stringify(message)}\n\n`
+/** One message (its JSON) as an SSE event with its id (JSON text never holds a raw newline). */
+export const messageEvent = (id: string, data: string) => `event: message\nid: ${id}\ndata: ${data}\n\n`
+
+/** Where a cluster keeps the stream for other replicas, and who answers it. */
+export interface SharedCopy {
+  readonly log: SharedEventLogService
+  readonly owner: StreamOwner
+}
 
 export class CallEventStream {
   private out: ServerResponse | undefined
@@ -35,8 +45,11 @@ export class CallEventStream {
   constructor(
     readonly streamId: string,
     private readonly events: BoundedEventStore,
-    private readonly onEnd: () => void
-  ) {}
+    private readonly onEnd: () => void,
+    private readonly shared?: SharedCopy
+  ) {
+    shared?.log.open(streamId, shared.owner)
+  }
 
   /** Starts the response on `out` (status, head, and the priming event when `priming`). */
   open(out: ServerResponse, headers: Record<string, string>, priming: { readonly retryMs: number } | undefined): void {
@@ -55,7 +68,9 @@ export class CallEventStream {
   send(message: JSONRPCMessage): Promise<void> {
     return this.then(async () => {
       const id = await this.events.storeEvent(this.streamId, message)
-      this.write(messageEvent(id, message))
+      const data = JSON.stringify(message)
+      this.shared?.log.append(this.streamId, id, data)
+      this.write(messageEvent(id, data))
     })
   }
 
@@ -64,6 +79,7 @@ export class CallEventStream {
     this.then(() => {
       if (this.ended) return
       this.ended = true
+      this.shared?.log.end(this.streamId)
       this.stopTimers()
       this.out?.end()
       this.out = undefined
@@ -109,7 +125,7 @@ export class CallEventStream {
       try {
         await this.events.replayEventsAfter(lastEventId, {
           send: async (id, message) => {
-            out.write(messageEvent(id, message))
+            out.write(messageEvent(id, JSON.stringify(message)))
           }
         }).catch(() => {})
         if (this.ended) out.end()

@@ -9,8 +9,10 @@
  *   resumption ({@link CallEventStream}); progress, log messages and the gateway's own requests to
  *   the caller travel on it;
  * - requests to the caller (an upstream's sampling, elicitation, roots) get string ids
- *   (`aperture-<n>`), never the SDK server's numeric ones on the same session; the caller's answer
- *   arrives on another POST and is matched here ({@link SessionCalls.answer});
+ *   (`aperture-<replica>.<n>`), never the SDK server's numeric ones on the same session; the
+ *   caller's answer arrives on another POST and is matched here ({@link SessionCalls.answer}); in
+ *   a cluster that POST may reach another replica, which sends it to the one the id names
+ *   ({@link askedBy});
  * - `notifications/cancelled` for a direct call aborts it here ({@link SessionCalls.cancel}), and
  *   it is answered no more, its stream left open until the caller closes it, as the SDK does;
  * - an `input_required` result (a 2026-era upstream) is asked of the caller as real requests
@@ -91,6 +93,17 @@ export interface SessionCallHost {
   readonly callTool: (params: Record<string, unknown>, context: CallContext) => unknown
   /** Opens a round state the router minted (see `forwardCall.ts`); throws if it is not valid. */
   readonly verifyRoundState: (state: string) => Promise<unknown>
+  /** This replica's id (`replicaBus.ts`), in the ids of the requests its calls send the caller. */
+  readonly replica: string
+}
+
+/** The replica whose call sent the request a caller's answer is for, by its id; `undefined` if none did. */
+export const askedBy = (message: unknown): string | undefined => {
+  if (!Predicate.isRecord(message) || "method" in message) return undefined
+  const id = message["id"]
+  if (typeof id !== "string" || !id.startsWith("aperture-")) return undefined
+  const dot = id.lastIndexOf(".")
+  return dot > 9 ? id.slice(9, dot) : undefined
 }
 
 /** A result as the SDK server sends one: a tool result without `content` gets an empty one. */
@@ -181,7 +194,7 @@ export class SessionCalls {
     signal: AbortSignal,
     timeoutMs: number
   ): Promise<unknown> {
-    const id = `aperture-${++this.lastRequestId}`
+    const id = `aperture-${this.host.replica}.${++this.lastRequestId}`
     return new Promise((resolve, reject) => {
       const finish = () => {
         clearTimeout(timer)
