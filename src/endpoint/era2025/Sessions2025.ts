@@ -24,6 +24,7 @@ import type * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import {
   isInitializeRequest,
+  type JSONRPCMessage,
   type LoggingLevel,
   type Server,
   SUPPORTED_PROTOCOL_VERSIONS,
@@ -71,6 +72,8 @@ interface LegacySession {
   readonly record: string | undefined
   lastSeen: number
   openStreams: number
+  /** Of those, the SDK path's GET streams: where messages outside any request go. */
+  getStreams: number
   /** What the caller last saw, to notify `list_changed` only when their visible list changed. */
   seen: CallerView["fingerprints"] | undefined
 }
@@ -97,11 +100,12 @@ export const SHARED_STATE_RETRY_AFTER_SECONDS = 5
 
 /**
  * What replicas tell each other about the sessions they hold (`cluster/replicaBus.ts`): a caller's
- * answer to a request the receiving replica's call sent, a cancellation of a call running
- * somewhere, a session ended by DELETE, a log level asked for.
+ * answer to a request the receiving replica's call sent (`answer`), or its SDK server sent
+ * (`response`), a cancellation of a call running somewhere, a message outside any request for the
+ * replica holding the session's GET stream (`outside`), a session ended by DELETE, a log level.
  */
 const BusMessage = Schema.Union(
-  Schema.Struct({ kind: Schema.Literal("answer", "cancel"), session: Schema.String, message: Schema.Unknown }),
+  Schema.Struct({ kind: Schema.Literal("answer", "cancel", "response", "outside"), session: Schema.String, message: Schema.Unknown }),
   Schema.Struct({ kind: Schema.Literal("closed"), session: Schema.String }),
   Schema.Struct({ kind: Schema.Literal("logLevel"), session: Schema.String, level: Schema.String })
 )
@@ -111,6 +115,18 @@ const decodeBusMessage = Schema.decodeUnknownOption(BusMessage)
 const REPLAY_URL = "http://aperture.invalid/v1/mcp"
 
 const isCancellation = (message: unknown) => Predicate.isRecord(message) && message["method"] === "notifications/cancelled"
+
+/** A client's answer to a request an SDK server sent (numeric ids; direct calls' are `aperture-…` strings). */
+const isSdkResponse = (message: unknown) =>
+  Predicate.isRecord(message) && !("method" in message) && typeof message["id"] === "number"
+
+/**
+ * A message outside any request that the replica holding the session's GET stream must send: a
+ * resource update, a log message, a request such as `roots/list`. List changes are not: every
+ * replica sees the catalog change and tells its own streams.
+ */
+const goesToGetStream = (message: JSONRPCMessage) =>
+  "method" in message && !message.method.endsWith("/list_changed")
 
 /** The replica a direct call's stream id (`<replica>:<uuid>`) was made on. */
 const replicaOfStream = (streamId: string) => streamId.slice(0, Math.max(0, streamId.indexOf(":")))
@@ -138,11 +154,15 @@ const sameCaller = (a: Identity, b: Identity) =>
 const sameMembers = (a: ReadonlyArray<string>, b: ReadonlyArray<string>) =>
   a === b || (a.length === b.length && a.every((item) => b.includes(item)) && b.every((item) => a.includes(item)))
 
-/** Counts a streamed response body as an open stream until it ends or the client goes away. */
+/** Counts a GET stream as an open stream until it ends or the client goes away. */
 const trackStream = (response: Response, session: LegacySession): Response => {
   if (!isEventStream(response)) return response
   session.openStreams++
-  return onBodyDone(response, () => session.openStreams--)
+  session.getStreams++
+  return onBodyDone(response, () => {
+    session.openStreams--
+    session.getStreams--
+  })
 }
 
 export class Sessions2025 extends Effect.Service<Sessions2025>()("aperture/Sessions2025", {
@@ -291,6 +311,7 @@ export class Sessions2025 extends Effect.Service<Sessions2025>()("aperture/Sessi
             record,
             lastSeen: Date.now(),
             openStreams: 0,
+            getStreams: 0,
             seen: undefined
           }
           sessions.set(id, session)
@@ -305,6 +326,18 @@ export class Sessions2025 extends Effect.Service<Sessions2025>()("aperture/Sessi
         if (session === undefined) return
         forget(session)
         session.direct.close()
+      }
+      if (records.shared) {
+        // Outside any request, a message goes to the session's GET stream: on whichever replica
+        // holds it. This copy's SDK server asks (roots) and notifies (resource updates) here.
+        const send = transport.send.bind(transport)
+        transport.send = (message, options) => {
+          if (options?.relatedRequestId !== undefined || session === undefined || session.getStreams > 0 || !goesToGetStream(message)) {
+            return send(message, options)
+          }
+          bus.toOthers({ kind: "outside", session: sessionId, message })
+          return Promise.resolve()
+        }
       }
       return { server, transport }
     }
@@ -583,7 +616,10 @@ export class Sessions2025 extends Effect.Service<Sessions2025>()("aperture/Sessi
         bus.toReplica(asker, { kind: "answer", session: session.id, message })
         return true
       }
+      // Cancellations and answers to SDK-numbered requests go to this replica's SDK path and to
+      // the others: the request may be any copy's (a copy that does not know the id ignores it).
       if (isCancellation(message)) bus.toOthers({ kind: "cancel", session: session.id, message })
+      else if (isSdkResponse(message)) bus.toOthers({ kind: "response", session: session.id, message })
       return false
     }
 
@@ -657,7 +693,14 @@ export class Sessions2025 extends Effect.Service<Sessions2025>()("aperture/Sessi
           session.direct.answer(heard.message)
           return
         case "cancel":
-          session.direct.cancel(heard.message)
+          // A direct call here, else perhaps a request on this copy's SDK path.
+          if (!session.direct.cancel(heard.message)) session.transport.onmessage?.(heard.message as JSONRPCMessage)
+          return
+        case "response":
+          session.transport.onmessage?.(heard.message as JSONRPCMessage)
+          return
+        case "outside":
+          if (session.getStreams > 0) session.transport.send(heard.message as JSONRPCMessage).catch(() => {})
           return
         case "closed":
           runFork(closeSession(session))

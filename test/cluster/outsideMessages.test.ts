@@ -1,0 +1,73 @@
+/**
+ * Messages outside any request reach a 2025-era session's GET stream on whichever replica holds
+ * it (issue 20): a caller subscribes to a resource on replica A while its GET stream is open on
+ * replica B; the upstream's `notifications/resources/updated`, heard on A, arrives on B's stream.
+ * Two gateways on one real Redis, a real v1-SDK upstream with a subscribable resource.
+ */
+import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import type { RunningGateway } from "../../src/Aperture.js"
+import { grant, mcp, redis } from "../../src/config/dsl.js"
+import { sseEvents } from "../../src/upstream/sseEvents.js"
+import { startSubscribableUpstream, type SubscribableUpstream } from "../fixtures/subscribableUpstream.js"
+import { eventually, openRawSession, startGateway } from "../helpers/gateway.js"
+import { startRedis, type TestRedis } from "../helpers/redis.js"
+
+const SECRET_KEY = "the cluster's secret key, 32 characters or more"
+
+let store: TestRedis
+let upstream: SubscribableUpstream
+let a: RunningGateway
+let b: RunningGateway
+
+const replica = () =>
+  startGateway({
+    cluster: redis({ url: store.url, keyPrefix: "outside-test:" }),
+    secretKey: SECRET_KEY,
+    connectors: { docs: mcp({ url: upstream.url }) },
+    grants: [grant({ src: ["*"], connectors: ["**"] })]
+  })
+
+beforeAll(async () => {
+  ;[store, upstream] = await Promise.all([startRedis(), startSubscribableUpstream()])
+  ;[a, b] = await Promise.all([replica(), replica()])
+}, 60_000)
+
+afterAll(async () => {
+  await Promise.all([a?.close(), b?.close()])
+  await Promise.all([store?.stop(), upstream?.close()])
+})
+
+describe("a session's GET stream on another replica", () => {
+  it("receives the resource update of a subscription made on the replica that hears it", async () => {
+    const session = await openRawSession(a.url, "subscriber")
+    // The GET stream on B (B builds its copy of the session from the record).
+    const listening = new AbortController()
+    const stream = await fetch(b.url, { headers: { ...session, accept: "text/event-stream" }, signal: listening.signal })
+    expect(stream.status).toBe(200)
+    const heard: Array<unknown> = []
+    const reading = (async () => {
+      for await (const event of sseEvents(stream.body!)) if (event.data !== "") heard.push(JSON.parse(event.data))
+    })().catch(() => {})
+    try {
+      // Subscribed on A: A holds the upstream subscription.
+      const subscribed = await fetch(a.url, {
+        method: "POST",
+        headers: session,
+        body: JSON.stringify({ jsonrpc: "2.0", id: 1, method: "resources/subscribe", params: { uri: "docs-doc://readme" } })
+      })
+      expect(subscribed.status).toBe(200)
+      expect(await subscribed.text()).toContain('"result":{}')
+      await eventually(() => upstream.servers.size > 0, 5_000, "an upstream session")
+      await upstream.touch()
+      await eventually(
+        () => heard.some((m) => (m as { method?: string }).method === "notifications/resources/updated"),
+        5_000,
+        "the update on B's GET stream"
+      )
+      expect(heard).toContainEqual({ jsonrpc: "2.0", method: "notifications/resources/updated", params: { uri: "docs-doc://readme" } })
+    } finally {
+      listening.abort()
+      await reading
+    }
+  }, 30_000)
+})
