@@ -640,13 +640,111 @@ const closedLoop2026 = async (options: { readonly url: string; readonly tool: st
 }
 
 /**
- * S9, a cluster's cost: 2026-era `tools/call` (raw upstream, c=16) through one replica without
- * and with `cluster: redis(…)`, and through HAProxy (round-robin, as test/cluster/balancer.test.ts
- * runs it) in front of 1 and of 3 replicas. Every replica shares CPU 1; HAProxy, Redis, the
- * upstream and the load generator CPU 0: on two cores this shows what each hop costs, not scaling.
+ * `sessions.length` workers, each in its own already-open 2025-era session (its headers), POST
+ * `tools/call` back to back for `seconds`: the sessions stay open across rounds, so what is
+ * measured is the call, not the session's opening (S9 measures that apart).
+ */
+const closedLoop2025 = (
+  url: string,
+  dispatcher: Agent,
+  sessions: ReadonlyArray<Record<string, string>>,
+  tool: string,
+  seconds: number
+): Promise<LoadResult> => {
+  const prefix = `{"jsonrpc":"2.0","id":`
+  const suffix = `,"method":"tools/call","params":{"name":${JSON.stringify(tool)},"arguments":{"message":${JSON.stringify("x".repeat(100))}}}}`
+  let id = 1
+  return timedWorkers(sessions.length, seconds, async (worker) => {
+    const response = await request(url, { method: "POST", dispatcher, headers: sessions[worker]!, body: prefix + id++ + suffix })
+    const text = await response.body.text()
+    return response.statusCode === 200 && text.includes("\"result\"")
+  })
+}
+
+/** Redis's own count of each command it ran (`INFO commandstats`; a script's inner commands count too), without INFO itself. */
+type CommandCounts = Map<string, number>
+const commandCounts = (info: string): CommandCounts => {
+  const counts: CommandCounts = new Map()
+  for (const [, name, calls] of info.matchAll(/^cmdstat_([^:]+):calls=(\d+)/gm)) {
+    if (name !== "info") counts.set(name!, Number(calls))
+  }
+  return counts
+}
+const commandsBetween = (before: CommandCounts, after: CommandCounts): CommandCounts =>
+  new Map([...after].map(([name, calls]) => [name, calls - (before.get(name) ?? 0)] as const).filter(([, calls]) => calls > 0))
+const totalOf = (counts: CommandCounts) => [...counts.values()].reduce((a, b) => a + b, 0)
+
+/**
+ * What Redis sees per 2025-era call and per session step, exactly: a MONITOR connection lists
+ * every command, with those a script runs marked `lua`, so client round trips and the commands
+ * they run are told apart. Heartbeats (`SET …replica:…` every second per replica) are left out.
+ */
+const redisAccounting = async (redisUrl: string, replicas: ReadonlyArray<Gateway>) => {
+  const { createClient } = await import("redis")
+  const monitor = createClient({ url: redisUrl })
+  await monitor.connect()
+  const roundTrips = new Map<string, number>()
+  const inScripts = new Map<string, number>()
+  await monitor.monitor((line: string) => {
+    const fields = /^\S+ \[\d+ (\S+)\] "([^"]+)"(.*)$/.exec(line)
+    if (fields === null || fields[3]!.includes("replica:")) return
+    const counts = fields[1] === "lua" ? inScripts : roundTrips
+    const name = fields[2]!.toLowerCase()
+    counts.set(name, (counts.get(name) ?? 0) + 1)
+  })
+  const sessionsCount = quick ? 20 : 50
+  const dispatcher = new Agent({ connections: 16, pipelining: 1, keepAliveTimeout: 30_000 })
+  const prefix = `{"jsonrpc":"2.0","id":`
+  const suffix = `,"method":"tools/call","params":{"name":"raw_echo","arguments":{"message":"x"}}}`
+  let id = 1
+  const callAll = (replica: Gateway, sessions: ReadonlyArray<Record<string, string>>) =>
+    Promise.all(sessions.map(async (headers) => {
+      const response = await request(replica.url, { method: "POST", dispatcher, headers, body: prefix + id++ + suffix })
+      const text = await response.body.text()
+      if (response.statusCode !== 200 || !text.includes("\"result\"")) throw new Error(`S9: a call failed: HTTP ${response.statusCode} ${text.slice(0, 200)}`)
+    }))
+  // MONITOR's lines arrive a little after the commands: each step waits for them before it is read.
+  const step = async (name: string, per: number, run: () => Promise<unknown>) => {
+    roundTrips.clear()
+    inScripts.clear()
+    await run()
+    await new Promise((r) => setTimeout(r, 300))
+    const describe = (counts: Map<string, number>) =>
+      [...counts].sort((a, b) => b[1] - a[1]).map(([command, n]) => `${command} ${f(n / per, 2)}`).join(", ")
+    return { name, roundTrips: totalOf(roundTrips) / per, inScripts: totalOf(inScripts) / per, detail: describe(roundTrips), scriptDetail: describe(inScripts) }
+  }
+  const [first, second, third] = replicas as [Gateway, Gateway, Gateway]
+  let sessions: Array<Record<string, string>> = []
+  const steps = [
+    await step("session open: `initialize` + `notifications/initialized` on one replica", sessionsCount, async () => {
+      sessions = await Promise.all(Array.from({ length: sessionsCount }, () => openSession(first.url, dispatcher)))
+    }),
+    await step("its first `tools/call`, on the same replica", sessionsCount, () => callAll(first, sessions)),
+    await step("a `tools/call` (steady: 5 per session, same replica)", sessionsCount * 5, async () => {
+      for (let i = 0; i < 5; i++) await callAll(first, sessions)
+    }),
+    await step("first request on a second replica (a `tools/call`: loads the record, builds a copy)", sessionsCount, () => callAll(second, sessions)),
+    await step("first request on a third replica (the same)", sessionsCount, () => callAll(third, sessions)),
+    await step("a `tools/call` on a replica holding a copy (steady)", sessionsCount * 5, async () => {
+      for (let i = 0; i < 5; i++) await callAll(second, sessions)
+    }),
+    await step("`DELETE` (on the replica that opened it)", sessionsCount, () => closeSessions(first.url, dispatcher, sessions))
+  ]
+  await dispatcher.close()
+  monitor.destroy()
+  return steps
+}
+
+/**
+ * S9, a cluster's cost: `tools/call` (raw upstream, c=16), 2026-era (stateless) and 2025-era (in
+ * sessions), through one replica without and with `cluster: redis(…)`, and through HAProxy
+ * (round-robin, as test/cluster/balancer.test.ts runs it) in front of 1 and of 3 replicas; then
+ * Redis's round trips per 2025-era call and per session step. Every replica shares CPU 1;
+ * HAProxy, Redis, the upstream and the load generator CPU 0: on two cores this shows what each
+ * hop costs, not scaling.
  */
 const clusterScenario = async () => {
-  // ~75 s in a full run: not part of --quick unless asked for (`--quick --only S9`).
+  // ~3 min in a full run: not part of --quick unless asked for (`--quick --only S9`).
   if (!(only.has("S9") || (only.size === 0 && !quick))) return
   const raw = await startRaw(0)
   const redisPort = await freePort()
@@ -660,21 +758,37 @@ const clusterScenario = async () => {
   const { createClient } = await import("redis")
   const redisClient = createClient({ url: clusterEnv.BENCH_REDIS_URL })
   await redisClient.connect()
-  const redisCommands = async () => Number(/total_commands_processed:(\d+)/.exec(await redisClient.info("stats"))?.[1] ?? Number.NaN)
+  const redisCommands = async () => commandCounts(await redisClient.info("commandstats"))
   const balancers = [
     await startHaproxy({ replicas: [clustered[0]!.origin], checkIntervalMs: 1000 }),
     await startHaproxy({ replicas: clustered.map((g) => g.origin), checkIntervalMs: 1000 })
   ]
   for (const b of balancers) execSync(`taskset -cp ${SHARED_CPU} ${b.pid}`, { stdio: "ignore" })
-  const cells = [
+  const paths = [
     { name: "1 replica, no `cluster`", url: plain.url, gateways: [plain], balancer: undefined },
     { name: "1 replica, `cluster: redis(…)`", url: clustered[0]!.url, gateways: [clustered[0]!], balancer: undefined },
     { name: "HAProxy → 1 replica (cluster)", url: `${balancers[0]!.origin}/v1/mcp`, gateways: [clustered[0]!], balancer: balancers[0] },
     { name: "HAProxy → 3 replicas (cluster)", url: `${balancers[1]!.origin}/v1/mcp`, gateways: clustered, balancer: balancers[1] }
   ]
+  // Each 2025-era path keeps its 16 sessions (and connections) across rounds; they are opened and
+  // warmed here, so behind HAProxy every replica already holds a copy of each when rounds start.
+  const sessionPaths = await Promise.all(paths.map(async (path) => {
+    const dispatcher = new Agent({ connections: 16, pipelining: 1, keepAliveTimeout: 30_000 })
+    const sessions = await Promise.all(Array.from({ length: 16 }, () => openSession(path.url, dispatcher)))
+    return { dispatcher, sessions }
+  }))
+  const cells = [
+    ...paths.map((path) => ({ ...path, era: "2026" as const, load: (seconds: number) => closedLoop2026({ url: path.url, tool: "raw_echo", concurrency: 16, seconds }) })),
+    ...paths.map((path, i) => ({
+      ...path,
+      era: "2025" as const,
+      load: (seconds: number) => closedLoop2025(path.url, sessionPaths[i]!.dispatcher, sessionPaths[i]!.sessions, "raw_echo", seconds)
+    }))
+  ]
   for (const gateway of [plain, ...clustered]) {
     await closedLoop2026({ url: gateway.url, tool: "raw_echo", concurrency: 16, seconds: WARMUP_SECONDS / 2 })
   }
+  for (const cell of cells.filter((c) => c.era === "2025")) await cell.load(quick ? 1 : 2)
   const measured = cells.map(() => ({ ...emptyCell(), balancerCpuMsPerRequest: [] as Array<number>, redisPerRequest: [] as Array<number> }))
   for (let round = 0; round < ROUNDS; round++) {
     for (let i = 0; i < cells.length; i++) {
@@ -682,39 +796,51 @@ const clusterScenario = async () => {
       const cell = cells[index]!
       const gatewayCpu = () => cell.gateways.reduce((sum, g) => sum + cpuMillis(g.pid), 0)
       const [cpu0, balancerCpu0, redis0] = [gatewayCpu(), cell.balancer === undefined ? 0 : cpuMillis(cell.balancer.pid), await redisCommands()]
-      const result = await closedLoop2026({ url: cell.url, tool: "raw_echo", concurrency: 16, seconds: SECONDS })
+      const result = await cell.load(SECONDS)
       const calls = Math.max(1, result.requests)
       const into = measured[index]!
       record(into, result)
       into.cpuMsPerRequest.push((gatewayCpu() - cpu0) / calls)
       if (cell.balancer !== undefined) into.balancerCpuMsPerRequest.push((cpuMillis(cell.balancer.pid) - balancerCpu0) / calls)
-      // The INFO call itself is one command.
-      into.redisPerRequest.push((await redisCommands() - redis0 - 1) / calls)
+      into.redisPerRequest.push(totalOf(commandsBetween(redis0, await redisCommands())) / calls)
     }
   }
-  out("", "## S9 a cluster's cost: 2026-era `tools/call` echo, raw upstream, c=16, with and without `cluster`, and behind HAProxy", "")
+  for (const [i, path] of paths.entries()) {
+    await closeSessions(path.url, sessionPaths[i]!.dispatcher, sessionPaths[i]!.sessions)
+    await sessionPaths[i]!.dispatcher.close()
+  }
+  const accounting = await redisAccounting(clusterEnv.BENCH_REDIS_URL, clustered)
+
+  out("", "## S9 a cluster's cost: `tools/call` echo, raw upstream, c=16, 2026-era and 2025-era, with and without `cluster`, and behind HAProxy", "")
   out(
     "**On this 2-core machine these numbers show cost, not scaling**: every replica runs on the gateway's core (CPU 1), and HAProxy, Redis, the upstream and the load generator share CPU 0, " +
-      "so three replicas have the CPU of one. What a row adds over the one before it is the price of that hop. HAProxy as `test/cluster/balancer.test.ts` runs it (`test/helpers/haproxy.ts`: round-robin, no affinity, health check every 1 s here).",
+      "so three replicas have the CPU of one. What a row adds over the one before it is the price of that hop. HAProxy as `test/cluster/balancer.test.ts` runs it (`test/helpers/haproxy.ts`: round-robin, no affinity, health check every 1 s here). " +
+      "A 2025-era row's 16 sessions are opened before the rounds and kept open across them (behind HAProxy each replica holds a copy of each by then): the rows are the calls, the second table the session's own steps.",
     ""
   )
   out(
-    "| path | req/s (min–max) | p50 ms | p99 ms | gateway CPU per call (all replicas) | HAProxy CPU per call | Redis commands per call | errors |",
-    "|---|---:|---:|---:|---:|---:|---:|---:|"
+    "| calls | path | req/s (min–max) | p50 ms | p99 ms | gateway CPU per call (all replicas) | HAProxy CPU per call | Redis commands per call | errors |",
+    "|---|---|---:|---:|---:|---:|---:|---:|---:|"
   )
   for (const [i, cell] of cells.entries()) {
     const m = measured[i]!
     out(
-      `| ${cell.name} | ${f(median(m.rps), 0)}${range(m.rps)} | ${f(median(m.p50))} | ${f(median(m.p99))} | ${f(median(m.cpuMsPerRequest), 3)} ms | ${
+      `| ${cell.era}-era | ${cell.name} | ${f(median(m.rps), 0)}${range(m.rps)} | ${f(median(m.p50))} | ${f(median(m.p99))} | ${f(median(m.cpuMsPerRequest), 3)} ms | ${
         cell.balancer === undefined ? "" : `${f(median(m.balancerCpuMsPerRequest), 3)} ms`
       } | ${f(median(m.redisPerRequest), 3)} | ${m.errors} |`
     )
   }
   out(
     "",
-    "A 2026-era call is stateless: with `cluster` it makes no Redis round trip (the Redis column counts every command Redis processed during the round, per call; anything above 0 is background work such as health pings). " +
-      "Stateful 2025-era sessions do not span replicas yet (docs/deployment.md), so they are not measured here."
+    "The Redis column is `INFO commandstats` over the round, per call: every command Redis ran, those a script runs included, heartbeats and the timers of open sessions too (anything above 0 on a 2026-era row, or on a row without `cluster`, is that background from the clustered replicas). " +
+      "A 2026-era call is stateless and makes no Redis round trip with `cluster`. Per-session timers (slot renewals, record touches) fall into whichever step below is running when they fire.",
+    "",
+    `### S9 Redis per 2025-era session step (MONITOR, ${quick ? 20 : 50} sessions straight to the replicas, no balancer; heartbeats left out)`,
+    "",
+    "| step | round trips (client commands) | commands run inside scripts | round trips by command | inside scripts |",
+    "|---|---:|---:|---|---|"
   )
+  for (const s of accounting) out(`| ${s.name} | ${f(s.roundTrips)} | ${f(s.inScripts)} | ${s.detail} | ${s.scriptDetail} |`)
   redisClient.destroy()
   for (const b of balancers) await b.stop()
 }
