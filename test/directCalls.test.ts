@@ -277,6 +277,23 @@ describe("direct tools/call on a 2025-era session", () => {
     expect(events.at(-1)?.message).toEqual({ jsonrpc: "2.0", id: 5, error: { code: -32602, message: "Tool old_nope not found" } })
   })
 
+  it("answers a failed call exactly as the SDK path does (a batch takes that path)", async () => {
+    const session = await openRawSession(mcpUrl(), "both-paths")
+    const answerOf = async (body: string, id: number) => {
+      const response = await fetch(mcpUrl(), { method: "POST", headers: session, body })
+      return (await readEvents(response.body!)).find((e) => e.message?.["id"] === id)?.message
+    }
+    for (const [name, expected] of [
+      ["old_nope", { code: -32602, message: "Tool old_nope not found" }],
+      ["low_refuse", { code: -32050, message: "refused by the upstream", data: { why: "testing" } }]
+    ] as const) {
+      const direct = await answerOf(call(20, name, {}), 20)
+      const sdk = await answerOf(`[${call(20, name, {})}]`, 20)
+      expect(direct).toEqual({ jsonrpc: "2.0", id: 20, error: expected })
+      expect(JSON.stringify(sdk)).toBe(JSON.stringify(direct))
+    }
+  })
+
   it("stops a call the caller cancels, and answers it no more", async () => {
     const session = await openRawSession(mcpUrl(), "canceller")
     const response = await fetch(mcpUrl(), { method: "POST", headers: session, body: call(6, "old_ticks", { steps: 20, ms: 100 }, "c") })

@@ -9,7 +9,7 @@ import type { Identity } from "../plugin/IdentityPlugin.js"
 import { passthrough } from "../upstream/passthrough.js"
 import { version } from "../version.js"
 import type { CallContext } from "../relay/forwardCall.js"
-import type { McpRouter } from "../router/McpRouter.js"
+import { answerOf, type McpRouter } from "../router/McpRouter.js"
 import type { SessionSink } from "../router/resourceSubscriptions.js"
 
 export const GATEWAY_CAPABILITIES: ServerCapabilities = {
@@ -95,7 +95,7 @@ export const makeDownstreamServer = (
   on("prompts/list", (params) => router.listPrompts(identity, params))
   on("resources/list", (params) => router.listResources(identity, params))
   on("resources/templates/list", (params) => router.listResourceTemplates(identity, params))
-  on("tools/call", (params, ctx) => router.callTool(identity, params, callContext(ctx)))
+  on("tools/call", (params, ctx) => router.callTool(identity, params, callContext(ctx)).then(answerOf))
   on("prompts/get", (params, ctx) => router.getPrompt(identity, params, callContext(ctx)))
   on("resources/read", (params, ctx) => router.readResource(identity, params, callContext(ctx)))
   on("completion/complete", (params, ctx) => router.complete(identity, params, callContext(ctx)))

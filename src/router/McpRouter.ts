@@ -38,7 +38,7 @@ import { passthrough } from "../upstream/passthrough.js"
 import { type LiveUpstream, Upstreams } from "../upstream/Upstreams.js"
 import { type CallContext, makeForwarder, type RoundState } from "../relay/forwardCall.js"
 import { HeldCalls } from "../relay/heldCalls.js"
-import type { RelayOutcome } from "../relay/outcome.js"
+import { protocolFailure, type RelayOutcome, relayResult } from "../relay/outcome.js"
 import { ResourceSubscriptions, type SessionSink } from "./resourceSubscriptions.js"
 import { unlistedResource } from "../relay/resourceUris.js"
 import { makeSystemTools } from "./systemTools.js"
@@ -96,11 +96,11 @@ const needsLegacyEncoding = (tools: ReadonlyArray<UpstreamItem>): boolean => {
 }
 
 /**
- * The relay's outcome as the SDK handlers (and the 2025 direct-call path) take an answer: the
- * result, or the `ProtocolError` they send as a JSON-RPC error; a cancelled request rethrows
- * what aborted it (nobody is answered).
+ * An outcome as the SDK handlers take an answer: the result, or the `ProtocolError` they send
+ * as a JSON-RPC error; a cancelled request rethrows what aborted it (nobody is answered). The
+ * 2025-era direct-call path reads the outcome itself (`sessionCalls.ts`), throwing nothing.
  */
-const answerOf = (outcome: RelayOutcome): Record<string, unknown> => {
+export const answerOf = (outcome: RelayOutcome): Record<string, unknown> => {
   switch (outcome._tag) {
     case "Result":
       return outcome.value
@@ -114,6 +114,21 @@ const answerOf = (outcome: RelayOutcome): Record<string, unknown> => {
 /** How a forwarded call ended, for the audit log. */
 const outcomeOf = (result: Record<string, unknown>): AuditOutcome =>
   result["isError"] === true ? "tool_error" : result["resultType"] === "input_required" ? "input_required" : "ok"
+
+/** A request the caller could not be answered for, as the audit log writes it (what a thrown error wrote before). */
+const failedAudit = (failure: unknown, aborted: boolean) => ({
+  outcome: aborted ? "cancelled" as const : "error" as const,
+  errorCode: failure instanceof ProtocolError ? failure.code : undefined
+})
+
+/**
+ * A failed routing to the caller's own upstream session (it could not be opened) as an
+ * outcome; anything but a protocol error is a defect and stays thrown.
+ */
+const routeFailure = (error: unknown): RelayOutcome => {
+  if (error instanceof ProtocolError) return protocolFailure(error.code, error.message, error.data)
+  throw error
+}
 
 export class McpRouter extends Effect.Service<McpRouter>()("aperture/McpRouter", {
   scoped: Effect.gen(function*() {
@@ -132,6 +147,9 @@ export class McpRouter extends Effect.Service<McpRouter>()("aperture/McpRouter",
     // The grant policy's own cached lookup, taken once: asked on every list and call.
     const { policyOf } = yield* GrantPolicy
 
+    const notConnected = (entry: IndexEntry) =>
+      protocolFailure(ProtocolErrorCode.InternalError, `connector ${entry.connector.id} is not connected`)
+
     const live = (entry: IndexEntry): LiveUpstream => {
       const upstream = upstreams.get(entry.connector.id)
       if (upstream === undefined) {
@@ -144,18 +162,26 @@ export class McpRouter extends Effect.Service<McpRouter>()("aperture/McpRouter",
      * Sends `identity`'s request to the upstream its connector routes it to: the shared
      * connection, or the caller's own upstream session (`isolation: "caller"`, opened on first use).
      */
+    const routedOutcome = (
+      upstream: LiveUpstream,
+      method: string,
+      params: Record<string, unknown>,
+      context: CallContext,
+      identity: Identity
+    ): Promise<RelayOutcome> => {
+      const target = upstreams.route(upstream, identity)
+      return target instanceof Promise
+        ? target.then((own) => forwardOutcome(own, method, params, context, identity), routeFailure)
+        : forwardOutcome(target, method, params, context, identity)
+    }
+
     const forwardRouted = (
       upstream: LiveUpstream,
       method: string,
       params: Record<string, unknown>,
       context: CallContext,
       identity: Identity
-    ): Promise<Record<string, unknown>> => {
-      const target = upstreams.route(upstream, identity)
-      return target instanceof Promise
-        ? target.then((own) => forward(own, method, params, context, identity))
-        : forward(target, method, params, context, identity)
-    }
+    ): Promise<Record<string, unknown>> => routedOutcome(upstream, method, params, context, identity).then(answerOf)
 
     const heldCalls = new HeldCalls(HELD_CALL_TTL_MS)
     // Held upstream calls (and their timers) end with the router, not up to 10 minutes later.
@@ -163,18 +189,18 @@ export class McpRouter extends Effect.Service<McpRouter>()("aperture/McpRouter",
       Effect.sync(() => heldCalls.closeAll(new ProtocolError(ProtocolErrorCode.InternalError, "the gateway is shutting down")))
     )
     const forwardCall = makeForwarder(roundStates, heldCalls)
-    /** Forwards one request, counted in /metrics by connector and method; a failure is thrown from here. */
-    const forward = (
+    /** Forwards one request, counted in /metrics by connector and method. */
+    const forwardOutcome = (
       upstream: LiveUpstream,
       method: string,
       params: Record<string, unknown>,
       context: CallContext,
       identity?: Identity
-    ): Promise<Record<string, unknown>> => {
+    ): Promise<RelayOutcome> => {
       const finish = metrics.startRequest(upstream.connector.id, method)
       return forwardCall(upstream, method, params, context, identity).then((outcome) => {
         finish(outcome._tag !== "Result")
-        return answerOf(outcome)
+        return outcome
       }, (error: unknown) => {
         finish(true)
         throw error
@@ -244,7 +270,7 @@ export class McpRouter extends Effect.Service<McpRouter>()("aperture/McpRouter",
     }
 
     /** Forwards a granted call, read or get; with the audit log on, writes its line when it settles. */
-    const forwardDecided = (
+    const decidedOutcome = (
       identity: Identity,
       entry: IndexEntry,
       grant: Decision,
@@ -254,8 +280,11 @@ export class McpRouter extends Effect.Service<McpRouter>()("aperture/McpRouter",
       params: Record<string, unknown>,
       context: CallContext,
       args: unknown
-    ): Promise<Record<string, unknown>> => {
-      if (!audit.enabled) return forwardRouted(live(entry), method, params, context, identity)
+    ): Promise<RelayOutcome> => {
+      const upstream = upstreams.get(entry.connector.id)
+      if (!audit.enabled) {
+        return upstream === undefined ? Promise.resolve(notConnected(entry)) : routedOutcome(upstream, method, params, context, identity)
+      }
       const startedAt = performance.now()
       const event = {
         identity,
@@ -268,36 +297,63 @@ export class McpRouter extends Effect.Service<McpRouter>()("aperture/McpRouter",
         arguments: args,
         startedAt
       }
-      let result: Promise<Record<string, unknown>>
+      let result: Promise<RelayOutcome>
       try {
-        result = forwardRouted(live(entry), method, params, context, identity)
+        // Not connected: audited as an error too.
+        result = upstream === undefined ? Promise.resolve(notConnected(entry)) : routedOutcome(upstream, method, params, context, identity)
       } catch (error) {
-        result = Promise.reject(error) // e.g. the connector is not connected: audited as an error too
+        result = Promise.reject(error)
       }
       return result.then(
-        (value) => {
-          audit.record({ ...event, outcome: outcomeOf(value) })
-          return value
+        (outcome) => {
+          switch (outcome._tag) {
+            case "Result":
+              audit.record({ ...event, outcome: outcomeOf(outcome.value) })
+              break
+            case "ProtocolFailure":
+              audit.record({ ...event, outcome: context.signal.aborted ? "cancelled" : "error", errorCode: outcome.code })
+              break
+            case "Cancelled":
+              audit.record({ ...event, ...failedAudit(outcome.reason, context.signal.aborted) })
+          }
+          return outcome
         },
         (error: unknown) => {
-          const errorCode = error instanceof ProtocolError ? error.code : undefined
-          audit.record({ ...event, outcome: context.signal.aborted ? "cancelled" : "error", errorCode })
+          audit.record({ ...event, ...failedAudit(error, context.signal.aborted) })
           throw error
         }
       )
     }
 
-    const callTool = (identity: Identity, params: Params, context: CallContext) => {
+    const forwardDecided = (
+      identity: Identity,
+      entry: IndexEntry,
+      grant: Decision,
+      exposed: string,
+      upstreamName: string,
+      method: string,
+      params: Record<string, unknown>,
+      context: CallContext,
+      args: unknown
+    ): Promise<Record<string, unknown>> =>
+      decidedOutcome(identity, entry, grant, exposed, upstreamName, method, params, context, args).then(answerOf)
+
+    /**
+     * A `tools/call`, answered as the relay's outcome: a denied or unknown tool and a connector
+     * not connected are failures like the upstream's own, so the 2025 direct-call path throws
+     * nothing (the SDK path turns the outcome into its answer with {@link answerOf}).
+     */
+    const callTool = (identity: Identity, params: Params, context: CallContext): Promise<RelayOutcome> => {
       const name = params?.["name"]
       const systemResult = system.call(name, policyOf(identity))
-      if (systemResult !== undefined) return systemResult
+      if (systemResult !== undefined) return Promise.resolve(relayResult(systemResult))
       const { entry, grant } = lookup(identity, catalog.current().index.toolsByName, name)
       if (entry === undefined || grant === undefined) {
         auditDenied(identity, "tools", name, entry)
-        throw invalidParams(`Tool ${String(name)} not found`)
+        return Promise.resolve(protocolFailure(ProtocolErrorCode.InvalidParams, `Tool ${String(name)} not found`))
       }
       const upstream = upstreamParams(params, { name: entry.upstreamName })
-      return forwardDecided(identity, entry, grant, entry.exposed["name"] as string, entry.upstreamName, "tools/call", upstream, context, params?.["arguments"])
+      return decidedOutcome(identity, entry, grant, entry.exposed["name"] as string, entry.upstreamName, "tools/call", upstream, context, params?.["arguments"])
     }
 
     const getPrompt = (identity: Identity, params: Params, context: CallContext) => {
@@ -483,7 +539,7 @@ export class McpRouter extends Effect.Service<McpRouter>()("aperture/McpRouter",
     /** `logging/setLevel` goes to every connected upstream the caller can reach that supports logging. */
     const setLogLevel = async (identity: Identity, params: Params, context: CallContext) => {
       const policy = policyOf(identity)
-      // 2026-era upstreams take the level per request instead (see forward()).
+      // 2026-era upstreams take the level per request instead (see forwardCall.ts).
       const targets = upstreams.all().filter((u) =>
         u.era !== "modern" && u.client.getServerCapabilities()?.logging !== undefined &&
         policy.touches(u.connector.id, u.connector.labels)
@@ -493,7 +549,7 @@ export class McpRouter extends Effect.Service<McpRouter>()("aperture/McpRouter",
       // what every other caller gets; each caller's own level filters what reaches it.
       await Promise.all(targets.map(async (u) => {
         const target = await upstreams.route(u, identity)
-        if (target !== u) await forward(target, "logging/setLevel", upstreamParams(params, {}), context)
+        if (target !== u) await forwardOutcome(target, "logging/setLevel", upstreamParams(params, {}), context)
       }).map((p) => p.catch(() => {})))
       return {}
     }

@@ -17,8 +17,10 @@
  *   it is answered no more, its stream left open until the caller closes it, as the SDK does;
  * - an `input_required` result (a 2026-era upstream) is asked of the caller as real requests
  *   (`inputRequiredShim.ts`);
- * - errors become JSON-RPC errors as the SDK server makes them (the code a `ProtocolError`
- *   carries, else -32603; -32002 is -32602 on this era).
+ * - the router answers with the relay's outcome ({@link RelayOutcome}), nothing thrown for a
+ *   protocol failure (a denied or unknown tool included); a failure becomes the JSON-RPC error
+ *   the SDK server would send (-32002 is -32602 on this era), and anything thrown is a defect,
+ *   answered as the SDK does (the code a `ProtocolError` carries, else -32603).
  *
  * Only a well-formed single request with nothing but `name`, `arguments` and `_meta` (a progress
  * token and a client's own keys, none of the `io.modelcontextprotocol/` ones) is answered here
@@ -32,7 +34,6 @@ import {
   DEFAULT_REQUEST_TIMEOUT_MSEC,
   type JSONRPCMessage,
   type LoggingLevel,
-  ProtocolError,
   ProtocolErrorCode,
   SUPPORTED_PROTOCOL_VERSIONS
 } from "@modelcontextprotocol/server"
@@ -41,6 +42,7 @@ import { errorObjectOf, protocolErrorOf } from "../../relay/jsonRpcErrors.js"
 import type { CallEventStream } from "./callEventStream.js"
 import { era2025Request, RESERVED_META_PREFIX } from "./sessionLists.js"
 import type { CallContext } from "../../relay/forwardCall.js"
+import { type ProtocolFailure, protocolFailure, type RelayOutcome, relayResult } from "../../relay/outcome.js"
 import { fulfilInputRequired } from "./inputRequiredShim.js"
 
 export interface SessionToolCall {
@@ -90,7 +92,7 @@ export const sessionToolCall = (headers: Readonly<Record<string, string | undefi
 export interface SessionCallHost {
   readonly capabilities: () => ClientCapabilities | undefined
   readonly logLevel: () => LoggingLevel | undefined
-  readonly callTool: (params: Record<string, unknown>, context: CallContext) => unknown
+  readonly callTool: (params: Record<string, unknown>, context: CallContext) => Promise<RelayOutcome>
   /** Opens a round state the router minted (see `forwardCall.ts`); throws if it is not valid. */
   readonly verifyRoundState: (state: string) => Promise<unknown>
   /** This replica's id (`replicaBus.ts`), in the ids of the requests its calls send the caller. */
@@ -110,11 +112,24 @@ export const askedBy = (message: unknown): string | undefined => {
 const normalized = (result: Record<string, unknown>): Record<string, unknown> =>
   result["content"] !== undefined || "task" in result ? result : { ...result, content: [] }
 
+/** A thrown defect as the SDK server answers it (see {@link errorObjectOf}). */
 const errorOf = (error: unknown) => {
   const object = errorObjectOf(error)
   // The 2025 era has no -32002 (resource not found): the SDK sends it as invalid params.
   return object.code === -32002 ? { ...object, code: -32602 } : object
 }
+
+/** A protocol failure as the SDK server sends the `ProtocolError` it stands for. */
+const failureError = (failure: ProtocolFailure) => {
+  const code = failure.code === -32002 ? -32602 : failure.code
+  return failure.data === undefined ? { code, message: failure.message } : { code, message: failure.message, data: failure.data }
+}
+
+/** An outcome of the shim's retry, as the shim takes it: a result, or rejected with the failure as data (no stack). */
+const retried = (outcome: RelayOutcome): Record<string, unknown> | Promise<never> =>
+  outcome._tag === "Result" ? outcome.value : Promise.reject(outcome._tag === "Cancelled" ? outcome.reason : outcome)
+
+const invalidRequestState = protocolFailure(ProtocolErrorCode.InvalidParams, "Invalid or expired requestState", { reason: "invalid_request_state" })
 
 interface Waiting {
   readonly resolve: (value: unknown) => void
@@ -148,11 +163,10 @@ export class SessionCalls {
       request: (request, signal) => this.ask(stream, request, signal, DEFAULT_REQUEST_TIMEOUT_MSEC),
       closeStream: undefined
     }
-    const invoke = (ctx: CallContext) =>
-      Promise.resolve().then(() => this.host.callTool(call.params, ctx) as Promise<Record<string, unknown>>)
+    const invoke = (ctx: CallContext) => Promise.resolve().then(() => this.host.callTool(call.params, ctx))
     invoke(context)
-      .then((result) =>
-        result["resultType"] !== "input_required" ? result : fulfilInputRequired({
+      .then((outcome): RelayOutcome | Promise<RelayOutcome> =>
+        outcome._tag !== "Result" || outcome.value["resultType"] !== "input_required" ? outcome : fulfilInputRequired({
           method: "tools/call",
           signal: controller.signal,
           capabilities: context.capabilities,
@@ -163,17 +177,27 @@ export class SessionCalls {
               try {
                 requestState = await this.host.verifyRoundState(state)
               } catch {
-                throw new ProtocolError(ProtocolErrorCode.InvalidParams, "Invalid or expired requestState", { reason: "invalid_request_state" })
+                return Promise.reject(invalidRequestState)
               }
             }
-            return invoke({ ...context, inputResponses, requestState })
+            return retried(await invoke({ ...context, inputResponses, requestState }))
           }
-        }, result)
+        }, outcome.value).then(relayResult)
       )
       .then(
-        (result) => {
-          if (!controller.signal.aborted) return stream.send({ jsonrpc: "2.0", id: call.id, result: normalized(result) } as JSONRPCMessage)
+        (outcome) => {
+          if (controller.signal.aborted) return
+          switch (outcome._tag) {
+            case "Result":
+              return stream.send({ jsonrpc: "2.0", id: call.id, result: normalized(outcome.value) } as JSONRPCMessage)
+            case "ProtocolFailure":
+              return stream.send({ jsonrpc: "2.0", id: call.id, error: failureError(outcome) })
+            case "Cancelled":
+              // Nobody is answered once the call is aborted; aborted otherwise (an upstream gone), as the SDK would.
+              return stream.send({ jsonrpc: "2.0", id: call.id, error: errorOf(outcome.reason) })
+          }
         },
+        // A defect (or a shim's failure): answered as the SDK server answers what a handler threw.
         (error: unknown) => {
           if (!controller.signal.aborted) return stream.send({ jsonrpc: "2.0", id: call.id, error: errorOf(error) })
         }
