@@ -809,6 +809,8 @@ const clusterScenario = async () => {
     await closeSessions(path.url, sessionPaths[i]!.dispatcher, sessionPaths[i]!.sessions)
     await sessionPaths[i]!.dispatcher.close()
   }
+  // The closes just sent reach Redis a little later (fire and forget): they must not count as the next step's.
+  await new Promise((r) => setTimeout(r, 1000))
   const accounting = await redisAccounting(clusterEnv.BENCH_REDIS_URL, clustered)
 
   out("", "## S9 a cluster's cost: `tools/call` echo, raw upstream, c=16, 2026-era and 2025-era, with and without `cluster`, and behind HAProxy", "")
