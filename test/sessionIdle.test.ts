@@ -1,6 +1,6 @@
 /**
  * 2025-era sessions past `server.sessionIdleTimeout` are closed (their id answers 404 after),
- * while a session in use stays open.
+ * while a session in use stays open, a call running longer than the timeout included.
  */
 import { afterAll, beforeAll, expect, it } from "vitest"
 import { grant, mcp } from "../src/config/dsl.js"
@@ -45,4 +45,19 @@ it("closes a session left idle past sessionIdleTimeout, and keeps one in use", a
   }
   expect(await ping(idle)).toBe(404)
   expect(await ping(busy)).toBe(200)
+}, 30_000)
+
+it("keeps a session whose direct call runs longer than sessionIdleTimeout: the call is answered", async () => {
+  const session = await openSession()
+  // 2.5 s of progress on a session whose idle timeout is 1 s, with nothing else sent meanwhile.
+  const response = await fetch(gateway.url, {
+    method: "POST",
+    headers: session,
+    body: JSON.stringify({ jsonrpc: "2.0", id: 9, method: "tools/call", params: { name: "fx_slow", arguments: { steps: 25, ms: 100 } } })
+  })
+  expect(response.status).toBe(200)
+  const text = await response.text()
+  expect(text).toContain('"id":9,"result"')
+  expect(text).toContain("done after 25")
+  expect(await ping(session)).toBe(200)
 }, 30_000)

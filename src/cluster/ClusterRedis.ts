@@ -49,6 +49,8 @@ export interface ConnectedRedis {
   readonly address: string
   /** Up, or down since when and why; kept from the client's events. */
   readonly health: () => ClusterHealth
+  /** How many times the client has become ready: changes on every reconnection. */
+  readonly connections: () => number
 }
 
 /** What a Node or Redis error says, without anything from the URL beyond host and port. */
@@ -98,7 +100,9 @@ const connect = (settings: ClusterSettings) =>
         health = { ...health, reason }
       }
     })
+    let connections = 0
     client.on("ready", () => {
+      connections++
       if (started && health.redis === "down") log(Effect.logInfo(`Redis at ${address} is back`))
       health = { redis: "up" }
     })
@@ -114,7 +118,7 @@ const connect = (settings: ClusterSettings) =>
       Effect.tapError(() => Effect.sync(() => client.destroy()))
     )
     started = true
-    return { client, settings, address, health: () => health } satisfies ConnectedRedis
+    return { client, settings, address, health: () => health, connections: () => connections } satisfies ConnectedRedis
   })
 
 const disconnect = ({ client }: ConnectedRedis) =>

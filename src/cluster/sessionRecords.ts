@@ -52,6 +52,11 @@ export interface SessionRecordsService {
   readonly setLogLevel: (id: string, level: string) => void
   /** The session ended (DELETE): forget it (fire and forget; it lapses anyway). */
   readonly remove: (id: string) => void
+  /**
+   * Which connection to Redis this is (counts reconnections): when it changes, Redis may have
+   * come back empty, and every session held here should be touched, used lately or not.
+   */
+  readonly connection: () => number
 }
 
 export class SessionRecords extends Context.Tag("aperture/SessionRecords")<SessionRecords, SessionRecordsService>() {}
@@ -63,7 +68,8 @@ export const localSessionRecords: SessionRecordsService = {
   load: () => Effect.succeed(undefined),
   touch: () => {},
   setLogLevel: () => {},
-  remove: () => {}
+  remove: () => {},
+  connection: () => 0
 }
 
 /** KEYS[1] the record; ARGV record JSON, ttl ms. */
@@ -86,13 +92,15 @@ const decodeRecord = Schema.decodeUnknownOption(Schema.parseJson(SessionRecord))
 
 export interface RedisSessionRecordsOptions {
   readonly client: CommandClient
+  /** See {@link SessionRecordsService.connection}. */
+  readonly connection: () => number
   readonly keyPrefix: string
   /** `server.sessionIdleTimeout`: a record not touched for this long lapses. */
   readonly idleTimeout: Duration.Duration
 }
 
 /** A cluster: records in Redis, any replica serves any session. */
-export const makeRedisSessionRecords = ({ client, idleTimeout, keyPrefix }: RedisSessionRecordsOptions): SessionRecordsService => {
+export const makeRedisSessionRecords = ({ client, connection, idleTimeout, keyPrefix }: RedisSessionRecordsOptions): SessionRecordsService => {
   const ttl = String(Math.max(1, Math.ceil(Duration.toMillis(idleTimeout))))
   const keyOf = (id: string) => `${keyPrefix}session:${id}`
   return {
@@ -111,7 +119,8 @@ export const makeRedisSessionRecords = ({ client, idleTimeout, keyPrefix }: Redi
       }),
     touch: (id, record) => sendQuietly(client, ["EVAL", TOUCH, "1", keyOf(id), record, ttl]),
     setLogLevel: (id, level) => sendQuietly(client, ["EVAL", SET_LEVEL, "1", keyOf(id), level]),
-    remove: (id) => sendQuietly(client, ["DEL", keyOf(id)])
+    remove: (id) => sendQuietly(client, ["DEL", keyOf(id)]),
+    connection
   }
 }
 
@@ -124,6 +133,7 @@ export const sessionRecordsFromCluster: Layer.Layer<SessionRecords, never, Clust
     return Option.isSome(redis)
       ? makeRedisSessionRecords({
         client: redis.value.client,
+        connection: redis.value.connections,
         keyPrefix: redis.value.settings.keyPrefix,
         idleTimeout: server.sessionIdleTimeout
       })

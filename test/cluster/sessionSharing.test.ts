@@ -18,7 +18,7 @@ const PREFIX = "sharing-test:"
 const SECRET_KEY = "the cluster's secret key, 32 characters or more"
 /** Short, so idle copies go and touches come quickly: touches every 1 s, reaping every 1.5 s. */
 const IDLE = "3 seconds"
-const LOGINS = ["alice", "bob", "carol", "dave", "erin", "frank", "grace", "henry"] as const
+const LOGINS = ["alice", "bob", "carol", "dave", "erin", "frank", "grace", "henry", "ivan"] as const
 const KEYS = Object.fromEntries(LOGINS.map((login) => [login, `${login}-${crypto.randomUUID()}`])) as Record<(typeof LOGINS)[number], string>
 const OPS_KEY = `ops-${crypto.randomUUID()}`
 const LEVELS = ["debug", "info", "notice", "warning", "error"] as const
@@ -51,9 +51,9 @@ let chatty: Awaited<ReturnType<typeof startChattyUpstream>>
 let r1: RunningGateway
 let r2: RunningGateway
 
-const replica = () =>
+const replica = (idle: string = IDLE) =>
   startGateway({
-    server: { sessionsPerCaller: 1, sessionIdleTimeout: IDLE },
+    server: { sessionsPerCaller: 1, sessionIdleTimeout: idle },
     cluster: redis({ url: store.url, keyPrefix: PREFIX }),
     secretKey: SECRET_KEY,
     identity: [apiKeys({ keys: { ...Object.fromEntries(LOGINS.map((login) => [KEYS[login], { login }])), [OPS_KEY]: { login: "ops" } } })],
@@ -257,6 +257,26 @@ describe("2025-era sessions shared by two replicas", () => {
     expect(Date.now() - started).toBeLessThan(8_000)
     expect(await whoami(r2, grace.headers)).toEqual(SERVED)
   })
+
+  it("survives Redis restarting empty while unused: after the reconnection every held session is put back, not only those in use", async () => {
+    // A pair with a longer idle timeout (touches every ~3.3 s), so the session can sit unused
+    // across a touch and the restart without idling out.
+    const [r3, r4] = await Promise.all([replica("10 seconds"), replica("10 seconds")])
+    try {
+      await Promise.all([untilReady(r3, 2), untilReady(r4, 2)])
+      const ivan = await open(r3, "ivan")
+      expect(await whoami(r3, ivan.headers)).toEqual(SERVED)
+      // One touch after that use goes by; from then on the session is "not used lately".
+      await sleep(3_600)
+      await store.stop()
+      await store.start()
+      // Not used on r3 meanwhile: only r3's reconnection brings its record back for r4.
+      await eventually(async () => (await whoami(r4, ivan.headers)).status === 200, 5_000, "r4 to serve the quiet session")
+      expect(await whoami(r4, ivan.headers)).toEqual(SERVED)
+    } finally {
+      await Promise.all([r3.close(), r4.close()])
+    }
+  }, 30_000)
 
   it("goes on when one replica's copy idles out: r2 rebuilds it from the record while r1 kept it in use", async () => {
     const henry = await open(r1, "henry")

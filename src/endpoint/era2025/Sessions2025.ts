@@ -534,7 +534,13 @@ export class Sessions2025 extends Effect.Service<Sessions2025>()("aperture/Sessi
             eventLog.shared ? { log: eventLog, owner: { callId: call.id, replica: bus.replica } } : undefined
           )
           stream.open(out, eventStreamHeaders(session.id), call.priming ? { retryMs: RETRY_INTERVAL_MS } : undefined)
-          session.direct.run(call, stream, countCall())
+          // A call in flight keeps its session from idling out under it, as an open stream does.
+          const uncount = countCall()
+          session.openStreams++
+          session.direct.run(call, stream, () => {
+            session.openStreams--
+            uncount()
+          })
           return untilClosed(out)
         })
       })
@@ -669,8 +675,14 @@ export class Sessions2025 extends Effect.Service<Sessions2025>()("aperture/Sessi
      */
     const touchSlots = (every: Duration.Duration) => {
       let lastTick = 0
+      let connection = records.connection()
       return Effect.gen(function*() {
         const now = yield* Clock.currentTimeMillis
+        // Redis reconnected (perhaps empty, after a restart): every session held here is put back.
+        if (records.connection() !== connection) {
+          connection = records.connection()
+          lastTick = 0
+        }
         for (const session of sessions.values()) {
           if (session.openStreams > 0 || session.lastSeen >= lastTick) {
             slots.touch(session.identity.login, session.id)
