@@ -7,9 +7,9 @@
  *
  * In a cluster each call's stream is a Redis stream (`<keyPrefix>events:<stream id>`, at most
  * ~{@link MAX_ENTRIES} entries, gone {@link EVENT_TTL_MS} after its last event): an opening entry
- * naming the call and the replica running it, one entry per event, and an end mark. Three
- * commands per quick call, none waited on. In one process the session's own event store is
- * enough: {@link SharedEventLogService.shared} is `false` and nothing is written.
+ * naming the call and the replica running it, one entry per event, and an end mark, none waited
+ * on (a quick call writes none of it: see `callEventStream.ts`). In one process the session's own
+ * event store is enough: {@link SharedEventLogService.shared} is `false` and nothing is written.
  * @module
  */
 import * as Context from "effect/Context"

@@ -167,7 +167,11 @@ export interface FirstWritesHold {
  * write, not two (each write is a syscall, dear on a VM). Later events go
  * at once.
  */
-export const holdFirstWrites = (out: ServerResponse): FirstWritesHold => {
+export const holdFirstWrites = (
+  out: ServerResponse,
+  /** Called when what was held leaves before the stream ended (the client may see event ids from then on). */
+  onRelease?: () => void
+): FirstWritesHold => {
   out.cork()
   let holding = true
   const stop = () => {
@@ -178,6 +182,7 @@ export const holdFirstWrites = (out: ServerResponse): FirstWritesHold => {
     if (!holding) return
     stop()
     out.uncork()
+    onRelease?.()
   }
   const timer = setTimeout(flush, FIRST_FLUSH_MS)
   return { flush, stop }

@@ -3,9 +3,11 @@
  * sent to a chosen replica directly: the session stays bound to its caller on every replica;
  * `notifications/cancelled`, `logging/setLevel` and DELETE cross replicas; a DELETE frees the
  * caller's slot; sessions survive Redis restarting empty (touches put their records back); a copy
- * one replica drops when idle does not end the session others use.
+ * one replica drops when idle does not end the session others use; a quick call writes nothing
+ * to Redis, a long one its stream.
  */
 import { createMcpHandler, McpServer } from "@modelcontextprotocol/server"
+import { createClient } from "redis"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import type { RunningGateway } from "../../src/Aperture.js"
 import { apiKeys, grant, mcp, redis } from "../../src/index.js"
@@ -18,7 +20,7 @@ const PREFIX = "sharing-test:"
 const SECRET_KEY = "the cluster's secret key, 32 characters or more"
 /** Short, so idle copies go and touches come quickly: touches every 1 s, reaping every 1.5 s. */
 const IDLE = "3 seconds"
-const LOGINS = ["alice", "bob", "carol", "dave", "erin", "frank", "grace", "henry", "ivan"] as const
+const LOGINS = ["alice", "bob", "carol", "dave", "erin", "frank", "grace", "henry", "ivan", "judy"] as const
 const KEYS = Object.fromEntries(LOGINS.map((login) => [login, `${login}-${crypto.randomUUID()}`])) as Record<(typeof LOGINS)[number], string>
 const OPS_KEY = `ops-${crypto.randomUUID()}`
 const LEVELS = ["debug", "info", "notice", "warning", "error"] as const
@@ -277,6 +279,29 @@ describe("2025-era sessions shared by two replicas", () => {
       await Promise.all([r3.close(), r4.close()])
     }
   }, 30_000)
+
+  it("writes a call's stream to Redis only once the client may hold an event id: never for a quick call", async () => {
+    const inspector = createClient({ url: store.url })
+    await inspector.connect()
+    /** Stream entries Redis has added so far (XADD runs only for call streams). */
+    const xadds = async () => {
+      const line = String(await inspector.sendCommand(["INFO", "commandstats"])).split("\n").find((l) => l.startsWith("cmdstat_xadd:"))
+      return line === undefined ? 0 : Number(/calls=(\d+)/.exec(line)![1])
+    }
+    try {
+      const judy = await open(r1, "judy")
+      const before = await xadds()
+      for (let i = 0; i < 5; i++) expect(await whoami(r1, judy.headers)).toEqual(SERVED)
+      expect(await xadds()).toBe(before)
+      // A call that outlives the held first writes (50 ms): its priming event id reaches the client.
+      const slow = await request(r1, judy.headers, "tools/call", { name: "fx_slow", arguments: { steps: 3, ms: 100 } })
+      expect(slow.status).toBe(200)
+      // The owner entry, what was sent before, the rest, and the end mark.
+      expect(await xadds()).toBeGreaterThanOrEqual(before + 2)
+    } finally {
+      inspector.destroy()
+    }
+  })
 
   it("goes on when one replica's copy idles out: r2 rebuilds it from the record while r1 kept it in use", async () => {
     const henry = await open(r1, "henry")

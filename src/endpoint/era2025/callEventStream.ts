@@ -7,8 +7,10 @@
  * nothing. Losing the connection does not cancel the call (a 2025-era client cancels with
  * `notifications/cancelled`).
  *
- * In a cluster each event is also written to the shared event log (`cluster/sharedEventLog.ts`),
- * so the stream can be resumed on another replica.
+ * In a cluster the stream is also written to the shared event log (`cluster/sharedEventLog.ts`),
+ * so it can be resumed on another replica, from the moment the client may have seen an event id:
+ * when the held first writes leave before the answer. A quick call, answered in one write, costs
+ * Redis nothing: a client that lost it has no event id to resume from.
  *
  * The head and the first events wait for the answer, as the SDK path's do
  * (`nodeBridge.holdFirstWrites`): a quick call leaves in one write.
@@ -41,20 +43,20 @@ export class CallEventStream {
   private ended = false
   /** A resumption is replaying: a second one is refused until it is connected (or gone). */
   private attaching = false
+  /** Whether events go to the shared log too (see the module's header). */
+  private mirroring = false
 
   constructor(
     readonly streamId: string,
     private readonly events: BoundedEventStore,
     private readonly onEnd: () => void,
     private readonly shared?: SharedCopy
-  ) {
-    shared?.log.open(streamId, shared.owner)
-  }
+  ) {}
 
   /** Starts the response on `out` (status, head, and the priming event when `priming`). */
   open(out: ServerResponse, headers: Record<string, string>, priming: { readonly retryMs: number } | undefined): void {
     out.writeHead(200, headers)
-    this.hold = holdFirstWrites(out)
+    this.hold = holdFirstWrites(out, this.shared === undefined ? undefined : () => this.startMirroring())
     this.use(out)
     if (priming !== undefined) {
       this.then(async () => {
@@ -69,7 +71,7 @@ export class CallEventStream {
     return this.then(async () => {
       const id = await this.events.storeEvent(this.streamId, message)
       const data = JSON.stringify(message)
-      this.shared?.log.append(this.streamId, id, data)
+      if (this.mirroring) this.shared!.log.append(this.streamId, id, data)
       this.write(messageEvent(id, data))
     })
   }
@@ -79,7 +81,7 @@ export class CallEventStream {
     this.then(() => {
       if (this.ended) return
       this.ended = true
-      this.shared?.log.end(this.streamId)
+      if (this.mirroring) this.shared!.log.end(this.streamId)
       this.stopTimers()
       this.out?.end()
       this.out = undefined
@@ -97,6 +99,19 @@ export class CallEventStream {
       const out = this.out
       if (out === undefined) this.end()
       else out.once("close", () => this.end())
+    })
+  }
+
+  /** From now on the stream is in the shared log: who answers it, what it sent so far, the rest as it comes. */
+  private startMirroring(): void {
+    const { log, owner } = this.shared!
+    this.then(async () => {
+      if (this.ended || this.mirroring) return
+      log.open(this.streamId, owner)
+      await this.events.replayEventsAfter(`${this.streamId}.0`, {
+        send: async (id, message) => log.append(this.streamId, id, JSON.stringify(message))
+      }).catch(() => {})
+      this.mirroring = true
     })
   }
 
