@@ -1,8 +1,9 @@
 /**
  * Messages outside any request reach a 2025-era session's GET stream on whichever replica holds
  * it (issue 20): a caller subscribes to a resource on replica A while its GET stream is open on
- * replica B; the upstream's `notifications/resources/updated`, heard on A, arrives on B's stream.
- * Two gateways on one real Redis, a real v1-SDK upstream with a subscribable resource.
+ * replica B; the upstream's `notifications/resources/updated`, heard on A, arrives on B's stream,
+ * also after A's copy of the session has sat idle past the idle timeout (it holds the
+ * subscription). Two gateways on one real Redis, a real v1-SDK upstream with a subscribable resource.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import type { RunningGateway } from "../../src/Aperture.js"
@@ -13,6 +14,7 @@ import { eventually, openRawSession, startGateway } from "../helpers/gateway.js"
 import { startRedis, type TestRedis } from "../helpers/redis.js"
 
 const SECRET_KEY = "the cluster's secret key, 32 characters or more"
+const IDLE = "2 seconds"
 
 let store: TestRedis
 let upstream: SubscribableUpstream
@@ -22,6 +24,7 @@ let b: RunningGateway
 const replica = () =>
   startGateway({
     cluster: redis({ url: store.url, keyPrefix: "outside-test:" }),
+    server: { sessionIdleTimeout: IDLE },
     secretKey: SECRET_KEY,
     connectors: { docs: mcp({ url: upstream.url }) },
     grants: [grant({ src: ["*"], connectors: ["**"] })]
@@ -38,36 +41,51 @@ afterAll(async () => {
 })
 
 describe("a session's GET stream on another replica", () => {
-  it("receives the resource update of a subscription made on the replica that hears it", async () => {
-    const session = await openRawSession(a.url, "subscriber")
-    // The GET stream on B (B builds its copy of the session from the record).
-    const listening = new AbortController()
-    const stream = await fetch(b.url, { headers: { ...session, accept: "text/event-stream" }, signal: listening.signal })
-    expect(stream.status).toBe(200)
-    const heard: Array<unknown> = []
-    const reading = (async () => {
-      for await (const event of sseEvents(stream.body!)) if (event.data !== "") heard.push(JSON.parse(event.data))
-    })().catch(() => {})
-    try {
-      // Subscribed on A: A holds the upstream subscription.
-      const subscribed = await fetch(a.url, {
-        method: "POST",
-        headers: session,
-        body: JSON.stringify({ jsonrpc: "2.0", id: 1, method: "resources/subscribe", params: { uri: "docs-doc://readme" } })
-      })
-      expect(subscribed.status).toBe(200)
-      expect(await subscribed.text()).toContain('"result":{}')
-      await eventually(() => upstream.servers.size > 0, 5_000, "an upstream session")
-      await upstream.touch()
-      await eventually(
-        () => heard.some((m) => (m as { method?: string }).method === "notifications/resources/updated"),
-        5_000,
-        "the update on B's GET stream"
-      )
-      expect(heard).toContainEqual({ jsonrpc: "2.0", method: "notifications/resources/updated", params: { uri: "docs-doc://readme" } })
-    } finally {
-      listening.abort()
-      await reading
-    }
-  }, 30_000)
+  it("receives the resource update of a subscription made on the replica that hears it", () => subscribeAndListen(0))
+
+  it("still receives them after the subscribing replica's copy sat idle past the idle timeout", () => subscribeAndListen(3_500), 30_000)
 })
+
+/**
+ * Opens a session on A, its GET stream on B, subscribes on A, waits `idleMs` (the session used on
+ * B only meanwhile), then has the upstream announce an update and expects it on B's stream.
+ */
+const subscribeAndListen = async (idleMs: number) => {
+  const session = await openRawSession(a.url, "subscriber")
+  // The GET stream on B (B builds its copy of the session from the record).
+  const listening = new AbortController()
+  const stream = await fetch(b.url, { headers: { ...session, accept: "text/event-stream" }, signal: listening.signal })
+  expect(stream.status).toBe(200)
+  const heard: Array<unknown> = []
+  const reading = (async () => {
+    for await (const event of sseEvents(stream.body!)) if (event.data !== "") heard.push(JSON.parse(event.data))
+  })().catch(() => {})
+  try {
+    // Subscribed on A: A holds the upstream subscription.
+    const subscribed = await fetch(a.url, {
+      method: "POST",
+      headers: session,
+      body: JSON.stringify({ jsonrpc: "2.0", id: 1, method: "resources/subscribe", params: { uri: "docs-doc://readme" } })
+    })
+    expect(subscribed.status).toBe(200)
+    expect(await subscribed.text()).toContain('"result":{}')
+    await eventually(() => upstream.servers.size > 0, 5_000, "an upstream session")
+    const until = Date.now() + idleMs
+    while (Date.now() < until) {
+      const ping = await fetch(b.url, { method: "POST", headers: session, body: JSON.stringify({ jsonrpc: "2.0", id: 2, method: "ping" }) })
+      expect(ping.status).toBe(200)
+      await ping.text()
+      await new Promise((resolve) => setTimeout(resolve, 250))
+    }
+    await upstream.touch()
+    await eventually(
+      () => heard.some((m) => (m as { method?: string }).method === "notifications/resources/updated"),
+      5_000,
+      "the update on B's GET stream"
+    )
+    expect(heard).toContainEqual({ jsonrpc: "2.0", method: "notifications/resources/updated", params: { uri: "docs-doc://readme" } })
+  } finally {
+    listening.abort()
+    await reading
+  }
+}

@@ -74,6 +74,8 @@ interface LegacySession {
   openStreams: number
   /** Of those, the SDK path's GET streams: where messages outside any request go. */
   getStreams: number
+  /** Whether this copy took a `resources/subscribe`: it holds the upstream subscription. */
+  subscribes: boolean
   /** What the caller last saw, to notify `list_changed` only when their visible list changed. */
   seen: CallerView["fingerprints"] | undefined
 }
@@ -312,6 +314,7 @@ export class Sessions2025 extends Effect.Service<Sessions2025>()("aperture/Sessi
             lastSeen: Date.now(),
             openStreams: 0,
             getStreams: 0,
+            subscribes: false,
             seen: undefined
           }
           sessions.set(id, session)
@@ -463,6 +466,7 @@ export class Sessions2025 extends Effect.Service<Sessions2025>()("aperture/Sessi
       const session = callersSession(id, identity)
       if (session === undefined) return jsonRpcError(404, -32001, "Session not found")
       session.lastSeen = yield* Clock.currentTimeMillis
+      if (Predicate.isRecord(parsedBody) && parsedBody["method"] === "resources/subscribe") session.subscribes = true
       const response = yield* Effect.promise(() => session.transport.handleRequest(request, { parsedBody }))
       // Only the standalone GET stream keeps a session alive while idle; POST streams end with their call.
       return request.method === "GET" ? trackStream(response, session) : response
@@ -665,8 +669,14 @@ export class Sessions2025 extends Effect.Service<Sessions2025>()("aperture/Sessi
       const now = yield* Clock.currentTimeMillis
       for (const session of sessions.values()) session.events.prune()
       const idle = [...sessions.values()].filter((s) => s.openStreams === 0 && now - s.lastSeen > idleMillis)
-      yield* Effect.forEach(idle, closeSession, { discard: true })
-      if (idle.length > 0) yield* Effect.logDebug(`closed ${idle.length} idle sessions`)
+      // In a cluster a copy holding the session's upstream subscriptions stays while the session
+      // lives elsewhere (its record does): the updates it hears go to the GET stream wherever it is.
+      const ending = records.shared
+        ? yield* Effect.filter(idle, (s) =>
+          !s.subscribes ? Effect.succeed(true) : Effect.map(Effect.either(records.load(s.id)), (r) => r._tag === "Right" && r.right === undefined))
+        : idle
+      yield* Effect.forEach(ending, closeSession, { discard: true })
+      if (ending.length > 0) yield* Effect.logDebug(`closed ${ending.length} idle sessions`)
     }).pipe(Effect.repeat(Schedule.spaced(Duration.min(Duration.minutes(1), Duration.millis(Math.max(1000, idleMillis / 2))))))
 
     /**
