@@ -1,0 +1,249 @@
+/**
+ * The authorization code machinery of per-user connectors (src/auth/userOAuthFlow.ts,
+ * dynamicClient.ts) against a real authorization server (oidc-provider with PKCE required,
+ * refresh tokens, RFC 7591 registration, RFC 7009 revocation), its login and consent pages
+ * driven over HTTP: code flow for a confidential and a public client, PKCE enforced, state
+ * refused when unknown, expired, reused or foreign, refresh and revoked refresh tokens, no
+ * refresh token granted, discovery and registration, and no secret in any error.
+ */
+import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
+import { Duration, Effect, Either, Layer, Redacted, TestClock, TestContext } from "effect"
+import { discover, register } from "../src/auth/dynamicClient.js"
+import { inMemoryPendingAuthorizations, type PendingAuthorizations } from "../src/auth/pendingAuthorizations.js"
+import { makePkce, s256Challenge } from "../src/auth/pkce.js"
+import {
+  begin,
+  type BeginAuthorization,
+  complete,
+  makeSingleFlight,
+  PendingAuthorizationStore,
+  refresh,
+  revoke,
+  type UserTokens
+} from "../src/auth/userOAuthFlow.js"
+import {
+  authorizeHeadlessly,
+  type OAuthCodeServer,
+  type ProtectedResource,
+  startOAuthCodeServer,
+  startProtectedResource
+} from "./fixtures/oauthCodeServer.js"
+
+let as: OAuthCodeServer
+let resource: ProtectedResource
+let resourceNoHint: ProtectedResource
+
+beforeAll(async () => {
+  as = await startOAuthCodeServer()
+  resource = await startProtectedResource(as.issuer)
+  resourceNoHint = await startProtectedResource(as.issuer, { hint: false })
+})
+
+afterAll(async () => {
+  await resource?.close()
+  await resourceNoHint?.close()
+  await as?.close()
+})
+
+const run = <A, E>(effect: Effect.Effect<A, E, PendingAuthorizationStore>, store: PendingAuthorizations) =>
+  Effect.runPromise(Effect.either(Effect.provide(effect, Layer.succeed(PendingAuthorizationStore, store))))
+
+const startFor = (client: { readonly id: string }, overrides: Partial<BeginAuthorization> = {}): BeginAuthorization => ({
+  login: "alice",
+  connectorId: "github",
+  authorizationUrl: as.authorizationUrl,
+  tokenUrl: as.tokenUrl,
+  clientId: client.id,
+  redirectUri: as.redirectUri,
+  scopes: ["read"],
+  ...overrides
+})
+
+/** begin → login and consent at the provider → the code at the redirect. */
+const authorize = async (store: PendingAuthorizations, request: BeginAuthorization) => {
+  const started = await run(begin(request), store)
+  if (Either.isLeft(started)) throw new Error(String(started.left))
+  const redirect = await authorizeHeadlessly(started.right.authUrl, { login: request.login, redirectUri: request.redirectUri })
+  return { started: started.right, redirect }
+}
+
+/** The secrets of a flow must appear in no error message. */
+const expectNoSecretIn = (text: string, secrets: ReadonlyArray<string | undefined>) => {
+  for (const secret of secrets) if (secret !== undefined) expect(text).not.toContain(secret)
+}
+
+/** The subject the provider knows an access token by (its introspection of the token). */
+const tokenIsActive = async (token: string, client: { readonly id: string; readonly secret: string | undefined }) => {
+  const body = new URLSearchParams({ token })
+  const headers: Record<string, string> = { "content-type": "application/x-www-form-urlencoded" }
+  if (client.secret === undefined) body.set("client_id", client.id)
+  else headers["authorization"] = `Basic ${Buffer.from(`${encodeURIComponent(client.id)}:${encodeURIComponent(client.secret)}`).toString("base64")}`
+  const answer = await fetch(`${as.issuer}/token/introspection`, { method: "POST", headers, body })
+  return (await answer.json()) as { active: boolean; sub?: string }
+}
+
+describe("PKCE", () => {
+  it("makes a 43-character base64url verifier from 32 random bytes and its S256 challenge", async () => {
+    const a = await Effect.runPromise(makePkce)
+    const b = await Effect.runPromise(makePkce)
+    const verifier = Redacted.value(a.verifier)
+    expect(verifier).toMatch(/^[A-Za-z0-9_-]{43}$/)
+    expect(verifier).not.toBe(Redacted.value(b.verifier))
+    expect(a.method).toBe("S256")
+    // RFC 7636 Appendix B.
+    expect(s256Challenge("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk")).toBe("E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM")
+    expect(a.challenge).toBe(s256Challenge(verifier))
+    expect(String(a.verifier)).not.toContain(verifier)
+  })
+})
+
+describe("authorization code flow", () => {
+  it("a confidential client: begin → login and consent → complete gives Alice's tokens, bound to her", async () => {
+    const store = inMemoryPendingAuthorizations()
+    const request = startFor(as.clients.confidential, { resource: as.defaultResource })
+    const { redirect, started } = await authorize(store, request)
+    const url = new URL(started.authUrl)
+    expect(url.searchParams.get("code_challenge_method")).toBe("S256")
+    expect(url.searchParams.get("state")).toBe(started.state)
+    expect(started.state.length).toBeGreaterThanOrEqual(43)
+    expect(redirect.error).toBeUndefined()
+    expect(redirect.state).toBe(started.state)
+    const result = await run(
+      complete({
+        state: redirect.state!,
+        code: redirect.code!,
+        connectorId: "github",
+        login: "alice",
+        clientSecret: Redacted.make(as.clients.confidential.secret)
+      }),
+      store
+    )
+    if (Either.isLeft(result)) throw new Error(result.left.message)
+    const tokens = result.right
+    expect(tokens.login).toBe("alice")
+    expect(tokens.refreshToken).toBeDefined()
+    expect(tokens.expiresAt).toBeGreaterThan(Date.now())
+    expect(tokens.scope).toContain("read")
+    const introspected = await tokenIsActive(Redacted.value(tokens.accessToken), as.clients.confidential)
+    expect(introspected).toMatchObject({ active: true, sub: "alice" })
+    // Tokens never print.
+    expect(JSON.stringify(tokens)).not.toContain(Redacted.value(tokens.accessToken))
+  })
+
+  it("a public client (no secret): PKCE alone, client_id in the form", async () => {
+    const store = inMemoryPendingAuthorizations()
+    const { redirect } = await authorize(store, startFor(as.clients.public, { login: "bob" }))
+    const result = await run(complete({ state: redirect.state!, code: redirect.code!, connectorId: "github", login: "bob" }), store)
+    if (Either.isLeft(result)) throw new Error(result.left.message)
+    expect(await tokenIsActive(Redacted.value(result.right.accessToken), as.clients.public)).toMatchObject({ active: true, sub: "bob" })
+  })
+
+  it("PKCE is enforced: the code with another verifier is refused (invalid_grant), and the message holds neither", async () => {
+    const store = inMemoryPendingAuthorizations()
+    let verifier = ""
+    // A store that swaps the verifier, as an attacker holding the code but not the verifier would.
+    const swapping: PendingAuthorizations = {
+      put: (state, entry) => store.put(state, { ...entry, codeVerifier: Redacted.make((verifier = Redacted.value(entry.codeVerifier)).split("").reverse().join("")) }),
+      claim: store.claim
+    }
+    const { redirect } = await authorize(swapping, startFor(as.clients.confidential))
+    const result = await run(
+      complete({ state: redirect.state!, code: redirect.code!, connectorId: "github", login: "alice", clientSecret: Redacted.make(as.clients.confidential.secret) }),
+      swapping
+    )
+    expect(Either.isLeft(result)).toBe(true)
+    const error = Either.getLeft(result).pipe((o) => o._tag === "Some" ? o.value : undefined)!
+    expect(error._tag).toBe("CodeExchangeRejected")
+    expect((error as { oauthError?: string }).oauthError).toBe("invalid_grant")
+    expectNoSecretIn(error.message, [redirect.code, verifier, verifier.split("").reverse().join(""), as.clients.confidential.secret])
+  })
+
+  it("a wrong client secret is refused as invalid_client without the secret in the message", async () => {
+    const store = inMemoryPendingAuthorizations()
+    const { redirect } = await authorize(store, startFor(as.clients.confidential))
+    const wrong = "wrong-secret-value-1234"
+    const result = await run(
+      complete({ state: redirect.state!, code: redirect.code!, connectorId: "github", clientSecret: Redacted.make(wrong) }),
+      store
+    )
+    const error = Either.isLeft(result) ? result.left : undefined
+    expect(error?._tag).toBe("CodeExchangeRejected")
+    expect(error?.message).toMatch(/invalid_client.*check the client id and secret/)
+    expectNoSecretIn(error!.message, [wrong, redirect.code])
+  })
+
+  it("no refresh token granted → NoRefreshToken, which says to ask for offline access", async () => {
+    const store = inMemoryPendingAuthorizations()
+    const { redirect } = await authorize(store, startFor(as.clients.noRefresh))
+    const result = await run(
+      complete({ state: redirect.state!, code: redirect.code!, connectorId: "github", clientSecret: Redacted.make(as.clients.noRefresh.secret) }),
+      store
+    )
+    const error = Either.isLeft(result) ? result.left : undefined
+    expect(error?._tag).toBe("NoRefreshToken")
+    expect(error?.message).toBe(
+      "misconfigured: the provider granted no refresh token; ask for offline access (scope offline_access) or enable refresh tokens for the client"
+    )
+  })
+})
+
+describe("authorization state", () => {
+  it("an unknown state is refused before anything is sent to the provider", async () => {
+    const store = inMemoryPendingAuthorizations()
+    const result = await run(complete({ state: "made-up", code: "x", connectorId: "github" }), store)
+    expect(Either.isLeft(result) && result.left._tag).toBe("AuthorizationStateUnknown")
+  })
+
+  it("a reused state is refused (single use), even after a successful completion", async () => {
+    const store = inMemoryPendingAuthorizations()
+    const { redirect } = await authorize(store, startFor(as.clients.public))
+    const first = await run(complete({ state: redirect.state!, code: redirect.code!, connectorId: "github" }), store)
+    expect(Either.isRight(first)).toBe(true)
+    const second = await run(complete({ state: redirect.state!, code: redirect.code!, connectorId: "github" }), store)
+    expect(Either.isLeft(second) && second.left._tag).toBe("AuthorizationStateUsed")
+  })
+
+  it("a state begun by Alice is refused for Bob, and for another connector; either spends it", async () => {
+    const store = inMemoryPendingAuthorizations()
+    const { redirect } = await authorize(store, startFor(as.clients.public))
+    const bob = await run(complete({ state: redirect.state!, code: redirect.code!, connectorId: "github", login: "bob" }), store)
+    expect(Either.isLeft(bob) && bob.left).toMatchObject({ _tag: "AuthorizationStateForeign", reason: "user" })
+    expect(Either.isLeft(bob) && bob.left.message).toMatch(/started by another user/)
+    const again = await run(complete({ state: redirect.state!, code: redirect.code!, connectorId: "github", login: "alice" }), store)
+    expect(Either.isLeft(again) && again.left._tag).toBe("AuthorizationStateUsed")
+
+    const other = await authorize(store, startFor(as.clients.public))
+    const wrongConnector = await run(complete({ state: other.redirect.state!, code: other.redirect.code!, connectorId: "linear", login: "alice" }), store)
+    expect(Either.isLeft(wrongConnector) && wrongConnector.left).toMatchObject({ _tag: "AuthorizationStateForeign", reason: "connector" })
+  })
+
+  it("a state is good for 15 minutes, then refused as expired", async () => {
+    const store = inMemoryPendingAuthorizations()
+    const after = (minutes: number) =>
+      Effect.runPromise(
+        Effect.gen(function*() {
+          const started = yield* begin(startFor(as.clients.public))
+          yield* TestClock.adjust(Duration.minutes(minutes))
+          return yield* complete({ state: started.state, code: "not-a-real-code", connectorId: "github" })
+        }).pipe(Effect.either, Effect.provide(Layer.succeed(PendingAuthorizationStore, store)), Effect.provide(TestContext.TestContext))
+      )
+    // Within the lifetime the state is accepted and the (bogus) code goes to the provider, which refuses it.
+    const inTime = await after(14)
+    expect(Either.isLeft(inTime) && inTime.left).toMatchObject({ _tag: "CodeExchangeRejected", oauthError: "invalid_grant" })
+    const late = await after(15)
+    expect(Either.isLeft(late) && late.left._tag).toBe("AuthorizationStateExpired")
+    expect(Either.isLeft(late) && late.left.message).toMatch(/start connecting again/)
+  })
+
+  it("the in-memory store is bounded: the oldest pending states are dropped first", async () => {
+    const store = inMemoryPendingAuthorizations({ maxEntries: 3 })
+    const states: Array<string> = []
+    for (let i = 0; i < 5; i++) {
+      const started = await run(begin(startFor(as.clients.public)), store)
+      if (Either.isLeft(started)) throw started.left
+      states.push(started.right.state)
+    }
+    const claims = await Promise.all(states.map((state) => Effect.runPromise(store.claim(state))))
+    expect(claims.map((c) => c._tag)).toEqual(["Unknown", "Unknown", "Claimed", "Claimed", "Claimed"])
+  })
+})
