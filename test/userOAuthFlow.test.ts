@@ -6,6 +6,8 @@
  * refused when unknown, expired, reused or foreign, refresh and revoked refresh tokens, no
  * refresh token granted, discovery and registration, and no secret in any error.
  */
+import { createServer } from "node:http"
+import type { AddressInfo } from "node:net"
 import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
 import { Duration, Effect, Either, Layer, Redacted, TestClock, TestContext } from "effect"
 import { discover, register } from "../src/auth/dynamicClient.js"
@@ -28,6 +30,34 @@ import {
   startOAuthCodeServer,
   startProtectedResource
 } from "./fixtures/oauthCodeServer.js"
+
+/** An endpoint that never answers (`silent`) or streams JSON-looking bytes forever (`endless`). */
+const startMisbehavingEndpoint = async (kind: "silent" | "endless") => {
+  let sent = 0
+  const server = createServer((req, res) => {
+    req.resume()
+    if (kind === "silent") return
+    res.writeHead(200, { "content-type": "application/json" })
+    const chunk = Buffer.alloc(64 * 1024, 0x20)
+    const pump = () => {
+      while (!res.destroyed && sent < 50 * 1024 * 1024) {
+        sent += chunk.length
+        if (!res.write(chunk)) return void res.once("drain", pump)
+      }
+    }
+    res.write("{\"access_token\":\"")
+    pump()
+  })
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", () => resolve()))
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/endpoint`,
+    bytesSent: () => sent,
+    close: async () => {
+      server.closeAllConnections()
+      await new Promise<void>((resolve) => server.close(() => resolve()))
+    }
+  }
+}
 
 let as: OAuthCodeServer
 let resource: ProtectedResource
@@ -245,5 +275,211 @@ describe("authorization state", () => {
     }
     const claims = await Promise.all(states.map((state) => Effect.runPromise(store.claim(state))))
     expect(claims.map((c) => c._tag)).toEqual(["Unknown", "Unknown", "Claimed", "Claimed", "Claimed"])
+  })
+})
+
+/** Alice's tokens from a full flow with `client`. */
+const connect = async (client: { readonly id: string; readonly secret: string | undefined }, login = "alice") => {
+  const store = inMemoryPendingAuthorizations()
+  const { redirect } = await authorize(store, startFor(client, { login }))
+  const result = await run(
+    complete({
+      state: redirect.state!,
+      code: redirect.code!,
+      connectorId: "github",
+      login,
+      clientSecret: client.secret === undefined ? undefined : Redacted.make(client.secret)
+    }),
+    store
+  )
+  if (Either.isLeft(result)) throw new Error(result.left.message)
+  return result.right
+}
+
+const clientOf = (client: { readonly id: string; readonly secret: string | undefined }) => ({
+  tokenUrl: as.tokenUrl,
+  clientId: client.id,
+  clientSecret: client.secret === undefined ? undefined : Redacted.make(client.secret)
+})
+
+const refreshOf = (client: { readonly id: string; readonly secret: string | undefined }, tokens: UserTokens) =>
+  Effect.runPromise(Effect.either(refresh({ ...clientOf(client), refreshToken: tokens.refreshToken! })))
+
+describe("refresh", () => {
+  it("renews the access token (confidential and public clients)", async () => {
+    for (const client of [as.clients.confidential, as.clients.public]) {
+      const tokens = await connect(client)
+      const renewed = await refreshOf(client, tokens)
+      if (Either.isLeft(renewed)) throw new Error(renewed.left.message)
+      expect(Redacted.value(renewed.right.accessToken)).not.toBe(Redacted.value(tokens.accessToken))
+      expect(renewed.right.refreshToken).toBeDefined()
+      expect(await tokenIsActive(Redacted.value(renewed.right.accessToken), client)).toMatchObject({ active: true, sub: "alice" })
+    }
+  })
+
+  it("keeps the refresh token when the answer has none", async () => {
+    const tokens = await connect(as.clients.confidential)
+    as.omitRefreshTokenOnRefresh = true
+    try {
+      const renewed = await refreshOf(as.clients.confidential, tokens)
+      if (Either.isLeft(renewed)) throw new Error(renewed.left.message)
+      expect(Redacted.value(renewed.right.refreshToken!)).toBe(Redacted.value(tokens.refreshToken!))
+    } finally {
+      as.omitRefreshTokenOnRefresh = false
+    }
+  })
+
+  it("a revoked refresh token → RefreshRejected (reconnect), with no token or secret in the message", async () => {
+    const tokens = await connect(as.clients.confidential)
+    const revoked = await Effect.runPromise(
+      revoke({
+        revocationEndpoint: as.revocationUrl,
+        token: tokens.refreshToken!,
+        tokenTypeHint: "refresh_token",
+        clientId: as.clients.confidential.id,
+        clientSecret: Redacted.make(as.clients.confidential.secret)
+      })
+    )
+    expect(revoked).toBe(true)
+    const renewed = await refreshOf(as.clients.confidential, tokens)
+    const error = Either.isLeft(renewed) ? renewed.left : undefined
+    expect(error?._tag).toBe("RefreshRejected")
+    expect(error?.message).toMatch(/invalid_grant.*must connect again/)
+    expectNoSecretIn(error!.message, [Redacted.value(tokens.refreshToken!), as.clients.confidential.secret])
+  })
+
+  it("a refresh with the wrong client secret is not RefreshRejected (the user is not at fault)", async () => {
+    const tokens = await connect(as.clients.confidential)
+    const wrong = "not-the-secret-98765"
+    const renewed = await Effect.runPromise(
+      Effect.either(refresh({ tokenUrl: as.tokenUrl, clientId: as.clients.confidential.id, clientSecret: Redacted.make(wrong), refreshToken: tokens.refreshToken! }))
+    )
+    const error = Either.isLeft(renewed) ? renewed.left : undefined
+    expect(error?._tag).toBe("OAuthEndpointError")
+    expect(error?.message).toMatch(/invalid_client/)
+    expectNoSecretIn(error!.message, [wrong, Redacted.value(tokens.refreshToken!)])
+  })
+
+  it("single-flight: concurrent refreshes of one user's connector make one request, another user's runs apart", async () => {
+    const singleFlight = makeSingleFlight<string, never>()
+    let runs = 0
+    const slow = (value: string) => Effect.as(Effect.zipRight(Effect.sync(() => runs++), Effect.sleep("50 millis")), value)
+    const results = await Effect.runPromise(
+      Effect.all([
+        singleFlight("alice/github", slow("a1")),
+        singleFlight("alice/github", slow("a2")),
+        singleFlight("bob/github", slow("b"))
+      ], { concurrency: "unbounded" })
+    )
+    expect(results).toEqual(["a1", "a1", "b"])
+    expect(runs).toBe(2)
+    // Done: the next call runs anew.
+    expect(await Effect.runPromise(singleFlight("alice/github", slow("a3")))).toBe("a3")
+  })
+})
+
+describe("revoke", () => {
+  it("revokes an access token at the provider (RFC 7009); without a revocation endpoint it does nothing", async () => {
+    const tokens = await connect(as.clients.public)
+    const access = Redacted.value(tokens.accessToken)
+    expect(await tokenIsActive(access, as.clients.public)).toMatchObject({ active: true })
+    expect(await Effect.runPromise(revoke({ revocationEndpoint: undefined, token: tokens.accessToken, clientId: as.clients.public.id }))).toBe(false)
+    expect(await tokenIsActive(access, as.clients.public)).toMatchObject({ active: true })
+    expect(await Effect.runPromise(revoke({ revocationEndpoint: as.revocationUrl, token: tokens.accessToken, clientId: as.clients.public.id }))).toBe(true)
+    expect(await tokenIsActive(access, as.clients.public)).toMatchObject({ active: false })
+  })
+
+  it("a revocation endpoint that never answers is given up on within its bound (5 s)", async () => {
+    const silent = await startMisbehavingEndpoint("silent")
+    try {
+      const started = Date.now()
+      const revoked = await Effect.runPromise(revoke({ revocationEndpoint: silent.url, token: Redacted.make("x"), clientId: as.clients.public.id }))
+      expect(revoked).toBe(false)
+      expect(Date.now() - started).toBeLessThan(7000)
+    } finally {
+      await silent.close()
+    }
+  })
+
+  it("a token endpoint answering an endless body is read only up to the bound", async () => {
+    const endless = await startMisbehavingEndpoint("endless")
+    try {
+      const renewed = await Effect.runPromise(
+        Effect.either(refresh({ tokenUrl: endless.url, clientId: "c", refreshToken: Redacted.make("refresh-secret-abc") }))
+      )
+      expect(Either.isLeft(renewed) && renewed.left._tag).toBe("OAuthEndpointError")
+      expect(Either.isLeft(renewed) && renewed.left.message).not.toContain("refresh-secret-abc")
+      expect(endless.bytesSent()).toBeLessThan(10 * 1024 * 1024)
+    } finally {
+      await endless.close()
+    }
+  })
+})
+
+describe("dynamic client registration", () => {
+  it("discovers the authorization server from the upstream's 401 hint, and from the well-known path without one", async () => {
+    for (const upstream of [resource, resourceNoHint]) {
+      const found = await Effect.runPromise(Effect.either(discover(upstream.url)))
+      if (Either.isLeft(found)) throw new Error(found.left.message)
+      expect(found.right).toMatchObject({
+        resource: upstream.url,
+        issuer: as.issuer,
+        authorizationEndpoint: as.authorizationUrl,
+        tokenEndpoint: as.tokenUrl,
+        registrationEndpoint: as.registrationUrl,
+        revocationEndpoint: as.revocationUrl
+      })
+    }
+  })
+
+  it("says where it looked when there is no authorization server", async () => {
+    // The provider itself publishes no protected resource metadata, so its origin is taken as the
+    // authorization server (the MCP fallback), which works; a path with nothing behind it does not.
+    const found = await Effect.runPromise(Effect.either(discover("http://127.0.0.1:9/mcp")))
+    expect(Either.isLeft(found) && found.left._tag).toBe("DiscoveryFailed")
+    expect(Either.isLeft(found) && found.left.message).toMatch(/127\.0\.0\.1:9/)
+  })
+
+  it("registers a confidential and a public client (RFC 7591), and each completes the code flow", async () => {
+    const found = await Effect.runPromise(discover(resource.url))
+    for (const method of ["client_secret_basic", "none"] as const) {
+      const registered = await Effect.runPromise(
+        Effect.either(
+          register({
+            registrationEndpoint: found.registrationEndpoint!,
+            redirectUri: "http://127.0.0.1:9/aperture/auth/dcr/callback",
+            clientName: "Aperture test",
+            scopes: ["read"],
+            tokenEndpointAuthMethod: method
+          })
+        )
+      )
+      if (Either.isLeft(registered)) throw new Error(registered.left.message)
+      const client = registered.right
+      expect(client.clientSecret === undefined).toBe(method === "none")
+      const store = inMemoryPendingAuthorizations()
+      const request = startFor({ id: client.clientId }, {
+        connectorId: "dcr",
+        authorizationUrl: found.authorizationEndpoint,
+        tokenUrl: found.tokenEndpoint,
+        redirectUri: "http://127.0.0.1:9/aperture/auth/dcr/callback"
+      })
+      const { redirect } = await authorize(store, request)
+      const done = await run(
+        complete({ state: redirect.state!, code: redirect.code!, connectorId: "dcr", login: "alice", clientSecret: client.clientSecret }),
+        store
+      )
+      if (Either.isLeft(done)) throw new Error(done.left.message)
+      expect(done.right.refreshToken).toBeDefined()
+    }
+  })
+
+  it("a refused registration says why", async () => {
+    const refused = await Effect.runPromise(
+      Effect.either(
+        register({ registrationEndpoint: as.registrationUrl, redirectUri: "not a uri", clientName: "x", scopes: [] })
+      )
+    )
+    expect(Either.isLeft(refused) && refused.left).toMatchObject({ _tag: "RegistrationFailed", oauthError: "invalid_redirect_uri" })
   })
 })
