@@ -21,8 +21,9 @@ import {
   PendingAuthorizationStore,
   refresh,
   revoke,
-  type UserTokens
+  type GrantedTokens
 } from "../src/auth/userOAuthFlow.js"
+import type { UserGrant } from "../src/auth/userTokens.js"
 import {
   authorizeHeadlessly,
   type OAuthCodeServer,
@@ -156,6 +157,9 @@ describe("authorization code flow", () => {
     expect(tokens.scope).toContain("read")
     const introspected = await tokenIsActive(Redacted.value(tokens.accessToken), as.clients.confidential)
     expect(introspected).toMatchObject({ active: true, sub: "alice" })
+    // What the flow grants is what the per-user store keeps.
+    const stored: UserGrant = tokens
+    expect(stored.refreshToken).toBe(tokens.refreshToken)
     // Tokens never print.
     expect(JSON.stringify(tokens)).not.toContain(Redacted.value(tokens.accessToken))
   })
@@ -302,7 +306,7 @@ const clientOf = (client: { readonly id: string; readonly secret: string | undef
   clientSecret: client.secret === undefined ? undefined : Redacted.make(client.secret)
 })
 
-const refreshOf = (client: { readonly id: string; readonly secret: string | undefined }, tokens: UserTokens) =>
+const refreshOf = (client: { readonly id: string; readonly secret: string | undefined }, tokens: GrantedTokens) =>
   Effect.runPromise(Effect.either(refresh({ ...clientOf(client), refreshToken: tokens.refreshToken! })))
 
 describe("refresh", () => {

@@ -94,8 +94,8 @@ export class RefreshRejected extends Data.TaggedError("RefreshRejected")<{
 
 // ---- tokens ----
 
-/** A user's tokens for one connector. */
-export interface UserTokens {
+/** A user's tokens for one connector, as the provider granted them (assignable to `UserGrant` of userTokens.ts, which stores them). */
+export interface GrantedTokens {
   readonly accessToken: Redacted.Redacted<string>
   readonly refreshToken: Redacted.Redacted<string> | undefined
   /** Epoch millis, when the provider said (`expires_in`). */
@@ -171,7 +171,7 @@ const tokenRequest = (client: OAuthClient, form: URLSearchParams, secrets: Array
       })
     }
     const expiresIn = token.expires_in
-    const tokens: UserTokens = {
+    const tokens: GrantedTokens = {
       accessToken: Redacted.make(token.access_token),
       refreshToken: token.refresh_token === undefined ? undefined : Redacted.make(token.refresh_token),
       expiresAt: expiresIn !== undefined && Number.isFinite(expiresIn) && expiresIn > 0 ? now + expiresIn * 1000 : undefined,
@@ -276,7 +276,7 @@ export type CompleteError =
  */
 export const complete = (
   request: CompleteAuthorization
-): Effect.Effect<UserTokens & { readonly login: string; readonly connectorId: string }, CompleteError, PendingAuthorizationStore> =>
+): Effect.Effect<GrantedTokens & { readonly login: string; readonly connectorId: string }, CompleteError, PendingAuthorizationStore> =>
   Effect.gen(function*() {
     const store = yield* PendingAuthorizationStore
     const claim = yield* store.claim(request.state)
@@ -324,7 +324,7 @@ export interface RefreshRequest extends OAuthClient {
 /** Renews a user's tokens. The refresh token is kept when the provider does not rotate it. */
 export const refresh = (
   request: RefreshRequest
-): Effect.Effect<UserTokens, RefreshRejected | OAuthConfigInvalid | OAuthEndpointError> =>
+): Effect.Effect<GrantedTokens, RefreshRejected | OAuthConfigInvalid | OAuthEndpointError> =>
   Effect.gen(function*() {
     const refreshToken = Redacted.value(request.refreshToken)
     const form = new URLSearchParams({ grant_type: "refresh_token", refresh_token: refreshToken })
