@@ -20,6 +20,7 @@ import {
   makeSingleFlight,
   PendingAuthorizationStore,
   refresh,
+  refuse,
   revoke,
   type GrantedTokens
 } from "../src/auth/userOAuthFlow.js"
@@ -269,6 +270,23 @@ describe("authorization state", () => {
     expect(Either.isLeft(late) && late.left.message).toMatch(/start connecting again/)
   })
 
+  it("a user who declines at the provider: the state is spent and the refusal says to connect again", async () => {
+    const store = inMemoryPendingAuthorizations()
+    const started = await run(begin(startFor(as.clients.public)), store)
+    if (Either.isLeft(started)) throw started.left
+    const redirect = await authorizeHeadlessly(started.right.authUrl, { login: "alice", redirectUri: as.redirectUri, decline: true })
+    expect(redirect.code).toBeUndefined()
+    expect(redirect.error).toBe("access_denied")
+    const refused = await run(
+      refuse({ state: redirect.state!, error: redirect.error!, errorDescription: redirect.url.searchParams.get("error_description") ?? undefined, connectorId: "github", login: "alice" }),
+      store
+    )
+    expect(Either.isLeft(refused) && refused.left).toMatchObject({ _tag: "AuthorizationDenied", oauthError: "access_denied" })
+    expect(Either.isLeft(refused) && refused.left.message).toMatch(/declined.*connect again/)
+    const reused = await run(refuse({ state: redirect.state!, error: "access_denied", connectorId: "github" }), store)
+    expect(Either.isLeft(reused) && reused.left._tag).toBe("AuthorizationStateUsed")
+  })
+
   it("the in-memory store is bounded: the oldest pending states are dropped first", async () => {
     const store = inMemoryPendingAuthorizations({ maxEntries: 3 })
     const states: Array<string> = []
@@ -433,6 +451,17 @@ describe("dynamic client registration", () => {
         registrationEndpoint: as.registrationUrl,
         revocationEndpoint: as.revocationUrl
       })
+    }
+  })
+
+  it("refuses metadata that names another resource (RFC 9728 §3.3)", async () => {
+    const elsewhere = await startProtectedResource(as.issuer, { resource: "https://other.example/mcp" })
+    try {
+      const found = await Effect.runPromise(Effect.either(discover(elsewhere.url)))
+      expect(Either.isLeft(found) && found.left._tag).toBe("DiscoveryFailed")
+      expect(Either.isLeft(found) && found.left.message).toMatch(/names resource https:\/\/other\.example\/mcp, which does not cover/)
+    } finally {
+      await elsewhere.close()
     }
   })
 

@@ -5,6 +5,7 @@
  * redirect is followed; endpoints that would receive secrets must be https (or loopback).
  * @module
  */
+import { checkResourceAllowed, resourceUrlFromServerUrl } from "@modelcontextprotocol/client"
 import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
@@ -103,7 +104,22 @@ export const discover = (upstreamUrl: string): Effect.Effect<AuthorizationServer
         return yield* new DiscoveryFailed({ message: `protected resource metadata at ${where(found.url)} names no authorization_servers` })
       }
       issuer = servers[0]!
-      resource = (Either.isRight(metadata) ? metadata.right.resource : undefined) ?? resource
+      const named = Either.isRight(metadata) ? metadata.right.resource : undefined
+      // The metadata must describe this upstream (RFC 9728 §3.3), or tokens would be asked for another resource.
+      if (named !== undefined) {
+        let allowed: boolean
+        try {
+          allowed = checkResourceAllowed({ requestedResource: resourceUrlFromServerUrl(upstream), configuredResource: named })
+        } catch {
+          allowed = false
+        }
+        if (!allowed) {
+          return yield* new DiscoveryFailed({
+            message: `protected resource metadata at ${where(found.url)} names resource ${named.slice(0, 200)}, which does not cover ${where(upstream)}`
+          })
+        }
+        resource = named
+      }
     }
     const issuerUrl = yield* Effect.try({
       try: () => new URL(issuer),

@@ -269,14 +269,8 @@ export type CompleteError =
   | NoRefreshToken
   | OAuthEndpointError
 
-/**
- * Finishes an authorization at the callback: the state is checked and spent (whatever follows),
- * then the code exchanged with the PKCE verifier. The connector's secret is only sent once the
- * state is known to be this connector's, so a state cannot steer it to another token endpoint.
- */
-export const complete = (
-  request: CompleteAuthorization
-): Effect.Effect<GrantedTokens & { readonly login: string; readonly connectorId: string }, CompleteError, PendingAuthorizationStore> =>
+/** Spends the state of a callback and checks it was issued, in time, to this user for this connector. */
+const claimFor = (request: { readonly state: string; readonly connectorId: string; readonly login?: string | undefined }) =>
   Effect.gen(function*() {
     const store = yield* PendingAuthorizationStore
     const claim = yield* store.claim(request.state)
@@ -287,6 +281,19 @@ export const complete = (
     if (now >= entry.expiresAt) return yield* new AuthorizationStateExpired()
     if (entry.connectorId !== request.connectorId) return yield* new AuthorizationStateForeign({ reason: "connector" })
     if (request.login !== undefined && entry.login !== request.login) return yield* new AuthorizationStateForeign({ reason: "user" })
+    return { entry, now }
+  })
+
+/**
+ * Finishes an authorization at the callback: the state is checked and spent (whatever follows),
+ * then the code exchanged with the PKCE verifier. The connector's secret is only sent once the
+ * state is known to be this connector's, so a state cannot steer it to another token endpoint.
+ */
+export const complete = (
+  request: CompleteAuthorization
+): Effect.Effect<GrantedTokens & { readonly login: string; readonly connectorId: string }, CompleteError, PendingAuthorizationStore> =>
+  Effect.gen(function*() {
+    const { entry, now } = yield* claimFor(request)
     const verifier = Redacted.value(entry.codeVerifier)
     const form = new URLSearchParams({
       grant_type: "authorization_code",
@@ -305,7 +312,7 @@ export const complete = (
           result.left.oauth?.error === "invalid_client"
             ? "check the client id and secret"
             : result.left.oauth?.error === "invalid_grant"
-            ? "the code expired or was already used, or the redirect URI differs from the one registered: connect again"
+            ? "the code expired or was already used, the PKCE verifier did not match, or the redirect URI differs from the one registered: connect again"
             : "check the connector's OAuth settings"
         }`
       })
@@ -313,6 +320,39 @@ export const complete = (
     if (result.right.refreshToken === undefined) return yield* new NoRefreshToken()
     return { ...result.right, login: entry.login, connectorId: entry.connectorId }
   }).pipe(Effect.withSpan("oauth.completeAuthorization", { attributes: { "aperture.connector": request.connectorId } }))
+
+/**
+ * The provider sent the user back with an error instead of a code (RFC 6749 §4.1.2.1):
+ * `access_denied` (the user declined) or a setting the provider refused (`invalid_scope`,
+ * `unauthorized_client`, …).
+ */
+export class AuthorizationDenied extends Data.TaggedError("AuthorizationDenied")<{
+  readonly oauthError: string
+  readonly description: string | undefined
+}> {
+  override get message() {
+    const detail = this.description === undefined ? "" : `: ${this.description}`
+    return this.oauthError === "access_denied"
+      ? `authorization was declined at the provider${detail}; connect again to allow access`
+      : `misconfigured: the provider refused the authorization request (${this.oauthError}${detail}); check the connector's client id, scopes and redirect URI`
+  }
+}
+
+/**
+ * The callback carried `error=…` instead of a code: the state is checked and spent as for a
+ * code, then the provider's refusal is the answer.
+ */
+export const refuse = (request: {
+  readonly state: string
+  readonly error: string
+  readonly errorDescription?: string | undefined
+  readonly connectorId: string
+  readonly login?: string | undefined
+}): Effect.Effect<never, Exclude<CompleteError, CodeExchangeRejected | NoRefreshToken | OAuthConfigInvalid | OAuthEndpointError> | AuthorizationDenied, PendingAuthorizationStore> =>
+  Effect.gen(function*() {
+    yield* claimFor(request)
+    return yield* new AuthorizationDenied({ oauthError: request.error.slice(0, 100), description: request.errorDescription?.slice(0, 200) })
+  })
 
 // ---- refresh ----
 
