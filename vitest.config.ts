@@ -1,17 +1,57 @@
 import { fileURLToPath } from "node:url"
 import { defineConfig } from "vitest/config"
 
+/** Suites of 2025-era sessions that run in both projects (see `cluster` below). */
+const CLUSTER_MODE_SUITES = [
+  "test/directCalls.test.ts",
+  "test/directLists.test.ts",
+  "test/directStreamEnd.test.ts",
+  "test/interactions.test.ts",
+  "test/sessionIdentity.test.ts",
+  "test/sessionCaps.test.ts",
+  "test/sessionIdle.test.ts",
+  "test/getStream.test.ts",
+  "test/isolation.test.ts",
+  "test/resourceSubscriptions.test.ts",
+  "test/abuse/sessions.test.ts"
+]
+
+/** The gateways the tests start cache transpiled configs here, not in the user's ~/.cache. */
+const XDG_CACHE_HOME = fileURLToPath(new URL("node_modules/.cache/aperture-test", import.meta.url))
+
+/** What both projects run with. */
+const common = {
+  testTimeout: 60_000,
+  hookTimeout: 60_000
+}
+
 export default defineConfig({
   test: {
-    include: ["test/**/*.test.ts", "src/**/*.test.ts", "plugins/**/*.test.ts", "examples/**/*.test.ts", "bench/**/*.test.ts"],
-    testTimeout: 60_000,
-    hookTimeout: 60_000,
     // Integration tests start real servers and child processes; keep files from starving each other on 2 cores.
     maxWorkers: 2,
+    minWorkers: 1,
     // The interop matrix (test/interop) as tables after the summary; silent when no interop test ran.
     reporters: ["default", "./test/interop/matrixReporter.ts"],
-    // The gateways the tests start cache transpiled configs here, not in the user's ~/.cache.
-    env: { XDG_CACHE_HOME: fileURLToPath(new URL("node_modules/.cache/aperture-test", import.meta.url)) },
-    minWorkers: 1
+    projects: [
+      {
+        test: {
+          ...common,
+          name: "single",
+          include: ["test/**/*.test.ts", "src/**/*.test.ts", "plugins/**/*.test.ts", "examples/**/*.test.ts", "bench/**/*.test.ts"],
+          env: { XDG_CACHE_HOME }
+        }
+      },
+      {
+        // The 2025-era session suites again, each gateway a one-replica cluster on a real Redis:
+        // the shared state's Redis implementations pass the same tests as the in-memory ones.
+        test: {
+          ...common,
+          name: "cluster",
+          include: CLUSTER_MODE_SUITES,
+          globalSetup: ["test/helpers/clusterModeSetup.ts"],
+          env: { XDG_CACHE_HOME, APERTURE_TEST_PROJECT: "cluster" }
+        }
+      }
+    ]
   }
 })

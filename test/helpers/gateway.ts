@@ -1,16 +1,29 @@
 /**
  * Starting Aperture in-process and connecting real MCP clients (both SDK lines) to it.
  */
+import { randomUUID } from "node:crypto"
 import { Client, StreamableHTTPClientTransport } from "@modelcontextprotocol/client"
 import { Client as V1Client } from "@modelcontextprotocol/sdk/client/index.js"
 import { StreamableHTTPClientTransport as V1Transport } from "@modelcontextprotocol/sdk/client/streamableHttp.js"
 import { Aperture, type RunningGateway } from "../../src/Aperture.js"
 import type { UserConfig } from "../../src/config/dsl.js"
-import { stdio } from "../../src/config/dsl.js"
+import { redis, stdio } from "../../src/config/dsl.js"
+import { inject } from "vitest"
 import { everythingEntry } from "./processes.js"
 
+/**
+ * In the `cluster` test project (vitest.config.ts) a gateway without a `cluster` of its own runs
+ * as a one-replica cluster on the project's Redis (each under its own key prefix), so the same
+ * tests check the Redis implementations of the shared state too.
+ */
+const clusterMode = (config: UserConfig): Partial<UserConfig> =>
+  process.env["APERTURE_TEST_PROJECT"] !== "cluster" || config.cluster !== undefined ? {} : {
+    cluster: redis({ url: inject("clusterRedisUrl"), keyPrefix: `test-${randomUUID()}:` }),
+    secretKey: config.secretKey ?? "the test project's cluster secret key, 32+ characters"
+  }
+
 export const startGateway = (config: UserConfig): Promise<RunningGateway> =>
-  Aperture.start({ ...config, server: { ...config.server, port: 0 } })
+  Aperture.start({ ...config, ...clusterMode(config), server: { ...config.server, port: 0 } })
 
 /** The official everything server as a stdio connector. */
 export const everythingStdio = (extra: Partial<Parameters<typeof stdio>[0]> = {}) =>
