@@ -50,6 +50,7 @@ beforeAll(async () => {
     index: 0,
     url: new URL(`http://127.0.0.1:${port}/mcp`),
     auth: undefined,
+    userAuth: undefined,
     prefix: true,
     isolation: "caller",
     labels: [],

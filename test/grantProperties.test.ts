@@ -118,6 +118,7 @@ const connectorOf = (id: string, labels: ReadonlyArray<string>): McpConnector =>
   timeout: { _tag: "Duration" } as never,
   url: undefined,
   auth: undefined,
+  userAuth: undefined,
   prefix: true,
   isolation: "caller"
 })

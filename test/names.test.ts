@@ -36,6 +36,7 @@ const connector = (id: string, prefix: boolean, index: number): McpConnector => 
   index,
   url: new URL(`http://${id}.example.com/mcp`),
   auth: undefined,
+  userAuth: undefined,
   prefix,
   isolation: "caller",
   labels: [],

@@ -132,6 +132,9 @@ const HttpSchema = Schema.Struct({
  */
 export const DEFAULT_SESSIONS_PER_CALLER = 100
 
+/** `server.stateDir` unless set: beside the config file (or in the working directory without one). */
+const DEFAULT_STATE_DIR = ".aperture"
+
 const ServerSchema = Schema.Struct({
   host: opt(Schema.NonEmptyString),
   port: opt(Schema.Int.pipe(Schema.between(0, 65535, { message: () => "expected a port number from 0 to 65535" }))),
@@ -282,7 +285,9 @@ export const decodeConfig = (
       allowedHosts: undefined,
       allowedOrigins: undefined,
       sessionIdleTimeout: Duration.minutes(30),
-      sessionsPerCaller: DEFAULT_SESSIONS_PER_CALLER
+      sessionsPerCaller: DEFAULT_SESSIONS_PER_CALLER,
+      publicUrl: undefined,
+      stateDir: path.resolve(baseDir, DEFAULT_STATE_DIR)
     }
     if (raw.server !== undefined) {
       const decoded = yield* decodeAt(ServerSchema, raw.server, ["server"])
@@ -295,7 +300,9 @@ export const decodeConfig = (
           allowedHosts: s.allowedHosts,
           allowedOrigins: s.allowedOrigins,
           sessionIdleTimeout: s.sessionIdleTimeout ?? server.sessionIdleTimeout,
-          sessionsPerCaller: s.sessionsPerCaller ?? server.sessionsPerCaller
+          sessionsPerCaller: s.sessionsPerCaller ?? server.sessionsPerCaller,
+          publicUrl: server.publicUrl,
+          stateDir: server.stateDir
         }
       }
     }
@@ -387,7 +394,7 @@ export const decodeConfig = (
         if (c.url === undefined) {
           warnings.push({ path: `${at.join(".")}.url`, message: "no url configured; this connector stays down" })
         }
-        const connector: McpConnector = { kind: "mcp", ...common(c), url: c.url, auth: c.auth, prefix: c.prefix ?? true, isolation: c.isolation ?? "caller" }
+        const connector: McpConnector = { kind: "mcp", ...common(c), url: c.url, auth: c.auth, userAuth: undefined, prefix: c.prefix ?? true, isolation: c.isolation ?? "caller" }
         connectors.push(connector)
         authDescriptions[id] = describeAuth(c.auth)
       } else if (tag === "stdio") {

@@ -17,6 +17,13 @@ export interface ServerSettings {
   readonly allowedOrigins: ReadonlyArray<string> | undefined
   readonly sessionIdleTimeout: Duration.Duration
   readonly sessionsPerCaller: number
+  /**
+   * The origin users reach the gateway at (`server.publicUrl`), for the redirect URIs of per-user
+   * OAuth behind a proxy; `undefined`: the origin of the request that starts the flow.
+   */
+  readonly publicUrl: URL | undefined
+  /** Where the gateway keeps state on disk (per-user tokens): `server.stateDir`, default `.aperture` beside the config. */
+  readonly stateDir: string
 }
 
 interface ConnectorCommon {
@@ -31,10 +38,33 @@ interface ConnectorCommon {
 export interface McpConnector extends ConnectorCommon {
   readonly kind: "mcp"
   readonly url: URL | undefined
+  /** A credential shared by every caller; `undefined` with {@link McpConnector.userAuth} (or none at all). */
   readonly auth: ResolvedAuth | undefined
+  /** Per-user OAuth: each user authorizes the connector once, and calls carry their own token. */
+  readonly userAuth: UserOAuthSettings | undefined
   readonly prefix: boolean
+  /** Always `"caller"` with {@link McpConnector.userAuth}: a user's upstream session carries their token. */
   readonly isolation: Isolation
 }
+
+/**
+ * Per-user OAuth (`userOAuth(…)`, JSON `oauth2_authorization_code`): authorization code with PKCE
+ * S256, a client secret only for confidential clients; or `userOAuth.dynamic(…)` (JSON
+ * `oauth2_dcr`): the authorization server discovered from the upstream (RFC 9728, RFC 8414) and a
+ * client registered there (RFC 7591).
+ */
+export type UserOAuthSettings =
+  | {
+    readonly kind: "authorization_code"
+    readonly clientId: string
+    readonly clientSecret: Redacted.Redacted<string> | undefined
+    readonly authorizationUrl: URL
+    readonly tokenUrl: URL
+    readonly scopes: ReadonlyArray<string>
+    readonly audience: string | undefined
+    readonly resource: string | undefined
+  }
+  | { readonly kind: "dynamic"; readonly scopes: ReadonlyArray<string> }
 
 export interface StdioConnector extends ConnectorCommon {
   readonly kind: "stdio"
@@ -105,7 +135,7 @@ export interface ApertureConfig {
   readonly audit: AuditSettings | undefined
   /** Shared state for several replicas; `undefined`: one process, state in memory. */
   readonly cluster: ClusterSettings | undefined
-  /** Encrypts shared state at rest; set whenever `cluster` is. */
+  /** Encrypts state at rest (shared tokens, per-user tokens); set whenever `cluster` or a per-user connector is. */
   readonly secretKey: Redacted.Redacted<string> | undefined
   /** Problems that don't stop start-up (a connector without `url` stays down). */
   readonly warnings: ReadonlyArray<ConfigIssue>
