@@ -9,11 +9,10 @@ import { apiKeyJson } from "./auth/apiKey.js"
 import { basicJson } from "./auth/basic.js"
 import { bearerJson } from "./auth/bearer.js"
 import { clientCredentialsJson } from "./auth/clientCredentials.js"
-import { unsupportedJson } from "./auth/unsupported.js"
 import { loopback } from "./identity/loopback.js"
 
 export const builtInPlugins: BuiltInPlugins = {
   defaultIdentity: [loopback({ login: "local" })],
   // In this order in the message for a block without a `type`.
-  jsonAuth: [bearerJson, apiKeyJson, basicJson, clientCredentialsJson, unsupportedJson]
+  jsonAuth: [bearerJson, apiKeyJson, basicJson, clientCredentialsJson]
 }

@@ -5,12 +5,15 @@
  */
 export { Aperture } from "./Aperture.js"
 export type { ApertureServices, RunningGateway } from "./Aperture.js"
-export { defineConfig, grant, http, mcp, redis, stdio } from "./config/dsl.js"
+export { defineConfig, grant, http, mcp, redis, stdio, userOAuth } from "./config/dsl.js"
 export type {
   AuditOptions,
+  AuthorizationCodeUserOAuthInput,
   ClusterInput,
   ConnectorInput,
   DurationInput,
+  DynamicUserOAuthInput,
+  DynamicUserOAuthOptions,
   GrantInput,
   HttpConnectorOptions,
   HttpMethodName,
@@ -19,7 +22,9 @@ export type {
   RedisClusterOptions,
   ServerOptions,
   StdioConnectorOptions,
-  UserConfig
+  UserConfig,
+  UserOAuthInput,
+  UserOAuthOptions
 } from "./config/dsl.js"
 export { env, Secret } from "./config/secret.js"
 export type { EnvRef, SecretInput } from "./config/secret.js"
@@ -50,4 +55,4 @@ export { ConfigInvalid } from "./config/decode.js"
 export { ListenFailed } from "./edge/ListenFailed.js"
 export { ClusterUnavailable } from "./cluster/ClusterRedis.js"
 export { ConfigLoadError, ConfigNotFound } from "./config/load.js"
-export type { ApertureConfig, ConfigIssue, Connector } from "./config/model.js"
+export type { ApertureConfig, ConfigIssue, Connector, UserOAuthSettings } from "./config/model.js"

@@ -36,6 +36,11 @@ export const checkReport = (config: ApertureConfig): string => {
   lines.push(config.cluster === undefined
     ? "cluster: none (one process, in-memory state)"
     : `cluster: redis ${config.cluster.host}:${config.cluster.port} (key prefix ${config.cluster.keyPrefix})`)
+  const perUser = config.connectors.some((c) => c.kind === "mcp" && c.userAuth !== undefined)
+  if (perUser || config.server.publicUrl !== undefined) {
+    lines.push(`public url: ${config.server.publicUrl?.origin ?? "(the origin of the request that starts a connect flow)"}`)
+  }
+  if (perUser) lines.push(`state dir: ${config.server.stateDir}`)
   lines.push("")
   lines.push(`connectors (${config.connectors.length}):`)
   const width = Math.max(0, ...config.connectors.map((c) => c.id.length))
@@ -44,13 +49,19 @@ export const checkReport = (config: ApertureConfig): string => {
     const pad = " ".repeat(width + 4)
     lines.push(`${pad}exposes: ${exposes(c)}`)
     lines.push(`${pad}auth: ${config.describe.auth[c.id] ?? "none"}`)
+    if (c.kind === "mcp" && c.userAuth !== undefined) {
+      // What to register at the provider (for a registered client) or what Aperture registers (dynamic).
+      lines.push(`${pad}redirect uri: ${config.server.publicUrl?.origin ?? "<public origin>"}/aperture/auth/${c.id}/callback`)
+    }
     if (c.kind === "stdio" && Object.keys(c.env).length > 0) {
       lines.push(`${pad}env: ${Object.keys(c.env).join(", ")} (values hidden)`)
     }
     if (c.labels.length > 0) lines.push(`${pad}labels: ${c.labels.join(", ")}`)
     if (c.kind !== "http") lines.push(`${pad}timeout: ${Duration.format(c.timeout)}`)
     if (c.kind !== "http") {
-      lines.push(`${pad}isolation: ${c.isolation === "caller"
+      lines.push(`${pad}isolation: ${c.kind === "mcp" && c.userAuth !== undefined
+        ? "caller (per-user OAuth: each user's upstream session carries their own token)"
+        : c.isolation === "caller"
         ? `caller (an upstream ${c.kind === "stdio" ? "process" : "session"} per caller)`
         : `shared (one upstream ${c.kind === "stdio" ? "process" : "session"} for every caller)`}`)
     }

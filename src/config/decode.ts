@@ -33,6 +33,7 @@ import { DurationSchema } from "./duration.js"
 import type { BuiltInPlugins } from "./jsonAuth.js"
 import { Secret } from "./secret.js"
 import { MCP_URL_SCHEMES } from "./transportSchemes.js"
+import { describeUserOAuth, isUserOAuthInput, toUserOAuthSettings, UserOAuthSchema } from "./userOAuth.js"
 
 /** The config has problems; each names its path. */
 export class ConfigInvalid extends Data.TaggedError("ConfigInvalid")<{
@@ -132,6 +133,35 @@ const HttpSchema = Schema.Struct({
  */
 export const DEFAULT_SESSIONS_PER_CALLER = 100
 
+/**
+ * `server.publicUrl`: an http(s) origin. A path is refused rather than dropped: redirect URIs are
+ * `<origin>/aperture/auth/<id>/callback`, and a gateway under a path prefix would need the
+ * provider to know that prefix, which this setting cannot express.
+ */
+const PublicOrigin = Schema.transformOrFail(Schema.String, Schema.instanceOf(URL), {
+  strict: true,
+  decode: (input, _options, ast) => {
+    let url: URL
+    try {
+      url = new URL(input)
+    } catch {
+      return ParseResult.fail(new ParseResult.Type(ast, input, `not a valid URL: "${input}" (expected an origin such as https://gw.example.com)`))
+    }
+    const credentials = url.username !== "" || url.password !== ""
+    const problem = url.protocol !== "http:" && url.protocol !== "https:"
+      ? `unsupported scheme "${url.protocol}"; expected http or https`
+      : credentials
+      ? "credentials in the URL are not allowed"
+      : url.pathname !== "/" || url.search !== "" || url.hash !== ""
+      ? `expected an origin only (such as ${url.origin}): redirect URIs are <origin>/aperture/auth/<connector id>/callback`
+      : undefined
+    return problem === undefined
+      ? ParseResult.succeed(new URL(url.origin))
+      : ParseResult.fail(new ParseResult.Type(ast, credentials ? "<redacted>" : input, problem))
+  },
+  encode: (url) => ParseResult.succeed(url.origin)
+})
+
 /** `server.stateDir` unless set: beside the config file (or in the working directory without one). */
 const DEFAULT_STATE_DIR = ".aperture"
 
@@ -141,7 +171,9 @@ const ServerSchema = Schema.Struct({
   allowedHosts: opt(Schema.Array(Schema.NonEmptyString)),
   allowedOrigins: opt(Schema.Array(Schema.NonEmptyString)),
   sessionIdleTimeout: opt(DurationSchema),
-  sessionsPerCaller: opt(Schema.Int.pipe(Schema.between(1, 1_000_000, { message: () => "expected a whole number from 1 to 1000000" })))
+  sessionsPerCaller: opt(Schema.Int.pipe(Schema.between(1, 1_000_000, { message: () => "expected a whole number from 1 to 1000000" }))),
+  publicUrl: opt(PublicOrigin),
+  stateDir: opt(Schema.NonEmptyString)
 })
 
 const AuditSchema = Schema.Struct({
@@ -301,8 +333,8 @@ export const decodeConfig = (
           allowedOrigins: s.allowedOrigins,
           sessionIdleTimeout: s.sessionIdleTimeout ?? server.sessionIdleTimeout,
           sessionsPerCaller: s.sessionsPerCaller ?? server.sessionsPerCaller,
-          publicUrl: server.publicUrl,
-          stateDir: server.stateDir
+          publicUrl: s.publicUrl,
+          stateDir: s.stateDir === undefined ? server.stateDir : path.resolve(baseDir, s.stateDir)
         }
       }
     }
@@ -357,6 +389,8 @@ export const decodeConfig = (
         message: "required with cluster: shared tokens are kept in Redis encrypted; set secretKey: env(\"APERTURE_SECRET_KEY\")"
       })
     }
+    /** Connectors with per-user OAuth, which need `secretKey` (checked after the connectors). */
+    const perUser: Array<string> = []
 
     // connectors
     const connectors: Array<Connector> = []
@@ -384,19 +418,51 @@ export const decodeConfig = (
         description: c.description,
         timeout: c.timeout ?? DEFAULT_TIMEOUT
       })
+      // Per-user OAuth sits in `auth` but is no auth plugin: decoded on its own, and only MCP over HTTP takes it.
+      const fields = value as Record<string, unknown> // a record: it has a connector tag
+      const userOAuthInput = isUserOAuthInput(fields["auth"]) ? fields["auth"] : undefined
+      if (userOAuthInput !== undefined && tag !== "mcp") {
+        issues.push({
+          path: [...at, "auth"].join("."),
+          message: `per-user OAuth is for MCP connectors (mcp({ url, auth: ${userOAuthInput._tag}(…) })), not ${tag}() ones`
+        })
+        continue
+      }
       if (tag === "mcp") {
-        const decoded = yield* decodeAt(McpSchema, value, at)
+        const { auth: _auth, ...rest } = fields
+        const decoded = yield* decodeAt(McpSchema, userOAuthInput === undefined ? value : rest, at)
+        const userAuth = userOAuthInput === undefined
+          ? Either.right(undefined)
+          : yield* decodeAt(UserOAuthSchema, userOAuthInput, [...at, "auth"])
+        if (Either.isLeft(userAuth)) issues.push(...userAuth.left)
         if (Either.isLeft(decoded)) {
           issues.push(...decoded.left)
           continue
         }
         const c = decoded.right
+        if (userOAuthInput !== undefined && c.isolation === "shared") {
+          issues.push({
+            path: [...at, "isolation"].join("."),
+            message: "must be \"caller\" (or left out) with per-user OAuth: per-user OAuth connectors give each user their own upstream session"
+          })
+        }
+        if (Either.isLeft(userAuth)) continue
         if (c.url === undefined) {
           warnings.push({ path: `${at.join(".")}.url`, message: "no url configured; this connector stays down" })
         }
-        const connector: McpConnector = { kind: "mcp", ...common(c), url: c.url, auth: c.auth, userAuth: undefined, prefix: c.prefix ?? true, isolation: c.isolation ?? "caller" }
+        const connector: McpConnector = {
+          kind: "mcp",
+          ...common(c),
+          url: c.url,
+          auth: c.auth,
+          userAuth: userAuth.right === undefined ? undefined : toUserOAuthSettings(userAuth.right),
+          prefix: c.prefix ?? true,
+          // A user's upstream session carries that user's token, so it is never shared.
+          isolation: userAuth.right === undefined ? c.isolation ?? "caller" : "caller"
+        }
         connectors.push(connector)
-        authDescriptions[id] = describeAuth(c.auth)
+        if (userOAuthInput !== undefined) perUser.push(id)
+        authDescriptions[id] = userOAuthInput === undefined ? describeAuth(c.auth) : describeUserOAuth(userOAuthInput)
       } else if (tag === "stdio") {
         const decoded = yield* decodeAt(StdioSchema, value, at)
         if (Either.isLeft(decoded)) {
@@ -439,6 +505,13 @@ export const decodeConfig = (
         connectors.push(connector)
         authDescriptions[id] = describeAuth(c.auth)
       }
+    }
+
+    if (perUser.length > 0 && input["secretKey"] === undefined) {
+      issues.push({
+        path: "secretKey",
+        message: `required with per-user OAuth (connector${perUser.length > 1 ? "s" : ""} ${perUser.join(", ")}): per-user tokens are stored encrypted; set secretKey: env("APERTURE_SECRET_KEY")`
+      })
     }
 
     // identity

@@ -42,7 +42,11 @@ export type Isolation = "caller" | "shared"
 export interface McpConnectorOptions extends McpCommonOptions {
   /** Streamable HTTP endpoint (legacy SSE is detected), or `ws://` / `wss://` for MCP over WebSocket. */
   readonly url?: string
-  readonly auth?: AuthPlugin<any, any>
+  /**
+   * A credential shared by every caller (an auth plugin such as `bearer(…)`), or per-user OAuth
+   * (`userOAuth(…)`, `userOAuth.dynamic()`): each user authorizes once and calls carry their token.
+   */
+  readonly auth?: AuthPlugin<any, any> | UserOAuthInput
 }
 
 export interface StdioConnectorOptions extends McpCommonOptions {
@@ -81,6 +85,60 @@ export const stdio = (options: StdioConnectorOptions): StdioConnectorInput => ({
 /** A REST API proxied at `/v1/connectors/<id>/<path>` with its credential injected. */
 export const http = (options: HttpConnectorOptions): HttpConnectorInput => ({ _tag: "http", ...options })
 
+export interface UserOAuthOptions {
+  /** The OAuth client registered at the provider, with redirect URI `<public origin>/aperture/auth/<connector id>/callback`. */
+  readonly clientId: string
+  /** Only for a confidential client; without it the client is public (PKCE alone, as always). */
+  readonly clientSecret?: SecretInput
+  /** The provider's authorization endpoint, where the user's browser is sent to consent. */
+  readonly authorizationUrl: string
+  /** The provider's token endpoint. */
+  readonly tokenUrl: string
+  /** Requested at authorization. Include the provider's offline scope if it needs one for a refresh token. */
+  readonly scopes?: ReadonlyArray<string>
+  /** Sent as `audience` (Auth0, Okta and others use it to pick the API). */
+  readonly audience?: string
+  /** RFC 8707 resource indicator. */
+  readonly resource?: string
+}
+
+export interface DynamicUserOAuthOptions {
+  /** Requested at authorization. Default: none (the provider's default). */
+  readonly scopes?: ReadonlyArray<string>
+}
+
+/** Per-user OAuth with a client registered at the provider (see {@link userOAuth}). */
+export interface AuthorizationCodeUserOAuthInput extends UserOAuthOptions { readonly _tag: "userOAuth" }
+/** Per-user OAuth with a client Aperture registers itself (see {@link userOAuth.dynamic}). */
+export interface DynamicUserOAuthInput extends DynamicUserOAuthOptions { readonly _tag: "userOAuth.dynamic" }
+export type UserOAuthInput = AuthorizationCodeUserOAuthInput | DynamicUserOAuthInput
+
+/**
+ * Per-user OAuth for an `mcp()` connector's `auth`: each user authorizes the upstream once with
+ * their own account (authorization code, always PKCE S256), Aperture keeps their tokens
+ * (encrypted with `secretKey`) and their calls carry their own token, each user in their own
+ * upstream session. `userOAuth.dynamic()` needs no client: the authorization server is found
+ * from the upstream's metadata (RFC 9728, RFC 8414) and a client registered there (RFC 7591).
+ *
+ * @example
+ * github: mcp({
+ *   url: "https://api.githubcopilot.com/mcp/",
+ *   auth: userOAuth({
+ *     clientId: "Iv1.abc", clientSecret: env("GITHUB_CLIENT_SECRET"),
+ *     authorizationUrl: "https://github.com/login/oauth/authorize",
+ *     tokenUrl: "https://github.com/login/oauth/access_token"
+ *   })
+ * })
+ */
+export const userOAuth: {
+  (options: UserOAuthOptions): AuthorizationCodeUserOAuthInput
+  /** Per-user OAuth with dynamic client registration: see {@link userOAuth}. */
+  readonly dynamic: (options?: DynamicUserOAuthOptions) => DynamicUserOAuthInput
+} = Object.assign(
+  (options: UserOAuthOptions): AuthorizationCodeUserOAuthInput => ({ ...options, _tag: "userOAuth" }),
+  { dynamic: (options: DynamicUserOAuthOptions = {}): DynamicUserOAuthInput => ({ ...options, _tag: "userOAuth.dynamic" }) }
+)
+
 export interface GrantInput {
   /** Logins, `group:<name>`, `tag:<name>` or `*`. */
   readonly src: ReadonlyArray<string>
@@ -115,6 +173,14 @@ export interface ServerOptions {
   readonly sessionIdleTimeout?: DurationInput
   /** 2025-era sessions one caller (login) may hold open at once; the next initialize is 429. Default 100. */
   readonly sessionsPerCaller?: number
+  /**
+   * The origin users reach the gateway at, e.g. `"https://gw.example.com"` behind a proxy: per-user
+   * OAuth redirect URIs are `<publicUrl>/aperture/auth/<connector id>/callback`. An origin only
+   * (no path). Default: the origin of the request that starts the flow.
+   */
+  readonly publicUrl?: string
+  /** Where the gateway keeps state on disk (per-user tokens), relative to the config file. Default `.aperture`. */
+  readonly stateDir?: string
 }
 
 export interface AuditOptions {
@@ -151,8 +217,8 @@ export interface UserConfig {
   /** Where replicas share state. Default: none (one process, state in memory). */
   readonly cluster?: ClusterInput
   /**
-   * Key that encrypts shared state at rest (tokens kept in Redis); at least 32 characters.
-   * Required with `cluster`.
+   * Key that encrypts state at rest (tokens kept in Redis, per-user OAuth tokens); at least 32
+   * characters. Required with `cluster` and with any `userOAuth` connector.
    */
   readonly secretKey?: SecretInput
 }

@@ -11,7 +11,7 @@ import * as Predicate from "effect/Predicate"
 import * as Schema from "effect/Schema"
 import type { AuthPlugin } from "../plugin/AuthPlugin.js"
 import { ConfigInvalid, decodeConfig } from "./decode.js"
-import { type ConnectorInput, type GrantInput, redis, type UserConfig } from "./dsl.js"
+import { type ConnectorInput, type GrantInput, redis, type UserConfig, userOAuth, type UserOAuthInput } from "./dsl.js"
 import { type BuiltInPlugins, type JsonAuthForm, JsonSecret, toSecret } from "./jsonAuth.js"
 import { type ApertureConfig, type ConfigIssue, markDecoded } from "./model.js"
 
@@ -49,6 +49,53 @@ const JsonServer = Schema.Struct({
   methods: opt(Schema.Array(Schema.String)),
   allowPrivate: opt(Schema.Boolean)
 })
+
+/** Scopes as an array or one space-separated string, as in the original. */
+const JsonScopes = Schema.Union(Schema.Array(Schema.String), Schema.String)
+const scopeList = (scopes: typeof JsonScopes.Type): ReadonlyArray<string> =>
+  typeof scopes === "string" ? scopes.split(/\s+/).filter((s) => s.length > 0) : scopes
+
+/**
+ * The original's per-user OAuth blocks: not auth plugins (no shared credential), so decoded here
+ * into `userOAuth(…)` values; the DSL decoder checks the URLs and secrets.
+ */
+const JsonAuthorizationCode = Schema.Struct({
+  type: Schema.Literal("oauth2_authorization_code"),
+  client_id: Schema.NonEmptyString,
+  client_secret: opt(JsonSecret),
+  auth_url: Schema.NonEmptyString,
+  token_url: Schema.NonEmptyString,
+  scopes: opt(JsonScopes),
+  audience: opt(Schema.String),
+  resource: opt(Schema.String)
+})
+const JsonDynamicRegistration = Schema.Struct({
+  type: Schema.Literal("oauth2_dcr"),
+  scopes: opt(JsonScopes)
+})
+const PER_USER_TYPES: ReadonlyArray<string> = ["oauth2_authorization_code", "oauth2_dcr"]
+/** The JSON spelling of the `userOAuth(…)` options, so errors name the field as written. */
+const PER_USER_JSON_NAMES: Readonly<Record<string, string>> = {
+  clientId: "client_id",
+  clientSecret: "client_secret",
+  authorizationUrl: "auth_url",
+  tokenUrl: "token_url"
+}
+
+const toUserOAuth = (
+  block: typeof JsonAuthorizationCode.Type | typeof JsonDynamicRegistration.Type
+): UserOAuthInput =>
+  block.type === "oauth2_dcr"
+    ? userOAuth.dynamic(block.scopes === undefined ? {} : { scopes: scopeList(block.scopes) })
+    : userOAuth({
+      clientId: block.client_id,
+      ...(block.client_secret !== undefined && { clientSecret: toSecret(block.client_secret) }),
+      authorizationUrl: block.auth_url,
+      tokenUrl: block.token_url,
+      ...(block.scopes !== undefined && { scopes: scopeList(block.scopes) }),
+      ...(block.audience !== undefined && { audience: block.audience }),
+      ...(block.resource !== undefined && { resource: block.resource })
+    })
 
 const JsonGrant = Schema.Struct({
   src: Schema.Array(Schema.String),
@@ -116,13 +163,13 @@ const decodeAt = <A, I>(schema: Schema.Schema<A, I>, input: unknown, prefix: Rea
  */
 const jsonAuthOf = (forms: ReadonlyArray<JsonAuthForm>) => {
   const byType = new Map(forms.flatMap((form) => form.types.map((type) => [type, form] as const)))
-  const types = [...byType.keys()]
+  const types = [...byType.keys(), ...PER_USER_TYPES]
   return {
     schema: Schema.Union(...forms.map((form) => form.schema)) as Schema.Schema<{ readonly type: string }, unknown>,
     expected: `expected an object with "type": ${types.slice(0, -1).join(", ")}${types.length > 1 ? " or " : ""}${types.at(-1) ?? ""}`,
     toPlugin: (block: { readonly type: string }, connectorId: string): AuthPlugin<any, any> =>
       byType.get(block.type)!.toPlugin(block, connectorId),
-    jsonNames: Object.assign({}, ...forms.map((form) => form.jsonNames)) as Readonly<Record<string, string>>
+    jsonNames: Object.assign({}, ...forms.map((form) => form.jsonNames), PER_USER_JSON_NAMES) as Readonly<Record<string, string>>
   }
 }
 
@@ -219,8 +266,18 @@ export const decodeApertureJson = (
         continue
       }
       const s = server.right
-      let auth: AuthPlugin<any, any> | undefined
-      if (s.auth !== undefined) {
+      let auth: AuthPlugin<any, any> | UserOAuthInput | undefined
+      const perUserType = Predicate.isRecord(s.auth) && PER_USER_TYPES.includes(s.auth["type"] as string)
+        ? s.auth["type"] as string
+        : undefined
+      if (perUserType !== undefined) {
+        const decoded = decodeAt(Schema.Union(JsonAuthorizationCode, JsonDynamicRegistration), s.auth, [...at, "auth"])
+        if (Either.isLeft(decoded)) {
+          issues.push(...oneSecretIssue(decoded.left, [...at, "auth", "client_secret"].join(".")))
+          continue
+        }
+        auth = toUserOAuth(decoded.right)
+      } else if (s.auth !== undefined) {
         const typeOk = Predicate.isRecord(s.auth) && typeof s.auth["type"] === "string"
         const decoded = typeOk
           ? decodeAt(jsonAuth.schema, s.auth, [...at, "auth"])
@@ -234,7 +291,6 @@ export const decodeApertureJson = (
       }
       const common = {
         ...(s.url !== undefined && { url: s.url }),
-        ...(auth !== undefined && { auth }),
         ...(s.labels !== undefined && { labels: s.labels }),
         ...(s.description !== undefined && { description: s.description }),
         ...(s.timeout !== undefined && { timeout: s.timeout })
@@ -243,6 +299,7 @@ export const decodeApertureJson = (
         ? {
           _tag: "mcp",
           ...common,
+          ...(auth !== undefined && { auth }),
           ...(s.prefix !== undefined && { prefix: s.prefix }),
           // Checked with the DSL's own schema ("caller" | "shared"), at the same path.
           ...(s.isolation !== undefined && { isolation: s.isolation as never })
@@ -250,6 +307,8 @@ export const decodeApertureJson = (
         : {
           _tag: "http",
           ...common,
+          // Per-user OAuth here is refused by the decoder, at this connector's auth path.
+          ...(auth !== undefined && { auth: auth as AuthPlugin<any, any> }),
           ...(s.methods !== undefined && { methods: s.methods as never }),
           ...(s.allowPrivate !== undefined && { allowPrivate: s.allowPrivate })
         }
