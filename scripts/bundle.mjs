@@ -9,7 +9,8 @@
  *   `src/config/load.ts`), so config and CLI use one instance of every module.
  * - `effect` stays external: configs and plugins import it themselves, and they must get the
  *   copy the gateway runs on.
- * - `jiti` stays external (it loads its transpiler lazily), as do `ws`'s optional native addons.
+ * - `jiti` stays external (it loads its transpiler lazily), as do `ws`'s optional native addons
+ *   and `better-sqlite3` (a native addon that finds its `.node` file beside its own package).
  * - The library entry (`import { Aperture } from "aperture"` in a program) is not bundled: a
  *   host's `@effect/platform` server and router must meet the gateway's own copy.
  * - `@effect/cli` imports `yaml`, `toml` and `ini` for options that read a file's contents
@@ -49,7 +50,7 @@ await build({
   entryNames: "[name]",
   chunkNames: "[name]-[hash]",
   sourcemap: true,
-  external: ["effect", "jiti", "bufferutil", "utf-8-validate"],
+  external: ["effect", "jiti", "bufferutil", "utf-8-validate", "better-sqlite3"],
   plugins: [withoutCliFileParsers],
   // Bundled CommonJS dependencies call `require`, which ES modules do not have.
   banner: { js: "import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);" },

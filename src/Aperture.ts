@@ -22,6 +22,7 @@ import { AuditLog } from "./audit/AuditLog.js"
 import { Catalog } from "./catalog/Catalog.js"
 import { ClusterRedis, type ClusterUnavailable } from "./cluster/ClusterRedis.js"
 import { sharedTokensLayer } from "./cluster/sharedTokens.js"
+import { UserAuthLive } from "./auth/UserAuth.js"
 import { replicaBusFromCluster } from "./cluster/replicaBus.js"
 import { sessionRecordsFromCluster } from "./cluster/sessionRecords.js"
 import { sessionSlotsFromCluster } from "./cluster/sessionSlots.js"
@@ -96,7 +97,8 @@ const services = (config: ApertureConfig) => {
   )
   const upstreams = Layer.provideMerge(
     Layer.mergeAll(Upstreams.Default, Identities.Default, AuditLog.Default),
-    Layer.provideMerge(SharedTokensFromCluster, base)
+    // Per-user OAuth connectors' tokens (nothing is opened without such a connector).
+    Layer.provideMerge(Layer.merge(SharedTokensFromCluster, UserAuthLive), base)
   )
   const router = Layer.provideMerge(McpRouter.Default, upstreams)
   const endpoints = Layer.merge(McpEndpoint.Default, HttpProxy.Default)

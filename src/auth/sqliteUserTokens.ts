@@ -88,6 +88,9 @@ export const makeSqliteUserTokens = (
        ON CONFLICT (connector, login) DO UPDATE SET ciphertext = excluded.ciphertext, iv = excluded.iv, updated_at = excluded.updated_at`
     )
     const deleteGrant = db.prepare<[string, string]>("DELETE FROM user_tokens WHERE connector = ? AND login = ?")
+    const selectUsersOf = db.prepare<[string], { readonly login: string }>(
+      "SELECT login FROM user_tokens WHERE connector = ? ORDER BY updated_at DESC"
+    )
     const selectGrantsOf = db.prepare<[string], SealedRow & { readonly connector: string }>(
       "SELECT connector, iv, ciphertext FROM user_tokens WHERE login = ?"
     )
@@ -131,6 +134,7 @@ export const makeSqliteUserTokens = (
             )
           })
         }),
+      usersOf: (connectorId) => run(() => selectUsersOf.all(connectorId).map((row) => row.login)),
       getRegistration: (connectorId) =>
         Effect.flatMap(
           run(() => selectRegistration.get(connectorId)),

@@ -62,6 +62,8 @@ export interface UserTokensService {
     login: string,
     connectorIds: ReadonlyArray<string>
   ) => Effect.Effect<ReadonlyArray<string>, UserTokensUnavailable>
+  /** The users who hold a grant for the connector (decryptable or not: `get` tells), most recently stored first. */
+  readonly usersOf: (connectorId: string) => Effect.Effect<ReadonlyArray<string>, UserTokensUnavailable>
   /** The connector's registered client, or `undefined` when it has none (or it does not decrypt). */
   readonly getRegistration: (connectorId: string) => Effect.Effect<ClientRegistration | undefined, UserTokensUnavailable>
   readonly putRegistration: (connectorId: string, registration: ClientRegistration) => Effect.Effect<void, UserTokensUnavailable>

@@ -72,6 +72,9 @@ export const makeRedisUserTokens = ({ client, keyPrefix, secretKey }: RedisUserT
         }),
         (held) => connectorIds.filter((_, i) => held[i])
       ),
+    // A hash keeps no order: any user will do for the callers of this (one to list the tools as).
+    usersOf: (connectorId) =>
+      Effect.map(command(["HKEYS", grantsKey(connectorId)]), (reply) => (Array.isArray(reply) ? reply.map(String) : [])),
     getRegistration: (connectorId) =>
       Effect.flatMap(
         command(["GET", registrationKey(connectorId)]),

@@ -12,6 +12,8 @@ import { connectorsApi } from "../admin/connectorsApi.js"
 import { health } from "../admin/health.js"
 import { metricsRoute } from "../admin/metrics.js"
 import { statusPage } from "../admin/statusPage.js"
+import { userConnectRoutes } from "../admin/userConnect.js"
+import { UserAuth } from "../auth/UserAuth.js"
 import { Catalog } from "../catalog/Catalog.js"
 import { ClusterRedis } from "../cluster/ClusterRedis.js"
 import { GrantPolicy } from "../grants/GrantPolicy.js"
@@ -53,14 +55,19 @@ const Endpoints = HttpLayerRouter.addAll(Effect.gen(function*() {
   const metrics = yield* Metrics
   const upstreams = yield* Upstreams
   const cluster = yield* ClusterRedis
+  const userAuth = yield* UserAuth
   const gate = makeAdminGate(identities)
+  const userConnect = userConnectRoutes(userAuth, grants, gate)
   const page = statusPage(gate)
   const metadata = protectedResource(identities)
   return [
     HttpLayerRouter.route("*", MCP_PATH, endpoint.handle),
     HttpLayerRouter.route("*", `${CONNECTORS_PREFIX}*`, proxy.handle),
     HttpLayerRouter.route("GET", "/healthz", health(catalog, cluster, gate)),
-    HttpLayerRouter.route("GET", "/api/connectors", connectorsApi(catalog, grants, cluster, gate)),
+    HttpLayerRouter.route("GET", "/api/connectors", connectorsApi(catalog, grants, cluster, userAuth, gate)),
+    HttpLayerRouter.route("POST", "/api/connectors/:id/connect", userConnect.connect),
+    HttpLayerRouter.route("POST", "/api/connectors/:id/disconnect", userConnect.disconnect),
+    HttpLayerRouter.route("GET", "/aperture/auth/:id/callback", userConnect.callback),
     HttpLayerRouter.route("GET", "/metrics", metricsRoute({ metrics, catalog, upstreams, proxy, endpoint }, grants, gate)),
     HttpLayerRouter.route("GET", "/", page),
     HttpLayerRouter.route("GET", "/ui", page),

@@ -21,6 +21,8 @@ import {
 } from "@modelcontextprotocol/server"
 import * as Effect from "effect/Effect"
 import * as Predicate from "effect/Predicate"
+import * as Runtime from "effect/Runtime"
+import { UserAuth } from "../auth/UserAuth.js"
 import { type AuditOutcome, AuditLog } from "../audit/AuditLog.js"
 import { unservedEvent } from "../audit/unservedCall.js"
 import { Catalog, type CatalogSnapshot } from "../catalog/Catalog.js"
@@ -42,6 +44,11 @@ import { protocolFailure, type RelayOutcome, relayResult } from "../relay/outcom
 import { ResourceSubscriptions, type SessionSink } from "./resourceSubscriptions.js"
 import { unlistedResource } from "../relay/resourceUris.js"
 import { makeSystemTools } from "./systemTools.js"
+import { makeUserConnections } from "./userConnections.js"
+
+/** The gateway's own address, for links when `server.publicUrl` is not set. */
+const listenOrigin = (host: string, port: number) =>
+  `http://${host === "0.0.0.0" || host === "::" ? "localhost" : host.includes(":") ? `[${host}]` : host}:${port}`
 import { callerView, encodedPage, pageResult } from "./views.js"
 
 type Params = Record<string, unknown> | undefined
@@ -145,7 +152,15 @@ export class McpRouter extends Effect.Service<McpRouter>()("aperture/McpRouter",
     const system = makeSystemTools(config.connectors)
 
     // The grant policy's own cached lookup, taken once: asked on every list and call.
-    const { policyOf } = yield* GrantPolicy
+    const { policyOf: grantPolicyOf } = yield* GrantPolicy
+    // Per-user OAuth connectors a user has not connected are hidden from their lists.
+    const userConnections = makeUserConnections(
+      yield* UserAuth,
+      Runtime.runPromise(yield* Effect.runtime<never>()),
+      config.server.publicUrl?.origin ?? listenOrigin(config.server.host, config.server.port)
+    )
+    /** What the caller may see and is allowed: their grants, less per-user connectors they have not connected. */
+    const policyOf = (identity: Identity) => userConnections.viewPolicy(grantPolicyOf(identity), identity)
 
     const notConnected = (entry: IndexEntry) =>
       protocolFailure(ProtocolErrorCode.InternalError, `connector ${entry.connector.id} is not connected`)
@@ -239,9 +254,9 @@ export class McpRouter extends Effect.Service<McpRouter>()("aperture/McpRouter",
     }
 
     /** The entry a caller names and the grant that allows it; no grant: denied (or unknown). */
-    const lookup = (identity: Identity, byName: ReadonlyMap<string, IndexEntry>, name: unknown) => {
+    const lookup = (identity: Identity, byName: ReadonlyMap<string, IndexEntry>, name: unknown, policy = policyOf(identity)) => {
       const entry = typeof name === "string" ? byName.get(name) : undefined
-      const grant = entry === undefined ? undefined : decideEntry(policyOf(identity), entry)
+      const grant = entry === undefined ? undefined : decideEntry(policy, entry)
       return { entry, grant }
     }
 
@@ -347,13 +362,18 @@ export class McpRouter extends Effect.Service<McpRouter>()("aperture/McpRouter",
       const name = params?.["name"]
       const systemResult = system.call(name, policyOf(identity))
       if (systemResult !== undefined) return Promise.resolve(relayResult(systemResult))
-      const { entry, grant } = lookup(identity, catalog.current().index.toolsByName, name)
+      // Granted but not connected (a per-user connector): asked to connect rather than told "not found".
+      const { entry, grant } = lookup(identity, catalog.current().index.toolsByName, name, grantPolicyOf(identity))
       if (entry === undefined || grant === undefined) {
         auditDenied(identity, "tools", name, entry)
         return Promise.resolve(protocolFailure(ProtocolErrorCode.InvalidParams, `Tool ${String(name)} not found`))
       }
       const upstream = upstreamParams(params, { name: entry.upstreamName })
-      return decidedOutcome(identity, entry, grant, entry.exposed["name"] as string, entry.upstreamName, "tools/call", upstream, context, params?.["arguments"])
+      const forward = () =>
+        decidedOutcome(identity, entry, grant, entry.exposed["name"] as string, entry.upstreamName, "tools/call", upstream, context, params?.["arguments"])
+      return entry.connector.kind === "mcp" && entry.connector.userAuth !== undefined
+        ? userConnections.callTool(identity, entry, context, forward)
+        : forward()
     }
 
     const getPrompt = (identity: Identity, params: Params, context: CallContext) => {
@@ -476,6 +496,10 @@ export class McpRouter extends Effect.Service<McpRouter>()("aperture/McpRouter",
       const resolved = resolveResource(catalog.current(), identity, uri)
       if (resolved === undefined) throw new ResourceNotFoundError(uri)
       const upstream = live(resolved.entry)
+      // Shared upstream subscriptions would hear one user's resources for another.
+      if (upstream.connector.kind === "mcp" && upstream.connector.userAuth !== undefined) {
+        throw new ProtocolError(ProtocolErrorCode.MethodNotFound, `connector ${upstream.connector.id} uses per-user OAuth: resource subscriptions are not offered for it`)
+      }
       if (!upstream.client.getServerCapabilities()?.resources?.subscribe) {
         throw new ProtocolError(ProtocolErrorCode.MethodNotFound, `connector ${upstream.connector.id} does not offer resource subscriptions`)
       }

@@ -15,12 +15,18 @@ import * as Queue from "effect/Queue"
 import * as Random from "effect/Random"
 import * as Schedule from "effect/Schedule"
 import type * as Scope from "effect/Scope"
-import { type Credential, makeCredential } from "../plugin/AuthPlugin.js"
+import * as Redacted from "effect/Redacted"
+import * as Stream from "effect/Stream"
+import { AuthError, type Credential, makeCredential } from "../plugin/AuthPlugin.js"
+import { UserAuth } from "../auth/UserAuth.js"
 import { SharedTokensStore, withSharedTokens } from "../plugin/sharedTokens.js"
 import { Catalog } from "../catalog/Catalog.js"
 import { emptyLists, type UpstreamLists } from "../catalog/index.js"
 import { GatewayConfig } from "../config/GatewayConfig.js"
 import { type McpSpeakingConnector, speaksMcp } from "../config/model.js"
+
+/** Whether each user authorizes the connector themselves (`userOAuth`). */
+const isPerUser = (connector: McpSpeakingConnector) => connector.kind === "mcp" && connector.userAuth !== undefined
 import { countRefreshes } from "../metrics/credentialRefreshes.js"
 import { Metrics } from "../metrics/Metrics.js"
 import { CallRegistry } from "./callChannel.js"
@@ -92,6 +98,7 @@ export class Upstreams extends Effect.Service<Upstreams>()("aperture/Upstreams",
     const metrics = yield* Metrics
     // In a cluster, credentials share their tokens across replicas (else forConnector is undefined).
     const sharedTokens = yield* SharedTokensStore
+    const userAuth = yield* UserAuth
     const live = new Map<string, LiveUpstream>()
     const calls = new CallRegistry()
     const resourceListeners = new Set<(connectorId: string, uri: string) => void>()
@@ -210,7 +217,9 @@ export class Upstreams extends Effect.Service<Upstreams>()("aperture/Upstreams",
         }
         live.set(connector.id, shared)
         // Callers' own sessions open beside this connection and end with it.
-        callerSessions.attach(shared, (callerCalls) => connect(connector, credential, memory, callerCalls, events))
+        // A per-user connector's caller session carries that user's own token.
+        callerSessions.attach(shared, (callerCalls, login) =>
+          connect(connector, isPerUser(connector) ? userCredential(connector.id, login) : credential, memory, callerCalls, events))
         yield* Effect.addFinalizer(() =>
           Effect.sync(() => {
             live.delete(connector.id)
@@ -236,8 +245,50 @@ export class Upstreams extends Effect.Service<Upstreams>()("aperture/Upstreams",
         Effect.tapError((error) => markFailed(connector, error))
       ))
 
+    /** A user's own token, for their session with a per-user connector (`auth/UserAuth.ts`). */
+    const userCredential = (connectorId: string, login: string): Credential => ({
+      authorize: () =>
+        Effect.map(userAuth.accessToken(login, connectorId), (token) => ({ headers: { authorization: `Bearer ${Redacted.value(token)}` } })).pipe(
+          Effect.mapError((e) => new AuthError({ plugin: "userOAuth", message: e.message }))
+        ),
+      onUnauthorized: () => userAuth.refreshNow(login, connectorId)
+    })
+
+    /**
+     * A per-user connector's own connection (lists, health checks) authorizes as one of the users
+     * who connected it: it carries no call, and what it reads (the tools) each connected user sees.
+     */
+    const listingCredential = (connectorId: string): Credential => ({
+      authorize: (request) =>
+        Effect.flatMap(userAuth.anyUser(connectorId), (login) =>
+          login === undefined
+            ? Effect.fail(new AuthError({ plugin: "userOAuth", message: "no user has connected it (yet)" }))
+            : userCredential(connectorId, login).authorize(request)),
+      onUnauthorized: (request, response) =>
+        Effect.flatMap(userAuth.anyUser(connectorId), (login) =>
+          login === undefined ? Effect.succeed(false) : userCredential(connectorId, login).onUnauthorized!(request, response))
+    })
+
+    /** Until some user connects a per-user connector it is `needs_auth`, and nothing is tried. */
+    const untilSomeUserConnected = (connector: McpSpeakingConnector) =>
+      Effect.gen(function*() {
+        while ((yield* userAuth.anyUser(connector.id)) === undefined) {
+          yield* catalog.update(connector.id, (s) => ({
+            ...s,
+            status: "needs_auth",
+            error: `each user connects it once (POST /api/connectors/${connector.id}/connect, or Connect on the status page)`,
+            attempted: true,
+            lists: emptyLists,
+            upstream: undefined
+          }))
+          yield* Stream.runHead(Stream.filter(userAuth.changes, (id) => id === connector.id))
+        }
+      })
+
     const credentialOf = (connector: McpSpeakingConnector): Effect.Effect<Credential | undefined, UpstreamError, Scope.Scope> =>
-      connector.kind === "mcp" && connector.auth !== undefined
+      isPerUser(connector)
+        ? Effect.succeed(listingCredential(connector.id))
+        : connector.kind === "mcp" && connector.auth !== undefined
         ? makeCredential(connector.auth, {
           connectorId: connector.id,
           upstreamUrl: connector.url,
@@ -261,6 +312,7 @@ export class Upstreams extends Effect.Service<Upstreams>()("aperture/Upstreams",
           return yield* Effect.never
         }
         const memory: ConnectionMemory = { transport: undefined, prior: undefined }
+        if (isPerUser(connector)) yield* untilSomeUserConnected(connector)
         // The credential lives in the connector's scope, so its token cache survives reconnects.
         return yield* Effect.scoped(Effect.gen(function*() {
           const credential = yield* credentialOf(connector)

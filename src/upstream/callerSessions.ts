@@ -38,8 +38,8 @@ export interface CallerSessionLimits {
   readonly maxPerConnector: number
 }
 
-/** Opens one more connection to the connector's upstream, routed through `calls`. */
-export type OpenConnection = (calls: CallRegistry) => Effect.Effect<Connection, UpstreamError, Scope.Scope>
+/** Opens one more connection to the connector's upstream for caller `login`, routed through `calls`. */
+export type OpenConnection = (calls: CallRegistry, login: string) => Effect.Effect<Connection, UpstreamError, Scope.Scope>
 
 /** How to reach a caller outside its calls (its own downstream sessions), by login. */
 export type ChannelOf = (identity: Identity) => CallerChannel
@@ -97,7 +97,10 @@ export class CallerSessions {
    * session (a promise only while it opens).
    */
   route(shared: LiveUpstream, identity: Identity | undefined): LiveUpstream | Promise<LiveUpstream> {
-    if (identity === undefined || shared.connector.isolation === "shared" || shared.era === "modern") return shared
+    // A per-user connector's shared connection carries some user's token: a caller's request
+    // always goes on their own session, whatever the era.
+    const perUser = shared.connector.kind === "mcp" && shared.connector.userAuth !== undefined
+    if (identity === undefined || (!perUser && (shared.connector.isolation === "shared" || shared.era === "modern"))) return shared
     const sessions = this.connectors.get(shared.connector.id)
     if (sessions === undefined || sessions.shared !== shared) return shared
     let session = sessions.byLogin.get(identity.login)
@@ -165,7 +168,7 @@ export class CallerSessions {
       sessions.retired.delete(session)
       this.close(session)
     }
-    session.opening = Runtime.runPromiseExit(this.runtime)(Scope.extend(sessions.open(calls), scope)).then((exit) => {
+    session.opening = Runtime.runPromiseExit(this.runtime)(Scope.extend(sessions.open(calls, login), scope)).then((exit) => {
       session.opening = undefined
       if (Exit.isFailure(exit)) {
         forget()
