@@ -33,6 +33,7 @@ import { DurationSchema } from "./duration.js"
 import type { BuiltInPlugins } from "./jsonAuth.js"
 import { Secret } from "./secret.js"
 import { MCP_URL_SCHEMES } from "./transportSchemes.js"
+import { hasCredentials, urlSchema } from "./urlSchema.js"
 import { describeUserOAuth, isUserOAuthInput, toUserOAuthSettings, UserOAuthSchema } from "./userOAuth.js"
 
 /** The config has problems; each names its path. */
@@ -60,29 +61,13 @@ const Label = Schema.String.pipe(
 )
 
 const urlWithSchemes = (schemes: ReadonlyArray<string>) =>
-  Schema.transformOrFail(Schema.String, Schema.instanceOf(URL), {
-    strict: true,
-    decode: (input, _options, ast) => {
-      let url: URL
-      try {
-        url = new URL(input)
-      } catch {
-        return ParseResult.fail(new ParseResult.Type(ast, input, `not a valid URL: "${input}"`))
-      }
-      if (!schemes.includes(url.protocol)) {
-        return ParseResult.fail(
-          new ParseResult.Type(ast, input, `unsupported scheme "${url.protocol}"; expected ${schemes.map((x) => x.slice(0, -1)).join(", ")}`)
-        )
-      }
-      if (url.username !== "" || url.password !== "") {
-        return ParseResult.fail(
-          new ParseResult.Type(ast, "<redacted>", "credentials in the URL are not allowed; use auth: basic({ … }) or another auth plugin")
-        )
-      }
-      return ParseResult.succeed(url)
-    },
-    encode: (url) => ParseResult.succeed(url.href)
-  })
+  urlSchema((url) =>
+    !schemes.includes(url.protocol)
+      ? `unsupported scheme "${url.protocol}"; expected ${schemes.map((x) => x.slice(0, -1)).join(", ")}`
+      : hasCredentials(url)
+      ? "credentials in the URL are not allowed; use auth: basic({ … }) or another auth plugin"
+      : undefined
+  )
 
 const opt = <A, I>(schema: Schema.Schema<A, I>) => Schema.optionalWith(schema, { exact: true })
 
@@ -138,29 +123,17 @@ export const DEFAULT_SESSIONS_PER_CALLER = 100
  * `<origin>/aperture/auth/<id>/callback`, and a gateway under a path prefix would need the
  * provider to know that prefix, which this setting cannot express.
  */
-const PublicOrigin = Schema.transformOrFail(Schema.String, Schema.instanceOf(URL), {
-  strict: true,
-  decode: (input, _options, ast) => {
-    let url: URL
-    try {
-      url = new URL(input)
-    } catch {
-      return ParseResult.fail(new ParseResult.Type(ast, input, `not a valid URL: "${input}" (expected an origin such as https://gw.example.com)`))
-    }
-    const credentials = url.username !== "" || url.password !== ""
-    const problem = url.protocol !== "http:" && url.protocol !== "https:"
-      ? `unsupported scheme "${url.protocol}"; expected http or https`
-      : credentials
-      ? "credentials in the URL are not allowed"
-      : url.pathname !== "/" || url.search !== "" || url.hash !== ""
-      ? `expected an origin only (such as ${url.origin}): redirect URIs are <origin>/aperture/auth/<connector id>/callback`
-      : undefined
-    return problem === undefined
-      ? ParseResult.succeed(new URL(url.origin))
-      : ParseResult.fail(new ParseResult.Type(ast, credentials ? "<redacted>" : input, problem))
-  },
-  encode: (url) => ParseResult.succeed(url.origin)
-})
+const PublicOrigin = urlSchema((url) =>
+  url.protocol !== "http:" && url.protocol !== "https:"
+    ? `unsupported scheme "${url.protocol}"; expected http or https`
+    : hasCredentials(url)
+    ? "credentials in the URL are not allowed"
+    : url.pathname !== "/" || url.search !== "" || url.hash !== ""
+    ? `expected an origin only (such as ${url.origin}): redirect URIs are <origin>/aperture/auth/<connector id>/callback`
+    : undefined, { expected: "an origin such as https://gw.example.com" }).pipe(
+  // Kept as the bare origin (redirect URIs are built on it).
+  Schema.transform(Schema.instanceOf(URL), { strict: true, decode: (url) => new URL(url.origin), encode: (url) => url })
+)
 
 /** `server.stateDir` unless set: beside the config file (or in the working directory without one). */
 const DEFAULT_STATE_DIR = ".aperture"

@@ -4,12 +4,12 @@
  * (`aperture check`) and named on the wire (`/api/connectors`' `auth_type`).
  * @module
  */
-import * as ParseResult from "effect/ParseResult"
 import * as Predicate from "effect/Predicate"
 import * as Schema from "effect/Schema"
 import type { UserOAuthInput } from "./dsl.js"
 import type { UserOAuthSettings } from "./model.js"
 import { describeSecretInput, Secret } from "./secret.js"
+import { hasCredentials, urlSchema } from "./urlSchema.js"
 
 const opt = <A, I>(schema: Schema.Schema<A, I>) => Schema.optionalWith(schema, { exact: true })
 
@@ -27,29 +27,17 @@ const isLoopback = (url: URL): boolean =>
  * client secret sent over plain http to another host can be read on the way); no fragment
  * (RFC 6749 §3.1) and no credentials in the URL.
  */
-const OAuthEndpointUrl = Schema.transformOrFail(Schema.String, Schema.instanceOf(URL), {
-  strict: true,
-  decode: (input, _options, ast) => {
-    let url: URL
-    try {
-      url = new URL(input)
-    } catch {
-      return ParseResult.fail(new ParseResult.Type(ast, input, `not a valid URL: "${input}"`))
-    }
-    const problem = url.protocol === "https:"
-      ? undefined
-      : url.protocol === "http:"
-      ? isLoopback(url) ? undefined : "plain http is allowed only to localhost; use https"
-      : `unsupported scheme "${url.protocol}"; expected https`
-    if (problem !== undefined) return ParseResult.fail(new ParseResult.Type(ast, input, problem))
-    if (url.hash !== "") return ParseResult.fail(new ParseResult.Type(ast, input, "must not contain a fragment"))
-    if (url.username !== "" || url.password !== "") {
-      return ParseResult.fail(new ParseResult.Type(ast, "<redacted>", "credentials in the URL are not allowed; use clientSecret"))
-    }
-    return ParseResult.succeed(url)
-  },
-  encode: (url) => ParseResult.succeed(url.href)
-})
+const OAuthEndpointUrl = urlSchema((url) =>
+  url.protocol === "http:" && !isLoopback(url)
+    ? "plain http is allowed only to localhost; use https"
+    : url.protocol !== "https:" && url.protocol !== "http:"
+    ? `unsupported scheme "${url.protocol}"; expected https`
+    : url.hash !== ""
+    ? "must not contain a fragment"
+    : hasCredentials(url)
+    ? "credentials in the URL are not allowed; use clientSecret"
+    : undefined
+)
 
 /** An RFC 8707 resource indicator: an absolute URI without a fragment. */
 const ResourceIndicator = Schema.String.pipe(
