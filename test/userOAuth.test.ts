@@ -19,7 +19,7 @@ import { join } from "node:path"
 import { Client as V2Client, StreamableHTTPClientTransport as V2Transport } from "@modelcontextprotocol/client"
 import { Client as V1Client } from "@modelcontextprotocol/sdk/client/index.js"
 import { StreamableHTTPClientTransport as V1Transport } from "@modelcontextprotocol/sdk/client/streamableHttp.js"
-import { ElicitRequestSchema } from "@modelcontextprotocol/sdk/types.js"
+import { ElicitRequestSchema, ToolListChangedNotificationSchema } from "@modelcontextprotocol/sdk/types.js"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { Aperture, type RunningGateway } from "../src/Aperture.js"
 import { apiKeys, grant, mcp, userOAuth } from "../src/index.js"
@@ -173,8 +173,22 @@ describe("a per-user OAuth connector", () => {
     expect(upstream.callers).not.toContain("bob")
   })
 
-  it("keeps each user's token apart: two connected users' calls carry their own", async () => {
-    await connectAs("bob", "gh")
+  it("keeps each user's token apart: two connected users' calls carry their own (and tells Bob's open session its tools changed)", async () => {
+    // Bob holds a 2025-era session while he connects: it hears tools/list_changed, then lists the tool.
+    let changed = 0
+    const session = new V1Client({ name: "bob-session", version: "1.0.0" })
+    session.setNotificationHandler(ToolListChangedNotificationSchema, () => {
+      changed++
+    })
+    await session.connect(new V1Transport(new URL(`${origin}/v1/mcp`), { requestInit: { headers: { "x-api-key": KEYS.bob } } }))
+    try {
+      expect((await session.listTools()).tools.map((t) => t.name)).not.toContain("gh_whoami")
+      await connectAs("bob", "gh")
+      await eventually(() => changed > 0, 10_000, "tools/list_changed on Bob's session")
+      expect((await session.listTools()).tools.map((t) => t.name)).toContain("gh_whoami")
+    } finally {
+      await session.close()
+    }
     const answers = await Promise.all([whoami("alice"), whoami("bob"), whoami("alice"), whoami("bob")])
     expect(answers.map((a) => a.content[0]!.text)).toEqual(["alice", "bob", "alice", "bob"])
   })

@@ -21,11 +21,15 @@ import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
+import * as Duration from "effect/Duration"
 import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as Schedule from "effect/Schedule"
 import * as PubSub from "effect/PubSub"
 import * as Redacted from "effect/Redacted"
 import * as Stream from "effect/Stream"
 import { ClusterRedis } from "../cluster/ClusterRedis.js"
+import { makeRedisPendingAuthorizations } from "../cluster/redisPendingAuthorizations.js"
 import { userTokensLayer } from "../cluster/redisUserTokens.js"
 import { GatewayConfig } from "../config/GatewayConfig.js"
 import type { McpConnector, UserOAuthSettings } from "../config/model.js"
@@ -42,7 +46,7 @@ import {
   revoke,
   userConnectorKey
 } from "./userOAuthFlow.js"
-import { type UserGrant, UserTokens, type UserTokensService } from "./userTokens.js"
+import { makeTokenSeal, type UserGrant, UserTokens, type UserTokensService } from "./userTokens.js"
 
 /** A user's standing with one per-user connector. */
 export type UserConnectorState =
@@ -82,6 +86,9 @@ export class NotPerUser extends Data.TaggedError("NotPerUser")<{ readonly connec
     return `connector ${this.connectorId} does not use per-user OAuth`
   }
 }
+
+/** How often a replica of a cluster re-reads who has connected what (others connect elsewhere). */
+const CLUSTER_RELOAD = Duration.seconds(5)
 
 /** Refresh this long before the provider said the token expires. */
 const REFRESH_AHEAD_MS = 60_000
@@ -178,7 +185,11 @@ const make = Effect.gen(function*() {
   const storeProblem = opened._tag === "Left" ? opened.left.message : undefined
   if (storeProblem !== undefined) yield* Effect.logError(`per-user connectors unavailable: ${storeProblem}`)
   const tokens: UserTokensService | undefined = opened._tag === "Right" ? Context.get(opened.right, UserTokens) : undefined
-  const pending = inMemoryPendingAuthorizations()
+  const { redis } = yield* ClusterRedis
+  // In a cluster the provider's callback may reach any replica: started flows are kept in Redis.
+  const pending = Option.isSome(redis) && config.secretKey !== undefined
+    ? makeRedisPendingAuthorizations({ client: redis.value.client, keyPrefix: redis.value.settings.keyPrefix, seal: makeTokenSeal(config.secretKey) })
+    : inMemoryPendingAuthorizations()
   const withPending = Effect.provideService(PendingAuthorizationStore, pending)
   /** Misconfigured and expired users, per connector and login: the reason they are told. */
   const troubles = new Map<string, UserConnectorState>()
@@ -197,14 +208,31 @@ const make = Effect.gen(function*() {
     else held.delete(connectorId)
     missingCache.delete(login)
   }
-  if (tokens !== undefined) {
+  /** Reads who holds usable tokens from the store (at start; in a cluster also every few seconds: others connect elsewhere). */
+  const loadConnected = Effect.gen(function*() {
+    if (tokens === undefined) return
+    const found = new Map<string, Set<string>>()
     for (const connectorId of allIds) {
       for (const login of yield* Effect.orElseSucceed(tokens.usersOf(connectorId), () => [])) {
         const grant = yield* Effect.orElseSucceed(tokens.get(login, connectorId), () => undefined)
-        if (grant !== undefined) markConnected(login, connectorId, true)
+        if (grant !== undefined) {
+          if (!found.has(login)) found.set(login, new Set())
+          found.get(login)!.add(connectorId)
+        }
       }
     }
-  }
+    for (const login of new Set([...connected.keys(), ...found.keys()])) {
+      for (const connectorId of allIds) {
+        const yes = found.get(login)?.has(connectorId) ?? false
+        if (yes !== (connected.get(login)?.has(connectorId) ?? false)) {
+          markConnected(login, connectorId, yes)
+          yield* PubSub.publish(changed, connectorId)
+        }
+      }
+    }
+  })
+  yield* loadConnected
+  if (Option.isSome(redis)) yield* loadConnected.pipe(Effect.repeat(Schedule.spaced(CLUSTER_RELOAD)), Effect.forkScoped)
 
   const perUser = (connectorId: string) =>
     Effect.suspend(() => {

@@ -111,6 +111,9 @@ export interface TokenSeal {
   readonly openGrant: (login: string, connectorId: string, sealed: Sealed) => UserGrant | undefined
   readonly sealRegistration: (connectorId: string, registration: ClientRegistration) => Sealed
   readonly openRegistration: (connectorId: string, sealed: Sealed) => ClientRegistration | undefined
+  /** A started authorization kept where other replicas read it (a cluster), bound to its state. */
+  readonly sealPending: (state: string, json: string) => Sealed
+  readonly openPending: (state: string, sealed: Sealed) => string | undefined
   /**
    * Logs, once per connector, that something stored for it did not decrypt: the key changed (or
    * the value was altered or moved), and its users will connect again. Never names a secret.
@@ -124,6 +127,7 @@ export const makeTokenSeal = (secretKey: Redacted.Redacted<string>): TokenSeal =
   const registrationKey = Buffer.from(
     hkdfSync("sha256", Redacted.value(secretKey), "aperture", "aperture connector registrations v1", 32)
   )
+  const pendingKey = Buffer.from(hkdfSync("sha256", Redacted.value(secretKey), "aperture", "aperture pending authorizations v1", 32))
   const grantAad = (login: string, connectorId: string) => `${connectorId}\n${login}`
   const warned = new Set<string>()
   return {
@@ -137,6 +141,8 @@ export const makeTokenSeal = (secretKey: Redacted.Redacted<string>): TokenSeal =
       const text = open(registrationKey, connectorId, sealed)
       return text === undefined ? undefined : Option.getOrUndefined(decodeRegistration(text))
     },
+    sealPending: (state, json) => seal(pendingKey, state, json),
+    openPending: (state, sealed) => open(pendingKey, state, sealed),
     warnUndecryptable: (connectorId) =>
       Effect.suspend(() => {
         if (warned.has(connectorId)) return Effect.void

@@ -25,8 +25,8 @@ import { type CommandClient, sharedCommand } from "./sharedCommand.js"
 const FORMAT = "v1."
 const IV_BYTES = 12
 
-const toStored = ({ body, iv }: Sealed) => FORMAT + Buffer.concat([iv, body]).toString("base64")
-const fromStored = (stored: unknown): Sealed | undefined => {
+export const toStored = ({ body, iv }: Sealed) => FORMAT + Buffer.concat([iv, body]).toString("base64")
+export const fromStored = (stored: unknown): Sealed | undefined => {
   if (typeof stored !== "string" || !stored.startsWith(FORMAT)) return undefined
   const raw = Buffer.from(stored.slice(FORMAT.length), "base64")
   return { iv: raw.subarray(0, IV_BYTES), body: raw.subarray(IV_BYTES) }

@@ -13,6 +13,7 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
+import { UserAuth } from "../auth/UserAuth.js"
 import { Catalog } from "../catalog/Catalog.js"
 import { GatewayConfig } from "../config/GatewayConfig.js"
 import { Identities } from "../identity/Identities.js"
@@ -74,9 +75,12 @@ export class McpEndpoint extends Effect.Service<McpEndpoint>()("aperture/McpEndp
       ),
       (handler) => Effect.promise(() => handler.close().catch(() => {}))
     )
+    const userAuth = yield* UserAuth
     yield* catalog.changes.pipe(
       Stream.changesWith((a, b) => a.index === b.index),
       Stream.drop(1),
+      // A user connecting a per-user connector changes what they see.
+      Stream.merge(Stream.map(userAuth.changes, () => catalog.current())),
       Stream.runForEach(() =>
         Effect.sync(() =>
           bus.publishPer((identity, before) => {

@@ -30,9 +30,9 @@ export const everythingStdio = (extra: Partial<Parameters<typeof stdio>[0]> = {}
   stdio({ command: process.execPath, args: [everythingEntry, "stdio"], ...extra })
 
 /** A v2 SDK client negotiating automatically (2026-07-28 against Aperture). */
-export const connectV2 = async (url: string) => {
+export const connectV2 = async (url: string, headers?: Record<string, string>) => {
   const client = new Client({ name: "test-v2", version: "1.0.0" }, { versionNegotiation: { mode: "auto" } })
-  await client.connect(new StreamableHTTPClientTransport(new URL(url)))
+  await client.connect(new StreamableHTTPClientTransport(new URL(url), headers === undefined ? undefined : { requestInit: { headers } }))
   return client
 }
 

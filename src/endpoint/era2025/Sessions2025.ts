@@ -40,6 +40,7 @@ import * as Runtime from "effect/Runtime"
 import * as Schedule from "effect/Schedule"
 import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
+import { UserAuth } from "../../auth/UserAuth.js"
 import { Catalog } from "../../catalog/Catalog.js"
 import { ReplicaBus } from "../../cluster/replicaBus.js"
 import { type LoadedRecord, SessionRecords } from "../../cluster/sessionRecords.js"
@@ -178,6 +179,7 @@ export class Sessions2025 extends Effect.Service<Sessions2025>()("aperture/Sessi
     const records = yield* SessionRecords
     const bus = yield* ReplicaBus
     const eventLog = yield* SharedEventLog
+    const userAuth = yield* UserAuth
     const runFork = Runtime.runFork(yield* Effect.runtime<never>())
     const sessions = new Map<string, LegacySession>()
     /** Sessions whose copy is being built from their record here (see {@link restore}). */
@@ -647,9 +649,10 @@ export class Sessions2025 extends Effect.Service<Sessions2025>()("aperture/Sessi
       return batch.filter((message) => !takeDirectMessage(session, message))
     }
 
-    /** Tells each session whose visible lists changed. */
+    /** Tells each session whose visible lists changed (the catalog, or a user connected a per-user connector). */
     const notifyListChanges = catalog.changes.pipe(
       Stream.changesWith((a, b) => a.index === b.index),
+      Stream.merge(Stream.map(userAuth.changes, () => catalog.current())),
       Stream.runForEach((snapshot) =>
         Effect.forEach(sessions.values(), (session) =>
           Effect.promise(async () => {
