@@ -4,6 +4,13 @@
  * self-contained document (no build step, nothing fetched from elsewhere); its script and
  * style are pinned by hash in the Content-Security-Policy, and upstream-supplied text (errors,
  * tool names) is only ever set as text, never as HTML.
+ *
+ * A per-user OAuth connector (`auth_type` `oauth2_authorization_code` / `oauth2_dcr`) shows the
+ * viewer's own state and a button: Connect (`needs_auth`) or Reconnect (`expired`) POSTs
+ * `/api/connectors/<id>/connect` and sends the window to the `auth_url` it answers (the provider
+ * brings the browser back to `/aperture/auth/<id>/callback`); Disconnect (`ready`) POSTs
+ * `/api/connectors/<id>/disconnect`. The page's requests identify the viewer as every request
+ * from this browser does (loopback, or the headers a front proxy adds).
  * @module
  */
 import { createHash } from "node:crypto"
@@ -26,11 +33,16 @@ th, td { text-align: left; vertical-align: top; padding: .45rem .6rem; border-bo
 th { font-weight: 600; }
 .status { font-weight: 600; white-space: nowrap; }
 .status[data-status=ready] { color: var(--ok); }
-.status[data-status=connecting], .status[data-status=needs_auth] { color: var(--warn); }
+.status[data-status=connecting], .status[data-status=needs_auth], .status[data-status=expired] { color: var(--warn); }
 .status[data-status=down], .status[data-status=misconfigured] { color: var(--bad); }
 .status[data-status=no_access] { color: var(--muted); }
 .error { color: var(--bad); font-family: ui-monospace, monospace; font-size: 12px; }
 .tools { font-family: ui-monospace, monospace; font-size: 12px; color: var(--muted); }
+/* White on #0969da is 5.1:1; the secondary button takes the page's own text colour. */
+button { font: inherit; padding: .2rem .7rem; border-radius: 6px; border: 1px solid #0969da; background: #0969da; color: #fff; cursor: pointer; white-space: nowrap; }
+button.secondary { background: transparent; color: inherit; border-color: currentColor; }
+button:focus-visible { outline: 3px solid #0969da; outline-offset: 2px; }
+button:disabled { opacity: .6; cursor: progress; }
 #banner { display: none; padding: .5rem .75rem; margin-bottom: 1rem; border: 1px solid var(--bad); color: var(--bad); }
 #banner.shown { display: block; }
 `
@@ -46,7 +58,51 @@ const cell = (text, className) => {
   td.textContent = text;
   return td;
 };
+const perUser = (c) => c.auth_type === "oauth2_authorization_code" || c.auth_type === "oauth2_dcr";
+// The viewer's own action on a per-user connector, from their state in /api/connectors.
+const actionOf = (c) =>
+  !perUser(c) ? undefined
+  : c.status === "needs_auth" ? { action: "connect", label: "Connect" }
+  : c.status === "expired" ? { action: "connect", label: "Reconnect" }
+  : c.status === "ready" ? { action: "disconnect", label: "Disconnect" }
+  : undefined;
+const act = async (button, id, action) => {
+  button.disabled = true;
+  try {
+    const response = await fetch("/api/connectors/" + encodeURIComponent(id) + "/" + action, { method: "POST", cache: "no-store" });
+    const data = await response.json().catch(() => ({}));
+    if (!response.ok) throw new Error(data.error || response.statusText);
+    if (action === "connect") {
+      // Off to the provider; it sends the browser back to the gateway's callback page.
+      location.assign(data.auth_url);
+      return;
+    }
+    banner.className = "";
+    schedule(0);
+  } catch (error) {
+    banner.textContent = (action === "connect" ? "Cannot connect " : "Cannot disconnect ") + id + ": " + error.message;
+    banner.className = "shown";
+    button.disabled = false;
+  }
+};
+const actionCell = (c) => {
+  const td = document.createElement("td");
+  const what = actionOf(c);
+  if (what === undefined) return td;
+  const button = document.createElement("button");
+  button.type = "button";
+  button.textContent = what.label;
+  button.setAttribute("aria-label", what.label + " " + c.id);
+  button.dataset.action = what.action;
+  if (what.action === "disconnect") button.className = "secondary";
+  button.addEventListener("click", () => act(button, c.id, what.action));
+  td.appendChild(button);
+  return td;
+};
 const render = (connectors) => {
+  // Rows are rebuilt on every refresh: keep keyboard focus on the same connector's button.
+  const focused = document.activeElement && document.activeElement.closest ? document.activeElement.closest("tr[data-connector]") : null;
+  const focusedId = focused && document.activeElement.tagName === "BUTTON" ? focused.dataset.connector : undefined;
   const body = document.createDocumentFragment();
   for (const c of connectors) {
     const tr = document.createElement("tr");
@@ -61,9 +117,19 @@ const render = (connectors) => {
     const usable = c.status !== "no_access";
     const tools = c.protocol === "http" ? (usable ? "${CONNECTORS_PREFIX}" + c.id + "/" : "") : c.tools.join(", ");
     tr.appendChild(cell(tools, "tools"));
+    tr.appendChild(actionCell(c));
     body.appendChild(tr);
   }
   rows.replaceChildren(body);
+  if (focusedId !== undefined) {
+    const again = [...rows.querySelectorAll("tr[data-connector] button")].find((b) => b.closest("tr").dataset.connector === focusedId);
+    if (again) again.focus();
+  }
+};
+let timer;
+const schedule = (ms) => {
+  clearTimeout(timer);
+  timer = setTimeout(refresh, ms);
 };
 const refresh = async () => {
   try {
@@ -77,7 +143,7 @@ const refresh = async () => {
     banner.textContent = "Cannot read /api/connectors: " + error.message;
     banner.className = "shown";
   } finally {
-    setTimeout(refresh, refreshMs);
+    schedule(refreshMs);
   }
 };
 refresh();
@@ -98,7 +164,7 @@ const page = `<!doctype html>
 <p class="meta">Connectors as you see them · MCP endpoint <code>${MCP_PATH}</code> · <span id="updated">loading…</span></p>
 <div id="banner" role="alert"></div>
 <table>
-<thead><tr><th>Connector</th><th>Protocol</th><th>Status</th><th>Since</th><th>Last error</th><th>Tools you may use</th></tr></thead>
+<thead><tr><th>Connector</th><th>Protocol</th><th>Status</th><th>Since</th><th>Last error</th><th>Tools you may use</th><th>Your access</th></tr></thead>
 <tbody id="rows"></tbody>
 </table>
 <script>${script}</script>

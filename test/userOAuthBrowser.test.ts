@@ -1,0 +1,149 @@
+/**
+ * A per-user OAuth connector connected from the status page in a real browser (headless
+ * Chromium), against a real authorization server (oidc-provider's development login and consent
+ * pages) and an upstream that introspects each call's token: Alice (the loopback viewer) sees
+ * `needs_auth` and a Connect button, clicks it, signs in and consents at the provider, lands on the
+ * gateway's callback page, goes back to the status page and finds the connector ready with its
+ * tool; Disconnect, pressed from the keyboard, puts her back to `needs_auth`.
+ */
+import { mkdirSync, mkdtempSync, rmSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import type { Browser } from "playwright-core"
+import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { Aperture, type RunningGateway } from "../src/Aperture.js"
+import { grant, loopback, mcp, userOAuth } from "../src/index.js"
+import { type OAuthCodeServer, startOAuthCodeServer } from "./fixtures/oauthCodeServer.js"
+import { startUserTokenUpstream, type UserTokenUpstream } from "./fixtures/userTokenUpstream.js"
+import { launchChromium } from "./helpers/chromium.js"
+import { freePort, repoRoot } from "./helpers/processes.js"
+
+/**
+ * The docs' picture of the status page: rewritten with `UPDATE_SCREENSHOTS=1` (its clock differs
+ * on every run, so an ordinary run leaves the committed one alone and writes to the temp dir).
+ */
+const SCREENSHOT_DIR = process.env["UPDATE_SCREENSHOTS"] === "1" ? `${repoRoot}docs/images` : tmpdir()
+
+let browser: Browser
+let provider: OAuthCodeServer
+let upstream: UserTokenUpstream
+let gateway: RunningGateway
+let origin: string
+let stateDir: string
+
+beforeAll(async () => {
+  browser = await launchChromium()
+  provider = await startOAuthCodeServer()
+  upstream = await startUserTokenUpstream({ issuer: provider.issuer, introspector: provider.clients.confidential })
+  const port = await freePort()
+  origin = `http://127.0.0.1:${port}`
+  stateDir = mkdtempSync(join(tmpdir(), "aperture-user-oauth-browser-"))
+  // The OAuth app an operator registers at the provider, with the gateway's callback.
+  const registered = await fetch(provider.registrationUrl, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({
+      redirect_uris: [`${origin}/aperture/auth/gh/callback`],
+      grant_types: ["authorization_code", "refresh_token"],
+      response_types: ["code"],
+      token_endpoint_auth_method: "client_secret_basic",
+      scope: "openid offline_access read write"
+    })
+  })
+  expect(registered.status).toBe(201)
+  const client = await registered.json() as { client_id: string; client_secret: string }
+  gateway = await Aperture.start({
+    server: { port, publicUrl: origin, stateDir },
+    secretKey: "the browser test's secret key, 32 characters or more",
+    identity: [loopback({ login: "alice" })],
+    connectors: {
+      gh: mcp({
+        url: upstream.url,
+        description: "GitHub-style MCP server, each user with their own account",
+        auth: userOAuth({
+          clientId: client.client_id,
+          clientSecret: client.client_secret,
+          authorizationUrl: provider.authorizationUrl,
+          tokenUrl: provider.tokenUrl,
+          scopes: ["openid", "offline_access", "read"]
+        })
+      })
+    },
+    grants: [
+      grant({ src: ["alice"], connectors: ["gh/**"] }),
+      // Someone else is admin, so Alice sees the page as a user.
+      grant({ src: ["ops"], role: "admin" })
+    ]
+  })
+}, 15 * 60_000)
+
+afterAll(async () => {
+  await browser?.close()
+  await gateway?.close()
+  await upstream?.close()
+  await provider?.close()
+  if (stateDir !== undefined) rmSync(stateDir, { recursive: true, force: true })
+})
+
+describe("the status page's Connect button", () => {
+  it("runs the per-user OAuth flow in the browser: needs_auth → provider login and consent → callback → ready with its tool", async () => {
+    const page = await browser.newPage({ viewport: { width: 1200, height: 360 } })
+    // The gateway's pages run under their Content-Security-Policy without errors (the provider's are not ours).
+    const errors: Array<string> = []
+    page.on("pageerror", (error) => {
+      if (page.url().startsWith(origin)) errors.push(error.message)
+    })
+    page.on("console", (message) => {
+      const where = message.location().url
+      // The callback page (no CSP) lets the browser ask for /favicon.ico, which the gateway has not.
+      if (message.type() === "error" && where.startsWith(origin) && where !== `${origin}/favicon.ico`) {
+        errors.push(`${message.text()} (${where})`)
+      }
+    })
+    const row = page.locator("tr[data-connector=\"gh\"]")
+    const status = row.locator(".status")
+
+    await page.goto(`${origin}/?refresh=500`)
+    await status.and(page.locator("[data-status=needs_auth]")).waitFor({ timeout: 10_000 })
+    expect(await status.textContent()).toBe("needs auth")
+    expect(await row.locator(".error").textContent()).toContain("/api/connectors/gh/connect")
+    expect(await row.locator(".tools").textContent()).toBe("")
+    const connect = page.getByRole("button", { name: "Connect gh" })
+    expect(await connect.textContent()).toBe("Connect")
+    await page.screenshot({ path: join(tmpdir(), "aperture-status-needs-auth.png"), fullPage: true })
+
+    // To the provider: its development sign-in page takes any login and password.
+    await connect.click()
+    await page.waitForURL((url) => url.href.startsWith(`${provider.issuer}/interaction/`), { timeout: 10_000 })
+    await page.locator("input[name=login]").fill("alice")
+    await page.locator("input[name=password]").fill("any")
+    await page.getByRole("button", { name: "Sign-in" }).click()
+    await page.getByRole("button", { name: "Continue" }).click({ timeout: 10_000 })
+
+    // Back at the gateway's callback: the code exchanged, Alice's tokens kept.
+    await page.waitForURL((url) => url.href.startsWith(`${origin}/aperture/auth/gh/callback?`), { timeout: 10_000 })
+    // (The page's h1 carries role="status", so it is found as an element, not as a heading.)
+    expect(await page.locator("h1").textContent()).toBe("Connected gh")
+    await page.getByRole("link", { name: "Back to Aperture" }).click()
+    await page.waitForURL(`${origin}/`)
+
+    await status.and(page.locator("[data-status=ready]")).waitFor({ timeout: 15_000 })
+    await row.locator(".tools", { hasText: "gh_whoami" }).waitFor({ timeout: 10_000 })
+    expect(await row.locator(".tools").textContent()).toBe("gh_whoami")
+    expect(await row.locator(".error").textContent()).toBe("")
+    // The gateway read the connector's lists with Alice's own token.
+    expect(upstream.callers).toContain("alice")
+    const disconnect = page.getByRole("button", { name: "Disconnect gh" })
+    expect(await disconnect.textContent()).toBe("Disconnect")
+    mkdirSync(SCREENSHOT_DIR, { recursive: true })
+    await page.screenshot({ path: join(SCREENSHOT_DIR, "status-page-user-oauth.png"), fullPage: true })
+
+    // Disconnect from the keyboard: a real button takes focus and Enter.
+    await disconnect.focus()
+    await page.keyboard.press("Enter")
+    await status.and(page.locator("[data-status=needs_auth]")).waitFor({ timeout: 10_000 })
+    expect(await page.getByRole("button", { name: "Connect gh" }).isVisible()).toBe(true)
+    expect(errors).toEqual([])
+    await page.close()
+  }, 60_000)
+})
