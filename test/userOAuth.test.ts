@@ -30,7 +30,13 @@ import { eventually } from "./helpers/gateway.js"
 import { freePort } from "./helpers/processes.js"
 
 const SECRET_KEY = "the per-user test's secret key, 32 characters or more"
-const KEYS = { alice: `alice-${crypto.randomUUID()}`, bob: `bob-${crypto.randomUUID()}`, carol: `carol-${crypto.randomUUID()}` } as const
+const KEYS = {
+  alice: `alice-${crypto.randomUUID()}`,
+  bob: `bob-${crypto.randomUUID()}`,
+  carol: `carol-${crypto.randomUUID()}`,
+  dave: `dave-${crypto.randomUUID()}`,
+  erin: `erin-${crypto.randomUUID()}`
+} as const
 type User = keyof typeof KEYS
 
 let provider: OAuthCodeServer
@@ -39,18 +45,20 @@ let port: number
 let origin: string
 let stateDir: string
 let client: { id: string; secret: string }
+/** A client the provider grants no refresh token. */
+let noRefreshClient: { id: string; secret: string }
 let gateway: RunningGateway
 
 const callbackOf = (id: string) => `${origin}/aperture/auth/${id}/callback`
 
 /** A client registered at the provider for the gateway's callbacks (as an operator registers an OAuth app). */
-const registerApp = async () => {
+const registerApp = async (id = "gh", grantTypes = ["authorization_code", "refresh_token"]) => {
   const response = await fetch(provider.registrationUrl, {
     method: "POST",
     headers: { "content-type": "application/json" },
     body: JSON.stringify({
-      redirect_uris: [callbackOf("gh")],
-      grant_types: ["authorization_code", "refresh_token"],
+      redirect_uris: [callbackOf(id)],
+      grant_types: grantTypes,
       response_types: ["code"],
       token_endpoint_auth_method: "client_secret_basic",
       scope: "openid offline_access read write"
@@ -75,9 +83,19 @@ const config = (secretKey = SECRET_KEY): UserConfig => ({
         tokenUrl: provider.tokenUrl,
         scopes: ["openid", "offline_access", "read"]
       })
+    }),
+    norefresh: mcp({
+      url: upstream.url,
+      auth: userOAuth({
+        clientId: noRefreshClient.id,
+        clientSecret: noRefreshClient.secret,
+        authorizationUrl: provider.authorizationUrl,
+        tokenUrl: provider.tokenUrl,
+        scopes: ["openid", "read"]
+      })
     })
   },
-  grants: [grant({ src: ["alice", "bob", "carol"], connectors: ["**"] })]
+  grants: [grant({ src: Object.keys(KEYS), connectors: ["**"] })]
 })
 
 const api = async (user: User, method: "GET" | "POST", path: string) => {
@@ -132,6 +150,7 @@ beforeAll(async () => {
   origin = `http://127.0.0.1:${port}`
   stateDir = mkdtempSync(join(tmpdir(), "aperture-user-oauth-"))
   client = await registerApp()
+  noRefreshClient = await registerApp("norefresh", ["authorization_code"])
   gateway = await Aperture.start(config())
 }, 60_000)
 
@@ -221,6 +240,45 @@ describe("a per-user OAuth connector", () => {
     expect((await connectorOf("bob", "gh")).status).toBe("needs_auth")
     expect((await whoami("bob")).isError).toBe(true)
     expect((await whoami("alice")).content[0]!.text).toBe("alice")
+  })
+
+  it("is misconfigured, saying why, when the provider grants no refresh token", async () => {
+    const landed = await connectAs("erin", "norefresh")
+    expect(landed.status).toBe(400)
+    expect(landed.page).toContain("no refresh token")
+    const norefresh = await connectorOf("erin", "norefresh")
+    expect(norefresh).toMatchObject({ status: "misconfigured", tools: [] })
+    expect(norefresh.error).toContain("no refresh token")
+  })
+
+  it("turns expired when the provider refuses the refresh token: the user is told to connect again (no 500)", async () => {
+    provider.accessTokenTtl = 30 // under a minute: every use refreshes ahead of expiry
+    try {
+      await connectAs("dave", "gh")
+      expect((await whoami("dave")).content[0]!.text).toBe("dave")
+      // The provider forgets Dave's tokens (as Dave revoking the app there would).
+      const basic = `Basic ${Buffer.from(`${encodeURIComponent(client.id)}:${encodeURIComponent(client.secret)}`).toString("base64")}`
+      const form = { "content-type": "application/x-www-form-urlencoded", authorization: basic }
+      for (const token of [...provider.issuedTokens]) {
+        const about = await (await fetch(`${provider.issuer}/token/introspection`, { method: "POST", headers: form, body: new URLSearchParams({ token }) })).json() as { sub?: string }
+        if (about.sub === "dave") await fetch(provider.revocationUrl, { method: "POST", headers: form, body: new URLSearchParams({ token }) })
+      }
+      // The call that finds out fails; from then on dave is expired and told how to reconnect.
+      await whoami("dave").catch(() => undefined)
+      const gh = await eventually(async () => {
+        const found = await connectorOf("dave", "gh")
+        return found.status === "expired" && found
+      }, 10_000, "gh expired for dave")
+      expect(gh.error).toContain("refresh token")
+      const answer = await whoami("dave")
+      expect(answer.isError).toBe(true)
+      expect(answer.content[0]!.text).toContain(`${provider.authorizationUrl}?`)
+      // Connecting again works.
+      await connectAs("dave", "gh")
+      expect((await connectorOf("dave", "gh")).status).toBe("ready")
+    } finally {
+      provider.accessTokenTtl = 3600
+    }
   })
 
   it("refuses connect for a connector that is not per-user, and a callback with a forged state", async () => {

@@ -352,8 +352,17 @@ const make = Effect.gen(function*() {
         withPending,
         Effect.catchTag("NoRefreshToken", (e) => {
           // Without a refresh token the connection would end at the first expiry: the config's to fix.
-          if (login !== undefined) troubles.set(userConnectorKey(login, connectorId), { status: "misconfigured", reason: e.message })
-          return Effect.fail(new CallbackRefused({ connectorId, reason: `misconfigured: ${e.message}` }))
+          const whose = e.login ?? login
+          if (whose !== undefined) troubles.set(userConnectorKey(whose, connectorId), { status: "misconfigured", reason: e.message })
+          return Effect.fail(new CallbackRefused({ connectorId, reason: e.message }))
+        }),
+        Effect.catchTag("CodeExchangeRejected", (e) => {
+          // A wrong client or redirect URI is the config's; an expired or reused code is the user's to retry.
+          const whose = e.login ?? login
+          if (whose !== undefined && e.oauthError !== "invalid_grant") {
+            troubles.set(userConnectorKey(whose, connectorId), { status: "misconfigured", reason: e.message })
+          }
+          return Effect.fail(new CallbackRefused({ connectorId, reason: e.message }))
         }),
         Effect.mapError((e) => e._tag === "CallbackRefused" ? e : new CallbackRefused({ connectorId, reason: e.message }))
       )

@@ -73,9 +73,14 @@ export class CodeExchangeRejected extends Data.TaggedError("CodeExchangeRejected
   readonly endpoint: string
   readonly oauthError: string | undefined
   readonly message: string
+  /** The user whose flow it was (the state said so), for their connector state. */
+  readonly login?: string
 }> {}
 /** The provider granted an access token but no refresh token: the connector is misconfigured. */
-export class NoRefreshToken extends Data.TaggedError("NoRefreshToken")<{}> {
+export class NoRefreshToken extends Data.TaggedError("NoRefreshToken")<{
+  /** The user whose flow it was (the state said so), for their connector state. */
+  readonly login?: string
+}> {
   override get message() {
     return "misconfigured: the provider granted no refresh token; ask for offline access (scope offline_access) or enable refresh tokens for the client"
   }
@@ -306,6 +311,7 @@ export const complete = (
     const result = yield* tokenRequest(client, form, [request.code, verifier], now)
     if (Either.isLeft(result)) {
       return yield* new CodeExchangeRejected({
+        login: entry.login,
         endpoint: result.left.endpoint,
         oauthError: result.left.oauth?.error,
         message: `the provider refused the authorization code at ${result.left.endpoint} (${describe(result.left)}); ${
@@ -317,7 +323,7 @@ export const complete = (
         }`
       })
     }
-    if (result.right.refreshToken === undefined) return yield* new NoRefreshToken()
+    if (result.right.refreshToken === undefined) return yield* new NoRefreshToken({ login: entry.login })
     return { ...result.right, login: entry.login, connectorId: entry.connectorId }
   }).pipe(Effect.withSpan("oauth.completeAuthorization", { attributes: { "aperture.connector": request.connectorId } }))
 
