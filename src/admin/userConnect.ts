@@ -42,11 +42,20 @@ const escapeHtml = (text: string) =>
 const resultPage = (status: number, title: string, detail: string) =>
   HttpServerResponse.text(
     `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>${escapeHtml(title)} · Aperture</title>` +
-      `<meta name="viewport" content="width=device-width,initial-scale=1">` +
+      `<meta name="viewport" content="width=device-width,initial-scale=1"><link rel="icon" href="data:,">` +
       `<style>body{font:16px/1.5 system-ui,sans-serif;max-width:40rem;margin:4rem auto;padding:0 1rem;color:#111}` +
-      `h1{font-size:1.4rem}a{color:#0645ad}</style></head><body><main><h1 role="status">${escapeHtml(title)}</h1>` +
-      `<p>${escapeHtml(detail)}</p><p><a href="/">Back to Aperture</a></p></main></body></html>`,
-    { status, contentType: "text/html; charset=utf-8", headers: { "cache-control": "no-store", "referrer-policy": "no-referrer" } }
+      `h1{font-size:1.4rem}a{color:#0645ad}</style></head><body><main><div role="status"><h1>${escapeHtml(title)}</h1>` +
+      `<p>${escapeHtml(detail)}</p></div><p><a href="/">Back to Aperture</a></p></main></body></html>`,
+    {
+      status,
+      contentType: "text/html; charset=utf-8",
+      headers: {
+        "cache-control": "no-store",
+        "referrer-policy": "no-referrer",
+        // Static text only: no script, no remote anything.
+        "content-security-policy": "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+      }
+    }
   )
 
 export const userConnectRoutes = (userAuth: UserAuthService, grants: GrantPolicy, gate: AdminGate) => {
