@@ -121,6 +121,17 @@ const finishInBrowser = async (user: User, id: string, authUrl: string) => {
   return { status: landed.status, page: await landed.text() }
 }
 
+/** What the provider says of a token (RFC 7662). */
+const introspect = async (token: string) => {
+  const basic = `Basic ${Buffer.from(`${encodeURIComponent(client.id)}:${encodeURIComponent(client.secret)}`).toString("base64")}`
+  const response = await fetch(`${provider.issuer}/token/introspection`, {
+    method: "POST",
+    headers: { "content-type": "application/x-www-form-urlencoded", authorization: basic },
+    body: new URLSearchParams({ token })
+  })
+  return await response.json() as { active: boolean; sub?: string }
+}
+
 const mcpClient = async (user: User) => {
   const c = new V2Client({ name: `${user}-client`, version: "1.0.0" })
   await c.connect(new V2Transport(new URL(`${origin}/v1/mcp`), { requestInit: { headers: { "x-api-key": KEYS[user] } } }))
@@ -234,9 +245,14 @@ describe("a per-user OAuth connector", () => {
     }
   })
 
-  it("forgets a user's tokens on disconnect: needs_auth again, and the call is refused", async () => {
+  it("forgets a user's tokens on disconnect, revoked at the provider: needs_auth again, and the call is refused", async () => {
+    const bobs: Array<string> = []
+    for (const token of provider.issuedTokens) if ((await introspect(token)).sub === "bob") bobs.push(token)
+    expect(bobs.length).toBeGreaterThan(0)
     const out = await api("bob", "POST", "/api/connectors/gh/disconnect")
     expect(out).toEqual({ status: 200, body: { status: "needs_auth" } })
+    // RFC 7009 at the provider (found in its metadata): the refresh token, and with it the grant, are gone.
+    for (const token of bobs) expect((await introspect(token)).active).toBe(false)
     expect((await connectorOf("bob", "gh")).status).toBe("needs_auth")
     expect((await whoami("bob")).isError).toBe(true)
     expect((await whoami("alice")).content[0]!.text).toBe("alice")
@@ -260,8 +276,7 @@ describe("a per-user OAuth connector", () => {
       const basic = `Basic ${Buffer.from(`${encodeURIComponent(client.id)}:${encodeURIComponent(client.secret)}`).toString("base64")}`
       const form = { "content-type": "application/x-www-form-urlencoded", authorization: basic }
       for (const token of [...provider.issuedTokens]) {
-        const about = await (await fetch(`${provider.issuer}/token/introspection`, { method: "POST", headers: form, body: new URLSearchParams({ token }) })).json() as { sub?: string }
-        if (about.sub === "dave") await fetch(provider.revocationUrl, { method: "POST", headers: form, body: new URLSearchParams({ token }) })
+        if ((await introspect(token)).sub === "dave") await fetch(provider.revocationUrl, { method: "POST", headers: form, body: new URLSearchParams({ token }) })
       }
       // The call that finds out fails; from then on dave is expired and told how to reconnect.
       await whoami("dave").catch(() => undefined)

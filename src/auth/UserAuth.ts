@@ -33,7 +33,7 @@ import { makeRedisPendingAuthorizations } from "../cluster/redisPendingAuthoriza
 import { userTokensLayer } from "../cluster/redisUserTokens.js"
 import { GatewayConfig } from "../config/GatewayConfig.js"
 import type { McpConnector, UserOAuthSettings } from "../config/model.js"
-import { discover, register } from "./dynamicClient.js"
+import { discover, register, serverMetadata } from "./dynamicClient.js"
 import { inMemoryPendingAuthorizations } from "./pendingAuthorizations.js"
 import {
   begin,
@@ -310,6 +310,22 @@ const make = Effect.gen(function*() {
       return client
     })
 
+  /**
+   * Where the provider revokes tokens (RFC 7009): discovered with the client (dynamic), or looked
+   * up once in the metadata of a configured client's provider (its authorization URL's origin as
+   * the issuer); none when it publishes none (GitHub, say).
+   */
+  const revocationEndpoints = new Map<string, string | undefined>()
+  const revocationEndpointOf = (connectorId: string, client: ProviderClient) =>
+    Effect.gen(function*() {
+      if (client.revocationEndpoint !== undefined) return client.revocationEndpoint
+      if (revocationEndpoints.has(connectorId)) return revocationEndpoints.get(connectorId)
+      const found = yield* Effect.either(serverMetadata(new URL(client.authorizationUrl).origin))
+      const endpoint = found._tag === "Right" ? found.right.revocationEndpoint : undefined
+      revocationEndpoints.set(connectorId, endpoint)
+      return endpoint
+    })
+
   const redirectUriOf = (connectorId: string, origin: string) => `${(config.server.publicUrl?.origin ?? origin)}${callbackPath(connectorId)}`
 
   const connect: UserAuthService["connect"] = (login, connectorId, origin) =>
@@ -384,9 +400,10 @@ const make = Effect.gen(function*() {
       troubles.delete(userConnectorKey(login, connectorId))
       markConnected(login, connectorId, false)
       const client = providers.get(connectorId)
-      if (grant !== undefined && client?.revocationEndpoint !== undefined) {
+      const revocationEndpoint = grant === undefined || client === undefined ? undefined : yield* revocationEndpointOf(connectorId, client)
+      if (grant !== undefined && client !== undefined && revocationEndpoint !== undefined) {
         yield* revoke({
-          revocationEndpoint: client.revocationEndpoint,
+          revocationEndpoint,
           token: grant.refreshToken ?? grant.accessToken,
           tokenTypeHint: grant.refreshToken !== undefined ? "refresh_token" : "access_token",
           clientId: client.clientId,

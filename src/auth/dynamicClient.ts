@@ -121,6 +121,24 @@ export const discover = (upstreamUrl: string): Effect.Effect<AuthorizationServer
         resource = named
       }
     }
+    return { resource, ...(yield* serverMetadataOf(issuer)) }
+  }).pipe(
+    Effect.catchTag("OAuthEndpointError", (e) => Effect.fail(new DiscoveryFailed({ message: `authorization server discovery failed: ${e.message}` }))),
+    Effect.withSpan("oauth.discovery", { attributes: { "mcp.upstream": upstreamUrl.split("?")[0] } })
+  )
+
+/**
+ * An authorization server's metadata (RFC 8414, or OpenID Connect discovery) by its issuer, held
+ * to the same rules as in {@link discover}: the issuer it names, PKCE S256, endpoints over https
+ * (or to this machine).
+ */
+export const serverMetadata = (issuer: string): Effect.Effect<Omit<AuthorizationServer, "resource">, DiscoveryFailed> =>
+  serverMetadataOf(issuer).pipe(
+    Effect.catchTag("OAuthEndpointError", (e) => Effect.fail(new DiscoveryFailed({ message: `authorization server discovery failed: ${e.message}` })))
+  )
+
+const serverMetadataOf = (issuer: string) =>
+  Effect.gen(function*() {
     const issuerUrl = yield* Effect.try({
       try: () => new URL(issuer),
       catch: () => new DiscoveryFailed({ message: `authorization server "${issuer.slice(0, 200)}" is not a URL` })
@@ -163,7 +181,6 @@ export const discover = (upstreamUrl: string): Effect.Effect<AuthorizationServer
       if (problem !== undefined) return yield* new DiscoveryFailed({ message: `${name} ${where(url)}: ${problem}` })
     }
     return {
-      resource,
       issuer: metadata.issuer,
       authorizationEndpoint: metadata.authorization_endpoint,
       tokenEndpoint: metadata.token_endpoint,
@@ -171,10 +188,7 @@ export const discover = (upstreamUrl: string): Effect.Effect<AuthorizationServer
       revocationEndpoint: metadata.revocation_endpoint,
       scopesSupported: metadata.scopes_supported
     }
-  }).pipe(
-    Effect.catchTag("OAuthEndpointError", (e) => Effect.fail(new DiscoveryFailed({ message: `authorization server discovery failed: ${e.message}` }))),
-    Effect.withSpan("oauth.discovery", { attributes: { "mcp.upstream": upstreamUrl.split("?")[0] } })
-  )
+  })
 
 export interface RegisterClient {
   readonly registrationEndpoint: string
