@@ -20,15 +20,17 @@ import { basic } from "../plugins/auth/basic.js"
 import { bearer } from "../plugins/auth/bearer.js"
 import { clientCredentials } from "../plugins/auth/clientCredentials.js"
 import { formEncode } from "../src/auth/tokenEndpoint.js"
-import { grant, mcp, stdio } from "../src/config/dsl.js"
+import { grant, mcp, stdio, userOAuth } from "../src/config/dsl.js"
 import { env } from "../src/config/secret.js"
 import { startCapturingGateway } from "./helpers/capture.js"
 import { connectorsOf, eventually } from "./helpers/gateway.js"
 import { freePort, repoRoot, spawnProcess } from "./helpers/processes.js"
 import { startJsonRpcErrorEchoer, writeLeakyStdio } from "./fixtures/echoingUpstreams.js"
 import { type Front, startFront } from "./fixtures/front.js"
+import { authorizeHeadlessly, type OAuthCodeServer, startOAuthCodeServer } from "./fixtures/oauthCodeServer.js"
 import { type OAuthServer, startOAuthServer } from "./fixtures/oauthServer.js"
 import { type ProtectedUpstream, startProtectedUpstream } from "./fixtures/protectedUpstream.js"
+import { startUserTokenUpstream, type UserTokenUpstream } from "./fixtures/userTokenUpstream.js"
 
 const plant = (label: string) => `${label}-${crypto.randomUUID()}`
 const S = {
@@ -47,7 +49,9 @@ const S = {
   badKey: `-----BEGIN PRIVATE KEY-----\n${Buffer.from(plant("planted-bad-key")).toString("base64")}\n-----END PRIVATE KEY-----`,
   caller: plant("planted-caller-token"),
   stdioEnv: plant("planted-stdio-env"),
-  echoed200: plant("planted-echoed-200-bearer")
+  echoed200: plant("planted-echoed-200-bearer"),
+  secretKey: plant("planted-secret-key-of-32-characters-or-more"),
+  userClientSecret: plant("planted-user-client-secret")
 }
 const stdioEnvName = `APERTURE_TEST_LEAKY_TOKEN_${process.pid}`
 
@@ -238,6 +242,160 @@ describe("secrets stay out of every output", () => {
     }
   })
 
+  /**
+   * A per-user connector driven through connect, a replayed callback, calls that refresh, then
+   * (with `echoRefusals`) a provider refusing the refresh and the next code exchange with an
+   * error_description echoing what it was sent, a disconnect, /api/connectors and /metrics.
+   * Returns everything said, and every per-user secret that travelled.
+   */
+  const perUserRun = async (options: { readonly echoRefusals: boolean }) => {
+    const provider: OAuthCodeServer = await startOAuthCodeServer()
+    const upstream: UserTokenUpstream = await startUserTokenUpstream({ issuer: provider.issuer, introspector: provider.clients.confidential })
+    // The redirect URIs name this origin; the browser's part lands them on the test gateway's real one.
+    const publicUrl = "http://aperture.test"
+    const redirectUri = `${publicUrl}/aperture/auth/perUser/callback`
+    const registered = await fetch(provider.registrationUrl, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({
+        redirect_uris: [redirectUri],
+        grant_types: ["authorization_code", "refresh_token"],
+        response_types: ["code"],
+        token_endpoint_auth_method: "client_secret_basic",
+        scope: "openid offline_access read"
+      })
+    }).then((r) => r.json() as Promise<{ client_id: string; client_secret: string }>)
+    /** What went to the token endpoint: codes, verifiers, refresh tokens, the client's Basic credentials. */
+    const sent: Array<string> = []
+    /** Set: the token endpoint refuses with an error_description echoing what it was sent (as careless providers do). */
+    let echoRefusals = false
+    const tokenFront = await startFront((path) => `${provider.issuer}${path}`, (req, body, res) => {
+      if (req.url !== "/token") return false
+      const form = new URLSearchParams(body)
+      for (const name of ["code", "code_verifier", "refresh_token"]) {
+        const value = form.get(name)
+        if (value !== null) sent.push(value)
+      }
+      const authorization = req.headers["authorization"]
+      if (authorization !== undefined) sent.push(authorization.replace(/^Basic /, ""))
+      if (!echoRefusals) return false
+      res.writeHead(400, { "content-type": "application/json" })
+      res.end(JSON.stringify({ error: "invalid_grant", error_description: `refused ${body} from ${authorization}` }))
+      return true
+    })
+    const stateDir = mkdtempSync(join(tmpdir(), "aperture-secrets-user-"))
+    // Access tokens inside the refresh margin: every call refreshes, so refresh tokens travel too.
+    provider.accessTokenTtl = 30
+    const gateway = await startCapturingGateway({
+      server: { publicUrl, stateDir },
+      secretKey: S.secretKey,
+      connectors: {
+        perUser: mcp({
+          url: upstream.url,
+          auth: userOAuth({
+            clientId: registered.client_id,
+            clientSecret: registered.client_secret,
+            authorizationUrl: provider.authorizationUrl,
+            tokenUrl: tokenFront.url.replace(/\/mcp$/, "/token"),
+            scopes: ["openid", "offline_access", "read"]
+          })
+        })
+      },
+      grants: [grant({ src: ["local"], connectors: ["**"], role: "admin" })]
+    })
+    const codes: Array<string> = []
+    const outputs: Array<string> = []
+    const post = (path: string) => fetch(`${gateway.origin}${path}`, { method: "POST" }).then((r) => r.text())
+    /** Login and consent at the provider, then the callback on the gateway: the page it shows. */
+    const browse = async (authUrl: string) => {
+      const redirect = await authorizeHeadlessly(authUrl, { login: "local", redirectUri })
+      codes.push(redirect.code!)
+      const landed = `${gateway.origin}${redirect.url.pathname}${redirect.url.search}`
+      return { landed, page: await fetch(landed).then((r) => r.text()) }
+    }
+    const call = async () => {
+      const client = new Client({ name: "caller", version: "1" })
+      await client.connect(new StreamableHTTPClientTransport(new URL(gateway.url)))
+      try {
+        return await client.callTool({ name: "perUser_whoami", arguments: {} }).then(JSON.stringify, (e: Error) => e.message)
+      } finally {
+        await client.close()
+      }
+    }
+    try {
+      const started = await post("/api/connectors/perUser/connect")
+      outputs.push(started)
+      const first = await browse(JSON.parse(started).auth_url)
+      expect(first.page).toContain("Connected perUser")
+      outputs.push(first.page)
+      // The same callback again: its state is spent, its code used.
+      outputs.push(await fetch(first.landed).then((r) => r.text()))
+      await eventually(async () => (await connectorsOf(gateway)).connectors.find((c) => c.id === "perUser")?.status === "ready", 10_000, "perUser ready")
+      for (let i = 0; i < 3; i++) outputs.push(await call())
+      expect(outputs.at(-1)).toContain("\"text\":\"local\"")
+      if (options.echoRefusals) {
+        // A provider refusing the refresh and echoing it: the user is expired, and told so.
+        echoRefusals = true
+        outputs.push(await call())
+        const expired = await connectorsOf(gateway)
+        expect(expired.connectors.find((c) => c.id === "perUser")?.status).toBe("expired")
+        // Connecting again, the code exchange refused the same way.
+        const again = await post("/api/connectors/perUser/connect")
+        outputs.push(again, (await browse(JSON.parse(again).auth_url)).page)
+        expect(codes).toHaveLength(2)
+      }
+      outputs.push(await post("/api/connectors/perUser/disconnect"))
+      outputs.push(JSON.stringify(await connectorsOf(gateway)))
+      outputs.push(await fetch(`${gateway.origin}/metrics`).then((r) => r.text()))
+      expect(outputs.at(-1)).toMatch(/^# (HELP|TYPE)/m)
+
+      expect(sent.length).toBeGreaterThan(5)
+      expect(provider.issuedTokens.length).toBeGreaterThan(3)
+      return {
+        said: [
+          [ANSWERS, outputs.join("\n")],
+          ["logs", gateway.captured.logs.join("\n")],
+          ["spans", gateway.captured.spans.join("\n")]
+        ] as const,
+        secrets: [...codes, ...sent, ...provider.issuedTokens, registered.client_secret, S.secretKey]
+      }
+    } finally {
+      await gateway.close()
+      await tokenFront.close()
+      await upstream.close()
+      await provider.close()
+      rmSync(stateDir, { recursive: true, force: true })
+    }
+  }
+  const expectNoUserSecrets = (run: Awaited<ReturnType<typeof perUserRun>>, outputs: ReadonlyArray<string>) => {
+    for (const [what, text] of run.said.filter(([what]) => outputs.includes(what))) {
+      for (const secret of run.secrets) {
+        if (text.includes(secret)) throw new Error(`${what}: a per-user secret (${secret.slice(0, 12)}…) in:\n${text}`)
+      }
+    }
+  }
+  const ANSWERS = "answers, pages, /api/connectors and /metrics"
+
+  it("a per-user connector: no authorization code, PKCE verifier, client secret, access or refresh token in answers, pages, /api/connectors, /metrics or logs", async () => {
+    const run = await perUserRun({ echoRefusals: false })
+    expectNoUserSecrets(run, [ANSWERS, "logs"])
+    // The replayed callback was refused, and said so.
+    expect(run.said[0][1]).toContain("Could not connect perUser")
+  })
+
+  // BUG (reported to the lead): the callback's http.server span records url.full and url.query,
+  // holding the authorization code (and state). `it.fails` until the callback's query is kept out of traces.
+  it.fails("a per-user connector: no authorization code in spans", async () => {
+    expectNoUserSecrets(await perUserRun({ echoRefusals: false }), ["spans"])
+  })
+
+  // BUG (reported to the lead): a token endpoint refusal's error_description reaches the caller,
+  // /api/connectors and the logs verbatim; echoing the request, it carries the refresh token, the
+  // code, the verifier and the client's Basic credentials. `it.fails` until src/auth scrubs it.
+  it.fails("a per-user connector: a provider's refusal echoing the refresh token, code, verifier or client secret is not repeated", async () => {
+    expectNoUserSecrets(await perUserRun({ echoRefusals: true }), [ANSWERS, "logs"])
+  })
+
   it("aperture check prints no secret, inline or from the environment", async () => {
     const dir = mkdtempSync(join(tmpdir(), "aperture-secrets-"))
     const config = join(dir, "aperture.json")
@@ -252,9 +410,23 @@ describe("secrets stay out of every output", () => {
             url: "https://d.example.com/mcp",
             auth: { type: "oauth2_client_credentials", client_id: "id", client_secret: { env: "APERTURE_TEST_SECRET" }, token_url: "https://auth.example.com/token", scopes: ["r"] }
           },
-          e: { protocol: "mcp", url: "https://e.example.com/mcp", auth: { type: "oauth2_client_credentials", client_id: "id", auth_method: "private_key_jwt", private_key: S.badKey } }
+          e: { protocol: "mcp", url: "https://e.example.com/mcp", auth: { type: "oauth2_client_credentials", client_id: "id", auth_method: "private_key_jwt", private_key: S.badKey } },
+          f: {
+            protocol: "mcp",
+            url: "https://f.example.com/mcp",
+            auth: {
+              type: "oauth2_authorization_code",
+              client_id: "per-user-app",
+              client_secret: S.userClientSecret,
+              auth_url: "https://auth.example.com/authorize",
+              token_url: "https://auth.example.com/token"
+            }
+          },
+          g: { protocol: "mcp", url: "https://g.example.com/mcp", auth: { type: "oauth2_dcr" } }
         }
       },
+      secret_key: S.secretKey,
+      server: { stateDir: join(dir, "state") },
       grants: [{ src: ["*"], app: { "tailscale.com/cap/aperture": [{ connectors: ["**"] }] } }]
     }))
     const child = spawnProcess(process.execPath, [join(repoRoot, "bin/aperture.js"), "check", "--config", config], {
@@ -265,6 +437,7 @@ describe("secrets stay out of every output", () => {
     rmSync(dir, { recursive: true, force: true })
     expect(code).toBe(0)
     expect(child.output()).toContain("auth: clientCredentials (client id, client_secret_basic, token endpoint https://auth.example.com/token")
+    expect(child.output()).toContain("per-user OAuth (authorization code + PKCE) client per-user-app at auth.example.com")
     expectNoSecrets("aperture check", child.output())
   })
 })
