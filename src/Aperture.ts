@@ -9,6 +9,7 @@
  */
 import { createServer } from "node:http"
 import * as HttpLayerRouter from "@effect/platform/HttpLayerRouter"
+import * as HttpMiddleware from "@effect/platform/HttpMiddleware"
 import * as HttpServer from "@effect/platform/HttpServer"
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
 import * as Cause from "effect/Cause"
@@ -36,6 +37,7 @@ import type { UserConfig } from "./config/dsl.js"
 import { GatewayConfig } from "./config/GatewayConfig.js"
 import { type ApertureConfig, isApertureConfig } from "./config/model.js"
 import { GrantPolicy } from "./grants/GrantPolicy.js"
+import { CALLBACK_PREFIX } from "./http/paths.js"
 import { type ListenFailed, listenFailed } from "./edge/ListenFailed.js"
 import { MCP_PATH } from "./http/paths.js"
 import { NotFoundBody, Routes } from "./edge/routes.js"
@@ -145,7 +147,14 @@ const listenLog = Effect.gen(function*() {
  */
 export const layerWithoutServer = (config: ApertureConfig) =>
   Drain.pipe(
-    Layer.provide(HttpLayerRouter.serve(Layer.merge(Routes, NotFoundBody), { disableLogger: true, disableListenLog: true })),
+    Layer.provide(
+      HttpLayerRouter.serve(Layer.merge(Routes, NotFoundBody), { disableLogger: true, disableListenLog: true }).pipe(
+        // An OAuth callback's query holds the authorization code: it gets no span (whose
+        // url.full and url.query would carry it to wherever traces go).
+        Layer.locallyWith(HttpMiddleware.currentTracerDisabledWhen, (disabled) => (request) =>
+          request.url.startsWith(CALLBACK_PREFIX) || disabled(request))
+      )
+    ),
     Layer.provide(Layer.effectDiscard(listenLog)),
     Layer.provideMerge(services(config))
   )

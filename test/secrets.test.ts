@@ -383,16 +383,14 @@ describe("secrets stay out of every output", () => {
     expect(run.said[0][1]).toContain("Could not connect perUser")
   })
 
-  // BUG (reported to the lead): the callback's http.server span records url.full and url.query,
-  // holding the authorization code (and state). `it.fails` until the callback's query is kept out of traces.
-  it.fails("a per-user connector: no authorization code in spans", async () => {
+  // The callback's query holds the authorization code (and state): it gets no http.server span.
+  it("a per-user connector: no authorization code in spans", async () => {
     expectNoUserSecrets(await perUserRun({ echoRefusals: false }), ["spans"])
   })
 
-  // BUG (reported to the lead): a token endpoint refusal's error_description reaches the caller,
-  // /api/connectors and the logs verbatim; echoing the request, it carries the refresh token, the
-  // code, the verifier and the client's Basic credentials. `it.fails` until src/auth scrubs it.
-  it.fails("a per-user connector: a provider's refusal echoing the refresh token, code, verifier or client secret is not repeated", async () => {
+  // A token endpoint's error_description that echoes the request (the refresh token, the code,
+  // the verifier, the client's Basic credentials) is scrubbed before it reaches anyone.
+  it("a per-user connector: a provider's refusal echoing the refresh token, code, verifier or client secret is not repeated", async () => {
     expectNoUserSecrets(await perUserRun({ echoRefusals: true }), [ANSWERS, "logs"])
   })
 

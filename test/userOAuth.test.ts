@@ -278,8 +278,10 @@ describe("a per-user OAuth connector", () => {
       for (const token of [...provider.issuedTokens]) {
         if ((await introspect(token)).sub === "dave") await fetch(provider.revocationUrl, { method: "POST", headers: form, body: new URLSearchParams({ token }) })
       }
-      // The call that finds out fails; from then on dave is expired and told how to reconnect.
-      await whoami("dave").catch(() => undefined)
+      // The call that finds out is answered with the way to reconnect, as the next ones are.
+      const finding = await whoami("dave")
+      expect(finding.isError).toBe(true)
+      expect(finding.content[0]!.text).toContain(`${provider.authorizationUrl}?`)
       const gh = await eventually(async () => {
         const found = await connectorOf("dave", "gh")
         return found.status === "expired" && found

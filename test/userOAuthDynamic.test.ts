@@ -205,11 +205,9 @@ describe("a dynamic per-user connector (userOAuth.dynamic)", () => {
     expect(await carol.whoami("dyn")).toBe("carol")
   })
 
-  // BUG (reported to the lead, src/auth/UserAuth.ts providerOf): two first connects at once each
-  // register a client; the last registration replaces the first, and the callback of the user whose
-  // link names the first client is exchanged with the second client's secret (invalid_client:
-  // "Could not connect race"). `it.fails` until providerOf is single-flight per connector.
-  it.fails("registers once when two users connect for the first time at once, and both connections work", async () => {
+  // Two first connects at once: one discovery and one registration for the connector, so both
+  // users' flows use the same client.
+  it("registers once when two users connect for the first time at once, and both connections work", async () => {
     const [alice, bob] = [as(origin, "alice"), as(origin, "bob")]
     const [aliceUrl, bobUrl] = await Promise.all([alice.start("race"), bob.start("race")])
     expect(clientIdOf(aliceUrl)).toBe(clientIdOf(bobUrl))

@@ -32,6 +32,7 @@ import { ClusterRedis } from "../cluster/ClusterRedis.js"
 import { makeRedisPendingAuthorizations } from "../cluster/redisPendingAuthorizations.js"
 import { userTokensLayer } from "../cluster/redisUserTokens.js"
 import { GatewayConfig } from "../config/GatewayConfig.js"
+import { CALLBACK_PREFIX } from "../http/paths.js"
 import type { McpConnector, UserOAuthSettings } from "../config/model.js"
 import { discover, register, serverMetadata } from "./dynamicClient.js"
 import { inMemoryPendingAuthorizations } from "./pendingAuthorizations.js"
@@ -93,8 +94,11 @@ const CLUSTER_RELOAD = Duration.seconds(5)
 /** Refresh this long before the provider said the token expires. */
 const REFRESH_AHEAD_MS = 60_000
 
+const defaultScopes = (supported: ReadonlyArray<string>): ReadonlyArray<string> =>
+  !supported.includes("offline_access") ? [] : supported.includes("openid") ? ["openid", "offline_access"] : ["offline_access"]
+
 /** The callback path of a connector; the redirect URI to register is the public origin + this. */
-export const callbackPath = (connectorId: string) => `/aperture/auth/${encodeURIComponent(connectorId)}/callback`
+export const callbackPath = (connectorId: string) => `${CALLBACK_PREFIX}${encodeURIComponent(connectorId)}/callback`
 
 /** What the flow needs of a connector's authorization server, configured or discovered. */
 interface ProviderClient {
@@ -246,11 +250,20 @@ const make = Effect.gen(function*() {
   const unavailable = (connectorId: string) => (error: { readonly message: string }) =>
     new UserAuthUnavailable({ connectorId, reason: error.message })
 
-  /** The connector's provider as configured, or discovered and registered (once, kept). */
+  const providerFlight = makeSingleFlight<ProviderClient, UserAuthRequired | UserAuthUnavailable>()
+  /**
+   * The connector's provider as configured, or discovered and registered: once per connector,
+   * however many users connect at the same time (two registrations would leave one user's flow
+   * with the other's client).
+   */
   const providerOf = (connector: McpConnector & { readonly userAuth: UserOAuthSettings }, redirectUri: string) =>
-    Effect.gen(function*() {
+    Effect.suspend(() => {
       const known = providers.get(connector.id)
-      if (known !== undefined) return known
+      return known !== undefined ? Effect.succeed(known) : providerFlight(connector.id, findProvider(connector, redirectUri))
+    })
+
+  const findProvider = (connector: McpConnector & { readonly userAuth: UserOAuthSettings }, redirectUri: string) =>
+    Effect.gen(function*() {
       const auth = connector.userAuth
       if (auth.kind === "authorization_code") {
         const client: ProviderClient = {
@@ -302,7 +315,9 @@ const make = Effect.gen(function*() {
         revocationEndpoint: server.revocationEndpoint,
         clientId: registration.clientId,
         clientSecret: registration.clientSecret,
-        scopes: auth.scopes.length > 0 ? auth.scopes : server.scopesSupported?.includes("offline_access") ? ["offline_access"] : [],
+        // None configured: a refresh token if the server offers one (with `openid`, which OpenID
+        // providers need before they honour offline_access).
+        scopes: auth.scopes.length > 0 ? auth.scopes : defaultScopes(server.scopesSupported ?? []),
         resource: server.resource,
         audience: undefined
       }

@@ -21,6 +21,7 @@ import { endpointProblem } from "./endpointUrl.js"
 import { OAuthEndpointError, oauthErrorOf, oauthExchange, where } from "./oauthExchange.js"
 import type { PendingAuthorizations } from "./pendingAuthorizations.js"
 import { makePkce } from "./pkce.js"
+import { scrubSecrets } from "./scrubSecrets.js"
 import { formEncode } from "./tokenEndpoint.js"
 
 /** How long a started authorization may take (login, consent) before its state is refused. */
@@ -156,7 +157,10 @@ const tokenRequest = (client: OAuthClient, form: URLSearchParams, secrets: Array
     const headers: Record<string, string> = { "content-type": "application/x-www-form-urlencoded" }
     secrets.push(...authenticate(client, form, headers))
     const answer = yield* oauthExchange({ url, method: "POST", headers, body: form, secrets })
-    const oauth = oauthErrorOf(answer.json)
+    const refused = oauthErrorOf(answer.json)
+    // A provider may echo the request in its description: nothing sent may come back in a message.
+    const sent = [...secrets, ...secrets.map(encodeURIComponent), ...secrets.map(formEncode)].sort((a, b) => b.length - a.length)
+    const oauth = refused?.description === undefined ? refused : { ...refused, description: scrubSecrets(refused.description, sent) }
     // Some providers (GitHub) answer an OAuth error with HTTP 200.
     if (answer.status !== 200 || oauth !== undefined) {
       return Either.left<TokenFailure>({ endpoint: where(url), status: answer.status, oauth })

@@ -22,7 +22,7 @@ import { McpEndpoint } from "../endpoint/McpEndpoint.js"
 import { Metrics } from "../metrics/Metrics.js"
 import { HttpProxy } from "../proxy/HttpProxy.js"
 import { Upstreams } from "../upstream/Upstreams.js"
-import { CONNECTORS_PREFIX, MCP_PATH, PROTECTED_RESOURCE_PATH } from "../http/paths.js"
+import { CALLBACK_PREFIX, CONNECTORS_PREFIX, MCP_PATH, PROTECTED_RESOURCE_PATH } from "../http/paths.js"
 import { protectedResource } from "./protectedResource.js"
 
 /**
@@ -67,7 +67,7 @@ const Endpoints = HttpLayerRouter.addAll(Effect.gen(function*() {
     HttpLayerRouter.route("GET", "/api/connectors", connectorsApi(catalog, grants, cluster, userAuth, gate)),
     HttpLayerRouter.route("POST", "/api/connectors/:id/connect", userConnect.connect),
     HttpLayerRouter.route("POST", "/api/connectors/:id/disconnect", userConnect.disconnect),
-    HttpLayerRouter.route("GET", "/aperture/auth/:id/callback", userConnect.callback),
+    HttpLayerRouter.route("GET", `${CALLBACK_PREFIX}:id/callback`, userConnect.callback),
     HttpLayerRouter.route("GET", "/metrics", metricsRoute({ metrics, catalog, upstreams, proxy, endpoint }, grants, gate)),
     HttpLayerRouter.route("GET", "/", page),
     HttpLayerRouter.route("GET", "/ui", page),

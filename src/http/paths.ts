@@ -12,3 +12,6 @@ export const CONNECTORS_PREFIX = "/v1/connectors/"
 
 /** Where RFC 9728 protected-resource metadata is served. */
 export const PROTECTED_RESOURCE_PATH = "/.well-known/oauth-protected-resource"
+
+/** Per-user OAuth callbacks: `/aperture/auth/<id>/callback` (the redirect URI providers send browsers to). */
+export const CALLBACK_PREFIX = "/aperture/auth/"

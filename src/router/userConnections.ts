@@ -85,9 +85,24 @@ export const makeUserConnections = (
 
   const callTool: UserConnections["callTool"] = async (identity, entry, context, proceed) => {
     const connectorId = entry.connector.id
-    if (!userAuth.connectors.has(connectorId) || !userAuth.notConnected(identity.login).includes(connectorId)) return proceed()
+    const connected = () => !userAuth.notConnected(identity.login).includes(connectorId)
+    if (!userAuth.connectors.has(connectorId)) return proceed()
     // This replica may not have heard of a connection made on another one.
-    if (await runPromise(userAuth.isConnected(identity.login, connectorId))) return proceed()
+    if (connected() || await runPromise(userAuth.isConnected(identity.login, connectorId))) {
+      const outcome = await proceed()
+      // The call that found the user's tokens refused (expired) is answered as the next one would be.
+      return outcome._tag === "Result" || connected() ? outcome : askToConnect(identity, connectorId, context, proceed)
+    }
+    return askToConnect(identity, connectorId, context, proceed)
+  }
+
+  /** The way to connect, as an elicitation the call waits on (then `proceed`), or a tool error with the link. */
+  const askToConnect = async (
+    identity: Identity,
+    connectorId: string,
+    context: CallContext,
+    proceed: () => Promise<RelayOutcome>
+  ): Promise<RelayOutcome> => {
     const started = await runPromise(Effect.either(userAuth.connect(identity.login, connectorId, origin)))
     if (started._tag === "Left") return notConnectedAnswer(connectorId, identity.login, started.left.message)
     const url = started.right.authUrl
