@@ -238,7 +238,7 @@ describe("a per-user OAuth connector", () => {
       const answer = await c.callTool({ name: "gh_whoami", arguments: {} }) as { content: Array<{ text: string }>; isError?: boolean }
       expect(elicited).toHaveLength(1)
       expect(elicited[0]).toMatchObject({ mode: "url", url: expect.stringContaining(`${provider.authorizationUrl}?`) })
-      expect(answer.isError).toBeFalsy()
+      expect(answer.isError, JSON.stringify(answer)).toBeFalsy()
       expect(answer.content[0]!.text).toBe("carol")
     } finally {
       await c.close()

@@ -11,7 +11,7 @@ import { randomUUID } from "node:crypto"
 import { getSupportedElicitationModes } from "@modelcontextprotocol/client"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import * as Stream from "effect/Stream"
+import * as Schedule from "effect/Schedule"
 import type { UserAuthService } from "../auth/UserAuth.js"
 import type { IndexEntry } from "../catalog/index.js"
 import type { CallerPolicy } from "../grants/policy.js"
@@ -64,17 +64,15 @@ export const makeUserConnections = (
       isError: true
     })
 
-  /** Until `login` has connected `connectorId` (or the wait ends): whether they did. */
+  /**
+   * Until `login` has connected `connectorId` (or the wait ends): whether they did. Asks the store
+   * every second: the callback may land on another replica, which this one would not hear of.
+   */
   const connectedWithin = (login: string, connectorId: string, signal: AbortSignal) =>
-    Effect.gen(function*() {
-      if (yield* userAuth.isConnected(login, connectorId)) return true
-      yield* Stream.runHead(Stream.filterEffect(
-        Stream.filter(userAuth.changes, (id) => id === connectorId),
-        () => userAuth.isConnected(login, connectorId)
-      ))
-      return true
-    }).pipe(
-      Effect.timeoutTo({ duration: CONNECT_WAIT, onSuccess: (yes) => yes, onTimeout: () => false }),
+    userAuth.isConnected(login, connectorId).pipe(
+      // Asked again every second while not connected; ends once connected.
+      Effect.repeat(Schedule.spaced(Duration.seconds(1)).pipe(Schedule.whileInput((yes: boolean) => !yes))),
+      Effect.timeoutTo({ duration: CONNECT_WAIT, onSuccess: () => true, onTimeout: () => false }),
       (effect) => Effect.raceFirst(effect, Effect.async<boolean>((resume) => {
         const stop = () => resume(Effect.succeed(false))
         if (signal.aborted) stop()
