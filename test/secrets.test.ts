@@ -27,7 +27,7 @@ import { connectorsOf, eventually } from "./helpers/gateway.js"
 import { freePort, repoRoot, spawnProcess } from "./helpers/processes.js"
 import { startJsonRpcErrorEchoer, writeLeakyStdio } from "./fixtures/echoingUpstreams.js"
 import { type Front, startFront } from "./fixtures/front.js"
-import { authorizeHeadlessly, type OAuthCodeServer, startOAuthCodeServer } from "./fixtures/oauthCodeServer.js"
+import { authorizeHeadlessly, type OAuthCodeServer, registerApp, startOAuthCodeServer } from "./fixtures/oauthCodeServer.js"
 import { type OAuthServer, startOAuthServer } from "./fixtures/oauthServer.js"
 import { type ProtectedUpstream, startProtectedUpstream } from "./fixtures/protectedUpstream.js"
 import { startUserTokenUpstream, type UserTokenUpstream } from "./fixtures/userTokenUpstream.js"
@@ -254,17 +254,8 @@ describe("secrets stay out of every output", () => {
     // The redirect URIs name this origin; the browser's part lands them on the test gateway's real one.
     const publicUrl = "http://aperture.test"
     const redirectUri = `${publicUrl}/aperture/auth/perUser/callback`
-    const registered = await fetch(provider.registrationUrl, {
-      method: "POST",
-      headers: { "content-type": "application/json" },
-      body: JSON.stringify({
-        redirect_uris: [redirectUri],
-        grant_types: ["authorization_code", "refresh_token"],
-        response_types: ["code"],
-        token_endpoint_auth_method: "client_secret_basic",
-        scope: "openid offline_access read"
-      })
-    }).then((r) => r.json() as Promise<{ client_id: string; client_secret: string }>)
+    const app = await registerApp(provider, redirectUri)
+    const registered = { client_id: app.id, client_secret: app.secret! }
     /** What went to the token endpoint: codes, verifiers, refresh tokens, the client's Basic credentials. */
     const sent: Array<string> = []
     /** Set: the token endpoint refuses with an error_description echoing what it was sent (as careless providers do). */

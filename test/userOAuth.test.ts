@@ -24,7 +24,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { Aperture, type RunningGateway } from "../src/Aperture.js"
 import { apiKeys, grant, mcp, userOAuth } from "../src/index.js"
 import type { UserConfig } from "../src/config/dsl.js"
-import { authorizeHeadlessly, type OAuthCodeServer, startOAuthCodeServer } from "./fixtures/oauthCodeServer.js"
+import { authorizeHeadlessly, type OAuthCodeServer, registerApp, startOAuthCodeServer } from "./fixtures/oauthCodeServer.js"
 import { startUserTokenUpstream, type UserTokenUpstream } from "./fixtures/userTokenUpstream.js"
 import { eventually } from "./helpers/gateway.js"
 import { freePort } from "./helpers/processes.js"
@@ -51,22 +51,10 @@ let gateway: RunningGateway
 
 const callbackOf = (id: string) => `${origin}/aperture/auth/${id}/callback`
 
-/** A client registered at the provider for the gateway's callbacks (as an operator registers an OAuth app). */
-const registerApp = async (id = "gh", grantTypes = ["authorization_code", "refresh_token"]) => {
-  const response = await fetch(provider.registrationUrl, {
-    method: "POST",
-    headers: { "content-type": "application/json" },
-    body: JSON.stringify({
-      redirect_uris: [callbackOf(id)],
-      grant_types: grantTypes,
-      response_types: ["code"],
-      token_endpoint_auth_method: "client_secret_basic",
-      scope: "openid offline_access read write"
-    })
-  })
-  expect(response.status).toBe(201)
-  const body = await response.json() as { client_id: string; client_secret: string }
-  return { id: body.client_id, secret: body.client_secret }
+/** A confidential client registered at the provider for a connector's callback (as an operator registers an OAuth app). */
+const registerConnectorApp = async (id: string, grantTypes?: ReadonlyArray<string>) => {
+  const app = await registerApp(provider, callbackOf(id), grantTypes === undefined ? {} : { grantTypes })
+  return { id: app.id, secret: app.secret! }
 }
 
 const config = (secretKey = SECRET_KEY): UserConfig => ({
@@ -160,8 +148,8 @@ beforeAll(async () => {
   port = await freePort()
   origin = `http://127.0.0.1:${port}`
   stateDir = mkdtempSync(join(tmpdir(), "aperture-user-oauth-"))
-  client = await registerApp()
-  noRefreshClient = await registerApp("norefresh", ["authorization_code"])
+  client = await registerConnectorApp("gh")
+  noRefreshClient = await registerConnectorApp("norefresh", ["authorization_code"])
   gateway = await Aperture.start(config())
 }, 60_000)
 

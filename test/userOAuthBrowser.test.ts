@@ -15,7 +15,7 @@ import type { Browser } from "playwright-core"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { Aperture, type RunningGateway } from "../src/Aperture.js"
 import { grant, loopback, mcp, userOAuth } from "../src/index.js"
-import { type OAuthCodeServer, startOAuthCodeServer } from "./fixtures/oauthCodeServer.js"
+import { type OAuthCodeServer, registerApp, startOAuthCodeServer } from "./fixtures/oauthCodeServer.js"
 import { startUserTokenUpstream, type UserTokenUpstream } from "./fixtures/userTokenUpstream.js"
 import { launchChromium } from "./helpers/chromium.js"
 import { freePort, repoRoot } from "./helpers/processes.js"
@@ -41,19 +41,7 @@ beforeAll(async () => {
   origin = `http://127.0.0.1:${port}`
   stateDir = mkdtempSync(join(tmpdir(), "aperture-user-oauth-browser-"))
   // The OAuth app an operator registers at the provider, with the gateway's callback.
-  const registered = await fetch(provider.registrationUrl, {
-    method: "POST",
-    headers: { "content-type": "application/json" },
-    body: JSON.stringify({
-      redirect_uris: [`${origin}/aperture/auth/gh/callback`],
-      grant_types: ["authorization_code", "refresh_token"],
-      response_types: ["code"],
-      token_endpoint_auth_method: "client_secret_basic",
-      scope: "openid offline_access read write"
-    })
-  })
-  expect(registered.status).toBe(201)
-  const client = await registered.json() as { client_id: string; client_secret: string }
+  const client = await registerApp(provider, `${origin}/aperture/auth/gh/callback`)
   gateway = await Aperture.start({
     server: { port, publicUrl: origin, stateDir },
     secretKey: "the browser test's secret key, 32 characters or more",
@@ -63,8 +51,8 @@ beforeAll(async () => {
         url: upstream.url,
         description: "GitHub-style MCP server, each user with their own account",
         auth: userOAuth({
-          clientId: client.client_id,
-          clientSecret: client.client_secret,
+          clientId: client.id,
+          clientSecret: client.secret!,
           authorizationUrl: provider.authorizationUrl,
           tokenUrl: provider.tokenUrl,
           scopes: ["openid", "offline_access", "read"]

@@ -23,7 +23,7 @@ import type { UserConfig } from "../src/config/dsl.js"
 import { loadConfigFile } from "../src/config/load.js"
 import { apiKeys, grant, mcp, userOAuth } from "../src/index.js"
 import { type Front, startFront } from "./fixtures/front.js"
-import { authorizeHeadlessly, type OAuthCodeServer, startOAuthCodeServer } from "./fixtures/oauthCodeServer.js"
+import { authorizeHeadlessly, type OAuthCodeServer, registerApp, startOAuthCodeServer } from "./fixtures/oauthCodeServer.js"
 import { startUserTokenUpstream, type UserTokenUpstream } from "./fixtures/userTokenUpstream.js"
 import { eventually } from "./helpers/gateway.js"
 import { freePort } from "./helpers/processes.js"
@@ -49,22 +49,8 @@ const tempDir = () => {
 }
 
 /** Registers a client at the provider as an operator would (for the static connectors). */
-const registerApp = async (redirectUri: string, method: "none" | "client_secret_basic") => {
-  const response = await fetch(provider.registrationUrl, {
-    method: "POST",
-    headers: { "content-type": "application/json" },
-    body: JSON.stringify({
-      redirect_uris: [redirectUri],
-      grant_types: ["authorization_code", "refresh_token"],
-      response_types: ["code"],
-      token_endpoint_auth_method: method,
-      scope: "openid offline_access read write"
-    })
-  })
-  expect(response.status).toBe(201)
-  const body = await response.json() as { client_id: string; client_secret?: string }
-  return { id: body.client_id, secret: body.client_secret }
-}
+const registerStaticApp = (redirectUri: string, method: "none" | "client_secret_basic") =>
+  registerApp(provider, redirectUri, { public: method === "none" })
 
 /** A gateway's view for one user: its HTTP API, the connect flow, and its MCP endpoint. */
 const as = (origin: string, user: User) => {
@@ -139,7 +125,7 @@ describe("a dynamic per-user connector (userOAuth.dynamic)", () => {
     port = await freePort()
     origin = `http://127.0.0.1:${port}`
     stateDir = tempDir()
-    const pub = await registerApp(`${origin}/aperture/auth/pub/callback`, "none")
+    const pub = await registerStaticApp(`${origin}/aperture/auth/pub/callback`, "none")
     expect(pub.secret).toBeUndefined()
     publicClientId = pub.id
     config = () => ({
@@ -236,7 +222,7 @@ describe("the original's JSON per-user connectors, loaded from a file", () => {
     const port = await freePort()
     const origin = `http://127.0.0.1:${port}`
     const dir = tempDir()
-    const app = await registerApp(`${origin}/aperture/auth/code/callback`, "client_secret_basic")
+    const app = await registerStaticApp(`${origin}/aperture/auth/code/callback`, "client_secret_basic")
     const file = join(dir, "aperture.json")
     writeFileSync(file, JSON.stringify({
       server: { port, publicUrl: origin },

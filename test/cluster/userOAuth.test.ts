@@ -8,7 +8,7 @@ import { createClient } from "redis"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { Aperture, type RunningGateway } from "../../src/Aperture.js"
 import { apiKeys, grant, mcp, redis, userOAuth } from "../../src/index.js"
-import { authorizeHeadlessly, type OAuthCodeServer, startOAuthCodeServer } from "../fixtures/oauthCodeServer.js"
+import { authorizeHeadlessly, type OAuthCodeServer, registerApp, startOAuthCodeServer } from "../fixtures/oauthCodeServer.js"
 import { startUserTokenUpstream, type UserTokenUpstream } from "../fixtures/userTokenUpstream.js"
 import { connectV2, eventually } from "../helpers/gateway.js"
 import { freePort } from "../helpers/processes.js"
@@ -30,17 +30,7 @@ beforeAll(async () => {
   upstream = await startUserTokenUpstream({ issuer: provider.issuer, introspector: provider.clients.confidential })
   const [portA, portB] = [await freePort(), await freePort()]
   bOrigin = `http://127.0.0.1:${portB}`
-  const registered = await (await fetch(provider.registrationUrl, {
-    method: "POST",
-    headers: { "content-type": "application/json" },
-    body: JSON.stringify({
-      redirect_uris: [`${bOrigin}/aperture/auth/gh/callback`],
-      grant_types: ["authorization_code", "refresh_token"],
-      response_types: ["code"],
-      token_endpoint_auth_method: "client_secret_basic",
-      scope: "openid offline_access read"
-    })
-  })).json() as { client_id: string; client_secret: string }
+  const registered = await registerApp(provider, `${bOrigin}/aperture/auth/gh/callback`)
   const replica = (port: number) =>
     Aperture.start({
       // Both replicas are reached at B's origin, as behind a balancer.
@@ -52,8 +42,8 @@ beforeAll(async () => {
         gh: mcp({
           url: upstream.url,
           auth: userOAuth({
-            clientId: registered.client_id,
-            clientSecret: registered.client_secret,
+            clientId: registered.id,
+            clientSecret: registered.secret!,
             authorizationUrl: provider.authorizationUrl,
             tokenUrl: provider.tokenUrl,
             scopes: ["openid", "offline_access", "read"]
