@@ -19,6 +19,15 @@ const CLUSTER_MODE_SUITES = [
 /** The gateways the tests start cache transpiled configs here, not in the user's ~/.cache. */
 const XDG_CACHE_HOME = fileURLToPath(new URL("node_modules/.cache/aperture-test", import.meta.url))
 
+/**
+ * `aperture`, the name this repository's examples and configs import the package by, is no
+ * longer its own (the package is `aperture-gateway`): resolved as Node resolved the self-reference
+ * before, to the build.
+ */
+const resolve = {
+  alias: [{ find: /^aperture$/, replacement: fileURLToPath(new URL("dist/src/index.js", import.meta.url)) }]
+}
+
 /** What both projects run with. */
 const common = {
   testTimeout: 60_000,
@@ -34,6 +43,7 @@ export default defineConfig({
     reporters: ["default", "./test/interop/matrixReporter.ts"],
     projects: [
       {
+        resolve,
         test: {
           ...common,
           name: "single",
@@ -44,6 +54,7 @@ export default defineConfig({
       {
         // The 2025-era session suites again, each gateway a one-replica cluster on a real Redis:
         // the shared state's Redis implementations pass the same tests as the in-memory ones.
+        resolve,
         test: {
           ...common,
           name: "cluster",

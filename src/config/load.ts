@@ -83,9 +83,16 @@ const defaultExport = (module: unknown): unknown => (module as { default?: unkno
 /** Errors writing jiti's cache (a full or read-only disk): the load is retried without the cache. */
 const CACHE_WRITE_ERRORS = new Set(["EACCES", "EPERM", "EROFS", "ENOSPC", "EDQUOT"])
 
+/**
+ * The names a config imports this package by: the published one, and the one configs written in
+ * this repository (and before the package was published) use.
+ */
+const PACKAGE_NAMES = ["aperture-gateway", "aperture"] as const
+
 // Not named `jitiImport`: jiti's transform declares that name in every module it transpiles, and
 // the in-process loader transpiles this file too (`aperture` aliased to the source tree).
 const importThroughJiti = async (file: string, fsCache: string | false, rebuildFsCache: boolean): Promise<unknown> => {
+  const entry = selfEntry()
   const jiti = createJiti(import.meta.url, {
     moduleCache: false,
     // Transpiled once per content (jiti keys the cache by the source's hash), so a restart does
@@ -93,9 +100,9 @@ const importThroughJiti = async (file: string, fsCache: string | false, rebuildF
     fsCache,
     rebuildFsCache,
     interopDefault: true,
-    alias: { aperture: selfEntry() }
+    alias: Object.fromEntries(PACKAGE_NAMES.map((name) => [name, entry]))
   })
-  // jiti imports a `.js`/`.mjs` file natively, and Node would then resolve its `aperture`
+  // jiti imports a `.js`/`.mjs` file natively, and Node would then resolve its `aperture-gateway`
   // from node_modules: for the CLI's bundle, a second copy of the gateway. Transpiled, the
   // alias applies, as it does for `.ts`.
   return /\.m?js$/i.test(file)
