@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 /**
- * `aperture start | check [--as <login> [--groups a,b] [--tags x]]`. Exit codes: 0 ok, 1 invalid config,
- * cannot listen (port in use) or cluster unreachable (Redis), 2 usage.
+ * `aperture start | check [--as <login> [--groups a,b] [--tags x]] | init`. Exit codes: 0 ok, 1 invalid
+ * config, cannot listen (port in use) or cluster unreachable (Redis), 2 usage (init: a config is
+ * already there).
  * @module
  */
 import { Command, Options, ValidationError } from "@effect/cli"
@@ -20,6 +21,7 @@ import { type ApertureConfig, formatIssue } from "../config/model.js"
 import { withoutTracing } from "../http/tracing.js"
 import { version } from "../version.js"
 import { accessReport, checkReport } from "./checkReport.js"
+import { init as initFolder, initReport } from "./init.js"
 import { withPlainConsoleWhereUnwanted } from "./plainConsole.js"
 
 /** Exit codes of the `aperture` command. */
@@ -143,9 +145,16 @@ const check = Command.make("check", {
     }
   })).pipe(Command.withDescription("validate the config and print connectors, grants and warnings (--as: what one caller may reach)"))
 
+const init = Command.make("init", {}, () =>
+  initFolder(process.cwd()).pipe(
+    Effect.flatMap((result) => Console.log(initReport(result))),
+    Effect.catchTag("ConfigExists", (error) =>
+      Effect.zipRight(Console.error(`aperture: ${error.message}`), Effect.fail(new UsageError({ message: error.message, cause: error }))))
+  )).pipe(Command.withDescription("write a starter aperture.config.ts (and a package.json and tsconfig.json where there are none) in this folder"))
+
 const aperture = Command.make("aperture").pipe(
   Command.withDescription("Aperture: an MCP connector gateway"),
-  Command.withSubcommands([start, check])
+  Command.withSubcommands([start, check, init])
 )
 
 const cli = Command.run(aperture, { name: "aperture", version })
