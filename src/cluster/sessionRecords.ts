@@ -52,6 +52,10 @@ export interface SessionRecordsService {
   readonly setLogLevel: (id: string, level: string) => void
   /** The session ended (DELETE): forget it (fire and forget; it lapses anyway). */
   readonly remove: (id: string) => void
+  /** The resources the session subscribed to (exposed URIs), wherever it did. */
+  readonly subscriptions: (id: string) => Effect.Effect<ReadonlyArray<string>, SharedStateUnavailable>
+  /** Remembers (or forgets) a subscription of the session (fire and forget). */
+  readonly subscribed: (id: string, uri: string, yes: boolean) => void
   /**
    * Which connection to Redis this is (counts reconnections): when it changes, Redis may have
    * come back empty, and every session held here should be touched, used lately or not.
@@ -69,6 +73,8 @@ export const localSessionRecords: SessionRecordsService = {
   touch: () => {},
   setLogLevel: () => {},
   remove: () => {},
+  subscriptions: () => Effect.succeed([]),
+  subscribed: () => {},
   connection: () => 0
 }
 
@@ -77,11 +83,17 @@ const SAVE = `redis.call('HSET', KEYS[1], 'record', ARGV[1])
 redis.call('PEXPIRE', KEYS[1], ARGV[2])
 return 1`
 
-/** KEYS[1] the record; ARGV record JSON, ttl ms. Extends it, or puts it back when Redis lost it. */
+/** KEYS[1] the record, KEYS[2] its subscriptions; ARGV record JSON, ttl ms. Extends them, or puts the record back when Redis lost it. */
 const TOUCH = `if redis.call('PEXPIRE', KEYS[1], ARGV[2]) == 0 then
   redis.call('HSET', KEYS[1], 'record', ARGV[1])
   redis.call('PEXPIRE', KEYS[1], ARGV[2])
 end
+redis.call('PEXPIRE', KEYS[2], ARGV[2])
+return 1`
+
+/** KEYS[1] the subscriptions; ARGV uri, ttl ms. */
+const SUBSCRIBE = `redis.call('SADD', KEYS[1], ARGV[1])
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
 return 1`
 
 /** KEYS[1] the record; ARGV level. Only on a record that exists: a lapsed session stays lapsed. */
@@ -103,6 +115,7 @@ export interface RedisSessionRecordsOptions {
 export const makeRedisSessionRecords = ({ client, connection, idleTimeout, keyPrefix }: RedisSessionRecordsOptions): SessionRecordsService => {
   const ttl = String(Math.max(1, Math.ceil(Duration.toMillis(idleTimeout))))
   const keyOf = (id: string) => `${keyPrefix}session:${id}`
+  const subsOf = (id: string) => `${keyPrefix}session:${id}:subs`
   return {
     shared: true,
     save: (id, record) => Effect.asVoid(sharedCommand(client, ["EVAL", SAVE, "1", keyOf(id), record, ttl])),
@@ -117,9 +130,13 @@ export const makeRedisSessionRecords = ({ client, connection, idleTimeout, keyPr
         const level = fields["logLevel"]
         return { record: record.value, logLevel: typeof level === "string" ? level : undefined }
       }),
-    touch: (id, record) => sendQuietly(client, ["EVAL", TOUCH, "1", keyOf(id), record, ttl]),
+    touch: (id, record) => sendQuietly(client, ["EVAL", TOUCH, "2", keyOf(id), subsOf(id), record, ttl]),
     setLogLevel: (id, level) => sendQuietly(client, ["EVAL", SET_LEVEL, "1", keyOf(id), level]),
-    remove: (id) => sendQuietly(client, ["DEL", keyOf(id)]),
+    remove: (id) => sendQuietly(client, ["DEL", keyOf(id), subsOf(id)]),
+    subscriptions: (id) =>
+      Effect.map(sharedCommand(client, ["SMEMBERS", subsOf(id)]), (reply) => (Array.isArray(reply) ? reply.map(String) : [])),
+    subscribed: (id, uri, yes) =>
+      sendQuietly(client, yes ? ["EVAL", SUBSCRIBE, "1", subsOf(id), uri, ttl] : ["SREM", subsOf(id), uri]),
     connection
   }
 }

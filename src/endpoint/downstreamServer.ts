@@ -45,6 +45,17 @@ export interface DownstreamServer {
   readonly logLevel: () => LoggingLevel | undefined
   /** Sets it as another replica heard it (a cluster's session asked there). */
   readonly setLogLevel: (level: LoggingLevel) => void
+  /** Subscribes this session to a resource (its `resources/subscribe`, made on another replica of a cluster). */
+  readonly subscribe: (uri: string) => Promise<unknown>
+  readonly unsubscribe: (uri: string) => Promise<unknown>
+}
+
+/** What a cluster's 2025-era session tells the other replicas (see `Sessions2025.ts`). */
+export interface SessionHooks {
+  readonly onLogLevel?: (level: LoggingLevel) => void
+  /** After a `resources/subscribe` (or unsubscribe) this server answered. */
+  readonly onSubscribed?: (uri: string) => void
+  readonly onUnsubscribed?: (uri: string) => void
 }
 
 /**
@@ -55,8 +66,8 @@ export const makeDownstreamServer = (
   router: McpRouter,
   identity: Identity,
   era: "legacy" | "modern",
-  /** Hears a 2025-era session's `logging/setLevel`, to tell the other replicas of a cluster. */
-  onLogLevel?: (level: LoggingLevel) => void
+  /** Hears a 2025-era session's log level and subscriptions, to tell the other replicas of a cluster. */
+  hooks: SessionHooks = {}
 ): DownstreamServer => {
   const server = new Server({ name: "aperture", version }, {
     capabilities: GATEWAY_CAPABILITIES,
@@ -99,11 +110,19 @@ export const makeDownstreamServer = (
   on("prompts/get", (params, ctx) => router.getPrompt(identity, params, callContext(ctx)))
   on("resources/read", (params, ctx) => router.readResource(identity, params, callContext(ctx)))
   on("completion/complete", (params, ctx) => router.complete(identity, params, callContext(ctx)))
-  on("resources/subscribe", (params, ctx) => router.subscribe(identity, params, sink, callContext(ctx)))
-  on("resources/unsubscribe", (params, ctx) => router.unsubscribe(identity, params, sink, callContext(ctx)))
+  on("resources/subscribe", async (params, ctx) => {
+    const answer = await router.subscribe(identity, params, sink, callContext(ctx))
+    if (typeof params?.["uri"] === "string") hooks.onSubscribed?.(params["uri"])
+    return answer
+  })
+  on("resources/unsubscribe", async (params, ctx) => {
+    const answer = await router.unsubscribe(identity, params, sink, callContext(ctx))
+    if (typeof params?.["uri"] === "string") hooks.onUnsubscribed?.(params["uri"])
+    return answer
+  })
   on("logging/setLevel", (params, ctx) => {
     sessionLogLevel = params?.["level"] as LoggingLevel | undefined
-    if (sessionLogLevel !== undefined) onLogLevel?.(sessionLogLevel)
+    if (sessionLogLevel !== undefined) hooks.onLogLevel?.(sessionLogLevel)
     return router.setLogLevel(identity, params, callContext(ctx))
   })
   let detach: (() => void) | undefined
@@ -129,6 +148,8 @@ export const makeDownstreamServer = (
     logLevel: () => sessionLogLevel,
     setLogLevel: (level) => {
       sessionLogLevel = level
-    }
+    },
+    subscribe: (uri) => router.subscribe(identity, { uri }, sink),
+    unsubscribe: (uri) => router.unsubscribe(identity, { uri }, sink)
   }
 }

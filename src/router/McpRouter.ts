@@ -490,7 +490,7 @@ export class McpRouter extends Effect.Service<McpRouter>()("aperture/McpRouter",
       }
     }
 
-    const subscribe = async (identity: Identity, params: Params, sink: SessionSink, _context: CallContext) => {
+    const subscribe = async (identity: Identity, params: Params, sink: SessionSink, _context?: CallContext) => {
       const uri = params?.["uri"]
       if (typeof uri !== "string") throw invalidParams("uri is required")
       const resolved = resolveResource(catalog.current(), identity, uri)
@@ -509,7 +509,7 @@ export class McpRouter extends Effect.Service<McpRouter>()("aperture/McpRouter",
       return {}
     }
 
-    const unsubscribe = async (identity: Identity, params: Params, sink: SessionSink, _context: CallContext) => {
+    const unsubscribe = async (identity: Identity, params: Params, sink: SessionSink, _context?: CallContext) => {
       const uri = params?.["uri"]
       if (typeof uri !== "string") throw invalidParams("uri is required")
       const resolved = resolveResource(catalog.current(), identity, uri)

@@ -44,6 +44,48 @@ describe("a session's GET stream on another replica", () => {
   it("receives the resource update of a subscription made on the replica that hears it", () => subscribeAndListen(0))
 
   it("still receives them after the subscribing replica's copy sat idle past the idle timeout", () => subscribeAndListen(3_500), 30_000)
+
+  it("keeps a subscription when the replica holding the GET stream goes away: the next holder subscribes from the record", async () => {
+    const c = await replica()
+    const session = await openRawSession(a.url, "survivor")
+    const listen = async (gateway: RunningGateway) => {
+      const listening = new AbortController()
+      const stream = await fetch(gateway.url, { headers: { ...session, accept: "text/event-stream" }, signal: listening.signal })
+      expect(stream.status).toBe(200)
+      const heard: Array<unknown> = []
+      const reading = (async () => {
+        for await (const event of sseEvents(stream.body!)) if (event.data !== "") heard.push(JSON.parse(event.data))
+      })().catch(() => {})
+      const updated = () =>
+        eventually(async () => {
+          await upstream.touch()
+          await new Promise((resolve) => setTimeout(resolve, 100))
+          return heard.some((m) => (m as { method?: string }).method === "notifications/resources/updated")
+        }, 5_000, `the update on ${gateway.url}'s GET stream`)
+      return { updated, stop: async () => { listening.abort(); await reading } }
+    }
+    try {
+      const onC = await listen(c)
+      const subscribed = await fetch(a.url, {
+        method: "POST",
+        headers: session,
+        body: JSON.stringify({ jsonrpc: "2.0", id: 1, method: "resources/subscribe", params: { uri: "docs-doc://readme" } })
+      })
+      expect(await subscribed.text()).toContain('"result":{}')
+      await onC.updated()
+      await onC.stop()
+    } finally {
+      // C goes away with the subscription it held.
+      await c.close()
+    }
+    // The client's GET stream comes back on A: A subscribes from the session's record.
+    const onA = await listen(a)
+    try {
+      await onA.updated()
+    } finally {
+      await onA.stop()
+    }
+  }, 40_000)
 })
 
 /**
@@ -61,7 +103,7 @@ const subscribeAndListen = async (idleMs: number) => {
     for await (const event of sseEvents(stream.body!)) if (event.data !== "") heard.push(JSON.parse(event.data))
   })().catch(() => {})
   try {
-    // Subscribed on A: A holds the upstream subscription.
+    // Subscribed on A, which records it; B, holding the GET stream, holds the subscription.
     const subscribed = await fetch(a.url, {
       method: "POST",
       headers: session,
@@ -77,12 +119,12 @@ const subscribeAndListen = async (idleMs: number) => {
       await ping.text()
       await new Promise((resolve) => setTimeout(resolve, 250))
     }
-    await upstream.touch()
-    await eventually(
-      () => heard.some((m) => (m as { method?: string }).method === "notifications/resources/updated"),
-      5_000,
-      "the update on B's GET stream"
-    )
+    // B takes the subscription over the bus: the upstream announces until B has it.
+    await eventually(async () => {
+      await upstream.touch()
+      await new Promise((resolve) => setTimeout(resolve, 100))
+      return heard.some((m) => (m as { method?: string }).method === "notifications/resources/updated")
+    }, 5_000, "the update on B's GET stream")
     expect(heard).toContainEqual({ jsonrpc: "2.0", method: "notifications/resources/updated", params: { uri: "docs-doc://readme" } })
   } finally {
     listening.abort()

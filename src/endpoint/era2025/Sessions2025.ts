@@ -12,7 +12,8 @@
  * a replica that gets a request for a session it does not hold builds it from the record, by
  * replaying the `initialize` to a new SDK transport and server. Each replica's copy is its own;
  * what must cross replicas does so on the replica bus (`cluster/replicaBus.ts`): a caller's answer
- * to a request one replica's call sent, `notifications/cancelled`, a DELETE, a log level. Direct
+ * to a request one replica's call sent, `notifications/cancelled`, a DELETE, a log level, a
+ * subscription (held by the copy holding the session's GET stream, recorded for the next). Direct
  * calls' streams are kept in the shared event log, so `Last-Event-ID` resumes them anywhere. A
  * copy left idle is dropped without ending the session: the session ends on DELETE, or when no
  * replica has used it for the idle timeout (its record lapses).
@@ -75,8 +76,14 @@ interface LegacySession {
   openStreams: number
   /** Of those, the SDK path's GET streams: where messages outside any request go. */
   getStreams: number
-  /** Whether this copy took a `resources/subscribe`: it holds the upstream subscription. */
-  subscribes: boolean
+  /**
+   * In a cluster, the copy holding the session's GET stream holds its resource subscriptions
+   * (the session record lists them): taken when its first GET stream opens, given up when the last
+   * one ends. Any replica then delivers the updates, and a replica's death loses none.
+   */
+  readonly holdSubscriptions: (holding: boolean) => void
+  /** Subscribes this copy to one more of the session's resources, if it holds them. */
+  readonly heardSubscription: (uri: string, yes: boolean) => void
   /** What the caller last saw, to notify `list_changed` only when their visible list changed. */
   seen: CallerView["fingerprints"] | undefined
 }
@@ -110,7 +117,8 @@ export const SHARED_STATE_RETRY_AFTER_SECONDS = 5
 const BusMessage = Schema.Union(
   Schema.Struct({ kind: Schema.Literal("answer", "cancel", "response", "outside"), session: Schema.String, message: Schema.Unknown }),
   Schema.Struct({ kind: Schema.Literal("closed"), session: Schema.String }),
-  Schema.Struct({ kind: Schema.Literal("logLevel"), session: Schema.String, level: Schema.String })
+  Schema.Struct({ kind: Schema.Literal("logLevel"), session: Schema.String, level: Schema.String }),
+  Schema.Struct({ kind: Schema.Literal("subscribed", "unsubscribed"), session: Schema.String, uri: Schema.String })
 )
 const decodeBusMessage = Schema.decodeUnknownOption(BusMessage)
 
@@ -161,10 +169,10 @@ const sameMembers = (a: ReadonlyArray<string>, b: ReadonlyArray<string>) =>
 const trackStream = (response: Response, session: LegacySession): Response => {
   if (!isEventStream(response)) return response
   session.openStreams++
-  session.getStreams++
+  if (session.getStreams++ === 0) session.holdSubscriptions(true)
   return onBodyDone(response, () => {
     session.openStreams--
-    session.getStreams--
+    if (--session.getStreams === 0) session.holdSubscriptions(false)
   })
 }
 
@@ -280,16 +288,49 @@ export class Sessions2025 extends Effect.Service<Sessions2025>()("aperture/Sessi
       record: string | undefined,
       created: (session: LegacySession) => void
     ) => {
-      const { logLevel, server, setLogLevel } = makeDownstreamServer(
-        router,
-        identity,
-        "legacy",
-        records.shared ? (level) => {
+      let session: LegacySession | undefined
+      const downstream = makeDownstreamServer(router, identity, "legacy", records.shared ? {
+        onLogLevel: (level) => {
           records.setLogLevel(sessionId, level)
           bus.toOthers({ kind: "logLevel", session: sessionId, level })
-        } : undefined
-      )
-      let session: LegacySession | undefined
+        },
+        // The GET stream's holder subscribes (see LegacySession.holdSubscriptions): a copy without
+        // one gives its subscription up once it is recorded for the holder.
+        onSubscribed: (uri) => {
+          records.subscribed(sessionId, uri, true)
+          bus.toOthers({ kind: "subscribed", session: sessionId, uri })
+          if (session !== undefined && session.getStreams === 0) downstream.unsubscribe(uri).catch(() => {})
+          else held.add(uri)
+        },
+        onUnsubscribed: (uri) => {
+          records.subscribed(sessionId, uri, false)
+          bus.toOthers({ kind: "unsubscribed", session: sessionId, uri })
+          held.delete(uri)
+        }
+      } : undefined)
+      const { logLevel, server, setLogLevel } = downstream
+      /** The session's subscriptions this copy holds upstream (a cluster). */
+      const held = new Set<string>()
+      const heardSubscription = (uri: string, yes: boolean) => {
+        if (yes && session !== undefined && session.getStreams > 0 && !held.has(uri)) {
+          held.add(uri)
+          downstream.subscribe(uri).catch(() => held.delete(uri))
+        } else if (!yes && held.delete(uri)) {
+          downstream.unsubscribe(uri).catch(() => {})
+        }
+      }
+      const holdSubscriptions = (holding: boolean) => {
+        if (!records.shared) return
+        if (!holding) {
+          for (const uri of held) downstream.unsubscribe(uri).catch(() => {})
+          held.clear()
+          return
+        }
+        runFork(Effect.flatMap(Effect.orElseSucceed(records.subscriptions(sessionId), () => []), (uris) =>
+          Effect.sync(() => {
+            for (const uri of uris) heardSubscription(uri, true)
+          })))
+      }
       const events = boundedEventStore()
       const direct = new SessionCalls({
         capabilities: () => server.getClientCapabilities(),
@@ -316,7 +357,8 @@ export class Sessions2025 extends Effect.Service<Sessions2025>()("aperture/Sessi
             lastSeen: Date.now(),
             openStreams: 0,
             getStreams: 0,
-            subscribes: false,
+            holdSubscriptions,
+            heardSubscription,
             seen: undefined
           }
           sessions.set(id, session)
@@ -468,7 +510,6 @@ export class Sessions2025 extends Effect.Service<Sessions2025>()("aperture/Sessi
       const session = callersSession(id, identity)
       if (session === undefined) return jsonRpcError(404, -32001, "Session not found")
       session.lastSeen = yield* Clock.currentTimeMillis
-      if (Predicate.isRecord(parsedBody) && parsedBody["method"] === "resources/subscribe") session.subscribes = true
       const response = yield* Effect.promise(() => session.transport.handleRequest(request, { parsedBody }))
       // Only the standalone GET stream keeps a session alive while idle; POST streams end with their call.
       return request.method === "GET" ? trackStream(response, session) : response
@@ -671,15 +712,10 @@ export class Sessions2025 extends Effect.Service<Sessions2025>()("aperture/Sessi
     const reapIdle = Effect.gen(function*() {
       const now = yield* Clock.currentTimeMillis
       for (const session of sessions.values()) session.events.prune()
+      // A copy holding the session's subscriptions holds its GET stream too: never idle.
       const idle = [...sessions.values()].filter((s) => s.openStreams === 0 && now - s.lastSeen > idleMillis)
-      // In a cluster a copy holding the session's upstream subscriptions stays while the session
-      // lives elsewhere (its record does): the updates it hears go to the GET stream wherever it is.
-      const ending = records.shared
-        ? yield* Effect.filter(idle, (s) =>
-          !s.subscribes ? Effect.succeed(true) : Effect.map(Effect.either(records.load(s.id)), (r) => r._tag === "Right" && r.right === undefined))
-        : idle
-      yield* Effect.forEach(ending, closeSession, { discard: true })
-      if (ending.length > 0) yield* Effect.logDebug(`closed ${ending.length} idle sessions`)
+      yield* Effect.forEach(idle, closeSession, { discard: true })
+      if (idle.length > 0) yield* Effect.logDebug(`closed ${idle.length} idle sessions`)
     }).pipe(Effect.repeat(Schedule.spaced(Duration.min(Duration.minutes(1), Duration.millis(Math.max(1000, idleMillis / 2))))))
 
     /**
@@ -729,6 +765,10 @@ export class Sessions2025 extends Effect.Service<Sessions2025>()("aperture/Sessi
           return
         case "closed":
           runFork(closeSession(session))
+          return
+        case "subscribed":
+        case "unsubscribed":
+          session.heardSubscription(heard.uri, heard.kind === "subscribed")
           return
         case "logLevel":
           session.setLogLevel(heard.level as LoggingLevel)
