@@ -5,7 +5,7 @@
  * bundled for the same reason.
  *
  * - Two entries, `main.mjs` (the CLI) and `index.mjs` (the public API), share chunks beside them:
- *   a config's `import … from "aperture"` is pointed at this `index.mjs` (see
+ *   a config's `import … from "aperture-gateway"` (or `"aperture"`) is pointed at this `index.mjs` (see
  *   `src/config/load.ts`), so config and CLI use one instance of every module.
  * - `effect` stays external: configs and plugins import it themselves, and they must get the
  *   copy the gateway runs on.
