@@ -136,6 +136,8 @@ describe("a dynamic per-user connector (userOAuth.dynamic)", () => {
         dyn: mcp({ url: upstream.url, auth: userOAuth.dynamic({ scopes: SCOPES }) }),
         // The same upstream, also registered on first use (for the concurrent first connects).
         race: mcp({ url: upstream.url, auth: userOAuth.dynamic({ scopes: SCOPES }) }),
+        // An upstream where no authorization server can be found (nothing listens there).
+        lost: mcp({ url: "http://127.0.0.1:9/mcp", auth: userOAuth.dynamic() }),
         // A public client: no secret, PKCE only; its token requests go through the front.
         pub: mcp({
           url: upstream.url,
@@ -200,6 +202,16 @@ describe("a dynamic per-user connector (userOAuth.dynamic)", () => {
     await alice.finish("race", aliceUrl)
     await bob.finish("race", bobUrl)
     expect(await Promise.all([alice.whoami("race"), bob.whoami("race")])).toEqual(["alice", "bob"])
+  })
+
+  it("is misconfigured for the user, with the reason, when no authorization server can be discovered", async () => {
+    const alice = as(origin, "alice")
+    const refused = await alice.api("POST", "/api/connectors/lost/connect")
+    expect(refused.status).toBe(409)
+    expect(refused.body).toMatchObject({ status: "misconfigured", error: expect.stringContaining("connector lost") })
+    const lost = await alice.connectorOf("lost")
+    expect(lost).toMatchObject({ status: "misconfigured", auth_type: "oauth2_dcr", tools: [] })
+    expect(lost.error).toContain("discovery")
   })
 
   it("works with a public client: PKCE only, no client credentials on the token request", async () => {

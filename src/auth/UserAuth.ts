@@ -360,7 +360,14 @@ const make = Effect.gen(function*() {
         audience: client.audience
       }).pipe(withPending, Effect.mapError((e) => new UserAuthRequired({ connectorId, state: { status: "misconfigured", reason: e.message } })))
       return { authUrl: started.authUrl }
-    })
+    }).pipe(
+      // A provider that cannot be found or registered with is the config's to fix: the user's state says so.
+      Effect.tapError((e) =>
+        Effect.sync(() => {
+          if (e._tag === "UserAuthRequired" && e.state.status === "misconfigured") troubles.set(userConnectorKey(login, connectorId), e.state)
+        })
+      )
+    )
 
   const callback: UserAuthService["callback"] = (connectorId, query, login) =>
     Effect.gen(function*() {
