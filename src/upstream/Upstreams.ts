@@ -25,8 +25,6 @@ import { emptyLists, type UpstreamLists } from "../catalog/index.js"
 import { GatewayConfig } from "../config/GatewayConfig.js"
 import { type McpSpeakingConnector, speaksMcp } from "../config/model.js"
 
-/** Whether each user authorizes the connector themselves (`userOAuth`). */
-const isPerUser = (connector: McpSpeakingConnector) => connector.kind === "mcp" && connector.userAuth !== undefined
 import { countRefreshes } from "../metrics/credentialRefreshes.js"
 import { Metrics } from "../metrics/Metrics.js"
 import { CallRegistry } from "./callChannel.js"
@@ -47,6 +45,12 @@ import { FifoPermits } from "./fifoPermits.js"
 
 export type { LiveUpstream }
 import { describeError, isCredentialProblem, UpstreamError } from "../catalog/UpstreamError.js"
+
+/** Whether each user authorizes the connector themselves (`userOAuth`). */
+const isPerUser = (connector: McpSpeakingConnector) => connector.kind === "mcp" && connector.userAuth !== undefined
+
+/** How often a per-user connector nobody has connected asks again whether someone has. */
+const USER_WAIT_RECHECK = Duration.seconds(5)
 
 /** Whether two reads of a list hold the same items (as the upstream sent them). */
 const sameItems = (a: ReadonlyArray<unknown>, b: ReadonlyArray<unknown>) =>
@@ -281,7 +285,8 @@ export class Upstreams extends Effect.Service<Upstreams>()("aperture/Upstreams",
             lists: emptyLists,
             upstream: undefined
           }))
-          yield* Stream.runHead(Stream.filter(userAuth.changes, (id) => id === connector.id))
+          // Told when someone connects here (or a cluster's reload finds it); asked again now and then anyway.
+          yield* Effect.race(Stream.runHead(Stream.filter(userAuth.changes, (id) => id === connector.id)), Effect.sleep(USER_WAIT_RECHECK))
         }
       })
 
