@@ -137,7 +137,7 @@ export interface UserAuthService {
   readonly accessToken: (login: string, connectorId: string) => Effect.Effect<Redacted.Redacted<string>, UserAuthRequired | UserAuthUnavailable>
   /** The upstream refused the token: refresh it now; `true` when a new one is there to retry with. */
   readonly refreshNow: (login: string, connectorId: string) => Effect.Effect<boolean>
-  /** Any user who holds tokens for the connector (to read its lists as), most recent first. */
+  /** Any user who holds tokens for the connector (to read its lists as). */
   readonly anyUser: (connectorId: string) => Effect.Effect<string | undefined>
   /**
    * The per-user connectors `login` has not connected, as this replica knows (loaded from the
@@ -522,12 +522,14 @@ const make = Effect.gen(function*() {
       return grant !== undefined
     })
 
-  /** The first user whose tokens are usable (those stored under another secretKey are not). */
+  /**
+   * A user who holds usable tokens for the connector, from what this replica knows (kept as users
+   * connect, disconnect and expire; loaded at start, reloaded in a cluster): asked on every request
+   * of the connector's own connection, so it reads no store.
+   */
   const anyUser: UserAuthService["anyUser"] = (connectorId) =>
-    tokens === undefined ? Effect.succeed(undefined) : Effect.gen(function*() {
-      for (const login of yield* Effect.orElseSucceed(tokens.usersOf(connectorId), () => [])) {
-        if ((yield* Effect.orElseSucceed(tokens.get(login, connectorId), () => undefined)) !== undefined) return login
-      }
+    Effect.sync(() => {
+      for (const [login, held] of connected) if (held.has(connectorId)) return login
       return undefined
     })
 
