@@ -12,6 +12,7 @@
  * `/aperture/auth/<id>/callback`: the one to register at the provider.
  * @module
  */
+import * as HttpRouter from "@effect/platform/HttpRouter"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import type * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as Effect from "effect/Effect"
@@ -19,16 +20,8 @@ import type { UserAuthService } from "../auth/UserAuth.js"
 import type { GrantPolicy } from "../grants/GrantPolicy.js"
 import type { AdminGate } from "./caller.js"
 
-/** `/api/connectors/<id>/<action>` and `/aperture/auth/<id>/callback`: the connector id, decoded. */
-const connectorIdOf = (request: HttpServerRequest.HttpServerRequest, index: number): string | undefined => {
-  const segment = new URL(request.url, "http://localhost").pathname.split("/")[index]
-  if (segment === undefined || segment === "") return undefined
-  try {
-    return decodeURIComponent(segment)
-  } catch {
-    return undefined
-  }
-}
+/** The connector id the route matched (`:id`), decoded by the router. */
+const connectorIdOf = Effect.map(HttpRouter.params, (params) => params["id"])
 
 /** The origin the request came to (the gateway speaks plain HTTP; behind TLS set `server.publicUrl`). */
 const originOf = (request: HttpServerRequest.HttpServerRequest) => `http://${request.headers["host"] ?? "localhost"}`
@@ -64,7 +57,7 @@ export const userConnectRoutes = (userAuth: UserAuthService, grants: GrantPolicy
     Effect.gen(function*() {
       const caller = yield* gate.caller(request)
       if (caller._tag === "Left") return { refused: caller.left } as const
-      const connectorId = connectorIdOf(request, 3)
+      const connectorId = yield* connectorIdOf
       const connector = connectorId === undefined ? undefined : userAuth.connectors.get(connectorId)
       if (connector === undefined) {
         return { refused: json(404, { error: `no per-user OAuth connector ${JSON.stringify(connectorId ?? "")}` }) } as const
@@ -106,7 +99,7 @@ export const userConnectRoutes = (userAuth: UserAuthService, grants: GrantPolicy
     Effect.gen(function*() {
       const refusedHost = gate.hostRefusal(request)
       if (refusedHost !== undefined) return refusedHost
-      const connectorId = connectorIdOf(request, 3)
+      const connectorId = yield* connectorIdOf
       if (connectorId === undefined || !userAuth.connectors.has(connectorId)) {
         return resultPage(404, "Unknown connector", `There is no per-user OAuth connector ${JSON.stringify(connectorId ?? "")} here.`)
       }
