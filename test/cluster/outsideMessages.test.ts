@@ -48,30 +48,9 @@ describe("a session's GET stream on another replica", () => {
   it("keeps a subscription when the replica holding the GET stream goes away: the next holder subscribes from the record", async () => {
     const c = await replica()
     const session = await openRawSession(a.url, "survivor")
-    const listen = async (gateway: RunningGateway) => {
-      const listening = new AbortController()
-      const stream = await fetch(gateway.url, { headers: { ...session, accept: "text/event-stream" }, signal: listening.signal })
-      expect(stream.status).toBe(200)
-      const heard: Array<unknown> = []
-      const reading = (async () => {
-        for await (const event of sseEvents(stream.body!)) if (event.data !== "") heard.push(JSON.parse(event.data))
-      })().catch(() => {})
-      const updated = () =>
-        eventually(async () => {
-          await upstream.touch()
-          await new Promise((resolve) => setTimeout(resolve, 100))
-          return heard.some((m) => (m as { method?: string }).method === "notifications/resources/updated")
-        }, 5_000, `the update on ${gateway.url}'s GET stream`)
-      return { updated, stop: async () => { listening.abort(); await reading } }
-    }
     try {
-      const onC = await listen(c)
-      const subscribed = await fetch(a.url, {
-        method: "POST",
-        headers: session,
-        body: JSON.stringify({ jsonrpc: "2.0", id: 1, method: "resources/subscribe", params: { uri: "docs-doc://readme" } })
-      })
-      expect(await subscribed.text()).toContain('"result":{}')
+      const onC = await listen(c, session)
+      await subscribe(session)
       await onC.updated()
       await onC.stop()
     } finally {
@@ -79,7 +58,7 @@ describe("a session's GET stream on another replica", () => {
       await c.close()
     }
     // The client's GET stream comes back on A: A subscribes from the session's record.
-    const onA = await listen(a)
+    const onA = await listen(a, session)
     try {
       await onA.updated()
     } finally {
@@ -88,6 +67,42 @@ describe("a session's GET stream on another replica", () => {
   }, 40_000)
 })
 
+/** A session's GET stream on `gateway`, what it hears, and a wait for a resource update on it. */
+const listen = async (gateway: RunningGateway, session: Record<string, string>) => {
+  const listening = new AbortController()
+  const stream = await fetch(gateway.url, { headers: { ...session, accept: "text/event-stream" }, signal: listening.signal })
+  expect(stream.status).toBe(200)
+  const heard: Array<unknown> = []
+  const reading = (async () => {
+    for await (const event of sseEvents(stream.body!)) if (event.data !== "") heard.push(JSON.parse(event.data))
+  })().catch(() => {})
+  return {
+    heard,
+    /** The holder takes a subscription over the bus: the upstream announces until the update is heard. */
+    updated: () =>
+      eventually(async () => {
+        await upstream.touch()
+        await new Promise((resolve) => setTimeout(resolve, 100))
+        return heard.some((m) => (m as { method?: string }).method === "notifications/resources/updated")
+      }, 5_000, `the update on ${gateway.url}'s GET stream`),
+    stop: async () => {
+      listening.abort()
+      await reading
+    }
+  }
+}
+
+/** `resources/subscribe` on A, which records it for the replica holding the GET stream. */
+const subscribe = async (session: Record<string, string>) => {
+  const subscribed = await fetch(a.url, {
+    method: "POST",
+    headers: session,
+    body: JSON.stringify({ jsonrpc: "2.0", id: 1, method: "resources/subscribe", params: { uri: "docs-doc://readme" } })
+  })
+  expect(subscribed.status).toBe(200)
+  expect(await subscribed.text()).toContain('"result":{}')
+}
+
 /**
  * Opens a session on A, its GET stream on B, subscribes on A, waits `idleMs` (the session used on
  * B only meanwhile), then has the upstream announce an update and expects it on B's stream.
@@ -95,22 +110,10 @@ describe("a session's GET stream on another replica", () => {
 const subscribeAndListen = async (idleMs: number) => {
   const session = await openRawSession(a.url, "subscriber")
   // The GET stream on B (B builds its copy of the session from the record).
-  const listening = new AbortController()
-  const stream = await fetch(b.url, { headers: { ...session, accept: "text/event-stream" }, signal: listening.signal })
-  expect(stream.status).toBe(200)
-  const heard: Array<unknown> = []
-  const reading = (async () => {
-    for await (const event of sseEvents(stream.body!)) if (event.data !== "") heard.push(JSON.parse(event.data))
-  })().catch(() => {})
+  const onB = await listen(b, session)
   try {
     // Subscribed on A, which records it; B, holding the GET stream, holds the subscription.
-    const subscribed = await fetch(a.url, {
-      method: "POST",
-      headers: session,
-      body: JSON.stringify({ jsonrpc: "2.0", id: 1, method: "resources/subscribe", params: { uri: "docs-doc://readme" } })
-    })
-    expect(subscribed.status).toBe(200)
-    expect(await subscribed.text()).toContain('"result":{}')
+    await subscribe(session)
     await eventually(() => upstream.servers.size > 0, 5_000, "an upstream session")
     const until = Date.now() + idleMs
     while (Date.now() < until) {
@@ -119,15 +122,9 @@ const subscribeAndListen = async (idleMs: number) => {
       await ping.text()
       await new Promise((resolve) => setTimeout(resolve, 250))
     }
-    // B takes the subscription over the bus: the upstream announces until B has it.
-    await eventually(async () => {
-      await upstream.touch()
-      await new Promise((resolve) => setTimeout(resolve, 100))
-      return heard.some((m) => (m as { method?: string }).method === "notifications/resources/updated")
-    }, 5_000, "the update on B's GET stream")
-    expect(heard).toContainEqual({ jsonrpc: "2.0", method: "notifications/resources/updated", params: { uri: "docs-doc://readme" } })
+    await onB.updated()
+    expect(onB.heard).toContainEqual({ jsonrpc: "2.0", method: "notifications/resources/updated", params: { uri: "docs-doc://readme" } })
   } finally {
-    listening.abort()
-    await reading
+    await onB.stop()
   }
 }
