@@ -360,20 +360,23 @@ export class McpRouter extends Effect.Service<McpRouter>()("aperture/McpRouter",
      */
     const callTool = (identity: Identity, params: Params, context: CallContext): Promise<RelayOutcome> => {
       const name = params?.["name"]
-      const systemResult = system.call(name, policyOf(identity))
+      // The grants, not the view: a per-user connector's tool granted but not connected is asked
+      // to connect rather than told "not found" (system tools concern HTTP connectors only).
+      const grants = grantPolicyOf(identity)
+      const systemResult = system.call(name, grants)
       if (systemResult !== undefined) return Promise.resolve(relayResult(systemResult))
-      // Granted but not connected (a per-user connector): asked to connect rather than told "not found".
-      const { entry, grant } = lookup(identity, catalog.current().index.toolsByName, name, grantPolicyOf(identity))
+      const { entry, grant } = lookup(identity, catalog.current().index.toolsByName, name, grants)
       if (entry === undefined || grant === undefined) {
         auditDenied(identity, "tools", name, entry)
         return Promise.resolve(protocolFailure(ProtocolErrorCode.InvalidParams, `Tool ${String(name)} not found`))
       }
       const upstream = upstreamParams(params, { name: entry.upstreamName })
-      const forward = () =>
-        decidedOutcome(identity, entry, grant, entry.exposed["name"] as string, entry.upstreamName, "tools/call", upstream, context, params?.["arguments"])
-      return entry.connector.kind === "mcp" && entry.connector.userAuth !== undefined
-        ? userConnections.callTool(identity, entry, context, forward)
-        : forward()
+      const exposed = entry.exposed["name"] as string
+      if (entry.connector.kind === "mcp" && entry.connector.userAuth !== undefined) {
+        return userConnections.callTool(identity, entry, context, () =>
+          decidedOutcome(identity, entry, grant, exposed, entry.upstreamName, "tools/call", upstream, context, params?.["arguments"]))
+      }
+      return decidedOutcome(identity, entry, grant, exposed, entry.upstreamName, "tools/call", upstream, context, params?.["arguments"])
     }
 
     const getPrompt = (identity: Identity, params: Params, context: CallContext) => {
