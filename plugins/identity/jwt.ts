@@ -21,7 +21,7 @@ import {
   jwtVerify,
   type JWTVerifyGetKey
 } from "jose"
-import { endpointProblem } from "../../src/auth/endpointUrl.js"
+import { endpointProblem } from "../../src/config/endpointUrl.js"
 import { bearerToken, looksLikeJwt } from "../../src/identity/bearerToken.js"
 import { defineIdentityPlugin, type Identity, IdentityRejected } from "../../src/plugin/IdentityPlugin.js"
 import { VerifiedTokens } from "../../src/identity/verifiedTokens.js"

@@ -13,7 +13,7 @@ import {
 } from "@modelcontextprotocol/client"
 import * as Effect from "effect/Effect"
 import { AuthError } from "../plugin/AuthPlugin.js"
-import { endpointProblem } from "./endpointUrl.js"
+import { endpointProblem } from "../config/endpointUrl.js"
 
 export interface DiscoveredServer {
   readonly tokenUrl: URL

@@ -11,7 +11,7 @@ import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
-import { endpointProblem } from "./endpointUrl.js"
+import { endpointProblem } from "../config/endpointUrl.js"
 import { type OAuthAnswer, OAuthEndpointError, oauthErrorOf, oauthExchange, where } from "./oauthExchange.js"
 
 /** Discovery found no usable authorization server; the message says where it looked and what was missing. */

@@ -8,6 +8,7 @@ import * as Predicate from "effect/Predicate"
 import * as Schema from "effect/Schema"
 import type { UserOAuthInput } from "./dsl.js"
 import type { UserOAuthSettings } from "./model.js"
+import { endpointProblem } from "./endpointUrl.js"
 import { describeSecretInput, Secret } from "./secret.js"
 import { hasCredentials, urlSchema } from "./urlSchema.js"
 
@@ -17,26 +18,19 @@ const opt = <A, I>(schema: Schema.Schema<A, I>) => Schema.optionalWith(schema, {
 export const isUserOAuthInput = (u: unknown): u is UserOAuthInput =>
   Predicate.isRecord(u) && (u["_tag"] === "userOAuth" || u["_tag"] === "userOAuth.dynamic")
 
-// The same rule as src/auth/endpointUrl.ts (config/ sits below auth/ and cannot import it).
-const isLoopback = (url: URL): boolean =>
-  url.hostname === "localhost" || url.hostname === "[::1]" || url.hostname.endsWith(".localhost") ||
-  /^127\.\d+\.\d+\.\d+$/.test(url.hostname)
-
 /**
  * An endpoint of the authorization server: https, or plain http to this machine only (a code or
  * client secret sent over plain http to another host can be read on the way); no fragment
  * (RFC 6749 §3.1) and no credentials in the URL.
  */
 const OAuthEndpointUrl = urlSchema((url) =>
-  url.protocol === "http:" && !isLoopback(url)
-    ? "plain http is allowed only to localhost; use https"
-    : url.protocol !== "https:" && url.protocol !== "http:"
+  url.protocol !== "https:" && url.protocol !== "http:"
     ? `unsupported scheme "${url.protocol}"; expected https`
-    : url.hash !== ""
+    : endpointProblem(url) ?? (url.hash !== ""
     ? "must not contain a fragment"
     : hasCredentials(url)
     ? "credentials in the URL are not allowed; use clientSecret"
-    : undefined
+    : undefined)
 )
 
 /** An RFC 8707 resource indicator: an absolute URI without a fragment. */
