@@ -72,11 +72,25 @@ export interface AuditLine {
   readonly arguments?: unknown
 }
 
+/** Which recent lines to read back; every field given must match. */
+export interface AuditQuery {
+  readonly login?: string | undefined
+  readonly connector?: string | undefined
+  readonly decision?: "allowed" | "denied" | undefined
+  /** At most this many, newest first. Default and cap: {@link RECENT_AUDIT_LINES}. */
+  readonly limit?: number | undefined
+}
+
+/** How many of the latest lines are kept in memory for the status page (the file keeps them all). */
+export const RECENT_AUDIT_LINES = 500
+
 export interface Audit {
   /** Whether lines are written at all: check before building an event. */
   readonly enabled: boolean
   /** Writes one line for one decision. Never throws. */
   readonly record: (event: AuditEvent) => void
+  /** The latest lines written (at most {@link RECENT_AUDIT_LINES}), newest first, filtered. */
+  readonly recent: (query: AuditQuery) => ReadonlyArray<AuditLine>
 }
 
 /** Builds the line (exported for tests and for anything that writes lines elsewhere). */
@@ -103,7 +117,34 @@ export const auditLine = (event: AuditEvent, withArguments: boolean, now = perfo
   }
 }
 
-const disabled: Audit = { enabled: false, record: () => {} }
+const disabled: Audit = { enabled: false, record: () => {}, recent: () => [] }
+
+/**
+ * The latest lines in a fixed ring: a slot overwritten per line, nothing else allocated, so the
+ * call path pays one array store for the status page's audit trail.
+ */
+const recentLines = () => {
+  const ring = new Array<AuditLine | undefined>(RECENT_AUDIT_LINES)
+  let next = 0
+  const add = (line: AuditLine) => {
+    ring[next % RECENT_AUDIT_LINES] = line
+    next++
+  }
+  const read = (query: AuditQuery): ReadonlyArray<AuditLine> => {
+    const limit = Math.min(query.limit ?? RECENT_AUDIT_LINES, RECENT_AUDIT_LINES)
+    const found: Array<AuditLine> = []
+    for (let i = next - 1; i >= 0 && i >= next - RECENT_AUDIT_LINES && found.length < limit; i--) {
+      const line = ring[i % RECENT_AUDIT_LINES]
+      if (line === undefined) continue
+      if (query.login !== undefined && line.login !== query.login) continue
+      if (query.connector !== undefined && line.connector !== query.connector) continue
+      if (query.decision !== undefined && line.decision !== query.decision) continue
+      found.push(line)
+    }
+    return found
+  }
+  return { add, read }
+}
 
 export class AuditLog extends Effect.Service<AuditLog>()("aperture/AuditLog", {
   scoped: Effect.gen(function*() {
@@ -135,16 +176,22 @@ export class AuditLog extends Effect.Service<AuditLog>()("aperture/AuditLog", {
       write = (line) => void stream.write(line)
     }
 
+    const recent = recentLines()
     const audit: Audit = {
       enabled: true,
       record: (event) => {
         try {
-          write(`${JSON.stringify(auditLine(event, withArguments))}\n`)
+          const line = auditLine(event, withArguments)
+          write(`${JSON.stringify(line)}\n`)
+          recent.add(line)
         } catch {
           // Arguments that cannot be serialised (a BigInt…) do not cost the line, nor the call.
-          write(`${JSON.stringify(auditLine(event, false))}\n`)
+          const without = auditLine(event, false)
+          write(`${JSON.stringify(without)}\n`)
+          recent.add(without)
         }
-      }
+      },
+      recent: recent.read
     }
     return audit
   })

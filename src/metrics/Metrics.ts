@@ -18,6 +18,24 @@ interface RequestSeries {
   sum: number
   /** Non-cumulative counts per bucket; the last slot is +Inf. */
   readonly buckets: Array<number>
+  /** The last {@link RECENT_MINUTES} minutes, a slot per minute reused as time moves on (see {@link recentMinute}). */
+  readonly minuteOf: Array<number>
+  readonly minuteRequests: Array<number>
+  readonly minuteErrors: Array<number>
+  readonly minuteSeconds: Array<number>
+}
+
+/** How many minutes of per-connector counts the status page can show. */
+export const RECENT_MINUTES = 15
+
+/** One minute of one connector's requests (every method), for the status page. */
+export interface MinuteCounts {
+  /** Start of the minute, epoch ms. */
+  readonly minute: number
+  readonly requests: number
+  readonly errors: number
+  /** Mean time to the upstream's answer, ms (0 without requests). */
+  readonly meanMs: number
 }
 
 /** A gauge sample computed at scrape time. */
@@ -54,7 +72,18 @@ export const makeRegistry = () => {
     const key = `${connector}\u0000${method}`
     let series = requests.get(key)
     if (series === undefined) {
-      series = { connector, method, requests: 0, errors: 0, sum: 0, buckets: new Array(LATENCY_BUCKETS.length + 1).fill(0) }
+      series = {
+        connector,
+        method,
+        requests: 0,
+        errors: 0,
+        sum: 0,
+        buckets: new Array(LATENCY_BUCKETS.length + 1).fill(0),
+        minuteOf: new Array(RECENT_MINUTES).fill(-1),
+        minuteRequests: new Array(RECENT_MINUTES).fill(0),
+        minuteErrors: new Array(RECENT_MINUTES).fill(0),
+        minuteSeconds: new Array(RECENT_MINUTES).fill(0)
+      }
       requests.set(key, series)
     }
     return series
@@ -72,7 +101,42 @@ export const makeRegistry = () => {
       let i = 0
       while (i < LATENCY_BUCKETS.length && seconds > (LATENCY_BUCKETS[i] as number)) i++
       series.buckets[i] = (series.buckets[i] as number) + 1
+      // The per-minute ring: a slot found stale (an older minute) is reset, then counted into.
+      const minute = Math.floor((performance.timeOrigin + performance.now()) / 60_000)
+      const slot = minute % RECENT_MINUTES
+      if (series.minuteOf[slot] !== minute) {
+        series.minuteOf[slot] = minute
+        series.minuteRequests[slot] = 0
+        series.minuteErrors[slot] = 0
+        series.minuteSeconds[slot] = 0
+      }
+      series.minuteRequests[slot] = (series.minuteRequests[slot] as number) + 1
+      if (failed) series.minuteErrors[slot] = (series.minuteErrors[slot] as number) + 1
+      series.minuteSeconds[slot] = (series.minuteSeconds[slot] as number) + seconds
     }
+  }
+
+  /**
+   * One connector's last {@link RECENT_MINUTES} minutes, oldest first, the current one last
+   * (minutes without requests included, as zeros). Read at request time, never on the call path.
+   */
+  const recentMinutes = (connector: string, now = Date.now()): ReadonlyArray<MinuteCounts> => {
+    const current = Math.floor(now / 60_000)
+    const out: Array<MinuteCounts> = []
+    for (let minute = current - RECENT_MINUTES + 1; minute <= current; minute++) {
+      const slot = minute % RECENT_MINUTES
+      let count = 0
+      let errors = 0
+      let seconds = 0
+      for (const series of requests.values()) {
+        if (series.connector !== connector || series.minuteOf[slot] !== minute) continue
+        count += series.minuteRequests[slot] as number
+        errors += series.minuteErrors[slot] as number
+        seconds += series.minuteSeconds[slot] as number
+      }
+      out.push({ minute: minute * 60_000, requests: count, errors, meanMs: count === 0 ? 0 : Math.round(seconds / count * 1e6) / 1e3 })
+    }
+    return out
   }
 
   /** Counts one upstream HTTP response by status code. */
@@ -122,7 +186,7 @@ export const makeRegistry = () => {
     return out
   }
 
-  return { startRequest, upstreamResponse, tokenRefreshed, render } as const
+  return { startRequest, upstreamResponse, tokenRefreshed, recentMinutes, render } as const
 }
 
 /** One registry per gateway (several gateways in one process keep separate counts). */
