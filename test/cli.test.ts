@@ -171,6 +171,25 @@ describe("aperture check", () => {
     expect((await run(["check", "--config", config, "--groups", "analysts"])).code).toBe(2)
   })
 
+  it("--help lists every command, and each command's --help every option with an example", async () => {
+    const main = await run(["--help"])
+    expect(main.code).toBe(0)
+    for (const command of ["start", "check", "init"]) expect(main.output).toMatch(new RegExp(`^  ${command} +\\S`, "m"))
+    expect(main.output).not.toContain("A user-defined piece of text")
+    const options = { start: ["--config", "--host", "--port", "--log-level"], check: ["--config", "--as", "--groups", "--tags"], init: [] }
+    for (const [command, expected] of Object.entries(options)) {
+      for (const asked of [[command, "--help"], ["help", command], [command, "-h"]]) {
+        const help = await run(asked)
+        expect(help.code, asked.join(" ")).toBe(0)
+        expect(help.output).toContain(`Usage: aperture ${command}`)
+        for (const option of expected) expect(help.output, `${command}: ${option}`).toContain(option)
+        expect(help.output).toMatch(/Examples:\n {2}\S/)
+        expect(help.output).not.toContain("A user-defined piece of text")
+        for (const line of help.output.split("\n")) expect(line.length, line).toBeLessThanOrEqual(80)
+      }
+    }
+  })
+
   it("exits 2 on usage errors and 0 for --help", async () => {
     expect((await run(["check", "--bogus"])).code).toBe(2)
     expect((await run(["start", "--port", "abc"])).code).toBe(2)
@@ -180,7 +199,7 @@ describe("aperture check", () => {
 
   it("prints help and usage errors without ANSI styling when the output is not a terminal", async () => {
     const help = await run(["--help"])
-    expect(help.output).toContain("USAGE")
+    expect(help.output).toContain("Usage: aperture <command> [options]")
     expect(help.output).toContain("--log-level")
     expect(help.output).not.toContain("\u001b[")
     const usage = await run(["check", "--bogus"])

@@ -75,12 +75,14 @@ describe("README client snippets", () => {
 })
 
 describe("docs/cli.md", () => {
-  it("names every option `aperture --help` lists", async () => {
-    const help = spawnProcess(process.execPath, [join(repoRoot, "bin/aperture.js"), "--help"])
-    await new Promise((resolve) => help.child.on("exit", resolve))
-    const options = new Set(help.output().match(/--[a-z][a-z-]+/g))
-    // The built-ins every @effect/cli program has, beside --help and --version.
-    for (const builtIn of ["--completions", "--wizard", "--help", "--version"]) options.delete(builtIn)
+  it("names every option `aperture --help` and each command's --help list", async () => {
+    const options = new Set<string>()
+    for (const command of [[], ["start"], ["check"], ["init"]]) {
+      const help = spawnProcess(process.execPath, [join(repoRoot, "bin/aperture.js"), ...command, "--help"])
+      await new Promise((resolve) => help.child.on("exit", resolve))
+      for (const option of help.output().match(/--[a-z][a-z-]+/g) ?? []) options.add(option)
+    }
+    for (const everywhere of ["--help", "--version"]) options.delete(everywhere)
     expect(options.size).toBeGreaterThan(5)
     const cli = readFileSync(join(repoRoot, "docs/cli.md"), "utf8")
     for (const option of options) expect(cli, option).toContain(option)

@@ -21,6 +21,7 @@ import { type ApertureConfig, formatIssue } from "../config/model.js"
 import { withoutTracing } from "../http/tracing.js"
 import { version } from "../version.js"
 import { accessReport, checkReport } from "./checkReport.js"
+import { helpRequested } from "./help.js"
 import { init as initFolder, initReport } from "./init.js"
 import { withPlainConsoleWhereUnwanted } from "./plainConsole.js"
 
@@ -159,7 +160,10 @@ const aperture = Command.make("aperture").pipe(
 
 const cli = Command.run(aperture, { name: "aperture", version })
 
-const program = Effect.suspend(() => cli(process.argv)).pipe(
+// Our own help text (help.ts) instead of @effect/cli's generated one; everything else is parsed by it.
+const help = helpRequested(process.argv.slice(2))
+
+const program = Effect.suspend(() => help === undefined ? cli(process.argv) : Console.log(help)).pipe(
   Effect.catchIf(ValidationError.isValidationError, (error) =>
     error._tag === "HelpRequested" ? Effect.void : Effect.fail(new UsageError({ message: error._tag, cause: error }))),
   withPlainConsoleWhereUnwanted,
