@@ -72,6 +72,8 @@ interface LegacySession {
   readonly setLogLevel: (level: LoggingLevel) => void
   /** In a cluster, the record other replicas build the session from (JSON); kept alive by touches. */
   readonly record: string | undefined
+  /** Epoch ms the session was initialized (here: restored copies count from their restore). */
+  readonly openedAt: number
   lastSeen: number
   openStreams: number
   /** Of those, the SDK path's GET streams: where messages outside any request go. */
@@ -86,6 +88,17 @@ interface LegacySession {
   readonly heardSubscription: (uri: string, yes: boolean) => void
   /** What the caller last saw, to notify `list_changed` only when their visible list changed. */
   seen: CallerView["fingerprints"] | undefined
+}
+
+/** What {@link Sessions2025}'s `list` tells of one open session. */
+export interface OpenSession {
+  readonly idPrefix: string
+  readonly login: string
+  readonly via: string
+  readonly protocolVersion: string | undefined
+  readonly client: string | undefined
+  readonly openedAt: number
+  readonly lastSeen: number
 }
 
 /** The SSE `retry` a client should wait before resuming a broken stream. */
@@ -354,6 +367,7 @@ export class Sessions2025 extends Effect.Service<Sessions2025>()("aperture/Sessi
             direct,
             setLogLevel,
             record,
+            openedAt: Date.now(),
             lastSeen: Date.now(),
             openStreams: 0,
             getStreams: 0,
@@ -794,6 +808,20 @@ export class Sessions2025 extends Effect.Service<Sessions2025>()("aperture/Sessi
       takeDirectMessages,
       /** Number of open sessions. */
       size: () => sessions.size,
+      /**
+       * The sessions open here, for the admins' status page: an id prefix (never the whole id,
+       * which is the session's only credential besides the caller's), caller, protocol version, times.
+       */
+      list: (): ReadonlyArray<OpenSession> =>
+        Array.from(sessions.values(), (s) => ({
+          idPrefix: s.id.slice(0, 8),
+          login: s.identity.login,
+          via: s.identity.via,
+          protocolVersion: s.server.getNegotiatedProtocolVersion(),
+          client: s.server.getClientVersion()?.name,
+          openedAt: s.openedAt,
+          lastSeen: s.lastSeen
+        })),
       closeAll: Effect.suspend(() => Effect.forEach([...sessions.values()], closeSession, { discard: true, concurrency: "unbounded" }))
     } as const
   })
