@@ -36,6 +36,7 @@ import * as ConfigJson from "./config/json.js"
 import * as ConfigLoad from "./config/load.js"
 import type { UserConfig } from "./config/dsl.js"
 import { GatewayConfig } from "./config/GatewayConfig.js"
+import { type AppliedConfig, LiveConfig, liveConfigLayer } from "./config/LiveConfig.js"
 import { type ApertureConfig, isApertureConfig } from "./config/model.js"
 import { GrantPolicy } from "./grants/GrantPolicy.js"
 import { CALLBACK_PREFIX } from "./http/paths.js"
@@ -96,7 +97,7 @@ const services = (config: ApertureConfig) => {
   const base = Layer.provideMerge(
     // ClusterRedis is `None` without `cluster`; with it, start fails here when Redis is unreachable.
     Layer.mergeAll(Catalog.Default, GrantPolicy.Default, ClusterRedis.Default),
-    Layer.merge(Layer.succeed(GatewayConfig, config), Metrics.Default)
+    Layer.merge(Layer.provideMerge(liveConfigLayer, Layer.succeed(GatewayConfig, config)), Metrics.Default)
   )
   const upstreams = Layer.provideMerge(
     Layer.mergeAll(Upstreams.Default, Identities.Default, AuditLog.Default, StatusHistory.Default),
@@ -239,6 +240,14 @@ export interface RunningGateway {
   readonly origin: string
   /** Drains calls in flight, closes sessions and upstreams, then stops listening. */
   readonly close: () => Promise<void>
+  /**
+   * Applies a new config without a restart, as `aperture start` does when its file changes:
+   * connectors added, removed or changed are started, stopped or restarted (the others and every
+   * session stay), grants and identity plugins apply to the next request, and settings that need
+   * a restart (`server.*`, `cluster`, `secretKey`, `audit`) are logged and kept. Rejects with
+   * `ConfigInvalid` (nothing applied) when `config` does not decode.
+   */
+  readonly reload: (config: UserConfig | ApertureConfig) => Promise<AppliedConfig>
 }
 
 /** Runs `effect`, rejecting with its own error (`ConfigInvalid`, `ListenFailed`, `ClusterUnavailable`) rather than a FiberFailure. */
@@ -269,7 +278,8 @@ export const start = async (config: UserConfig | ApertureConfig): Promise<Runnin
     return {
       url: `${origin}${MCP_PATH}`,
       origin,
-      close: () => Effect.runPromise(Scope.close(scope, Exit.void))
+      close: () => Effect.runPromise(Scope.close(scope, Exit.void)),
+      reload: (next) => runOrThrow(Effect.flatMap(resolveConfig(next), (decoded) => reload(decoded)).pipe(Effect.provide(runtime)))
     }
   } catch (error) {
     await Effect.runPromise(Scope.close(scope, Exit.void))
@@ -277,4 +287,11 @@ export const start = async (config: UserConfig | ApertureConfig): Promise<Runnin
   }
 }
 
-export const Aperture = { layer, layerOwnServer, layerWithoutServer, layerOnRouter, start } as const
+/**
+ * Applies a decoded config to the running gateway (see {@link RunningGateway.reload}): the one way
+ * a config changes, used by the file watcher, SIGHUP and `PUT /api/config` too.
+ */
+export const reload = (config: ApertureConfig, options?: { readonly hash?: string | undefined }) =>
+  Effect.flatMap(LiveConfig, (live) => live.apply(config, options))
+
+export const Aperture = { layer, layerOwnServer, layerWithoutServer, layerOnRouter, start, reload } as const

@@ -8,7 +8,7 @@ import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as Equal from "effect/Equal"
 import * as SubscriptionRef from "effect/SubscriptionRef"
-import { GatewayConfig } from "../config/GatewayConfig.js"
+import { liveConfigOrStatic } from "../config/LiveConfig.js"
 import type { Connector } from "../config/model.js"
 import { boundedErrorText, MAX_ERROR_TEXT_CHARS } from "./UpstreamError.js"
 import { buildIndex, type CatalogIndex, type ConnectorState, emptyLists } from "./index.js"
@@ -39,8 +39,9 @@ const snapshotOf = (version: number, states: ReadonlyArray<ConnectorState>, inde
 })
 
 export class Catalog extends Effect.Service<Catalog>()("aperture/Catalog", {
-  effect: Effect.gen(function*() {
-    const config = yield* GatewayConfig
+  scoped: Effect.gen(function*() {
+    const live = yield* liveConfigOrStatic
+    const config = live.current()
     const now = yield* Clock.currentTimeMillis
     const states = config.connectors.map((c) => initialState(c, now))
     const ref = yield* SubscriptionRef.make(snapshotOf(1, states, buildIndex(states)))
@@ -95,6 +96,25 @@ export class Catalog extends Effect.Service<Catalog>()("aperture/Catalog", {
       if (transition) yield* logTransition(...transition)
       if (indexes && indexes[0] !== indexes[1]) yield* logCollisions(...indexes)
     })
+
+    /**
+     * A reload's connectors: unchanged ones keep their state, added and changed ones start as
+     * `connecting`, removed ones are gone. The version moves on even when only grants changed,
+     * so sessions compare each caller's view again and say `list_changed` where it changed.
+     */
+    yield* live.onChange("catalog", (change) =>
+      Effect.gen(function*() {
+        const at = yield* Clock.currentTimeMillis
+        const restarted = new Set(change.connectors.changed.map((c) => c.id))
+        yield* SubscriptionRef.update(ref, (snapshot) => {
+          const states = change.next.connectors.map((connector) => {
+            const before = snapshot.byId.get(connector.id)
+            return before === undefined || restarted.has(connector.id) ? initialState(connector, at) : before
+          })
+          latest = snapshotOf(snapshot.version + 1, states, buildIndex(states))
+          return latest
+        })
+      }))
 
     return {
       get: SubscriptionRef.get(ref),

@@ -7,7 +7,10 @@
  */
 import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Scope from "effect/Scope"
 import { GatewayConfig } from "../config/GatewayConfig.js"
+import { liveConfigOrStatic } from "../config/LiveConfig.js"
 import { makeHostGuard } from "../http/hostGuard.js"
 import { MCP_PATH, PROTECTED_RESOURCE_PATH } from "../http/paths.js"
 import { bearerToken } from "./bearerToken.js"
@@ -17,6 +20,7 @@ import {
   type Identifier,
   type Identity,
   type IdentityPluginSpec,
+  type ResolvedIdentityPlugin,
   LocalOperator,
   LocalOperatorPlugin
 } from "../plugin/IdentityPlugin.js"
@@ -83,16 +87,15 @@ const stamper = (spec: IdentityPluginSpec<any, any>): (identity: Identity) => Id
   }
 }
 
-export class Identities extends Effect.Service<Identities>()("aperture/Identities", {
-  scoped: Effect.gen(function*() {
-    const config = yield* GatewayConfig
-    const identifiers: ReadonlyArray<Identifier> = yield* Effect.forEach(config.identity, (p) => p.spec.make(p.options))
-    const stamps = config.identity.map((p) => stamper(p.spec))
+/** The identity plugins made from one config, with what their answers need. */
+const makePlugins = (plugins: ReadonlyArray<ResolvedIdentityPlugin>) =>
+  Effect.gen(function*() {
+    const identifiers: ReadonlyArray<Identifier> = yield* Effect.forEach(plugins, (p) => p.spec.make(p.options))
+    const stamps = plugins.map((p) => stamper(p.spec))
     const servers: ReadonlyArray<AuthorizationServer> = identifiers.flatMap((i) =>
       i.authorizationServer === undefined ? [] : [i.authorizationServer]
     )
     const configuredResource = servers.find((s) => s.resource !== undefined)?.resource
-
     const nobody = new Unauthenticated({
       refused: false,
       reason: identifiers.length === 0
@@ -106,9 +109,33 @@ export class Identities extends Effect.Service<Identities>()("aperture/Identitie
         ? `no identity plugin accepts this Bearer token (tokens are accepted from ${[...new Set(servers.map((s) => s.issuer))].join(", ")})`
         : "no identity plugin accepts this Bearer token"
     })
+    return { identifiers, stamps, servers, configuredResource, nobody, nobodyForToken } as const
+  })
+
+export class Identities extends Effect.Service<Identities>()("aperture/Identities", {
+  scoped: Effect.gen(function*() {
+    const config = yield* GatewayConfig
+    const live = yield* liveConfigOrStatic
+    // Each config's plugins live in a scope of their own, closed when a reload replaces them.
+    let pluginsScope = yield* Scope.make()
+    let plugins = yield* Scope.extend(makePlugins(live.current().identity), pluginsScope)
+    yield* Effect.addFinalizer((exit) => Scope.close(pluginsScope, exit))
+    yield* live.onChange("policies", (change) =>
+      change.identityChanged
+        ? Effect.gen(function*() {
+          const scope = yield* Scope.make()
+          const made = yield* Scope.extend(makePlugins(change.next.identity), scope)
+          const replaced = pluginsScope
+          // Swapped before the old ones close: a request in flight finishes with the plugin it started with.
+          plugins = made
+          pluginsScope = scope
+          yield* Scope.close(replaced, Exit.void)
+        })
+        : Effect.void)
 
     // Runs on every request: no span, no allocation beyond what the plugins do.
     const identify = Effect.fnUntraced(function*(request: CallerRequest) {
+      const { identifiers, nobody, nobodyForToken, stamps } = plugins
       for (let i = 0; i < identifiers.length; i++) {
         const identity: Identity | undefined = yield* identifiers[i]!.identify(request).pipe(
           Effect.mapError((rejected) => new Unauthenticated({ reason: `${rejected.plugin}: ${rejected.message}`, refused: true }))
@@ -119,24 +146,27 @@ export class Identities extends Effect.Service<Identities>()("aperture/Identitie
     })
 
     /** The resource clients should get tokens for, seen from a request to `origin` (`http://host:port`). */
-    const resourceFor = (origin: string) => configuredResource ?? `${origin}${MCP_PATH}`
+    const resourceFor = (origin: string) => plugins.configuredResource ?? `${origin}${MCP_PATH}`
 
     /** The `WWW-Authenticate` value for a 401 answered to a request at `origin`. */
     const challenge = (origin: string, refused: Unauthenticated): string => {
       const error = refused.refused ? ", error=\"invalid_token\"" : ""
+      const { servers } = plugins
       if (servers.length === 0) return `Bearer realm="aperture"${error}`
       const metadataUrl = `${new URL(resourceFor(origin)).origin}${PROTECTED_RESOURCE_PATH}`
       return `Bearer realm="aperture", resource_metadata="${metadataUrl}"${error}`
     }
 
     /** RFC 9728 metadata, when a plugin accepts an authorization server's tokens; else undefined (404). */
-    const protectedResource = (origin: string): ProtectedResourceMetadata | undefined =>
-      servers.length === 0 ? undefined : {
+    const protectedResource = (origin: string): ProtectedResourceMetadata | undefined => {
+      const { servers } = plugins
+      return servers.length === 0 ? undefined : {
         resource: resourceFor(origin),
         authorization_servers: [...new Set(servers.map((s) => s.issuer))],
         bearer_methods_supported: ["header"],
         resource_name: "Aperture"
       }
+    }
 
     const refuseHostOrOrigin = makeHostGuard(config.server)
     /**

@@ -24,15 +24,18 @@ import * as Cause from "effect/Cause"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
+import * as ExecutionStrategy from "effect/ExecutionStrategy"
+import * as Exit from "effect/Exit"
 import * as Option from "effect/Option"
+import * as Scope from "effect/Scope"
 import { AuditLog } from "../audit/AuditLog.js"
 import { type Credential, makeCredential, type UpstreamRequest } from "../plugin/AuthPlugin.js"
 import { SharedTokensStore, withSharedTokens } from "../plugin/sharedTokens.js"
 import { authorizationSecrets } from "../auth/scrubSecrets.js"
 import { Catalog } from "../catalog/Catalog.js"
 import type { ConnectorStatus } from "../catalog/index.js"
-import { GatewayConfig } from "../config/GatewayConfig.js"
-import type { HttpConnector } from "../config/model.js"
+import { liveConfigOrStatic } from "../config/LiveConfig.js"
+import type { Connector, HttpConnector } from "../config/model.js"
 import { GrantPolicy } from "../grants/GrantPolicy.js"
 import type { Decision } from "../grants/policy.js"
 import { waitUntilIdle } from "../http/drainWait.js"
@@ -189,7 +192,7 @@ const streamToCaller = (request: HttpServerRequest.HttpServerRequest, response: 
 
 export class HttpProxy extends Effect.Service<HttpProxy>()("aperture/HttpProxy", {
   scoped: Effect.gen(function*() {
-    const config = yield* GatewayConfig
+    const liveConfig = yield* liveConfigOrStatic
     const catalog = yield* Catalog
     const identities = yield* Identities
     const { policyOf } = yield* GrantPolicy
@@ -198,7 +201,8 @@ export class HttpProxy extends Effect.Service<HttpProxy>()("aperture/HttpProxy",
     // In a cluster, credentials share their tokens across replicas (else forConnector is undefined).
     const sharedTokens = yield* SharedTokensStore
     // The caller's gateway credential (X-API-Key, Tailscale-User-Login, …) is not the upstream's.
-    const consumed: ReadonlySet<string> = new Set(config.identity.flatMap(consumedHeaders))
+    // Replaced when a reload changes the identity plugins.
+    let consumed: ReadonlySet<string> = new Set(liveConfig.current().identity.flatMap(consumedHeaders))
 
     /** One audit line for a grant decision on a proxied request (callers check `audit.enabled`). */
     const auditProxy = (
@@ -274,10 +278,34 @@ export class HttpProxy extends Effect.Service<HttpProxy>()("aperture/HttpProxy",
       }).pipe(Effect.annotateLogs("connector", connector.id))
 
     const routes = new Map<string, Route>()
-    const httpConnectors = config.connectors.filter((c): c is HttpConnector => c.kind === "http")
-    for (const route of yield* Effect.forEach(httpConnectors, setUp, { concurrency: "unbounded" })) {
-      routes.set(route.connector.id, route)
-    }
+    // Each route's keep-alive pool lives in a scope of its own, closed when a reload removes or changes it.
+    const routeScopes = new Map<string, Scope.CloseableScope>()
+    const httpConnectorsOf = (connectors: ReadonlyArray<Connector>) => connectors.filter((c): c is HttpConnector => c.kind === "http")
+    let httpConnectors = httpConnectorsOf(liveConfig.current().connectors)
+    const layerScope = yield* Effect.scope
+    const open = (connector: HttpConnector) =>
+      Effect.gen(function*() {
+        const scope = yield* Scope.fork(layerScope, ExecutionStrategy.sequential)
+        const route = yield* Scope.extend(setUp(connector), scope)
+        routes.set(connector.id, route)
+        routeScopes.set(connector.id, scope)
+      })
+    const close = (connectorId: string) =>
+      Effect.suspend(() => {
+        const scope = routeScopes.get(connectorId)
+        routes.delete(connectorId)
+        routeScopes.delete(connectorId)
+        return scope === undefined ? Effect.void : Scope.close(scope, Exit.void)
+      })
+    yield* Effect.forEach(httpConnectors, open, { concurrency: "unbounded", discard: true })
+    yield* liveConfig.onChange("connections", (change) =>
+      Effect.gen(function*() {
+        const { added, changed, removed } = change.connectors
+        if (change.identityChanged) consumed = new Set(change.next.identity.flatMap(consumedHeaders))
+        httpConnectors = httpConnectorsOf(change.next.connectors)
+        yield* Effect.forEach([...removed, ...changed], (c) => close(c.id), { discard: true })
+        yield* Effect.forEach(httpConnectorsOf([...added, ...changed]), open, { concurrency: "unbounded", discard: true })
+      }))
 
     /** One upstream exchange: resolves with the response head; the body is left to stream. */
     const send = (route: Route, url: URL, method: string, headers: OutgoingHttpHeaders, body: OutgoingBody) =>

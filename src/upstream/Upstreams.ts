@@ -23,6 +23,7 @@ import { SharedTokensStore, withSharedTokens } from "../plugin/sharedTokens.js"
 import { Catalog } from "../catalog/Catalog.js"
 import { emptyLists, type UpstreamLists } from "../catalog/index.js"
 import { GatewayConfig } from "../config/GatewayConfig.js"
+import { liveConfigOrStatic } from "../config/LiveConfig.js"
 import { type McpSpeakingConnector, speaksMcp } from "../config/model.js"
 
 import { countRefreshes } from "../metrics/credentialRefreshes.js"
@@ -98,6 +99,7 @@ const listenWhileScoped = <L>(listeners: Set<L>, listener: L): Effect.Effect<voi
 export class Upstreams extends Effect.Service<Upstreams>()("aperture/Upstreams", {
   scoped: Effect.gen(function*() {
     const config = yield* GatewayConfig
+    const liveConfig = yield* liveConfigOrStatic
     const catalog = yield* Catalog
     const metrics = yield* Metrics
     // In a cluster, credentials share their tokens across replicas (else forConnector is undefined).
@@ -331,9 +333,21 @@ export class Upstreams extends Effect.Service<Upstreams>()("aperture/Upstreams",
         )
       }).pipe(Effect.annotateLogs("connector", connector.id), Effect.withSpan("Upstreams.connector", { attributes: { connector: connector.id } }))
 
-    for (const connector of config.connectors) {
+    for (const connector of liveConfig.current().connectors) {
       if (speaksMcp(connector)) yield* FiberMap.run(fibers, connector.id, run(connector))
     }
+
+    // A reload stops removed and changed connectors (their connections and caller sessions close,
+    // awaited so the old connection's finalizer runs before the new one registers) and starts
+    // added and changed ones; the others keep their connections and caller sessions.
+    yield* liveConfig.onChange("connections", (change) =>
+      Effect.gen(function*() {
+        const { added, changed, removed } = change.connectors
+        yield* Effect.forEach([...removed, ...changed], (c) => FiberMap.remove(fibers, c.id), { concurrency: "unbounded", discard: true })
+        for (const connector of [...added, ...changed]) {
+          if (speaksMcp(connector)) yield* FiberMap.run(fibers, connector.id, run(connector))
+        }
+      }))
 
     return {
       /** The live upstream for a connector, if it is connected. */

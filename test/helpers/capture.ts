@@ -5,7 +5,7 @@
  */
 import { HttpServer } from "@effect/platform"
 import { Cause, Effect, Exit, Layer, Logger, LogLevel, Runtime, Scope, Tracer } from "effect"
-import { Aperture, type RunningGateway } from "../../src/Aperture.js"
+import { Aperture, decodeConfig, type RunningGateway } from "../../src/Aperture.js"
 import type { UserConfig } from "../../src/config/dsl.js"
 import { withoutTracing } from "../../src/http/tracing.js"
 
@@ -94,6 +94,12 @@ export const startCapturingGateway = async (
     url: `${origin}/v1/mcp`,
     origin,
     close: () => Effect.runPromise(Scope.close(scope, Exit.void)),
+    reload: (next) =>
+      Effect.runPromise(
+        Effect.flatMap(decodeConfig({ ...next, server: { ...next.server, port: 0 } }), (decoded) => Aperture.reload(decoded)).pipe(
+          Effect.provide(runtime)
+        )
+      ),
     captured: { logs, spans, text: () => [...logs, ...spans].join("\n") }
   }
 }
