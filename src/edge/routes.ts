@@ -9,11 +9,15 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import { makeAdminGate } from "../admin/caller.js"
 import { connectorsApi } from "../admin/connectorsApi.js"
+import { dashboardApi } from "../admin/dashboardApi.js"
 import { health } from "../admin/health.js"
 import { metricsRoute } from "../admin/metrics.js"
 import { statusPage } from "../admin/statusPage.js"
 import { userConnectRoutes } from "../admin/userConnect.js"
 import { UserAuth } from "../auth/UserAuth.js"
+import { AuditLog } from "../audit/AuditLog.js"
+import { StatusHistory } from "../catalog/StatusHistory.js"
+import { Sessions2025 } from "../endpoint/era2025/Sessions2025.js"
 import { Catalog } from "../catalog/Catalog.js"
 import { ClusterRedis } from "../cluster/ClusterRedis.js"
 import { GrantPolicy } from "../grants/GrantPolicy.js"
@@ -58,13 +62,27 @@ const Endpoints = HttpLayerRouter.addAll(Effect.gen(function*() {
   const userAuth = yield* UserAuth
   const gate = makeAdminGate(identities)
   const userConnect = userConnectRoutes(userAuth, grants, gate)
-  const page = statusPage(gate)
+  const connectors = connectorsApi(catalog, grants, cluster, userAuth, gate)
+  const legacySessions = yield* Sessions2025
+  const dashboard = dashboardApi({
+    catalog,
+    grants,
+    userAuth,
+    metrics,
+    history: yield* StatusHistory,
+    audit: yield* AuditLog,
+    sessions: legacySessions.list
+  }, gate)
+  const page = statusPage(gate, connectors)
   const metadata = protectedResource(identities)
   return [
     HttpLayerRouter.route("*", MCP_PATH, endpoint.handle),
     HttpLayerRouter.route("*", `${CONNECTORS_PREFIX}*`, proxy.handle),
     HttpLayerRouter.route("GET", "/healthz", health(catalog, cluster, gate)),
-    HttpLayerRouter.route("GET", "/api/connectors", connectorsApi(catalog, grants, cluster, userAuth, gate)),
+    HttpLayerRouter.route("GET", "/api/connectors", connectors),
+    HttpLayerRouter.route("GET", "/api/connectors/:id/detail", dashboard.detail),
+    HttpLayerRouter.route("GET", "/api/audit", dashboard.auditTrail),
+    HttpLayerRouter.route("GET", "/api/sessions", dashboard.openSessions),
     HttpLayerRouter.route("POST", "/api/connectors/:id/connect", userConnect.connect),
     HttpLayerRouter.route("POST", "/api/connectors/:id/disconnect", userConnect.disconnect),
     HttpLayerRouter.route("GET", `${CALLBACK_PREFIX}:id/callback`, userConnect.callback),
