@@ -43,6 +43,7 @@ import type { ListKind } from "./listChanges.js"
 import { connectorTimeout, type LiveUpstream } from "./liveUpstream.js"
 import type { SentCredentials } from "../auth/scrubSecrets.js"
 import { FifoPermits } from "./fifoPermits.js"
+import { sharedUpstreamSessionsFromCluster } from "../cluster/sharedUpstreamSessions.js"
 
 export type { LiveUpstream }
 import { describeError, isCredentialProblem, UpstreamError } from "../catalog/UpstreamError.js"
@@ -123,7 +124,7 @@ export class Upstreams extends Effect.Service<Upstreams>()("aperture/Upstreams",
     const callerSessions = new CallerSessions(yield* Effect.runtime<never>(), {
       idleMillis: Duration.toMillis(config.server.sessionIdleTimeout),
       maxPerConnector: MAX_CALLER_SESSIONS
-    })
+    }, yield* sharedUpstreamSessionsFromCluster) // with cluster, one upstream session per caller for every replica
     yield* Effect.addFinalizer(() => Effect.sync(() => callerSessions.closeAll()))
     yield* Effect.sync(() => callerSessions.reap()).pipe(
       Effect.repeat(Schedule.spaced(callerSessionSweep(config.server.sessionIdleTimeout))),
@@ -224,8 +225,8 @@ export class Upstreams extends Effect.Service<Upstreams>()("aperture/Upstreams",
         live.set(connector.id, shared)
         // Callers' own sessions open beside this connection and end with it.
         // A per-user connector's caller session carries that user's own token.
-        callerSessions.attach(shared, (callerCalls, login) =>
-          connect(connector, isPerUser(connector) ? userCredential(connector.id, login) : credential, memory, callerCalls, events))
+        callerSessions.attach(shared, (callerCalls, login, join) =>
+          connect(connector, isPerUser(connector) ? userCredential(connector.id, login) : credential, memory, callerCalls, events, undefined, join))
         yield* Effect.addFinalizer(() =>
           Effect.sync(() => {
             live.delete(connector.id)

@@ -14,22 +14,30 @@
  * - at most {@link CallerSessionLimits.maxPerConnector} per connector: the least recently used
  *   idle one makes room; when all are busy the request is refused with a message saying so.
  *
+ * In a cluster (`cluster/sharedUpstreamSessions.ts`) a caller's streamable-HTTP session is one for
+ * every replica: the first replica to need it opens and records it, the others join it from the
+ * record (no second `initialize`), and a replica dropping its copy ends it upstream only once no
+ * replica has used it for the idle timeout. Stdio, WebSocket and legacy-SSE sessions stay per
+ * replica: a process or a socket belongs to one.
+ *
  * A 2026-era upstream is stateless (every request carries its caller's capabilities and level),
  * so it needs none: its callers share the connection, as do `isolation: "shared"` connectors.
  * @module
  */
 import { ProtocolError, ProtocolErrorCode } from "@modelcontextprotocol/client"
 import * as Cause from "effect/Cause"
-import type * as Effect from "effect/Effect"
+import * as Effect from "effect/Effect"
+import * as ExecutionStrategy from "effect/ExecutionStrategy"
 import * as Exit from "effect/Exit"
 import * as Option from "effect/Option"
 import * as Runtime from "effect/Runtime"
 import * as Scope from "effect/Scope"
 import type { Identity } from "../plugin/IdentityPlugin.js"
 import { CallRegistry, type CallerChannel } from "./callChannel.js"
-import type { Connection } from "./connection.js"
+import { type Connection, sessionRecordOf } from "./connection.js"
 import { describeError, type UpstreamError } from "../catalog/UpstreamError.js"
 import type { LiveUpstream } from "./liveUpstream.js"
+import { localUpstreamSessions, type SharedUpstreamSessionsService, type UpstreamSessionRecord } from "../cluster/sharedUpstreamSessions.js"
 
 export interface CallerSessionLimits {
   /** A caller's session unused this long is closed. */
@@ -38,13 +46,17 @@ export interface CallerSessionLimits {
   readonly maxPerConnector: number
 }
 
-/** Opens one more connection to the connector's upstream for caller `login`, routed through `calls`. */
-export type OpenConnection = (calls: CallRegistry, login: string) => Effect.Effect<Connection, UpstreamError, Scope.Scope>
+/**
+ * Opens one more connection to the connector's upstream for caller `login`, routed through `calls`;
+ * with `join`, one joining that session another replica opened.
+ */
+export type OpenConnection = (calls: CallRegistry, login: string, join?: UpstreamSessionRecord) => Effect.Effect<Connection, UpstreamError, Scope.Scope>
 
 /** How to reach a caller outside its calls (its own downstream sessions), by login. */
 export type ChannelOf = (identity: Identity) => CallerChannel
 
 interface CallerSession {
+  readonly connectorId: string
   readonly login: string
   readonly calls: CallRegistry
   readonly scope: Scope.CloseableScope
@@ -53,6 +65,17 @@ interface CallerSession {
   lastUsed: number
   /** Set when a request failed at the transport level: the next request opens a new session. */
   stale: boolean
+  connection: Connection | undefined
+  /** In a cluster, the session as recorded for every replica; none for one of this replica's own. */
+  shared: UpstreamSessionRecord | undefined
+  /** When this replica last touched the shared record. */
+  touched: number
+}
+
+/** A connection opened for a caller, and its record when it is shared with the cluster. */
+interface Opened {
+  readonly connection: Connection
+  readonly shared: UpstreamSessionRecord | undefined
 }
 
 interface ConnectorSessions {
@@ -69,7 +92,8 @@ export class CallerSessions {
 
   constructor(
     private readonly runtime: Runtime.Runtime<never>,
-    private readonly limits: CallerSessionLimits
+    private readonly limits: CallerSessionLimits,
+    private readonly sharing: SharedUpstreamSessionsService = localUpstreamSessions
   ) {}
 
   /** Sets how a caller is reached outside its calls (the MCP endpoint knows its sessions). */
@@ -104,13 +128,21 @@ export class CallerSessions {
     const sessions = this.connectors.get(shared.connector.id)
     if (sessions === undefined || sessions.shared !== shared) return shared
     let session = sessions.byLogin.get(identity.login)
+    let replaced: string | undefined
     if (session !== undefined && session.stale) {
       sessions.byLogin.delete(identity.login)
+      replaced = session.shared?.sessionId
       this.retire(sessions, session)
       session = undefined
     }
-    if (session === undefined) session = this.openSession(sessions, identity)
-    session.lastUsed = Date.now()
+    if (session === undefined) session = this.openSession(sessions, identity, replaced)
+    const now = Date.now()
+    session.lastUsed = now
+    // Throttled: a shared session costs Redis one write per replica per idle timeout / 4, not one per request.
+    if (session.shared !== undefined && now - session.touched >= this.sharing.touchEvery) {
+      session.touched = now
+      this.sharing.touch(session.connectorId, session.login, session.shared)
+    }
     return session.upstream ?? session.opening!
   }
 
@@ -134,9 +166,12 @@ export class CallerSessions {
   /** Closes the sessions idle since `now - idleMillis` (none with a call in flight). */
   reap(now = Date.now()): void {
     const before = now - this.limits.idleMillis
+    // A shared session's copy is kept until every replica's touches have reached the record, so
+    // the copy used last decides that the session ended, and ends it.
+    const sharedBefore = now - Math.max(this.limits.idleMillis, this.sharing.keepIdleCopyFor)
     for (const [id, sessions] of this.connectors) {
       for (const [login, session] of sessions.byLogin) {
-        if (session.lastUsed < before && session.upstream !== undefined && !session.calls.busy(id)) {
+        if (session.lastUsed < (session.shared === undefined ? before : sharedBefore) && session.upstream !== undefined && !session.calls.busy(id)) {
           sessions.byLogin.delete(login)
           this.close(session)
         }
@@ -155,20 +190,36 @@ export class CallerSessions {
     for (const id of [...this.connectors.keys()]) this.detach(id)
   }
 
-  private openSession(sessions: ConnectorSessions, identity: Identity): CallerSession {
+  private openSession(sessions: ConnectorSessions, identity: Identity, replaced: string | undefined): CallerSession {
     const connectorId = sessions.shared.connector.id
     if (sessions.byLogin.size >= this.limits.maxPerConnector) this.makeRoom(sessions)
     const login = identity.login
     const channel = this.channelOf(identity)
     const calls = new CallRegistry(channel)
     const scope = Runtime.runSync(this.runtime)(Scope.make())
-    const session: CallerSession = { login, calls, scope, upstream: undefined, opening: undefined, lastUsed: Date.now(), stale: false }
+    const session: CallerSession = {
+      connectorId,
+      login,
+      calls,
+      scope,
+      upstream: undefined,
+      opening: undefined,
+      lastUsed: Date.now(),
+      stale: false,
+      connection: undefined,
+      shared: undefined,
+      touched: Date.now()
+    }
+    // Only streamable HTTP (the shared connection has a direct route): a process or a socket is this replica's own.
+    const opening: Effect.Effect<Opened, UpstreamError, Scope.Scope> = this.sharing.shared && sessions.shared.direct !== undefined
+      ? this.openShared(sessions.open, calls, connectorId, login, replaced)
+      : Effect.map(sessions.open(calls, login), (connection) => ({ connection, shared: undefined }))
     const forget = () => {
       if (sessions.byLogin.get(login) === session) sessions.byLogin.delete(login)
       sessions.retired.delete(session)
       this.close(session)
     }
-    session.opening = Runtime.runPromiseExit(this.runtime)(Scope.extend(sessions.open(calls, login), scope)).then((exit) => {
+    session.opening = Runtime.runPromiseExit(this.runtime)(Scope.extend(opening, scope)).then((exit) => {
       session.opening = undefined
       if (Exit.isFailure(exit)) {
         forget()
@@ -181,7 +232,9 @@ export class CallerSessions {
           `connector ${connectorId}: could not open an upstream session for this caller: ${failure}`
         )
       }
-      const connection = exit.value
+      const { connection, shared } = exit.value
+      session.connection = connection
+      session.shared = shared
       const upstream: LiveUpstream = {
         connector: sessions.shared.connector,
         client: connection.client,
@@ -225,8 +278,58 @@ export class CallerSessions {
     else this.close(session)
   }
 
+  /**
+   * A shared session: the one recorded for the caller, joined; or, with none recorded, a new one
+   * recorded (a replica that loses the race to record its own ends it and joins the winner's).
+   * `replaced` is the session that failed here: its record goes, so it is not joined again. While
+   * Redis is away the caller gets a session of this replica's own, as without a cluster.
+   */
+  private openShared(open: OpenConnection, calls: CallRegistry, connectorId: string, login: string, replaced: string | undefined) {
+    const sharing = this.sharing
+    // A join is recorded as a use at once: a replica releasing its copy meanwhile must not end it.
+    const join = (record: UpstreamSessionRecord) =>
+      Effect.map(open(calls, login, record), (connection): Opened => {
+        sharing.touch(connectorId, login, record)
+        return { connection, shared: record }
+      })
+    return Effect.gen(function*() {
+      if (replaced !== undefined) yield* Effect.ignore(sharing.forget(connectorId, login, replaced))
+      const found = yield* Effect.orElseSucceed(sharing.find(connectorId, login), () => undefined)
+      if (found !== undefined) return yield* join(found)
+      // Its own scope inside the session's: closed at once (ending it upstream) if another replica's wins.
+      const own = yield* Scope.fork(yield* Effect.scope, ExecutionStrategy.sequential)
+      const connection = yield* Scope.extend(open(calls, login), own)
+      const record = sessionRecordOf(connection)
+      if (record === undefined) return { connection, shared: undefined } satisfies Opened
+      const claimed = yield* Effect.either(sharing.claim(connectorId, login, record))
+      if (claimed._tag === "Left") return { connection, shared: undefined } satisfies Opened
+      if (claimed.right === undefined) return { connection, shared: record } satisfies Opened
+      yield* Scope.close(own, Exit.void)
+      return yield* join(claimed.right)
+    })
+  }
+
   private close(session: CallerSession): void {
-    Runtime.runFork(this.runtime)(Scope.close(session.scope, Exit.void))
+    const closing = Scope.close(session.scope, Exit.void)
+    const shared = session.shared
+    if (shared === undefined) {
+      Runtime.runFork(this.runtime)(closing)
+      return
+    }
+    const { connectorId, login } = session
+    // A failed session is no one's any more; a dropped copy ends the session only if no replica
+    // uses it. With Redis away it is left open: it lapses at the upstream's own idle timeout.
+    const ends = session.stale
+      ? Effect.as(this.sharing.forget(connectorId, login, shared.sessionId), true)
+      : this.sharing.release(connectorId, login, shared.sessionId, Date.now() - session.lastUsed)
+    Runtime.runFork(this.runtime)(
+      Effect.orElseSucceed(ends, () => false).pipe(
+        Effect.tap((end) => {
+          if (!end) session.connection?.leaveSessionOpen()
+        }),
+        Effect.andThen(closing)
+      )
+    )
   }
 }
 

@@ -5,7 +5,16 @@
  * and, for stdio, ends the child process.
  * @module
  */
-import { Client, type ClientCapabilities, type PriorDiscovery, SdkHttpError, type Transport, UnauthorizedError } from "@modelcontextprotocol/client"
+import {
+  Client,
+  type ClientCapabilities,
+  type JSONRPCMessage,
+  type PriorDiscovery,
+  SdkHttpError,
+  type StreamableHTTPClientTransport,
+  type Transport,
+  UnauthorizedError
+} from "@modelcontextprotocol/client"
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -27,6 +36,7 @@ import { passthrough } from "./passthrough.js"
 import { describeError, isCredentialProblem, UpstreamError } from "../catalog/UpstreamError.js"
 import { fallbackFor, type TransportChoice, transportFor, type TransportName } from "./transports/registry.js"
 import type { AttemptError } from "./transports/transport.js"
+import { thisReplica, type UpstreamSessionRecord } from "../cluster/sharedUpstreamSessions.js"
 
 export type TransportKind = TransportName
 
@@ -51,6 +61,8 @@ export interface Connection {
   readonly sentCredentials: SentCredentials | undefined
   /** Called once the connector is ready: stops recording requests for {@link Readiness}. */
   readonly ready: () => void
+  /** Closing will not end the upstream session (no DELETE): another replica still uses it. */
+  readonly leaveSessionOpen: () => void
 }
 
 /** How the gateway introduces itself to upstreams. */
@@ -164,7 +176,9 @@ export const connect = (
   calls: CallRegistry,
   events: UpstreamEvents,
   /** The connector's own connection: fails when not ready within its timeout, saying why. */
-  readiness?: Readiness
+  readiness?: Readiness,
+  /** A streamable-HTTP session another replica opened (`cluster/sharedUpstreamSessions.ts`): joined, not initialized again. */
+  join?: UpstreamSessionRecord
 ): Effect.Effect<Connection, UpstreamError, Scope.Scope> =>
   Effect.gen(function*() {
     const runtime = yield* Effect.runtime<never>()
@@ -175,6 +189,7 @@ export const connect = (
     const timeoutMs = Duration.toMillis(connector.timeout)
     const changed = (list: ListKind) => () => void Queue.unsafeOffer(changes, list)
     const capabilities = capabilitiesOf(connector)
+    let endsSession = true
 
     /** One try at one transport: the client and transport are closed with the scope, or at once when the try fails. */
     const attempt = (choice: TransportChoice) =>
@@ -202,7 +217,7 @@ export const connect = (
             // A session the gateway no longer needs is ended (the spec's DELETE), so a sessionful
             // upstream frees it now rather than at its own idle timeout; a silent one is not awaited.
             const session = handle.route?.transport
-            if (session?.sessionId !== undefined) {
+            if (session?.sessionId !== undefined && endsSession) {
               await Promise.race([
                 session.terminateSession().catch(() => {}),
                 new Promise((resolve) => setTimeout(resolve, SESSION_END_WAIT_MS).unref())
@@ -245,6 +260,14 @@ export const connect = (
         client.setNotificationHandler("notifications/tools/list_changed", changed("tools"))
         client.setNotificationHandler("notifications/prompts/list_changed", changed("prompts"))
         client.setNotificationHandler("notifications/resources/list_changed", changed("resources"))
+        if (join !== undefined) {
+          if (handle.route === undefined) {
+            return yield* Effect.fail<AttemptError>(
+              new UpstreamError({ connectorId: connector.id, kind: "protocol", message: `cannot join a shared upstream session over ${choice.name}` })
+            )
+          }
+          answerHandshakeWith(handle.route.transport, join)
+        }
         if (readiness !== undefined) {
           const untrack = trackRequests(handle.transport, readiness)
           yield* Effect.addFinalizer(() => Effect.sync(untrack))
@@ -258,7 +281,8 @@ export const connect = (
             try {
               const connecting = client.connect(handle.transport, {
                 timeout: timeoutMs,
-                ...(memory.prior !== undefined && { prior: memory.prior })
+                // A joined session is 2025-era (it has a session id): no probe, and the handshake answered from its record.
+                ...(join !== undefined ? { prior: { kind: "legacy" } as const } : memory.prior !== undefined && { prior: memory.prior })
               })
               if (deadline === undefined) await connecting
               else {
@@ -329,6 +353,9 @@ export const connect = (
       ready: () => {
         for (const stop of stopTracking) stop()
       },
+      leaveSessionOpen: () => {
+        endsSession = false
+      },
       direct: handle.route === undefined ? undefined : {
         usable: true,
         ...handle.route,
@@ -338,6 +365,63 @@ export const connect = (
       }
     }
   })
+
+/**
+ * What another replica needs to join this connection's upstream session: its id and the
+ * upstream's `initialize` answer. None for a connection without a session id (a stateless
+ * upstream, or a transport other than streamable HTTP: a process or socket is this replica's own).
+ */
+export const sessionRecordOf = (connection: Connection): UpstreamSessionRecord | undefined => {
+  const sessionId = connection.direct?.transport.sessionId
+  const protocolVersion = connection.client.getNegotiatedProtocolVersion()
+  const serverInfo = connection.client.getServerVersion()
+  if (sessionId === undefined || protocolVersion === undefined || serverInfo === undefined) return undefined
+  const instructions = connection.client.getInstructions()
+  return {
+    sessionId,
+    handshake: {
+      protocolVersion,
+      capabilities: (connection.client.getServerCapabilities() ?? {}) as Record<string, unknown>,
+      serverInfo,
+      ...(instructions !== undefined && { instructions })
+    },
+    openedBy: thisReplica
+  }
+}
+
+/**
+ * Makes the SDK client's handshake join `session` instead of opening one: its `initialize` is
+ * answered here with what the upstream answered the replica that opened it (so the client knows
+ * the version and capabilities as if it had asked), and its `initialized` is not sent (the upstream
+ * has had it; sending it would also open a second GET stream, which stays with that replica).
+ */
+const answerHandshakeWith = (transport: StreamableHTTPClientTransport, session: UpstreamSessionRecord): void => {
+  const send = transport.send
+  transport.send = function(this: StreamableHTTPClientTransport, message, options) {
+    if (!Array.isArray(message) && "method" in message) {
+      if (message.method === "initialize" && "id" in message) {
+        adoptSessionId(transport, session.sessionId)
+        const answer: JSONRPCMessage = { jsonrpc: "2.0", id: message.id, result: { ...session.handshake } }
+        queueMicrotask(() => transport.onmessage?.(answer))
+        return Promise.resolve()
+      }
+      if (message.method === "notifications/initialized") {
+        transport.send = send
+        return Promise.resolve()
+      }
+    }
+    return send.call(this, message, options)
+  }
+}
+
+/**
+ * The SDK's transport takes a session id only in its constructor (built by the transport
+ * registry, which knows nothing of clusters) or from an `initialize` answer over HTTP: the one
+ * write to a private field, kept here alone.
+ */
+const adoptSessionId = (transport: StreamableHTTPClientTransport, sessionId: string): void => {
+  ;(transport as unknown as { _sessionId: string | undefined })._sessionId = sessionId
+}
 
 const MAX_PAGES = 1000
 
