@@ -102,7 +102,7 @@ ${rows}
 </section>
 <section class="panel" aria-labelledby="sessions-title">
 <h2 id="sessions-title">Active sessions</h2>
-<p class="hint"><span id="session-count"></span> 2025-era sessions at <code>${MCP_PATH}</code> (2026-07-28 requests hold none). <button type="button" id="sessions-refresh" class="secondary">Refresh sessions</button></p>
+<p class="hint"><span id="session-count"></span> at <code>${MCP_PATH}</code> (2025-era clients; 2026-07-28 requests hold no session). <button type="button" id="sessions-refresh" class="secondary">Refresh sessions</button></p>
 <table>
 <thead><tr><th scope="col">Session</th><th scope="col">Caller</th><th scope="col">Client</th><th scope="col">Protocol</th><th scope="col" class="num">Age</th><th scope="col" class="num">Idle</th></tr></thead>
 <tbody id="session-rows"></tbody>

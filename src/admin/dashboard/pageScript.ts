@@ -458,7 +458,7 @@ const loadSessions = async () => {
         cell(s.protocol_version || ""), cell(s.age_s + " s", "num"), cell(s.idle_s + " s", "num")));
     }
     $("session-rows").replaceChildren(body);
-    $("session-count").textContent = data.sessions.length + (data.sessions.length === 1 ? " session" : " sessions");
+    $("session-count").textContent = data.sessions.length + (data.sessions.length === 1 ? " open session" : " open sessions");
   } catch (error) {
     showProblem("Cannot read /api/sessions: " + error.message);
   }
