@@ -8,10 +8,12 @@
  * gets a new one, recorded for all, and the caller goes on.
  */
 import type { Client } from "@modelcontextprotocol/client"
+import type { RunningGateway } from "../../src/Aperture.js"
+import { apiKeys, grant, mcp, redis as redisCluster } from "../../src/index.js"
 import { createClient } from "redis"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { startStatefulUpstream, type StatefulUpstream } from "../fixtures/statefulUpstream.js"
-import { connectV2, eventually } from "../helpers/gateway.js"
+import { connectV2, eventually, startGateway, untilReady } from "../helpers/gateway.js"
 import { type Haproxy, startHaproxy } from "../helpers/haproxy.js"
 import { type Spawned, tsNode } from "../helpers/processes.js"
 import { startRedis, type TestRedis } from "../helpers/redis.js"
@@ -62,6 +64,19 @@ const remember = async (client: Client, value: string) => textOf(await client.ca
 const recall = async (client: Client) => textOf(await client.callTool({ name: "mem_recall", arguments: {} }))
 const at = (replica: Replica) => `${replica.origin}/v1/mcp`
 
+/** The caller's session record in Redis (under `prefix`), as stored. */
+const recordOf = async (prefix: string, login: Login) => {
+  const redis = createClient({ url: store.url })
+  await redis.connect()
+  try {
+    return await redis.hGetAll(`${prefix}upstream:mem:${login}`)
+  } finally {
+    await redis.quit()
+  }
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
+
 const diagnostics = () => [`haproxy:\n${balancer?.output() ?? ""}`, ...replicas.map((r) => `${r.name}:\n${r.process.output()}`)].join("\n\n")
 
 beforeAll(async () => {
@@ -102,14 +117,14 @@ describe("a caller's upstream session, shared by three replicas", () => {
   }, 60_000)
 
   it("records the session in Redis (id, handshake, opener) without the caller's credentials", async () => {
+    const record = await recordOf(PREFIX, "alice")
+    const parsed = JSON.parse(record["record"]!)
+    expect(parsed).toMatchObject({ sessionId: record["id"], handshake: { protocolVersion: expect.any(String), serverInfo: { name: "stateful" } } })
+    expect(Number(record["lastUsed"])).toBeGreaterThan(Date.now() - 60_000)
+    expect(JSON.stringify(record)).not.toContain(KEYS.alice)
     const redis = createClient({ url: store.url })
     await redis.connect()
     try {
-      const record = await redis.hGetAll(`${PREFIX}upstream:mem:alice`)
-      const parsed = JSON.parse(record["record"]!)
-      expect(parsed).toMatchObject({ sessionId: record["id"], handshake: { protocolVersion: expect.any(String), serverInfo: { name: "stateful" } } })
-      expect(Number(record["lastUsed"])).toBeGreaterThan(Date.now() - 60_000)
-      expect(JSON.stringify(record)).not.toContain(KEYS.alice)
       const ttl = await redis.pTTL(`${PREFIX}upstream:mem:alice`)
       expect(ttl).toBeGreaterThan(60_000)
       expect(ttl).toBeLessThanOrEqual(120_000)
@@ -152,17 +167,68 @@ describe("a caller's upstream session, shared by three replicas", () => {
     const [, r1, r2] = replicas as [Replica, Replica, Replica]
     const alice1 = await clientOf("alice", at(r1))
     const alice2 = await clientOf("alice", at(r2))
+    const old = (await recordOf(PREFIX, "alice"))["id"]
     await upstream.restart()
-    const before = upstream.initializes()
     // The request that finds the session gone fails (as without a cluster); the next one opens a new session.
     await eventually(async () => (await remember(alice1, "after the restart").catch(() => undefined)) === "remembered", 20_000, "a call succeeds on a new session")
     await eventually(async () => (await recall(alice2).catch(() => undefined)) === "after the restart", 20_000, "r2 on the new session")
     expect(await recall(alice1)).toBe("after the restart")
-    // Alice's shared session is opened once, by whichever replica found the old one gone first
-    // (plus the replicas' own connections, which reconnect too).
-    expect(upstream.open()).toBeLessThanOrEqual(2 + 1 + 1)
     const aliceLb = await clientOf("alice", `${balancer.origin}/v1/mcp`)
     for (let i = 0; i < 4; i++) expect(await recall(aliceLb)).toBe("after the restart")
-    expect(upstream.initializes() - before).toBeGreaterThanOrEqual(1)
+    // The new session is the recorded one, for every replica.
+    const now = (await recordOf(PREFIX, "alice"))["id"]
+    expect(now).toBeDefined()
+    expect(now).not.toBe(old)
+  }, 60_000)
+})
+
+describe("a shared upstream session's end", () => {
+  const IDLE_PREFIX = "upstream-sessions-idle:"
+  let idleUpstream: StatefulUpstream
+  let g1: RunningGateway
+  let g2: RunningGateway
+  /** Two in-process replicas with a 2 s idle timeout: a copy unused for 2.5 s is dropped (sweeps every 1 s). */
+  const gateway = () =>
+    startGateway({
+      server: { sessionIdleTimeout: "2 seconds" },
+      cluster: redisCluster({ url: store.url, keyPrefix: IDLE_PREFIX }),
+      secretKey: "the upstream-sessions test's secret key, 32+ characters",
+      identity: [apiKeys({ keys: { [KEYS.alice]: { login: "alice" } } })],
+      connectors: { mem: mcp({ url: idleUpstream.url, isolation: "caller" }) },
+      grants: [grant({ src: ["alice"], connectors: ["**"] })]
+    })
+
+  beforeAll(async () => {
+    idleUpstream = await startStatefulUpstream()
+    ;[g1, g2] = await Promise.all([gateway(), gateway()])
+    await Promise.all([untilReady(g1, 1), untilReady(g2, 1)])
+  }, 60_000)
+
+  afterAll(async () => {
+    await Promise.all([g1?.close(), g2?.close()])
+    await idleUpstream?.close()
+  })
+
+  it("is not ended while another replica uses it, and is ended (DELETE, record gone) once no replica has for the idle timeout", async () => {
+    const a1 = await clientOf("alice", g1.url)
+    const a2 = await clientOf("alice", g2.url)
+    const initializes = idleUpstream.initializes()
+    expect(await remember(a1, "kept")).toBe("remembered")
+    // g1's copy sits idle past the timeout and is dropped; g2 keeps using the session meanwhile.
+    for (let i = 0; i < 12; i++) {
+      expect(await recall(a2)).toBe("kept")
+      await sleep(400)
+    }
+    expect(idleUpstream.deletes()).toBe(0)
+    // g1 joins it again: no new session, the memory is there.
+    expect(await recall(a1)).toBe("kept")
+    expect(idleUpstream.initializes() - initializes).toBe(1)
+    expect((await recordOf(IDLE_PREFIX, "alice"))["id"]).toBeDefined()
+    // Nobody uses it now: the replica dropping the last copy ends it upstream and removes the record.
+    await eventually(() => idleUpstream.deletes() === 1, 10_000, "the session ended upstream")
+    expect(await recordOf(IDLE_PREFIX, "alice")).toEqual({})
+    expect(idleUpstream.open()).toBe(2) // the replicas' own connections
+    // The caller's next request opens a new session.
+    expect(await recall(a2)).toBe("nothing")
   }, 60_000)
 })
