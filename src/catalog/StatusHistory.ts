@@ -46,6 +46,10 @@ export class StatusHistory extends Effect.Service<StatusHistory>()("aperture/Sta
               ...(state.error !== undefined && { reason: state.error })
             })
           }
+          // A connector removed from the config (hot reload) takes its history with it.
+          if (history.size > snapshot.states.length) {
+            for (const id of history.keys()) if (!snapshot.byId.has(id)) history.delete(id)
+          }
         })
       ),
       Effect.forkScoped
