@@ -35,6 +35,7 @@ import * as ConfigDecode from "./config/decode.js"
 import * as ConfigJson from "./config/json.js"
 import * as ConfigLoad from "./config/load.js"
 import type { UserConfig } from "./config/dsl.js"
+import { makeConfigFile } from "./config/ConfigFile.js"
 import { GatewayConfig } from "./config/GatewayConfig.js"
 import { type AppliedConfig, LiveConfig, liveConfigLayer } from "./config/LiveConfig.js"
 import { type ApertureConfig, isApertureConfig } from "./config/model.js"
@@ -72,6 +73,10 @@ export const decodeApertureJson = (value: unknown, source: string | undefined) =
 
 /** Loads and decodes a config file (`aperture.config.ts`, or `.json`/`.jsonc` in the Aperture JSON shape). */
 export const loadConfigFile = (file: string) => ConfigLoad.loadConfigFile(file, builtInPlugins)
+
+/** The config file `aperture start` watches and `/api/config` edits (see config/ConfigFile.ts). */
+export const configFileOf = (options: Omit<Parameters<typeof makeConfigFile>[0], "plugins">) =>
+  makeConfigFile({ ...options, plugins: builtInPlugins })
 
 /** Finds, loads and decodes the config. */
 export const loadConfig = (options: { readonly cwd: string; readonly file?: string | undefined }) =>

@@ -5,6 +5,7 @@
  * already there).
  * @module
  */
+import { readFile } from "node:fs/promises"
 import { Command, Options, ValidationError } from "@effect/cli"
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
@@ -16,11 +17,13 @@ import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Aperture from "../Aperture.js"
-import type { ConfigError } from "../config/load.js"
+import { ConfigFile, hashOf } from "../config/ConfigFile.js"
+import { type ConfigError, resolveConfigPath } from "../config/load.js"
 import { type ApertureConfig, formatIssue } from "../config/model.js"
 import { withoutTracing } from "../http/tracing.js"
 import { version } from "../version.js"
 import { accessReport, checkReport } from "./checkReport.js"
+import { ConfigWatch } from "./configWatch.js"
 import { helpRequested } from "./help.js"
 import { init as initFolder, initReport } from "./init.js"
 import { withPlainConsoleWhereUnwanted } from "./plainConsole.js"
@@ -88,24 +91,35 @@ const start = Command.make("start", {
   port: Options.integer("port").pipe(Options.withDescription("port to listen on (default 8080)"), Options.optional)
 }, ({ config, host, port }) =>
   Effect.gen(function*() {
-    const loaded = yield* load(config)
+    const file = yield* resolveConfigPath(process.cwd(), Option.getOrUndefined(config)).pipe(Effect.catchAll(reportConfigError))
+    // The hash of what is loaded, read first: a change made while loading is reloaded by the watcher.
+    const startedWith = yield* Effect.option(Effect.tryPromise(() => readFile(file, "utf8")))
+    const loaded = yield* Aperture.loadConfigFile(file).pipe(Effect.catchAll(reportConfigError))
     if (Option.isSome(port) && (port.value < 0 || port.value > 65535)) {
       const message = `--port ${port.value} is not a port number (0-65535)`
       yield* Console.error(`aperture: ${message}`)
       return yield* new UsageError({ message })
     }
-    const resolved: ApertureConfig = {
+    // Applied to every config the file gives, so a reload does not see --port as a change.
+    const overrides = (loaded: ApertureConfig): ApertureConfig => ({
       ...loaded,
       server: {
         ...loaded.server,
         host: Option.getOrElse(host, () => loaded.server.host),
         port: Option.getOrElse(port, () => loaded.server.port)
       }
-    }
+    })
+    const resolved = overrides(loaded)
+    const configFile = Layer.effect(
+      ConfigFile,
+      Aperture.configFileOf({ path: file, overrides, startedWith: Option.getOrUndefined(Option.map(startedWith, hashOf)) })
+    )
     for (const warning of resolved.warnings) yield* Effect.logWarning(formatIssue(warning))
     // No tracer is installed here, so spans would go nowhere, and making them is a visible share
     // of a tools/call's CPU (bench/README.md). A host that wants spans embeds Aperture.layer.
-    return yield* Layer.launch(Aperture.layer(resolved)).pipe(
+    // The file is watched (and SIGHUP taken) for as long as the gateway runs; `/api/config` edits it.
+    const gateway = ConfigWatch.pipe(Layer.provideMerge(Aperture.layer(resolved)), Layer.provide(configFile))
+    return yield* Layer.launch(gateway).pipe(
       withoutTracing,
       Effect.catchTag("ListenFailed", (error) =>
         Effect.zipRight(

@@ -35,6 +35,8 @@ export const UpstreamHandshake = Schema.Struct({
 export const UpstreamSessionRecord = Schema.Struct({
   /** The upstream's `Mcp-Session-Id`. */
   sessionId: Schema.String,
+  /** The upstream's URL: a replica configured with another (a rolling deploy, a reload) does not join it. */
+  url: Schema.String,
   handshake: UpstreamHandshake,
   /** The replica (host/pid) that opened it, which holds its GET stream: for people reading Redis. */
   openedBy: Schema.String

@@ -8,6 +8,7 @@ import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import { makeAdminGate } from "../admin/caller.js"
+import { configApi, configFileIfAny } from "../admin/configApi.js"
 import { connectorsApi } from "../admin/connectorsApi.js"
 import { dashboardApi } from "../admin/dashboardApi.js"
 import { health } from "../admin/health.js"
@@ -20,6 +21,7 @@ import { StatusHistory } from "../catalog/StatusHistory.js"
 import { Sessions2025 } from "../endpoint/era2025/Sessions2025.js"
 import { Catalog } from "../catalog/Catalog.js"
 import { ClusterRedis } from "../cluster/ClusterRedis.js"
+import { LiveConfig } from "../config/LiveConfig.js"
 import { GrantPolicy } from "../grants/GrantPolicy.js"
 import { Identities } from "../identity/Identities.js"
 import { McpEndpoint } from "../endpoint/McpEndpoint.js"
@@ -75,6 +77,7 @@ const Endpoints = HttpLayerRouter.addAll(Effect.gen(function*() {
   }, gate)
   const page = statusPage(gate, connectors)
   const metadata = protectedResource(identities)
+  const config = configApi(yield* configFileIfAny, yield* LiveConfig, grants, gate)
   return [
     HttpLayerRouter.route("*", MCP_PATH, endpoint.handle),
     HttpLayerRouter.route("*", `${CONNECTORS_PREFIX}*`, proxy.handle),
@@ -86,6 +89,8 @@ const Endpoints = HttpLayerRouter.addAll(Effect.gen(function*() {
     HttpLayerRouter.route("POST", "/api/connectors/:id/connect", userConnect.connect),
     HttpLayerRouter.route("POST", "/api/connectors/:id/disconnect", userConnect.disconnect),
     HttpLayerRouter.route("GET", `${CALLBACK_PREFIX}:id/callback`, userConnect.callback),
+    HttpLayerRouter.route("GET", "/api/config", config.get),
+    HttpLayerRouter.route("PUT", "/api/config", config.put),
     HttpLayerRouter.route("GET", "/metrics", metricsRoute({ metrics, catalog, upstreams, proxy, endpoint }, grants, gate)),
     HttpLayerRouter.route("GET", "/", page),
     HttpLayerRouter.route("GET", "/ui", page),

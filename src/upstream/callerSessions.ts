@@ -212,7 +212,7 @@ export class CallerSessions {
     }
     // Only streamable HTTP (the shared connection has a direct route): a process or a socket is this replica's own.
     const opening: Effect.Effect<Opened, UpstreamError, Scope.Scope> = this.sharing.shared && sessions.shared.direct !== undefined
-      ? this.openShared(sessions.open, calls, connectorId, login, replaced)
+      ? this.openShared(sessions.open, calls, connectorId, sessions.shared.direct.url.href, login, replaced)
       : Effect.map(sessions.open(calls, login), (connection) => ({ connection, shared: undefined }))
     const forget = () => {
       if (sessions.byLogin.get(login) === session) sessions.byLogin.delete(login)
@@ -281,10 +281,11 @@ export class CallerSessions {
   /**
    * A shared session: the one recorded for the caller, joined; or, with none recorded, a new one
    * recorded (a replica that loses the race to record its own ends it and joins the winner's).
-   * `replaced` is the session that failed here: its record goes, so it is not joined again. While
+   * `replaced` is the session that failed here: its record goes, so it is not joined again; so does
+ * one recorded for another upstream URL. While
    * Redis is away the caller gets a session of this replica's own, as without a cluster.
    */
-  private openShared(open: OpenConnection, calls: CallRegistry, connectorId: string, login: string, replaced: string | undefined) {
+  private openShared(open: OpenConnection, calls: CallRegistry, connectorId: string, url: string, login: string, replaced: string | undefined) {
     const sharing = this.sharing
     // A join is recorded as a use at once: a replica releasing its copy meanwhile must not end it.
     const join = (record: UpstreamSessionRecord) =>
@@ -294,7 +295,12 @@ export class CallerSessions {
       })
     return Effect.gen(function*() {
       if (replaced !== undefined) yield* Effect.ignore(sharing.forget(connectorId, login, replaced))
-      const found = yield* Effect.orElseSucceed(sharing.find(connectorId, login), () => undefined)
+      let found = yield* Effect.orElseSucceed(sharing.find(connectorId, login), () => undefined)
+      // A session with another upstream (this replica's config differs, or changed): replaced by this one's.
+      if (found !== undefined && found.url !== url) {
+        yield* Effect.ignore(sharing.forget(connectorId, login, found.sessionId))
+        found = undefined
+      }
       if (found !== undefined) return yield* join(found)
       // Its own scope inside the session's: closed at once (ending it upstream) if another replica's wins.
       const own = yield* Scope.fork(yield* Effect.scope, ExecutionStrategy.sequential)
@@ -304,6 +310,8 @@ export class CallerSessions {
       const claimed = yield* Effect.either(sharing.claim(connectorId, login, record))
       if (claimed._tag === "Left") return { connection, shared: undefined } satisfies Opened
       if (claimed.right === undefined) return { connection, shared: record } satisfies Opened
+      // Recorded meanwhile for another upstream URL: this replica keeps its own.
+      if (claimed.right.url !== url) return { connection, shared: undefined } satisfies Opened
       yield* Scope.close(own, Exit.void)
       return yield* join(claimed.right)
     })

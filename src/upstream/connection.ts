@@ -372,13 +372,15 @@ export const connect = (
  * upstream, or a transport other than streamable HTTP: a process or socket is this replica's own).
  */
 export const sessionRecordOf = (connection: Connection): UpstreamSessionRecord | undefined => {
-  const sessionId = connection.direct?.transport.sessionId
+  const direct = connection.direct
+  const sessionId = direct?.transport.sessionId
   const protocolVersion = connection.client.getNegotiatedProtocolVersion()
   const serverInfo = connection.client.getServerVersion()
-  if (sessionId === undefined || protocolVersion === undefined || serverInfo === undefined) return undefined
+  if (direct === undefined || sessionId === undefined || protocolVersion === undefined || serverInfo === undefined) return undefined
   const instructions = connection.client.getInstructions()
   return {
     sessionId,
+    url: direct.url.href,
     handshake: {
       protocolVersion,
       capabilities: (connection.client.getServerCapabilities() ?? {}) as Record<string, unknown>,

@@ -187,26 +187,29 @@ describe("a shared upstream session's end", () => {
   let idleUpstream: StatefulUpstream
   let g1: RunningGateway
   let g2: RunningGateway
+  let other: StatefulUpstream
+  let g3: RunningGateway
   /** Two in-process replicas with a 2 s idle timeout: a copy unused for 2.5 s is dropped (sweeps every 1 s). */
-  const gateway = () =>
+  const gateway = (url = idleUpstream.url) =>
     startGateway({
       server: { sessionIdleTimeout: "2 seconds" },
       cluster: redisCluster({ url: store.url, keyPrefix: IDLE_PREFIX }),
       secretKey: "the upstream-sessions test's secret key, 32+ characters",
       identity: [apiKeys({ keys: { [KEYS.alice]: { login: "alice" } } })],
-      connectors: { mem: mcp({ url: idleUpstream.url, isolation: "caller" }) },
+      connectors: { mem: mcp({ url, isolation: "caller" }) },
       grants: [grant({ src: ["alice"], connectors: ["**"] })]
     })
 
   beforeAll(async () => {
     idleUpstream = await startStatefulUpstream()
-    ;[g1, g2] = await Promise.all([gateway(), gateway()])
-    await Promise.all([untilReady(g1, 1), untilReady(g2, 1)])
+    other = await startStatefulUpstream()
+    ;[g1, g2, g3] = await Promise.all([gateway(), gateway(), gateway(other.url)])
+    await Promise.all([untilReady(g1, 1), untilReady(g2, 1), untilReady(g3, 1)])
   }, 60_000)
 
   afterAll(async () => {
-    await Promise.all([g1?.close(), g2?.close()])
-    await idleUpstream?.close()
+    await Promise.all([g1?.close(), g2?.close(), g3?.close()])
+    await Promise.all([idleUpstream?.close(), other?.close()])
   })
 
   it("is not ended while another replica uses it, and is ended (DELETE, record gone) once no replica has for the idle timeout", async () => {
@@ -231,4 +234,14 @@ describe("a shared upstream session's end", () => {
     // The caller's next request opens a new session.
     expect(await recall(a2)).toBe("nothing")
   }, 60_000)
+
+  it("is not joined by a replica whose connector has another URL (a rolling deploy): it opens its own there", async () => {
+    const a2 = await clientOf("alice", g2.url)
+    const a3 = await clientOf("alice", g3.url)
+    expect(await remember(a2, "on the first upstream")).toBe("remembered")
+    const initializes = other.initializes()
+    expect(await recall(a3)).toBe("nothing")
+    expect(other.initializes() - initializes).toBe(1)
+    expect(JSON.parse((await recordOf(IDLE_PREFIX, "alice"))["record"]!).url).toBe(other.url)
+  }, 30_000)
 })

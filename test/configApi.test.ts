@@ -1,0 +1,151 @@
+/**
+ * `GET/PUT /api/config` on `aperture start` with a JSON config: optimistic concurrency (409 on a
+ * stale hash), validation (400 with every problem's path, nothing changed), secrets shown as a
+ * placeholder and kept by a PUT that sends it back, the write applied as a reload while a
+ * session's call runs (applied once: the watcher sees its own hash), admins only (403 otherwise).
+ */
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { grant, mcp } from "../src/config/dsl.js"
+import { loopback } from "../src/index.js"
+import { startV2Upstream, type V2Upstream } from "./fixtures/v2Upstream.js"
+import { type CliGateway, startCliGateway } from "./helpers/cliGateway.js"
+import { connectV1, eventually, startGateway } from "./helpers/gateway.js"
+
+const SECRET = "tok-inline-8d3a61f2c4"
+const ADMIN_GRANT = { src: ["*"], app: { "tailscale.com/cap/aperture": [{ connectors: ["**"] }, { role: "admin" }] } }
+
+let fx: V2Upstream
+let fx2: V2Upstream
+let dir: string
+let configPath: string
+let gateway: CliGateway
+
+type ConfigAnswer = { config: Record<string, any>; hash: string; editable: boolean }
+
+const getConfig = async () => {
+  const response = await fetch(`${gateway.origin}/api/config`)
+  expect(response.status).toBe(200)
+  return (await response.json()) as ConfigAnswer
+}
+const putConfig = (body: unknown) =>
+  fetch(`${gateway.origin}/api/config`, { method: "PUT", headers: { "content-type": "application/json" }, body: JSON.stringify(body) })
+const connectorIds = async () =>
+  ((await (await fetch(`${gateway.origin}/api/connectors`)).json()) as { connectors: Array<{ id: string; status: string }> }).connectors
+
+beforeAll(async () => {
+  fx = await startV2Upstream({ name: "fx" })
+  fx2 = await startV2Upstream({ name: "fx2" })
+  dir = mkdtempSync(join(tmpdir(), "aperture-config-api-"))
+  configPath = join(dir, "aperture.json")
+  writeFileSync(configPath, JSON.stringify({
+    connectors: { servers: { fx: { protocol: "mcp", url: fx.url, auth: { type: "bearer_token", secret: SECRET } } } },
+    grants: [ADMIN_GRANT]
+  }, null, 2))
+  gateway = await startCliGateway(configPath)
+  await eventually(async () => (await connectorIds()).find((c) => c.id === "fx")?.status === "ready", 30_000, "fx ready")
+}, 90_000)
+
+afterAll(async () => {
+  await gateway?.close()
+  await fx?.close()
+  await fx2?.close()
+  if (dir !== undefined) rmSync(dir, { recursive: true, force: true })
+})
+
+describe("/api/config", () => {
+  it("answers the file's config with its hash, a literal secret as a placeholder", async () => {
+    const response = await fetch(`${gateway.origin}/api/config`)
+    const text = await response.text()
+    expect(response.status).toBe(200)
+    expect(text).not.toContain(SECRET)
+    const answer = JSON.parse(text) as ConfigAnswer
+    expect(answer.editable).toBe(true)
+    expect(answer.hash).toMatch(/^[0-9a-f]{64}$/)
+    expect(answer.config.connectors.servers.fx.auth).toEqual({ type: "bearer_token", secret: "********" })
+  })
+
+  it("refuses a stale hash with 409, changing nothing", async () => {
+    const { config, hash } = await getConfig()
+    const response = await putConfig({ config, hash: "0".repeat(64) })
+    expect(response.status).toBe(409)
+    expect(await response.json()).toMatchObject({ error: "stale_hash", hash })
+    expect((await getConfig()).hash).toBe(hash)
+  })
+
+  it("refuses an invalid config with 400 and every problem's path; the running config stays", async () => {
+    const { config, hash } = await getConfig()
+    config.connectors.servers.bad = { protocol: "carrier-pigeon", url: "not a url" }
+    config.connectors.servers.fx.auth = { type: "bearer_token", secert: "typo" }
+    const response = await putConfig({ config, hash })
+    expect(response.status).toBe(400)
+    const body = (await response.json()) as { error: string; issues: Array<{ path: string; message: string }> }
+    expect(body.error).toBe("invalid_config")
+    const paths = body.issues.map((i) => i.path)
+    expect(paths.some((p) => p.startsWith("connectors.servers.bad"))).toBe(true)
+    expect(paths.some((p) => p.startsWith("connectors.servers.fx.auth"))).toBe(true)
+    expect((await getConfig()).hash).toBe(hash)
+    expect((await connectorIds()).map((c) => c.id)).toEqual(["fx"])
+  })
+
+  it("applies a valid PUT while a session's call runs, writes it back keeping the secret, and reloads once", async () => {
+    const { client } = await connectV1(gateway.url)
+    try {
+      const call = client.callTool({ name: "fx_slow", arguments: { steps: 10, ms: 200 } })
+      const { config, hash } = await getConfig()
+      config.connectors.servers.fx2 = { protocol: "mcp", url: fx2.url }
+      const response = await putConfig({ config, hash })
+      expect(response.status).toBe(200)
+      const answer = (await response.json()) as { hash: string; applied: { connectors: { added: Array<string> }; summary: string } }
+      expect(answer.applied.connectors.added).toEqual(["fx2"])
+      expect(answer.hash).not.toBe(hash)
+      expect((await call as { content: Array<{ text: string }> }).content[0]!.text).toBe("done after 10")
+      await eventually(async () => (await connectorIds()).find((c) => c.id === "fx2")?.status === "ready", 20_000, "fx2 ready")
+      expect(((await client.callTool({ name: "fx2_whoami", arguments: {} })) as { content: Array<{ text: string }> }).content[0]!.text).toContain("fx2")
+      // The file holds the secret the placeholder stood for, and the same hash GET answers.
+      const written = readFileSync(configPath, "utf8")
+      expect(JSON.parse(written).connectors.servers.fx.auth.secret).toBe(SECRET)
+      expect((await getConfig()).hash).toBe(answer.hash)
+      // The watcher saw the write and did not apply it a second time.
+      await new Promise((r) => setTimeout(r, 1000))
+      expect(gateway.linesWith(`config reloaded (hash ${answer.hash.slice(0, 12)})`)).toHaveLength(1)
+    } finally {
+      await client.close()
+    }
+  })
+})
+
+describe("/api/config for other callers and other gateways", () => {
+  it("is forbidden to a caller who is not an admin, and says so when there is no config file", async () => {
+    const upstream = await startV2Upstream({ name: "solo" })
+    const embedded = await startGateway({
+      connectors: { solo: mcp({ url: upstream.url }) },
+      identity: [loopback({ login: "local" })],
+      grants: [grant({ src: ["local"], connectors: ["**"] }), grant({ src: ["someone-else"], connectors: ["**"], role: "admin" })]
+    })
+    try {
+      const response = await fetch(`${embedded.origin}/api/config`)
+      expect(response.status).toBe(403)
+      expect(await response.json()).toEqual({ error: "forbidden: /api/config needs a grant with role \"admin\"" })
+      const put = await fetch(`${embedded.origin}/api/config`, { method: "PUT", body: "{}" })
+      expect(put.status).toBe(403)
+    } finally {
+      await embedded.close()
+    }
+    const admin = await startGateway({
+      connectors: { solo: mcp({ url: upstream.url }) },
+      identity: [loopback({ login: "local" })],
+      grants: [grant({ src: ["local"], connectors: ["**"] })]
+    })
+    try {
+      const response = await fetch(`${admin.origin}/api/config`)
+      expect(response.status).toBe(404)
+      expect(await response.json()).toMatchObject({ error: "no_config_file" })
+    } finally {
+      await admin.close()
+      await upstream.close()
+    }
+  })
+})
