@@ -10,6 +10,8 @@
  *   relay/                            the hot path: a call forwarded to its upstream and back
  *   upstream/                         connections to MCP upstreams, one supervised fiber each
  *   catalog/ grants/ identity/ auth/ audit/ metrics/   what the layers above consult
+ *   telemetry/                        (same row) OpenTelemetry export: the service the router and
+ *                                     the proxy look up once to trace requests (absent when off)
  *   cluster/                          (same row) shared state for several replicas: the Redis
  *                                     connection, consulted by upstream/, endpoint/, admin/
  *   config/                           the config language: model, decoding, grant patterns
@@ -25,7 +27,7 @@ const layers = [
   ["^src/router/"],
   ["^src/relay/"],
   ["^src/upstream/"],
-  ["^src/catalog/", "^src/grants/", "^src/identity/", "^src/auth/", "^src/audit/", "^src/metrics/", "^src/cluster/"],
+  ["^src/catalog/", "^src/grants/", "^src/identity/", "^src/auth/", "^src/audit/", "^src/metrics/", "^src/cluster/", "^src/telemetry/"],
   ["^src/config/"],
   ["^src/plugin/", "^src/http/"]
 ]

@@ -51,6 +51,7 @@ import { McpEndpoint } from "./endpoint/McpEndpoint.js"
 import { McpRouter } from "./router/McpRouter.js"
 import { Metrics } from "./metrics/Metrics.js"
 import { HttpProxy } from "./proxy/HttpProxy.js"
+import { telemetryLayer } from "./telemetry/telemetryLayer.js"
 import { Upstreams } from "./upstream/Upstreams.js"
 
 /** How long shutdown waits for calls in flight before closing sessions anyway. */
@@ -119,7 +120,9 @@ const services = (config: ApertureConfig) => {
     Layer.provideMerge(sharedEventLogFromCluster, replicaBusFromCluster)
   )
   const sessions = Sessions2025.Default.pipe(Layer.provide(sharedSessionState))
-  return Layer.provideMerge(endpoints, Layer.provideMerge(sessions, router))
+  // OpenTelemetry export first, so its tracer is the one every service and the server's fibers
+  // see; without `telemetry` it adds nothing (see telemetry/telemetryLayer.ts).
+  return Layer.provideMerge(endpoints, Layer.provideMerge(sessions, router)).pipe(Layer.provide(telemetryLayer(config.telemetry)))
 }
 
 /** The services the gateway's layers provide (the catalog, metrics, the endpoints, …). */

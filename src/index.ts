@@ -5,7 +5,7 @@
  */
 export { Aperture } from "./Aperture.js"
 export type { ApertureServices, RunningGateway } from "./Aperture.js"
-export { defineConfig, grant, http, mcp, redis, stdio, userOAuth } from "./config/dsl.js"
+export { defineConfig, grant, http, mcp, otlp, redis, stdio, userOAuth } from "./config/dsl.js"
 export type {
   AuditOptions,
   AuthorizationCodeUserOAuthInput,
@@ -19,9 +19,11 @@ export type {
   HttpMethodName,
   Isolation,
   McpConnectorOptions,
+  OtlpOptions,
   RedisClusterOptions,
   ServerOptions,
   StdioConnectorOptions,
+  TelemetryInput,
   UserConfig,
   UserOAuthInput,
   UserOAuthOptions

@@ -109,7 +109,7 @@ describe("the TS DSL", () => {
         sever: {}
       } as never)
       expect(issues).toEqual(expect.arrayContaining([
-        "sever: unexpected field (expected one of: server, connectors, identity, grants, audit, cluster, secretKey)",
+        "sever: unexpected field (expected one of: server, connectors, identity, grants, audit, cluster, secretKey, telemetry)",
         expect.stringMatching(/^connectors\.my-db: connector ID must match \^\[A-Za-z\]\[A-Za-z0-9\]\*\$/),
         expect.stringMatching(/^connectors\.under_score: connector ID must match/),
         "connectors.aperture: connector ID \"aperture\" is reserved",

@@ -10,6 +10,7 @@ import { adminPolicy, srcMatches } from "../grants/policy.js"
 import { CONNECTORS_PREFIX } from "../http/paths.js"
 import { describeIdentityPlugin, type Identity } from "../plugin/IdentityPlugin.js"
 import { type ApertureConfig, type Connector, formatIssue } from "../config/model.js"
+import { describeTelemetry } from "../config/telemetry.js"
 
 const exposes = (c: Connector): string => {
   if (c.kind === "http") return `proxied at ${CONNECTORS_PREFIX}${c.id}/ (methods ${c.methods.join(", ")})`
@@ -36,6 +37,7 @@ export const checkReport = (config: ApertureConfig): string => {
   lines.push(config.cluster === undefined
     ? "cluster: none (one process, in-memory state)"
     : `cluster: redis ${config.cluster.host}:${config.cluster.port} (key prefix ${config.cluster.keyPrefix})`)
+  if (config.telemetry !== undefined) lines.push(describeTelemetry(config.telemetry))
   const perUser = config.connectors.some((c) => c.kind === "mcp" && c.userAuth !== undefined)
   if (perUser || config.server.publicUrl !== undefined) {
     lines.push(`public url: ${config.server.publicUrl?.origin ?? "(the origin of the request that starts a connect flow)"}`)

@@ -26,7 +26,8 @@ import type {
   HttpConnector,
   McpConnector,
   ServerSettings,
-  StdioConnector
+  StdioConnector,
+  TelemetrySettings
 } from "./model.js"
 import { formatIssue, markDecoded } from "./model.js"
 import { DurationSchema } from "./duration.js"
@@ -34,6 +35,7 @@ import type { BuiltInPlugins } from "./jsonAuth.js"
 import { Secret } from "./secret.js"
 import { MCP_URL_SCHEMES } from "./transportSchemes.js"
 import { hasCredentials, urlSchema } from "./urlSchema.js"
+import * as Telemetry from "./telemetry.js"
 import { describeUserOAuth, isUserOAuthInput, toUserOAuthSettings, UserOAuthSchema } from "./userOAuth.js"
 
 /** The config has problems; each names its path. */
@@ -192,7 +194,8 @@ const TopLevelSchema = Schema.Struct({
   grants: opt(Schema.Array(Schema.Unknown)),
   audit: opt(Schema.Unknown),
   cluster: opt(Schema.Unknown),
-  secretKey: opt(Schema.Unknown)
+  secretKey: opt(Schema.Unknown),
+  telemetry: opt(Schema.Unknown)
 })
 
 const Src = Schema.String.pipe(
@@ -361,6 +364,22 @@ export const decodeConfig = (
         path: "secretKey",
         message: "required with cluster: shared tokens are kept in Redis encrypted; set secretKey: env(\"APERTURE_SECRET_KEY\")"
       })
+    }
+    // telemetry (see telemetry.ts for the precedence over the OTEL_* variables)
+    let telemetry: TelemetrySettings | undefined
+    if (input["telemetry"] !== undefined) {
+      const tag = Predicate.isRecord(input["telemetry"]) ? input["telemetry"]["_tag"] : undefined
+      if (tag !== "otlp") {
+        issues.push({ path: "telemetry", message: "expected telemetry made with otlp({ endpoint })" })
+      } else {
+        const decoded = yield* decodeAt(Telemetry.OtlpSchema, input["telemetry"], ["telemetry"])
+        if (Either.isLeft(decoded)) issues.push(...decoded.left)
+        else telemetry = yield* Telemetry.fromConfig(decoded.right)
+      }
+    } else {
+      const fromEnvironment = yield* Telemetry.fromEnvironment
+      if (Either.isLeft(fromEnvironment)) issues.push(...fromEnvironment.left)
+      else telemetry = fromEnvironment.right
     }
     /** Connectors with per-user OAuth, which need `secretKey` (checked after the connectors). */
     const perUser: Array<string> = []
@@ -545,6 +564,7 @@ export const decodeConfig = (
       audit,
       cluster,
       secretKey,
+      telemetry,
       warnings,
       source,
       describe: { auth: authDescriptions }

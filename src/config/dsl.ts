@@ -206,6 +206,30 @@ export type ClusterInput = RedisClusterInput
 /** Shared state in Redis, so several gateway replicas serve as one. */
 export const redis = (options: RedisClusterOptions): RedisClusterInput => ({ _tag: "redis", ...options })
 
+export interface OtlpOptions {
+  /**
+   * The OTLP/HTTP receiver's base URL, e.g. `"http://localhost:4318"` (an OpenTelemetry
+   * collector): traces go to `<endpoint>/v1/traces`, metrics to `<endpoint>/v1/metrics`.
+   */
+  readonly endpoint: string
+  /** Sent with every export, e.g. `{ authorization: env("OTLP_TOKEN") }`; values are secrets, never shown. */
+  readonly headers?: Readonly<Record<string, SecretInput>>
+  /** The `service.name` resource attribute. Default `OTEL_SERVICE_NAME`, else `"aperture"`. */
+  readonly serviceName?: string
+}
+
+export interface OtlpTelemetryInput extends OtlpOptions { readonly _tag: "otlp" }
+export type TelemetryInput = OtlpTelemetryInput
+
+/**
+ * Exports traces (a span per MCP request and per upstream exchange) and metrics over OTLP/HTTP
+ * (protobuf) with the OpenTelemetry SDK.
+ *
+ * @example
+ * telemetry: otlp({ endpoint: "http://localhost:4318", headers: { authorization: env("OTLP_AUTH") } })
+ */
+export const otlp = (options: OtlpOptions): OtlpTelemetryInput => ({ _tag: "otlp", ...options })
+
 export interface UserConfig {
   readonly server?: ServerOptions
   readonly connectors?: Readonly<Record<string, ConnectorInput>>
@@ -221,6 +245,13 @@ export interface UserConfig {
    * characters. Required with `cluster` and with any `userOAuth` connector.
    */
   readonly secretKey?: SecretInput
+  /**
+   * OpenTelemetry export. Default: none, unless `OTEL_EXPORTER_OTLP_ENDPOINT` (or
+   * `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` / `_METRICS_ENDPOINT`) is set; with `telemetry` in the
+   * config those variables are not read (`OTEL_SERVICE_NAME` still names the service unless
+   * `serviceName` does).
+   */
+  readonly telemetry?: TelemetryInput
 }
 
 /** Types an `aperture.config.ts`; returns its argument unchanged. */

@@ -126,6 +126,20 @@ export interface ClusterSettings {
   readonly keyPrefix: string
 }
 
+/** OpenTelemetry export over OTLP/HTTP (`telemetry: otlp({ … })`, or the `OTEL_EXPORTER_OTLP_*` variables). */
+export interface TelemetrySettings {
+  readonly kind: "otlp"
+  /** Where spans are posted; `undefined`: no traces (only a metrics endpoint was given). */
+  readonly tracesUrl: URL | undefined
+  /** Where metrics are posted; `undefined`: no metrics. */
+  readonly metricsUrl: URL | undefined
+  /** Sent with every export; values may be credentials, so they are never shown. */
+  readonly headers: Readonly<Record<string, Redacted.Redacted<string>>>
+  readonly serviceName: string
+  /** `config`: the `telemetry` field; `environment`: the `OTEL_EXPORTER_OTLP_*` variables. */
+  readonly from: "config" | "environment"
+}
+
 export interface ApertureConfig {
   readonly server: ServerSettings
   readonly connectors: ReadonlyArray<Connector>
@@ -137,6 +151,8 @@ export interface ApertureConfig {
   readonly cluster: ClusterSettings | undefined
   /** Encrypts state at rest (shared tokens, per-user tokens); set whenever `cluster` or a per-user connector is. */
   readonly secretKey: Redacted.Redacted<string> | undefined
+  /** OpenTelemetry export; `undefined` (the default): none, and tracing costs nothing. */
+  readonly telemetry?: TelemetrySettings | undefined
   /** Problems that don't stop start-up (a connector without `url` stays down). */
   readonly warnings: ReadonlyArray<ConfigIssue>
   /** The file it came from, when loaded from one. */

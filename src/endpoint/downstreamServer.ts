@@ -34,7 +34,7 @@ interface Ctx {
     readonly inputResponses?: Record<string, unknown> | undefined
     readonly requestState: () => unknown
   }
-  readonly http?: { readonly closeSSE?: (() => void) | undefined } | undefined
+  readonly http?: { readonly closeSSE?: (() => void) | undefined; readonly req?: Request | undefined } | undefined
 }
 
 type Params = Record<string, unknown> | undefined
@@ -91,7 +91,10 @@ export const makeDownstreamServer = (
     request: era === "legacy"
       ? (request, signal) => ctx.mcpReq.send(request as never, passthrough as never, { signal })
       : undefined,
-    closeStream: ctx.http?.closeSSE
+    closeStream: ctx.http?.closeSSE,
+    // The caller's trace context, for telemetry (this path is not the direct one: a header read is cheap here).
+    traceparent: ctx.http?.req?.headers.get("traceparent") ?? undefined,
+    tracestate: ctx.http?.req?.headers.get("tracestate") ?? undefined
   })
 
   // Upstream definitions and results pass through untyped; the SDK's handler types describe

@@ -48,6 +48,8 @@ import { connectHostname, guardedLookup, PrivateAddressRefused, refuseLiteral } 
 import { callerResponseHeaders, upstreamRequestHeaders } from "./headers.js"
 import { CallerBodyStalled, errorResponse, type ProxyError, ProxyRequestRefused, UpstreamFailed } from "./ProxyError.js"
 import { scrubbedErrorBody } from "./scrubbedErrorBody.js"
+import { proxyExchangeTracing } from "./proxyTracing.js"
+import { Telemetry } from "../telemetry/Telemetry.js"
 import { decodePath, methodOverrideParam, normalizeBase, splitTarget, upstreamUrl, withQueryParams } from "./upstreamPath.js"
 
 /** One HTTP connector, ready to proxy. */
@@ -197,6 +199,9 @@ export class HttpProxy extends Effect.Service<HttpProxy>()("aperture/HttpProxy",
     const identities = yield* Identities
     const { policyOf } = yield* GrantPolicy
     const metrics = yield* Metrics
+    // With telemetry on (only then): a client span per upstream exchange and its traceparent sent on.
+    const telemetry = Option.getOrUndefined(yield* Effect.serviceOption(Telemetry))
+    const tracedExchange = telemetry === undefined ? undefined : proxyExchangeTracing(telemetry)
     const audit = yield* AuditLog
     // In a cluster, credentials share their tokens across replicas (else forConnector is undefined).
     const sharedTokens = yield* SharedTokensStore
@@ -557,7 +562,8 @@ export class HttpProxy extends Effect.Service<HttpProxy>()("aperture/HttpProxy",
       inFlight++
       NodeHttpServerRequest.toServerResponse(request).once("close", () => inFlight--)
       const finish = metrics.startRequest(connectorId, method)
-      const { response, authorization } = yield* exchange(route, url.right, method, headers, hasBody(source.headers) ? source : undefined).pipe(
+      const sent = exchange(route, url.right, method, headers, hasBody(source.headers) ? source : undefined)
+      const { response, authorization } = yield* (tracedExchange === undefined ? sent : tracedExchange(connectorId, method, headers, sent)).pipe(
         Effect.tapError((failure) =>
           failure._tag === "CallerBodyStalled"
             ? Effect.sync(() => finish(false)) // the caller's failure: not the gateway's, not the upstream's

@@ -37,6 +37,7 @@ import { HeldCall, type HeldCalls } from "./heldCalls.js"
 import { inactivityTimer } from "./inactivityTimer.js"
 import { exposeResultUris } from "./resourceUris.js"
 import { type Cancelled, type ProtocolFailure, protocolFailure, type RelayOutcome, type RelayResult, relayResult } from "./outcome.js"
+import type { RequestSpan } from "../telemetry/Telemetry.js"
 
 /** Per-call context from the downstream request. */
 export interface CallContext {
@@ -59,6 +60,11 @@ export interface CallContext {
     | undefined
   /** Ends the caller's response stream while the call goes on (2025-era sessions with resumption). */
   readonly closeStream: (() => void) | undefined
+  /** The caller's W3C `traceparent` and `tracestate` headers, read by telemetry only (router/tracedCalls.ts). */
+  readonly traceparent?: string | undefined
+  readonly tracestate?: string | undefined
+  /** With telemetry on: this request's span, the parent of its upstream exchange's. */
+  readonly requestSpan?: RequestSpan | undefined
 }
 
 /**

@@ -157,6 +157,11 @@ export const upstreamCall = async (
   } else if (route.transport.protocolVersion !== undefined) {
     headers["mcp-protocol-version"] = route.transport.protocolVersion
   }
+  // Trace context in `_meta` (SEP-414; set by the router's telemetry) goes as W3C headers too.
+  if (typeof meta["traceparent"] === "string") {
+    headers["traceparent"] = meta["traceparent"]
+    if (typeof meta["tracestate"] === "string") headers["tracestate"] = meta["tracestate"]
+  }
   const body = JSON.stringify({ jsonrpc: "2.0", id, method, params: { ...params, _meta: meta } })
   const signal = handlers.signal
 

@@ -20,6 +20,7 @@ import {
   UriTemplate
 } from "@modelcontextprotocol/server"
 import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
 import * as Predicate from "effect/Predicate"
 import * as Runtime from "effect/Runtime"
 import { UserAuth } from "../auth/UserAuth.js"
@@ -42,6 +43,8 @@ import { type CallContext, makeForwarder, type RoundState } from "../relay/forwa
 import { HeldCalls } from "../relay/heldCalls.js"
 import { protocolFailure, type RelayOutcome, relayResult } from "../relay/outcome.js"
 import { ResourceSubscriptions, type SessionSink } from "./resourceSubscriptions.js"
+import { answered, relayOutcomeOf, tracedForward, tracedRequest } from "./tracedCalls.js"
+import { Telemetry } from "../telemetry/Telemetry.js"
 import { unlistedResource } from "../relay/resourceUris.js"
 import { makeSystemTools } from "./systemTools.js"
 import { makeUserConnections } from "./userConnections.js"
@@ -149,6 +152,8 @@ export class McpRouter extends Effect.Service<McpRouter>()("aperture/McpRouter",
       ttlSeconds: ROUND_STATE_TTL_SECONDS
     })
     const metrics = yield* Metrics
+    // Present only with telemetry on: then requests and upstream exchanges are traced (tracedCalls.ts).
+    const telemetry = Option.getOrUndefined(yield* Effect.serviceOption(Telemetry))
     const system = makeSystemTools(config.connectors)
 
     // The grant policy's own cached lookup, taken once: asked on every list and call.
@@ -205,7 +210,7 @@ export class McpRouter extends Effect.Service<McpRouter>()("aperture/McpRouter",
     )
     const forwardCall = makeForwarder(roundStates, heldCalls)
     /** Forwards one request, counted in /metrics by connector and method. */
-    const forwardOutcome = (
+    const countedForward = (
       upstream: LiveUpstream,
       method: string,
       params: Record<string, unknown>,
@@ -221,6 +226,8 @@ export class McpRouter extends Effect.Service<McpRouter>()("aperture/McpRouter",
         throw error
       })
     }
+
+    const forwardOutcome = telemetry === undefined ? countedForward : tracedForward(telemetry, countedForward)
 
     /** What the caller may see of one list (the same array until the catalog or their grants change). */
     const visible = (key: ListKey, identity: Identity) => {
@@ -633,9 +640,9 @@ export class McpRouter extends Effect.Service<McpRouter>()("aperture/McpRouter",
       listResourceTemplates: list("templates"),
       /** Each list method's result as UTF-8 JSON (see {@link encodedPage}), for answers that skip the SDK. */
       listJson: listJsonByMethod,
-      callTool,
-      getPrompt,
-      readResource,
+      callTool: telemetry === undefined ? callTool : tracedRequest(telemetry, "tools/call", callTool, relayOutcomeOf),
+      getPrompt: telemetry === undefined ? getPrompt : tracedRequest(telemetry, "prompts/get", getPrompt, answered),
+      readResource: telemetry === undefined ? readResource : tracedRequest(telemetry, "resources/read", readResource, answered),
       complete,
       setLogLevel,
       rootsChanged,

@@ -51,6 +51,9 @@ export interface SessionToolCall {
   readonly progressToken: string | number | undefined
   /** Whether the client reads an SSE event with empty data (2025-11-25 and later): a priming event is sent. */
   readonly priming: boolean
+  /** The caller's W3C trace context headers, for telemetry (two reads, no copy: free when it is off). */
+  readonly traceparent: string | undefined
+  readonly tracestate: string | undefined
 }
 
 const isProgressToken = (value: unknown): value is string | number =>
@@ -84,7 +87,9 @@ export const sessionToolCall = (headers: Readonly<Record<string, string | undefi
     id: request.id,
     params,
     progressToken,
-    priming: SUPPORTED_PROTOCOL_VERSIONS.includes(version) && version >= "2025-11-25"
+    priming: SUPPORTED_PROTOCOL_VERSIONS.includes(version) && version >= "2025-11-25",
+    traceparent: headers["traceparent"],
+    tracestate: headers["tracestate"]
   }
 }
 
@@ -161,7 +166,9 @@ export class SessionCalls {
       era: "legacy",
       logLevel: this.host.logLevel(),
       request: (request, signal) => this.ask(stream, request, signal, DEFAULT_REQUEST_TIMEOUT_MSEC),
-      closeStream: undefined
+      closeStream: undefined,
+      traceparent: call.traceparent,
+      tracestate: call.tracestate
     }
     const invoke = (ctx: CallContext) => Promise.resolve().then(() => this.host.callTool(call.params, ctx))
     invoke(context)

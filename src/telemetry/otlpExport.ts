@@ -1,0 +1,182 @@
+/**
+ * The OpenTelemetry SDK behind {@link Telemetry}: spans and metrics exported over OTLP/HTTP
+ * (protobuf, the specification's default protocol), through `@effect/opentelemetry` so Effect's
+ * own spans (`http.server`, `Effect.fn`) go the same way. Loaded with a dynamic `import()` only
+ * when telemetry is configured: a gateway without it never loads the SDK.
+ * @module
+ */
+import * as Resource from "@effect/opentelemetry/Resource"
+import * as NodeSdk from "@effect/opentelemetry/NodeSdk"
+import * as OtelTracer from "@effect/opentelemetry/Tracer"
+import * as HttpMiddleware from "@effect/platform/HttpMiddleware"
+import { type Attributes, type Context as OtelContext, ROOT_CONTEXT, type Span, SpanKind, SpanStatusCode, trace, type Tracer } from "@opentelemetry/api"
+import { defaultTextMapGetter, defaultTextMapSetter } from "@opentelemetry/api"
+import { W3CTraceContextPropagator } from "@opentelemetry/core"
+import { OTLPMetricExporter } from "@opentelemetry/exporter-metrics-otlp-proto"
+import { OTLPTraceExporter } from "@opentelemetry/exporter-trace-otlp-proto"
+import { MeterProvider, PeriodicExportingMetricReader } from "@opentelemetry/sdk-metrics"
+import { BatchSpanProcessor } from "@opentelemetry/sdk-trace-base"
+import * as Effect from "effect/Effect"
+import * as FiberRef from "effect/FiberRef"
+import * as Layer from "effect/Layer"
+import * as Redacted from "effect/Redacted"
+import type { TelemetrySettings } from "../config/model.js"
+import { version } from "../version.js"
+import {
+  type ExchangeAttributes,
+  type GatewayTelemetry,
+  type RequestAttributes,
+  Telemetry,
+  type TraceContextHeaders,
+  type TracedOutcome
+} from "./Telemetry.js"
+
+/** How long shutdown waits for the last export. */
+const SHUTDOWN_TIMEOUT_MS = 5_000
+/** The specification's default metric export interval, unless `OTEL_METRIC_EXPORT_INTERVAL` says. */
+const DEFAULT_METRIC_INTERVAL_MS = 60_000
+
+const propagator = new W3CTraceContextPropagator()
+
+/** The caller's context as a parent (`ROOT_CONTEXT` when absent or malformed: a new trace). */
+const parentContext = (parent: TraceContextHeaders | undefined): OtelContext =>
+  parent === undefined ? ROOT_CONTEXT : propagator.extract(ROOT_CONTEXT, parent, defaultTextMapGetter)
+
+const contextOf = (span: Span, parent: OtelContext): TraceContextHeaders => {
+  const carrier: Record<string, string> = {}
+  propagator.inject(trace.setSpan(parent, span), carrier, defaultTextMapSetter)
+  return { traceparent: carrier["traceparent"] as string, tracestate: carrier["tracestate"] }
+}
+
+/** The OpenTelemetry GenAI/MCP conventions' attribute for what a method names. */
+const TARGET_ATTRIBUTE: Readonly<Record<string, string>> = {
+  "tools/call": "gen_ai.tool.name",
+  "prompts/get": "gen_ai.prompt.name",
+  "resources/read": "mcp.resource.uri",
+  "resources/subscribe": "mcp.resource.uri",
+  "resources/unsubscribe": "mcp.resource.uri"
+}
+
+const spanName = (method: string, target: string | undefined) => target === undefined ? method : `${method} ${target}`
+
+const baseAttributes = (method: string, target: string | undefined): Attributes => {
+  const attributes: Attributes = { "mcp.method.name": method }
+  const key = TARGET_ATTRIBUTE[method]
+  if (key !== undefined && target !== undefined) attributes[key] = target
+  if (method === "tools/call") attributes["gen_ai.operation.name"] = "execute_tool"
+  return attributes
+}
+
+const endSpan = (span: Span, outcome: TracedOutcome, code: number | undefined) => {
+  span.setAttribute("aperture.outcome", outcome)
+  if (code !== undefined) span.setAttribute("rpc.jsonrpc.error_code", code)
+  if (outcome === "error" || outcome === "tool_error" || outcome === "rejected") {
+    span.setAttribute("error.type", code === undefined ? outcome : String(code))
+    span.setStatus({ code: SpanStatusCode.ERROR })
+  }
+  span.end()
+}
+
+const makeGatewayTelemetry = (tracer: Tracer, meterProvider: MeterProvider | undefined): GatewayTelemetry => {
+  const meter = meterProvider?.getMeter("aperture", version)
+  const requests = meter?.createCounter("aperture.requests", {
+    description: "Requests the gateway served: MCP requests by method, and HTTP connector (proxy) requests by HTTP method."
+  })
+  const duration = meter?.createHistogram("aperture.request.duration", {
+    unit: "s",
+    description: "Time from the caller's request to the gateway's answer (for the proxy: to the upstream's response headers)."
+  })
+  const record = (attributes: Attributes, seconds: number) => {
+    requests?.add(1, attributes)
+    duration?.record(seconds, attributes)
+  }
+  return {
+    startRequest: (attributes: RequestAttributes, parent) => {
+      const parentCtx = parentContext(parent)
+      const span = tracer.startSpan(spanName(attributes.method, attributes.target), {
+        kind: SpanKind.SERVER,
+        attributes: { ...baseAttributes(attributes.method, attributes.target), "enduser.id": attributes.login }
+      }, parentCtx)
+      const started = performance.now()
+      let connector: string | undefined
+      return {
+        context: contextOf(span, parentCtx),
+        setConnector: (id) => {
+          connector = id
+          span.setAttribute("aperture.connector", id)
+        },
+        end: (outcome, code) => {
+          endSpan(span, outcome, code)
+          record({ "mcp.method.name": attributes.method, "aperture.connector": connector ?? "", "aperture.outcome": outcome }, (performance.now() - started) / 1000)
+        }
+      }
+    },
+    startExchange: (attributes: ExchangeAttributes, parent) => {
+      const parentCtx = parentContext(parent)
+      const span = tracer.startSpan(spanName(attributes.method, attributes.target), {
+        kind: SpanKind.CLIENT,
+        attributes: { ...baseAttributes(attributes.method, attributes.target), "aperture.connector": attributes.connectorId }
+      }, parentCtx)
+      return { context: contextOf(span, parentCtx), end: (outcome, code) => endSpan(span, outcome, code) }
+    },
+    recordProxyRequest: (connectorId, method, status, seconds) =>
+      record({
+        "http.request.method": method,
+        "aperture.connector": connectorId,
+        "aperture.outcome": status === undefined || status >= 500 ? "error" : "ok",
+        ...(status === undefined ? {} : { "http.response.status_code": status })
+      }, seconds)
+  }
+}
+
+const plainHeaders = (headers: TelemetrySettings["headers"]): Record<string, string> =>
+  Object.fromEntries(Object.entries(headers).map(([name, value]) => [name, Redacted.value(value)]))
+
+const metricInterval = (): number => {
+  const fromEnv = Number(process.env["OTEL_METRIC_EXPORT_INTERVAL"])
+  return Number.isFinite(fromEnv) && fromEnv > 0 ? fromEnv : DEFAULT_METRIC_INTERVAL_MS
+}
+
+/** Metrics: a meter provider of our own (the gateway's counters are plain numbers, not Effect metrics). */
+const meterProviderOf = (settings: TelemetrySettings) =>
+  settings.metricsUrl === undefined ? Effect.succeed(undefined) : Effect.acquireRelease(
+    Effect.sync(() => new MeterProvider({
+      readers: [
+        new PeriodicExportingMetricReader({
+          exporter: new OTLPMetricExporter({ url: settings.metricsUrl!.href, headers: plainHeaders(settings.headers) }),
+          exportIntervalMillis: metricInterval()
+        })
+      ]
+    })),
+    (provider) => Effect.promise(() => provider.shutdown()).pipe(Effect.timeoutOption(SHUTDOWN_TIMEOUT_MS), Effect.ignore)
+  )
+
+const never = () => false
+
+/**
+ * The SDK for `settings`: the Effect tracer (spans of Effect code, the platform's `http.server`
+ * span continuing the caller's `traceparent`), tracing switched on for the gateway's fibers
+ * (`aperture start` and `Aperture.start` switch it off for everything else), and {@link Telemetry}.
+ */
+export const otlpLayer = (settings: TelemetrySettings): Layer.Layer<Telemetry> => {
+  const resource = Resource.layerFromEnv(Resource.configToAttributes({ serviceName: settings.serviceName, serviceVersion: version }))
+  const tracing = settings.tracesUrl === undefined
+    ? Layer.succeed(OtelTracer.OtelTracer, trace.getTracer("aperture", version)) // the API's no-op tracer
+    : OtelTracer.layer.pipe(Layer.provide(NodeSdk.layerTracerProvider(
+      new BatchSpanProcessor(new OTLPTraceExporter({ url: settings.tracesUrl.href, headers: plainHeaders(settings.headers) })),
+      { shutdownTimeout: SHUTDOWN_TIMEOUT_MS }
+    )))
+  const service = Layer.scoped(
+    Telemetry,
+    Effect.gen(function*() {
+      const tracer = yield* OtelTracer.OtelTracer
+      const meterProvider = yield* meterProviderOf(settings)
+      return makeGatewayTelemetry(tracer, meterProvider)
+    })
+  )
+  const tracingOn = Layer.scopedDiscard(Effect.zipRight(
+    Effect.locallyScoped(FiberRef.currentTracerEnabled, true),
+    Effect.locallyScoped(HttpMiddleware.currentTracerDisabledWhen, never)
+  ))
+  return Layer.mergeAll(service, tracingOn).pipe(Layer.provide(tracing), Layer.provide(resource))
+}
