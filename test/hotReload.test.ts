@@ -4,12 +4,16 @@
  * settings changed are reconnected (the stdio upstream's pid stays the same); grants apply to the
  * next request; the log and `/api/connectors` say what changed.
  */
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { grant, mcp, stdio } from "../src/config/dsl.js"
 import type { UserConfig } from "../src/config/dsl.js"
 import { loopback } from "../src/index.js"
 import { startV2Upstream, type V2Upstream } from "./fixtures/v2Upstream.js"
 import { startCapturingGateway } from "./helpers/capture.js"
+import { type CliGateway, startCliGateway } from "./helpers/cliGateway.js"
 import { connectorsOf, connectV1, errorOf, eventually } from "./helpers/gateway.js"
 import { repoRoot } from "./helpers/processes.js"
 
@@ -102,5 +106,81 @@ describe("hot reload", () => {
     expect(gateway.captured.text()).toContain("config: server.allowedHosts changed; it needs a restart")
     // Still answering at the running address with the running Host check.
     expect(await idsAt()).toEqual(["fx", "steady"])
+  })
+})
+
+describe("aperture start follows its config file", () => {
+  let dir: string
+  let configPath: string
+  let cli: CliGateway
+  let session: Awaited<ReturnType<typeof connectV1>>["client"]
+  const grantsAll = [{ src: ["*"], app: { "tailscale.com/cap/aperture": [{ connectors: ["**"] }] } }]
+  const writeConfig = (servers: Record<string, unknown>, grants: unknown = grantsAll) =>
+    writeFileSync(configPath, JSON.stringify({ connectors: { servers }, grants }, null, 2))
+  const servers = () => ({ fx: { protocol: "mcp", url: fx.url } })
+  const cliConnectors = async () =>
+    ((await (await fetch(`${cli.origin}/api/connectors`)).json()) as { connectors: Array<{ id: string; status: string; tools: Array<string> }> }).connectors
+  const cliSlowCall = () => session.callTool({ name: "fx_slow", arguments: { steps: 10, ms: 200 } })
+  const reloads = () => cli.linesWith("config reloaded").length
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), "aperture-hot-reload-"))
+    configPath = join(dir, "aperture.json")
+    writeConfig(servers())
+    cli = await startCliGateway(configPath)
+    await eventually(async () => (await cliConnectors()).find((c) => c.id === "fx")?.status === "ready", 30_000, "fx ready")
+    session = (await connectV1(cli.url)).client
+  }, 90_000)
+
+  afterAll(async () => {
+    await session?.close()
+    await cli?.close()
+    if (dir !== undefined) rmSync(dir, { recursive: true, force: true })
+  })
+
+  it("adds, then removes, a connector written to the file while a call runs", async () => {
+    let call = cliSlowCall()
+    writeConfig({ ...servers(), fx2: { protocol: "mcp", url: fx2.url } })
+    await eventually(async () => (await cliConnectors()).find((c) => c.id === "fx2")?.status === "ready", 20_000, "fx2 ready")
+    await eventually(() => cli.linesWith("connectors added: fx2").length === 1, 10_000, "the reload's log line")
+    expect((await call as { content: Array<{ text: string }> }).content[0]!.text).toBe("done after 10")
+
+    call = cliSlowCall()
+    writeConfig(servers())
+    await eventually(async () => (await cliConnectors()).every((c) => c.id !== "fx2"), 20_000, "fx2 gone")
+    // Logged once the removed connection has closed.
+    await eventually(() => cli.linesWith("connectors removed: fx2").length === 1, 10_000, "the reload's log line")
+    expect((await call as { content: Array<{ text: string }> }).content[0]!.text).toBe("done after 10")
+    expect((await session.listTools()).tools.map((t) => t.name)).not.toContain("fx2_whoami")
+  })
+
+  it("keeps the running config when the file breaks, logging each problem with its path; SIGHUP reads it again", async () => {
+    const before = reloads()
+    const call = cliSlowCall()
+    writeConfig({ ...servers(), broken: { protocol: "carrier-pigeon" } }, [{ src: 7 }])
+    await eventually(() => cli.linesWith("config not reloaded").length === 1, 10_000, "the refusal")
+    const problems = cli.linesWith("connectors.servers.broken")
+    expect(problems.length).toBeGreaterThan(0)
+    expect(cli.linesWith("grants.0.src").length).toBeGreaterThan(0)
+    expect((await cliConnectors()).map((c) => c.id)).toEqual(["fx"])
+    expect((await call as { content: Array<{ text: string }> }).content[0]!.text).toBe("done after 10")
+    expect(reloads()).toBe(before)
+
+    // Put back as it was: the same content as running (its hash says so), so nothing is applied;
+    // SIGHUP reads it again anyway, and the process (which SIGHUP would end by default) answers.
+    writeConfig(servers())
+    await new Promise((r) => setTimeout(r, 1000))
+    expect(reloads()).toBe(before)
+    cli.process.child.kill("SIGHUP")
+    await eventually(() => reloads() === before + 1, 10_000, "the reload on SIGHUP")
+    expect(cli.linesWith("config reloaded").at(-1)).toContain("nothing to apply")
+    expect((await cliConnectors()).find((c) => c.id === "fx")?.status).toBe("ready")
+  })
+
+  it("says a change of the listening address needs a restart, and keeps serving where it listens", async () => {
+    // (--port, given on the command line, wins over the file's port, so the file's host is changed.)
+    writeFileSync(configPath, JSON.stringify({ connectors: { servers: servers() }, grants: grantsAll, server: { host: "0.0.0.0" } }, null, 2))
+    await eventually(() => cli.linesWith("server.host changed; it needs a restart").length === 1, 10_000, "the restart notice")
+    expect((await cliConnectors()).find((c) => c.id === "fx")?.status).toBe("ready")
   })
 })
