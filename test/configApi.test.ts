@@ -4,6 +4,7 @@
  * placeholder and kept by a PUT that sends it back, the write applied as a reload while a
  * session's call runs (applied once: the watcher sees its own hash), admins only (403 otherwise).
  */
+import { createHash } from "node:crypto"
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
@@ -148,4 +149,36 @@ describe("/api/config for other callers and other gateways", () => {
       await upstream.close()
     }
   })
+})
+
+describe("/api/config with a TypeScript config", () => {
+  it("answers its hash, not its source, and refuses a PUT (it is edited in an editor)", async () => {
+    const folder = mkdtempSync(join(tmpdir(), "aperture-config-api-ts-"))
+    const file = join(folder, "aperture.config.ts")
+    const source = `import { bearer, defineConfig, grant, mcp } from "aperture"
+export default defineConfig({
+  connectors: { fx: mcp({ url: ${JSON.stringify(fx.url)}, auth: bearer({ secret: ${JSON.stringify(SECRET)} }) }) },
+  grants: [grant({ src: ["*"], connectors: ["**"] })]
+})
+`
+    writeFileSync(file, source)
+    const ts = await startCliGateway(file)
+    try {
+      const response = await fetch(`${ts.origin}/api/config`)
+      const text = await response.text()
+      expect(response.status).toBe(200)
+      expect(text).not.toContain(SECRET)
+      const answer = JSON.parse(text) as { hash: string; editable: boolean; message: string }
+      expect(answer).toMatchObject({ editable: false, hash: createHash("sha256").update(source).digest("hex") })
+      expect(answer.message).toContain("edit it in your editor")
+      const put = await fetch(`${ts.origin}/api/config`, { method: "PUT", body: JSON.stringify({ config: {}, hash: answer.hash }) })
+      expect(put.status).toBe(405)
+      expect(put.headers.get("allow")).toBe("GET")
+      expect(await put.json()).toMatchObject({ error: "not_editable" })
+      expect(readFileSync(file, "utf8")).toBe(source)
+    } finally {
+      await ts.close()
+      rmSync(folder, { recursive: true, force: true })
+    }
+  }, 60_000)
 })

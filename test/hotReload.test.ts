@@ -10,7 +10,7 @@ import { join } from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { grant, mcp, stdio } from "../src/config/dsl.js"
 import type { UserConfig } from "../src/config/dsl.js"
-import { loopback } from "../src/index.js"
+import { apiKeys, hashApiKey, loopback } from "../src/index.js"
 import { startV2Upstream, type V2Upstream } from "./fixtures/v2Upstream.js"
 import { startCapturingGateway } from "./helpers/capture.js"
 import { type CliGateway, startCliGateway } from "./helpers/cliGateway.js"
@@ -89,14 +89,39 @@ describe("hot reload", () => {
 
   it("swaps the grants for the next request; the running call and the session stay", async () => {
     const pid = await steadyPid()
+    let told = 0
+    const listener = (await connectV1(gateway.url, { onToolsChanged: () => void told++ })).client
     const call = slowCall()
     const applied = await gateway.reload(configWith({ grants: [grant({ src: ["local"], connectors: ["fx/**"] })] }))
     expect(applied.summary).toBe("grants changed")
+    // Sessions whose view changed are told their tools changed.
+    await eventually(() => told > 0, 10_000, "tools list_changed")
+    await listener.close()
     expect((await client.listTools()).tools.map((t) => t.name)).not.toContain("steady_pid")
     expect((await errorOf(client.callTool({ name: "steady_pid", arguments: {} }))).code).toBe(-32602)
     expect(textOf(await call)).toBe("done after 10")
     await gateway.reload(configWith())
     expect(await steadyPid()).toBe(pid)
+  })
+
+  it("swaps the identity plugins for the next request", async () => {
+    const key = "hot-reload-test-key-6c1e9a0b7d"
+    const asKey = async () =>
+      ((await (await fetch(`${gateway.origin}/api/connectors`, { headers: { "x-api-key": key } })).json()) as {
+        connectors: Array<{ id: string; status: string }>
+      }).connectors.find((c) => c.id === "steady")?.status
+    const grants = [grant({ src: ["local"], connectors: ["**"] }), grant({ src: ["ci"], connectors: ["fx/**"] })]
+    await gateway.reload(configWith({ grants }))
+    // Only loopback: the key is not looked at, and the caller is "local".
+    expect(await asKey()).toBe("ready")
+    const applied = await gateway.reload({
+      ...configWith({ grants }),
+      identity: [apiKeys({ keys: { [hashApiKey(key)]: { login: "ci" } } }), loopback({ login: "local" })]
+    })
+    expect(applied.summary).toBe("identity plugins changed")
+    expect(await asKey()).toBe("no_access")
+    await gateway.reload(configWith())
+    expect(await asKey()).toBe("ready")
   })
 
   it("keeps the running address and says a change of it needs a restart", async () => {
