@@ -118,6 +118,21 @@ describe("/api/config", () => {
   })
 })
 
+describe("/api/config after a PUT that names another admin", () => {
+  it("is forbidden from the next request on: the admin grant is read from the running config", async () => {
+    const { config, hash } = await getConfig()
+    config.grants = [
+      { src: ["*"], app: { "tailscale.com/cap/aperture": [{ connectors: ["**"] }] } },
+      { src: ["someone-else"], app: { "tailscale.com/cap/aperture": [{ connectors: ["**"] }, { role: "admin" }] } }
+    ]
+    const response = await putConfig({ config, hash })
+    expect(response.status).toBe(200)
+    expect(((await response.json()) as { applied: { grantsChanged: boolean } }).applied.grantsChanged).toBe(true)
+    expect((await fetch(`${gateway.origin}/api/config`)).status).toBe(403)
+    expect((await putConfig({ config, hash })).status).toBe(403)
+  })
+})
+
 describe("/api/config for other callers and other gateways", () => {
   it("is forbidden to a caller who is not an admin, and says so when there is no config file", async () => {
     const upstream = await startV2Upstream({ name: "solo" })

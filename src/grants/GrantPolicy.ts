@@ -21,10 +21,11 @@ export const makeGrantPolicy = (grants: ReadonlyArray<Grant>) => {
   return {
     /** The caller's patterns with `decide` bound to them; one cache lookup per request. */
     policyOf: (identity: Identity): CallerPolicy => compiled.policies.get(identity),
-    /** Indexes of the grants with role admin; empty when loopback callers are the admins. */
-    get adminGrants() {
-      return compiled.admin.adminGrants
-    },
+    /**
+     * Indexes of the grants with role admin; empty when loopback callers are the admins. A
+     * function, not a field: the service object is copied when built, and the grants change.
+     */
+    adminGrants: (): ReadonlyArray<number> => compiled.admin.adminGrants,
     /** May see every connector in full at `/api/connectors`, and read `/metrics` and `/api/config`. */
     isAdmin: (identity: Identity): boolean => compiled.admin.isAdmin(identity),
     /** May read `/metrics`: an admin, or named by a grant with `readMetrics`. */
