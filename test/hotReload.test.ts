@@ -8,9 +8,10 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import { grant, mcp, stdio } from "../src/config/dsl.js"
+import { grant, http, mcp, stdio } from "../src/config/dsl.js"
 import type { UserConfig } from "../src/config/dsl.js"
 import { apiKeys, hashApiKey, loopback } from "../src/index.js"
+import { startHttpUpstream } from "./fixtures/httpUpstream.js"
 import { startV2Upstream, type V2Upstream } from "./fixtures/v2Upstream.js"
 import { startCapturingGateway } from "./helpers/capture.js"
 import { type CliGateway, startCliGateway } from "./helpers/cliGateway.js"
@@ -122,6 +123,26 @@ describe("hot reload", () => {
     expect(await asKey()).toBe("no_access")
     await gateway.reload(configWith())
     expect(await asKey()).toBe("ready")
+  })
+
+  it("adds and removes an HTTP connector of the proxy", async () => {
+    const api = await startHttpUpstream()
+    try {
+      const proxied = async (id: string) => {
+        const response = await fetch(`${gateway.origin}/v1/connectors/${id}/hello`)
+        return { status: response.status, body: await response.text() }
+      }
+      const unknown = await proxied("nosuch")
+      await gateway.reload(configWith({ connectors: { api: http({ url: api.origin, allowPrivate: true }) } }))
+      expect((await proxied("api")).status).toBe(200)
+      expect(api.seen.some((r) => r.url === "/hello")).toBe(true)
+      expect(await idsAt()).toEqual(["api", "fx", "steady"])
+      await gateway.reload(configWith())
+      expect(await proxied("api")).toEqual({ ...unknown, body: unknown.body.replaceAll("nosuch", "api") })
+      expect(await idsAt()).toEqual(["fx", "steady"])
+    } finally {
+      await api.close()
+    }
   })
 
   it("keeps the running address and says a change of it needs a restart", async () => {
