@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- --quick] [-- --only S1,S3] [-- --soak] [-- --profile]`: what the gateway costs, as ratios
+ * `npm run bench [-- --quick] [-- --only S1,S3] [-- --soak] [-- --profile] [-- --telemetry]`: what the gateway costs, as ratios
  * against the same upstream reached directly in the same run. Method: bench/README.md
  * (gateway alone on CPU 1; upstream and load generator on CPU 0; alternating rounds; medians).
  * Prints a table and writes bench/RESULTS.md (`--profile`: bench/PROFILE.md).
@@ -42,8 +42,16 @@ import {
   snapshotDir,
   stopAll
 } from "./machine.js"
+import { type OtlpSink, startOtlpSink } from "./otlpSink.js"
 
 const quick = process.argv.includes("--quick")
+/**
+ * `--telemetry`: every gateway runs with OpenTelemetry export on (`OTEL_EXPORTER_OTLP_ENDPOINT`,
+ * every request traced) to a sink in this process, so a run beside one without it shows what
+ * tracing costs. Prints only.
+ */
+const telemetry = process.argv.includes("--telemetry")
+let otlpSink: OtlpSink | undefined
 /** The machine's load average (runnable processes, 1 and 5 minutes), to say how busy it was. */
 const loadLine = () => {
   const [one, five] = readFileSync("/proc/loadavg", "utf8").split(" ")
@@ -154,7 +162,7 @@ const startGateway = async (
     GATEWAY_CPU,
     process.execPath,
     [...nodeArgs, "bin/aperture.js", "--log-level", "warning", "start", "--config", config, "--port", String(port)],
-    { BENCH_CONNECTORS: JSON.stringify(connectors), ...env }
+    { BENCH_CONNECTORS: JSON.stringify(connectors), ...(otlpSink !== undefined && { OTEL_EXPORTER_OTLP_ENDPOINT: otlpSink.url }), ...env }
   )
   const origin = `http://127.0.0.1:${port}`
   let listening = Number.NaN
@@ -953,12 +961,22 @@ const main = async () => {
   out(
     `${ROUNDS} alternating round(s) of ${SECONDS} s per cell and target after ${WARMUP_SECONDS} s of warm-up load; medians, (min–max) across rounds.`
   )
+  if (telemetry) {
+    otlpSink = await startOtlpSink()
+    out("", "Telemetry on: every gateway exports traces and metrics over OTLP/HTTP to a local sink (every request traced).")
+  }
   // Each scenario starts from a quiet machine: what one left running is stopped before the next.
   for (const scenario of [throughputScenarios, catalogScenarios, proxyScenario, startupScenario, isolationScenario, clusterScenario]) {
     await scenario()
     await stopAll()
   }
   out("", `${loadLine()} at the end (the bench itself keeps about two runnable; more is other work on the machine).`)
+  if (otlpSink !== undefined) {
+    const { bytes, metrics, traces } = otlpSink.counts()
+    out(`OTLP sink: ${traces} trace exports, ${metrics} metric exports, ${(bytes / 1024 / 1024).toFixed(1)} MiB.`)
+    await otlpSink.close()
+    return
+  }
   if (!quick && only.size === 0) writeFileSync(`${repoRoot}bench/RESULTS.md`, `${report.join("\n")}\n`)
 }
 
