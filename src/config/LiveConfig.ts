@@ -15,7 +15,7 @@ import * as Layer from "effect/Layer"
 import type * as Scope from "effect/Scope"
 import { type ConfigChange, changesAnything, describeChange, planChange, settingsHash } from "./configChanges.js"
 import { GatewayConfig } from "./GatewayConfig.js"
-import type { ApertureConfig } from "./model.js"
+import { type ApertureConfig, formatIssue } from "./model.js"
 
 export type { ConfigChange }
 
@@ -66,6 +66,8 @@ export const liveConfigLayer: Layer.Layer<LiveConfig, never, GatewayConfig> = La
         for (const setting of change.needsRestart) {
           yield* Effect.logWarning(`config: ${setting} changed; it needs a restart (the running value is kept until then)`)
         }
+        // As at start: problems that do not stop the config (a connector without url stays down).
+        for (const warning of next.warnings) yield* Effect.logWarning(formatIssue(warning))
         const summary = describeChange(change)
         running = change.next
         if (changesAnything(change)) {
