@@ -86,6 +86,7 @@ describe("with telemetry: otlp({ endpoint })", () => {
     try {
       const result = await client.callTool({ name: "up_hello", arguments: { who: SECRET_ARGUMENT } })
       expect(JSON.stringify(result)).toContain(`hello ${SECRET_ARGUMENT}`)
+      await expect(client.callTool({ name: "up_nope", arguments: {} })).rejects.toThrow(/not found/)
     } finally {
       await client.close()
     }
@@ -117,12 +118,20 @@ describe("with telemetry: otlp({ endpoint })", () => {
       "mcp.method.name": "tools/call",
       "gen_ai.tool.name": "up_hello",
       "aperture.connector": "up",
-      "enduser.id": "local",
+      "user.id": "local",
       "aperture.outcome": "ok"
     })
     expect(span.resource["service.name"]).toBe("aperture-under-test")
     // No span anywhere carries the call's arguments or its result.
     expect(JSON.stringify(receiver.spans)).not.toContain(SECRET_ARGUMENT)
+  })
+
+  it("marks a request the gateway refused (unknown or not granted) as rejected, with no connector and no upstream span", () => {
+    const span = receiver.spans.find((s) => s.attributes["gen_ai.tool.name"] === "up_nope")
+    expect(span).toMatchObject({ kind: SERVER, traceId: caller.traceId })
+    expect(span!.attributes).toMatchObject({ "aperture.outcome": "rejected", "rpc.jsonrpc.error_code": -32602 })
+    expect(span!.attributes["aperture.connector"]).toBeUndefined()
+    expect(receiver.spans.filter((s) => s.parentSpanId === span!.spanId)).toHaveLength(0)
   })
 
   it("exports a client span per upstream exchange and sends its context to the MCP upstream (header and _meta)", () => {

@@ -96,7 +96,7 @@ const makeGatewayTelemetry = (tracer: Tracer, meterProvider: MeterProvider | und
       const parentCtx = parentContext(parent)
       const span = tracer.startSpan(spanName(attributes.method, attributes.target), {
         kind: SpanKind.SERVER,
-        attributes: { ...baseAttributes(attributes.method, attributes.target), "enduser.id": attributes.login }
+        attributes: { ...baseAttributes(attributes.method, attributes.target), "user.id": attributes.login }
       }, parentCtx)
       const started = performance.now()
       let connector: string | undefined
@@ -108,7 +108,10 @@ const makeGatewayTelemetry = (tracer: Tracer, meterProvider: MeterProvider | und
         },
         end: (outcome, code) => {
           endSpan(span, outcome, code)
-          record({ "mcp.method.name": attributes.method, "aperture.connector": connector ?? "", "aperture.outcome": outcome }, (performance.now() - started) / 1000)
+          // A request refused before any connector is counted without one.
+          const labels: Attributes = { "mcp.method.name": attributes.method, "aperture.outcome": outcome }
+          if (connector !== undefined) labels["aperture.connector"] = connector
+          record(labels, (performance.now() - started) / 1000)
         }
       }
     },
