@@ -18,7 +18,7 @@ import { env } from "../src/config/secret.js"
 import { startFront, type Front } from "./fixtures/front.js"
 import { type HttpUpstream, startHttpUpstream } from "./fixtures/httpUpstream.js"
 import { startV1Upstream, type V1Upstream } from "./fixtures/v1Upstream.js"
-import { startGateway, untilReady } from "./helpers/gateway.js"
+import { connectV2, startGateway, untilReady } from "./helpers/gateway.js"
 import { type OtlpReceiver, startOtlpReceiver } from "./helpers/otlpReceiver.js"
 
 const SECRET_ARGUMENT = `arg-${randomBytes(8).toString("hex")}`
@@ -71,6 +71,7 @@ describe("with telemetry: otlp({ endpoint })", () => {
   const seen: Array<SeenCall> = []
   const caller = newTraceparent()
   const proxyCaller = newTraceparent()
+  const modernCaller = newTraceparent()
 
   beforeAll(async () => {
     receiver = await startOtlpReceiver()
@@ -89,6 +90,13 @@ describe("with telemetry: otlp({ endpoint })", () => {
       await expect(client.callTool({ name: "up_nope", arguments: {} })).rejects.toThrow(/not found/)
     } finally {
       await client.close()
+    }
+    // A 2026-07-28 client (the SDK's stateless handler, not the 2025 direct path).
+    const modern = await connectV2(gateway.url, { traceparent: modernCaller.header })
+    try {
+      await modern.callTool({ name: "up_hello", arguments: { who: "modern" } })
+    } finally {
+      await modern.close()
     }
     const proxied = await fetch(`${gateway.origin}/v1/connectors/api/things`, { headers: { traceparent: proxyCaller.header } })
     expect(proxied.status).toBe(200)
@@ -126,6 +134,12 @@ describe("with telemetry: otlp({ endpoint })", () => {
     expect(JSON.stringify(receiver.spans)).not.toContain(SECRET_ARGUMENT)
   })
 
+  it("continues a 2026-era caller's traceparent too", () => {
+    const span = receiver.spans.find((s) => s.kind === SERVER && s.traceId === modernCaller.traceId && s.attributes["mcp.method.name"] === "tools/call")
+    expect(span).toMatchObject({ parentSpanId: modernCaller.spanId })
+    expect(span!.attributes).toMatchObject({ "aperture.connector": "up", "aperture.outcome": "ok" })
+  })
+
   it("marks a request the gateway refused (unknown or not granted) as rejected, with no connector and no upstream span", () => {
     const span = receiver.spans.find((s) => s.attributes["gen_ai.tool.name"] === "up_nope")
     expect(span).toMatchObject({ kind: SERVER, traceId: caller.traceId })
@@ -139,10 +153,10 @@ describe("with telemetry: otlp({ endpoint })", () => {
     const exchange = receiver.spans.find((s) => s.kind === CLIENT && s.parentSpanId === request.spanId)
     expect(exchange).toBeDefined()
     expect(exchange!.attributes).toMatchObject({ "mcp.method.name": "tools/call", "gen_ai.tool.name": "hello", "aperture.connector": "up" })
-    expect(seen).toHaveLength(1)
     const sent = `00-${caller.traceId}-${exchange!.spanId}-01`
-    expect(seen[0]!.traceparent).toBe(sent)
-    expect(seen[0]!.meta?.["traceparent"]).toBe(sent)
+    const call = seen.find((c) => c.traceparent?.includes(caller.traceId))
+    expect(call?.traceparent).toBe(sent)
+    expect(call?.meta?.["traceparent"]).toBe(sent)
   })
 
   it("continues the caller's trace to an HTTP connector's upstream with the gateway's span as parent", () => {
@@ -165,7 +179,9 @@ describe("with telemetry: otlp({ endpoint })", () => {
     const calls = receiver.metrics.filter((p) =>
       p.metric === "aperture.requests" && p.attributes["mcp.method.name"] === "tools/call" && p.attributes["aperture.connector"] === "up"
     )
-    expect(calls.map((p) => p.value)).toContain(1)
+    // The 2025-era and the 2026-era call, both answered.
+    // (Cumulative counts: every export repeats the total so far.)
+    expect(Math.max(...calls.filter((p) => p.attributes["aperture.outcome"] === "ok").map((p) => p.value))).toBe(2)
     expect(receiver.metrics.some((p) => p.metric === "aperture.request.duration" && p.attributes["aperture.connector"] === "api")).toBe(true)
     expect(receiver.requests.length).toBeGreaterThan(0)
     expect(receiver.requests.every((r) => r.headers["x-export-token"] === EXPORT_TOKEN)).toBe(true)
