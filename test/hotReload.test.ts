@@ -133,14 +133,40 @@ describe("hot reload", () => {
         return { status: response.status, body: await response.text() }
       }
       const unknown = await proxied("nosuch")
+      // The system tool that lists HTTP connectors follows the reload too.
+      const listed = async () => textOf(await client.callTool({ name: "aperture_list_connectors", arguments: {} }))
       await gateway.reload(configWith({ connectors: { api: http({ url: api.origin, allowPrivate: true }) } }))
       expect((await proxied("api")).status).toBe(200)
       expect(api.seen.some((r) => r.url === "/hello")).toBe(true)
       expect(await idsAt()).toEqual(["api", "fx", "steady"])
+      expect(await listed()).toContain("/v1/connectors/api")
       await gateway.reload(configWith())
       expect(await proxied("api")).toEqual({ ...unknown, body: unknown.body.replaceAll("nosuch", "api") })
       expect(await idsAt()).toEqual(["fx", "steady"])
+      // No HTTP connector left: the tool is gone, as in a gateway started without one.
+      await expect(listed()).rejects.toThrow(/Tool aperture_list_connectors not found/)
     } finally {
+      await api.close()
+    }
+  })
+
+  it("judges a proxied request on the connector's new labels", async () => {
+    const api = await startHttpUpstream()
+    try {
+      const status = async () => (await fetch(`${gateway.origin}/v1/connectors/api/hello`)).status
+      const withLabels = (labels: Array<string>) =>
+        configWith({
+          connectors: { api: http({ url: api.origin, allowPrivate: true, labels }) },
+          grants: [grant({ src: ["local"], connectors: ["fx/**", "steady/**", "label:open"] })]
+        })
+      await gateway.reload(withLabels(["open"]))
+      expect(await status()).toBe(200)
+      await gateway.reload(withLabels(["closed"]))
+      expect(await status()).toBe(403)
+      await gateway.reload(withLabels(["open"]))
+      expect(await status()).toBe(200)
+    } finally {
+      await gateway.reload(configWith())
       await api.close()
     }
   })

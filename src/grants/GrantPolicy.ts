@@ -42,7 +42,11 @@ export class GrantPolicy extends Effect.Service<GrantPolicy>()("aperture/GrantPo
     const live = yield* liveConfigOrStatic
     const policy = makeGrantPolicy(live.current().grants)
     yield* live.onChange("policies", (change) =>
-      change.grantsChanged ? Effect.sync(() => policy.swap(change.next.grants)) : Effect.void)
+      // A caller's policy remembers per connector id whether it reaches it (labels included), so a
+      // connector added, changed (its labels) or removed also takes a fresh compilation.
+      change.grantsChanged || change.connectors.added.length + change.connectors.changed.length + change.connectors.removed.length > 0
+        ? Effect.sync(() => policy.swap(change.next.grants))
+        : Effect.void)
     return policy
   })
 }) {}

@@ -47,6 +47,7 @@ import { answered, relayOutcomeOf, tracedForward, tracedRequest } from "./traced
 import { Telemetry } from "../telemetry/Telemetry.js"
 import { unlistedResource } from "../relay/resourceUris.js"
 import { makeSystemTools } from "./systemTools.js"
+import { liveConfigOrStatic } from "../config/LiveConfig.js"
 import { makeUserConnections } from "./userConnections.js"
 
 /** The gateway's own address, for links when `server.publicUrl` is not set. */
@@ -154,7 +155,12 @@ export class McpRouter extends Effect.Service<McpRouter>()("aperture/McpRouter",
     const metrics = yield* Metrics
     // Present only with telemetry on: then requests and upstream exchanges are traced (tracedCalls.ts).
     const telemetry = Option.getOrUndefined(yield* Effect.serviceOption(Telemetry))
-    const system = makeSystemTools(config.connectors)
+    // Rebuilt when a reload changes the connectors (`aperture_list_connectors` lists HTTP ones).
+    let system = makeSystemTools(config.connectors)
+    yield* (yield* liveConfigOrStatic).onChange("catalog", (change) =>
+      Effect.sync(() => {
+        system = makeSystemTools(change.next.connectors)
+      }))
 
     // The grant policy's own cached lookup, taken once: asked on every list and call.
     const { policyOf: grantPolicyOf } = yield* GrantPolicy
