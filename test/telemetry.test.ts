@@ -85,6 +85,7 @@ describe("with telemetry: otlp({ endpoint })", () => {
     await untilReady(gateway, 2)
     const client = await connectWith(gateway.url, { traceparent: caller.header })
     try {
+      await client.listTools()
       const result = await client.callTool({ name: "up_hello", arguments: { who: SECRET_ARGUMENT } })
       expect(JSON.stringify(result)).toContain(`hello ${SECRET_ARGUMENT}`)
       await expect(client.callTool({ name: "up_nope", arguments: {} })).rejects.toThrow(/not found/)
@@ -94,6 +95,7 @@ describe("with telemetry: otlp({ endpoint })", () => {
     // A 2026-07-28 client (the SDK's stateless handler, not the 2025 direct path).
     const modern = await connectV2(gateway.url, { traceparent: modernCaller.header })
     try {
+      await modern.listTools()
       await modern.callTool({ name: "up_hello", arguments: { who: "modern" } })
     } finally {
       await modern.close()
@@ -132,6 +134,14 @@ describe("with telemetry: otlp({ endpoint })", () => {
     expect(span.resource["service.name"]).toBe("aperture-under-test")
     // No span anywhere carries the call's arguments or its result.
     expect(JSON.stringify(receiver.spans)).not.toContain(SECRET_ARGUMENT)
+  })
+
+  it("exports a server span for a list too, in the caller's trace, whichever era asked", () => {
+    for (const trace of [caller, modernCaller]) {
+      const span = receiver.spans.find((s) => s.kind === SERVER && s.traceId === trace.traceId && s.attributes["mcp.method.name"] === "tools/list")
+      expect(span, `spans received: ${receiver.spans.map((s) => s.name).join(", ")}`).toMatchObject({ parentSpanId: trace.spanId })
+      expect(span!.attributes).toMatchObject({ "user.id": "local", "aperture.outcome": "ok" })
+    }
   })
 
   it("continues a 2026-era caller's traceparent too", () => {

@@ -105,10 +105,12 @@ export const makeDownstreamServer = (
       (async (request: { params?: Params }, ctx: Ctx) => handler(request.params, ctx)) as never
     )
 
-  on("tools/list", (params) => router.listTools(identity, params))
-  on("prompts/list", (params) => router.listPrompts(identity, params))
-  on("resources/list", (params) => router.listResources(identity, params))
-  on("resources/templates/list", (params) => router.listResourceTemplates(identity, params))
+  // A list's span (telemetry on) continues the caller's trace; a header lookup, nothing more, when off.
+  const traceparentOf = (ctx: Ctx) => ctx.http?.req?.headers.get("traceparent") ?? undefined
+  on("tools/list", (params, ctx) => router.listTools(identity, params, traceparentOf(ctx)))
+  on("prompts/list", (params, ctx) => router.listPrompts(identity, params, traceparentOf(ctx)))
+  on("resources/list", (params, ctx) => router.listResources(identity, params, traceparentOf(ctx)))
+  on("resources/templates/list", (params, ctx) => router.listResourceTemplates(identity, params, traceparentOf(ctx)))
   on("tools/call", (params, ctx) => router.callTool(identity, params, callContext(ctx)).then(answerOf))
   on("prompts/get", (params, ctx) => router.getPrompt(identity, params, callContext(ctx)))
   on("resources/read", (params, ctx) => router.readResource(identity, params, callContext(ctx)))

@@ -43,7 +43,7 @@ import { type CallContext, makeForwarder, type RoundState } from "../relay/forwa
 import { HeldCalls } from "../relay/heldCalls.js"
 import { protocolFailure, type RelayOutcome, relayResult } from "../relay/outcome.js"
 import { ResourceSubscriptions, type SessionSink } from "./resourceSubscriptions.js"
-import { answered, relayOutcomeOf, tracedForward, tracedRequest } from "./tracedCalls.js"
+import { answered, relayOutcomeOf, tracedForward, tracedList, tracedListJson, tracedRequest } from "./tracedCalls.js"
 import { Telemetry } from "../telemetry/Telemetry.js"
 import { unlistedResource } from "../relay/resourceUris.js"
 import { makeSystemTools } from "./systemTools.js"
@@ -242,7 +242,8 @@ export class McpRouter extends Effect.Service<McpRouter>()("aperture/McpRouter",
       return key === "tools" ? system.withSystemTools(view.tools, policy) : view[key]
     }
 
-    const list = (key: ListKey) => (identity: Identity, params: Params): Record<string, unknown> => {
+    // `_traceparent`: taken by the traced list (telemetry on), unused here.
+    const list = (key: ListKey) => (identity: Identity, params: Params, _traceparent?: string): Record<string, unknown> => {
       const cursor = params?.["cursor"]
       const result = pageResult(visible(key, identity), typeof cursor === "string" ? cursor : undefined, RESULT_KEYS[key])
       if (result === undefined) throw invalidParams("Invalid cursor")
@@ -254,7 +255,7 @@ export class McpRouter extends Effect.Service<McpRouter>()("aperture/McpRouter",
      * an invalid cursor, and for a tools list the SDK would re-encode for a 2025-era caller
      * (SEP-2106 wraps an `outputSchema` whose root is not an object): those take the SDK path.
      */
-    const listJson = (key: ListKey) => (identity: Identity, cursor: string | undefined): Buffer | undefined => {
+    const listJson = (key: ListKey) => (identity: Identity, cursor: string | undefined, _traceparent?: string): Buffer | undefined => {
       const items = visible(key, identity)
       if (key === "tools" && needsLegacyEncoding(items)) return undefined
       return encodedPage(items, cursor, RESULT_KEYS[key])
@@ -265,6 +266,9 @@ export class McpRouter extends Effect.Service<McpRouter>()("aperture/McpRouter",
       "resources/list": listJson("resources"),
       "resources/templates/list": listJson("templates")
     }
+    /** A list with its span when telemetry is on; itself otherwise. */
+    const tracedListOf = <A>(method: string, answer: (identity: Identity, params: Params) => A) =>
+      telemetry === undefined ? answer : tracedList(telemetry, method, answer, (params: Params) => params?.["_meta"] === undefined ? undefined : params)
 
     /** The entry a caller names and the grant that allows it; no grant: denied (or unknown). */
     const lookup = (identity: Identity, byName: ReadonlyMap<string, IndexEntry>, name: unknown, policy = policyOf(identity)) => {
@@ -640,17 +644,17 @@ export class McpRouter extends Effect.Service<McpRouter>()("aperture/McpRouter",
     }
 
     return {
-      listTools: list("tools"),
-      listPrompts: list("prompts"),
-      listResources: list("resources"),
-      listResourceTemplates: list("templates"),
+      listTools: tracedListOf("tools/list", list("tools")),
+      listPrompts: tracedListOf("prompts/list", list("prompts")),
+      listResources: tracedListOf("resources/list", list("resources")),
+      listResourceTemplates: tracedListOf("resources/templates/list", list("templates")),
       /** Each list method's result as UTF-8 JSON (see {@link encodedPage}), for answers that skip the SDK. */
-      listJson: listJsonByMethod,
+      listJson: telemetry === undefined ? listJsonByMethod : tracedListJson(telemetry, listJsonByMethod),
       callTool: telemetry === undefined ? callTool : tracedRequest(telemetry, "tools/call", callTool, relayOutcomeOf),
       getPrompt: telemetry === undefined ? getPrompt : tracedRequest(telemetry, "prompts/get", getPrompt, answered),
       readResource: telemetry === undefined ? readResource : tracedRequest(telemetry, "resources/read", readResource, answered),
-      complete,
-      setLogLevel,
+      complete: telemetry === undefined ? complete : tracedRequest(telemetry, "completion/complete", complete, answered),
+      setLogLevel: telemetry === undefined ? setLogLevel : tracedRequest(telemetry, "logging/setLevel", setLogLevel, answered),
       rootsChanged,
       attachCaller,
       subscribe,

@@ -3,9 +3,10 @@
  * only when telemetry is on (with it off the router keeps its plain functions: no span, no
  * `_meta` copy, nothing per request).
  *
- * - Each MCP request a caller sends (`tools/call`, `prompts/get`, `resources/read`) gets a server
- *   span, a child of the caller's trace context: its `_meta.traceparent` (SEP-414, the more
- *   specific) or else its `traceparent` header. Attributes: the method, the tool or prompt name
+ * - Each MCP request a caller sends that the router answers (calls, reads, prompts, completions,
+ *   `logging/setLevel`, and the lists, answered by the gateway alone) gets a server span, a child
+ *   of the caller's trace context: its `_meta.traceparent` (SEP-414, the more specific) or else
+ *   its `traceparent` header. Attributes: the method, the tool or prompt name
  *   or resource URI, the connector, the caller's login and the outcome; never arguments or results.
  * - Each exchange with an upstream gets a client span, a child of the request's, and its trace
  *   context goes upstream in `params._meta` (`traceparent`, `tracestate`: SEP-414), which
@@ -116,6 +117,49 @@ export const tracedRequest = <A>(
     span.end(...refused(thrownOutcome(error)))
     throw error
   })
+}
+
+/**
+ * A list answered from the catalog (no upstream exchange), with its server span, a child of the
+ * caller's `_meta.traceparent` (when `metaOf` finds one) or else of its `traceparent` header.
+ */
+export const tracedList = <P, A>(
+  telemetry: GatewayTelemetry,
+  method: string,
+  list: (identity: Identity, params: P, traceparent?: string) => A,
+  metaOf: (params: P) => Params = () => undefined
+) =>
+(identity: Identity, params: P, traceparent?: string): A => {
+  const parent = callerTraceContext({ traceparent, tracestate: undefined } as CallContext, metaOf(params))
+  const span = telemetry.startRequest({ method, target: undefined, login: identity.login }, parent)
+  try {
+    const answer = list(identity, params, traceparent)
+    span.end("ok")
+    return answer
+  } catch (error) {
+    span.end("rejected", thrownOutcome(error)[1])
+    throw error
+  }
+}
+
+/** The lists a 2025-era session answers as bytes (`router.listJson`), each with its span. */
+export const tracedListJson = <M extends string, A>(
+  telemetry: GatewayTelemetry,
+  byMethod: Record<M, (identity: Identity, cursor: string | undefined, traceparent?: string) => A>
+): Record<M, (identity: Identity, cursor: string | undefined, traceparent?: string) => A> => {
+  const traced = {} as Record<M, (identity: Identity, cursor: string | undefined, traceparent?: string) => A>
+  for (const method of Object.keys(byMethod) as Array<M>) {
+    const list = byMethod[method]
+    traced[method] = (identity, cursor, traceparent) => {
+      const answer = list(identity, cursor)
+      // None: the SDK path answers it (and makes its span): one span per request.
+      if (answer === undefined) return answer
+      const parent = traceparent === undefined ? undefined : { traceparent, tracestate: undefined }
+      telemetry.startRequest({ method, target: undefined, login: identity.login }, parent).end("ok")
+      return answer
+    }
+  }
+  return traced
 }
 
 /** For handlers that answer with the relay's outcome (`tools/call`). */

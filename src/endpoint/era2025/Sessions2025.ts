@@ -542,7 +542,7 @@ export class Sessions2025 extends Effect.Service<Sessions2025>()("aperture/Sessi
         const { cursor, id: requestId } = list
         let chunks: ReadonlyArray<Uint8Array>
         if (cursor === undefined || typeof cursor === "string") {
-          const result = router.listJson[list.method](identity, cursor)
+          const result = router.listJson[list.method](identity, cursor, headers["traceparent"])
           if (result === undefined) return Effect.succeed(undefined)
           chunks = resultEvent(requestId, result)
         } else {
