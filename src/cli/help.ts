@@ -33,7 +33,7 @@ const COMMANDS: Readonly<Record<"start" | "check" | "init", CommandHelp>> = {
     summary: "load, validate and serve the gateway",
     usage: "aperture start [-c FILE] [--host HOST] [--port N] [--log-level LEVEL]",
     description:
-      "Serves MCP at http://HOST:PORT/v1/mcp. An invalid config is refused with every problem and its path, exit code 1. SIGINT/SIGTERM let calls in flight finish (up to 30 s), then exit 0.",
+      "Serves MCP at http://HOST:PORT/v1/mcp. An invalid config is refused with every problem and its path, exit code 1. The file is watched (SIGHUP re-reads it): a valid change is applied without a restart, an invalid one logged and the running config kept. SIGINT/SIGTERM let calls in flight finish (up to 30 s), then exit 0.",
     options: [
       CONFIG_OPTION,
       ["--host HOST", "address to listen on (default: server.host in the config, else 127.0.0.1)"],
