@@ -34,6 +34,8 @@ export interface ReplicaBusService {
   readonly toReplica: (replica: string, message: unknown) => void
   /** Sends `message` (JSON) to every other replica's listeners (fire and forget). */
   readonly toOthers: (message: unknown) => void
+  /** Sends `message` (JSON) to every replica's listeners, this one's too (after this call returns). */
+  readonly toAll: (message: unknown) => void
   /** Hears what other replicas send here, for the life of the scope. */
   readonly listen: (listener: BusListener) => Effect.Effect<void, never, Scope.Scope>
   /** Whether `replica` still beats. */
@@ -55,6 +57,8 @@ export const makeLocalReplicaBus = (): ReplicaBusService => {
     replica,
     toReplica: () => {},
     toOthers: () => {},
+    // Nothing listens in one process (`listen` registers nobody).
+    toAll: () => {},
     listen: () => Effect.void,
     isAlive: (other) => Effect.succeed(other === replica)
   }
@@ -102,6 +106,13 @@ export const makeRedisReplicaBus = (redis: ConnectedRedis): Effect.Effect<Replic
       replica,
       toReplica: (to, body) => publish(channelOf(to), body),
       toOthers: (body) => publish(allChannel, body),
+      toAll: (body) => {
+        publish(allChannel, body)
+        // Not through Redis and back: its echo is dropped as this replica's own.
+        queueMicrotask(() => {
+          for (const listener of listeners) listener(body)
+        })
+      },
       listen: (listener) =>
         Effect.acquireRelease(Effect.sync(() => listeners.add(listener)), () => Effect.sync(() => listeners.delete(listener))),
       isAlive: (other) =>
