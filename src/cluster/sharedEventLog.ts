@@ -8,7 +8,8 @@
  * In a cluster each call's stream is a Redis stream (`<keyPrefix>events:<stream id>`, at most
  * ~{@link MAX_ENTRIES} entries, gone {@link EVENT_TTL_MS} after its last event): an opening entry
  * naming the call and the replica running it, one entry per event, and an end mark, none waited
- * on (a quick call writes none of it: see `callEventStream.ts`). In one process the session's own
+ * on (a quick call writes none of it: see `callEventStream.ts`). The SDK path's request streams
+ * (`prompts/get`, `resources/read`, batches, …) are kept the same way (`era2025/sharedSdkStreams.ts`). In one process the session's own
  * event store is enough: {@link SharedEventLogService.shared} is `false` and nothing is written.
  * @module
  */
@@ -26,24 +27,31 @@ export const MAX_ENTRIES = 1_000
 /** How long one blocking read waits before checking the running replica still beats. */
 const FOLLOW_POLL_MS = 2_000
 
+export type RequestId = string | number
+
 /** Who answers a stream: the JSON-RPC id of its call and the replica running it. */
 export interface StreamOwner {
-  readonly callId: string | number
+  readonly callId: RequestId
   readonly replica: string
+  /** Every request the stream answers, when it answers more than one (a 2025-03-26 batch). */
+  readonly batch?: ReadonlyArray<RequestId>
 }
 
 /** How a follow ended: the call's stream ended, its replica is gone, or no such stream is known. */
 export type FollowEnd =
   | { readonly _tag: "Ended" }
-  | { readonly _tag: "OwnerGone"; readonly owner: StreamOwner }
+  | { readonly _tag: "OwnerGone"; readonly owner: StreamOwner; readonly unanswered: ReadonlyArray<RequestId> }
   | { readonly _tag: "Unknown" }
 
 export interface SharedEventLogService {
   readonly shared: boolean
   /** A call's stream starts (fire and forget, as are the two below: written in order on one connection). */
   readonly open: (streamId: string, owner: StreamOwner) => void
-  /** One event of it: its id and its SSE data (the message's JSON). */
-  readonly append: (streamId: string, eventId: string, data: string) => void
+  /**
+   * One event of it: its id and its SSE data (the message's JSON), and the request it answers
+   * when it is an answer (given by streams answering several: see `StreamOwner.batch`).
+   */
+  readonly append: (streamId: string, eventId: string, data: string, answers?: RequestId) => void
   /** The stream ended. */
   readonly end: (streamId: string) => void
   /**
@@ -109,6 +117,7 @@ export const makeRedisEventLog = (
       const key = keyOf(streamId)
       const after = sequenceOf(lastEventId)
       let owner: StreamOwner | undefined
+      const answered = new Set<RequestId>()
       let last = "0"
       /** Writes the entries not seen yet; `true` at the end mark. */
       const take = (entries: ReadonlyArray<Entry>): boolean => {
@@ -116,7 +125,10 @@ export const makeRedisEventLog = (
           last = id
           if (fields["owner"] !== undefined) owner ??= JSON.parse(fields["owner"]) as StreamOwner
           else if (fields["end"] !== undefined) return true
-          else if (fields["e"] !== undefined && fields["d"] !== undefined && sequenceOf(fields["e"]) > after) write(fields["e"], fields["d"])
+          else if (fields["e"] !== undefined && fields["d"] !== undefined) {
+            if (fields["a"] !== undefined) answered.add(JSON.parse(fields["a"]) as RequestId)
+            if (sequenceOf(fields["e"]) > after) write(fields["e"], fields["d"])
+          }
         }
         return false
       }
@@ -145,7 +157,8 @@ export const makeRedisEventLog = (
         if (fresh.length > 0) {
           if (take(fresh)) return { _tag: "Ended" } as const
         } else if (owner !== undefined && !(yield* isAlive(owner.replica))) {
-          return { _tag: "OwnerGone", owner } as const
+          const unanswered = (owner.batch ?? [owner.callId]).filter((id) => !answered.has(id))
+          return { _tag: "OwnerGone", owner, unanswered } as const
         }
       }
     }).pipe(Effect.scoped)
@@ -153,7 +166,8 @@ export const makeRedisEventLog = (
   return {
     shared: true,
     open: (streamId, owner) => add(streamId, ["owner", JSON.stringify(owner)]),
-    append: (streamId, eventId, data) => add(streamId, ["e", eventId, "d", data]),
+    append: (streamId, eventId, data, answers) =>
+      add(streamId, answers === undefined ? ["e", eventId, "d", data] : ["e", eventId, "d", data, "a", JSON.stringify(answers)]),
     end: (streamId) => add(streamId, ["end", "1"]),
     follow
   }

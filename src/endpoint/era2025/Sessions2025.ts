@@ -13,8 +13,9 @@
  * replaying the `initialize` to a new SDK transport and server. Each replica's copy is its own;
  * what must cross replicas does so on the replica bus (`cluster/replicaBus.ts`): a caller's answer
  * to a request one replica's call sent, `notifications/cancelled`, a DELETE, a log level, a
- * subscription (held by the copy holding the session's GET stream, recorded for the next). Direct
- * calls' streams are kept in the shared event log, so `Last-Event-ID` resumes them anywhere. A
+ * subscription (held by the copy holding the session's GET stream, recorded for the next). Request
+ * streams (direct calls' and the SDK path's) are kept in the shared event log once their first
+ * writes leave before their answer, so `Last-Event-ID` resumes them anywhere. A
  * copy left idle is dropped without ending the session: the session ends on DELETE, or when no
  * replica has used it for the idle timeout (its record lapses).
  * @module
@@ -46,7 +47,7 @@ import { Catalog } from "../../catalog/Catalog.js"
 import { ReplicaBus } from "../../cluster/replicaBus.js"
 import { type LoadedRecord, SessionRecords } from "../../cluster/sessionRecords.js"
 import { SessionSlots } from "../../cluster/sessionSlots.js"
-import { SharedEventLog } from "../../cluster/sharedEventLog.js"
+import { type RequestId, SharedEventLog } from "../../cluster/sharedEventLog.js"
 import { GatewayConfig } from "../../config/GatewayConfig.js"
 import type { Identity } from "../../plugin/IdentityPlugin.js"
 import { makeDownstreamServer } from "../downstreamServer.js"
@@ -55,6 +56,7 @@ import { askedBy, SessionCalls, sessionToolCall } from "./sessionCalls.js"
 import { sessionList, invalidParamsEvent, passesPostChecks, resultEvent } from "./sessionLists.js"
 import { nodeResponseOf, untilClosed } from "../../http/nodeBridge.js"
 import { type BoundedEventStore, boundedEventStore } from "./eventStore.js"
+import { type SharedSdkStreamEvents, sharedSdkStreamEvents, transportRequestsOf } from "./sharedSdkStreams.js"
 import { jsonRpcError } from "../httpErrors.js"
 import { McpRouter } from "../../router/McpRouter.js"
 import { isEventStream, onBodyDone } from "../../http/responseBody.js"
@@ -345,6 +347,10 @@ export class Sessions2025 extends Effect.Service<Sessions2025>()("aperture/Sessi
           })))
       }
       const events = boundedEventStore()
+      // In a cluster the SDK path's request streams are kept for other replicas too (see sharedSdkStreams.ts).
+      const sdkEvents: SharedSdkStreamEvents | undefined = eventLog.shared
+        ? sharedSdkStreamEvents(events, eventLog, bus.replica, (stream): ReadonlyArray<RequestId> => transportRequestsOf(transport, stream))
+        : undefined
       const direct = new SessionCalls({
         capabilities: () => server.getClientCapabilities(),
         logLevel,
@@ -352,10 +358,10 @@ export class Sessions2025 extends Effect.Service<Sessions2025>()("aperture/Sessi
         verifyRoundState: (state) => router.verifyRoundState(state, undefined as never),
         replica: bus.replica
       })
-      const transport = new WebStandardStreamableHTTPServerTransport({
+      const transport: WebStandardStreamableHTTPServerTransport = new WebStandardStreamableHTTPServerTransport({
         sessionIdGenerator: () => sessionId,
         // Streams resume with Last-Event-ID; clients reconnect after this many ms.
-        eventStore: events,
+        eventStore: sdkEvents ?? events,
         retryInterval: RETRY_INTERVAL_MS,
         onsessioninitialized: (id) => {
           session = {
@@ -384,6 +390,7 @@ export class Sessions2025 extends Effect.Service<Sessions2025>()("aperture/Sessi
         }
       })
       transport.onclose = () => {
+        sdkEvents?.close()
         if (session === undefined) return
         forget(session)
         session.direct.close()
@@ -654,12 +661,15 @@ export class Sessions2025 extends Effect.Service<Sessions2025>()("aperture/Sessi
         const follow = eventLog.follow(streamId, lastEventId, write).pipe(
           Effect.tap((end) => {
             if (end._tag !== "OwnerGone") return Effect.void
-            write(`${streamId}.gone`, JSON.stringify({
-              jsonrpc: "2.0",
-              id: end.owner.callId,
-              error: { code: -32603, message: "The gateway replica running this call stopped; its outcome is unknown" }
-            }))
-            return Effect.logInfo(`session ${session.id}: call ${String(end.owner.callId)} was running on replica ${end.owner.replica}, which is gone`)
+            // One error per request still unanswered (several for a batch).
+            end.unanswered.forEach((id, i) =>
+              write(i === 0 ? `${streamId}.gone` : `${streamId}.gone${i}`, JSON.stringify({
+                jsonrpc: "2.0",
+                id,
+                error: { code: -32603, message: "The gateway replica running this call stopped; its outcome is unknown" }
+              }))
+            )
+            return Effect.logInfo(`session ${session.id}: request ${end.unanswered.map(String).join(", ")} was running on replica ${end.owner.replica}, which is gone`)
           }),
           // Redis away: the stream ends, and the client resumes again.
           Effect.catchAll((error) => Effect.logDebug(`resuming ${streamId}: ${error.message}`)),

@@ -26,6 +26,10 @@ interface StoredEvent {
 }
 
 export interface BoundedEventStore extends EventStore {
+  /** {@link EventStore.storeEvent}, synchronous: the event's id. */
+  readonly store: (stream: string, message: JSONRPCMessage) => string
+  /** The events of `stream` held now, oldest first (priming events included). */
+  readonly storedIn: (stream: string) => ReadonlyArray<{ readonly id: string; readonly message: JSONRPCMessage }>
   /** Drops events past the age limit. */
   readonly prune: () => void
   /** Events held and their estimated payload bytes. */
@@ -79,17 +83,20 @@ export const boundedEventStore = (now: () => number = Date.now): BoundedEventSto
     while (events.length > 0 && events[0]!.at < oldest) dropOldest()
   }
   const sequenceOf = (id: string) => Number(id.slice(id.lastIndexOf(".") + 1))
+  const store = (stream: string, message: JSONRPCMessage) => {
+    const id = `${stream}.${++sequence}`
+    const size = estimateBytes(message)
+    events.push({ id, stream, message, at: now(), bytes: size })
+    bytes += size
+    // The newest event is kept whatever its size: it is the one a broken stream most needs.
+    while (events.length > 1 && (events.length > MAX_EVENTS || bytes > MAX_BYTES)) dropOldest()
+    pruneByAge()
+    return id
+  }
   return {
-    storeEvent: async (stream, message) => {
-      const id = `${stream}.${++sequence}`
-      const size = estimateBytes(message)
-      events.push({ id, stream, message, at: now(), bytes: size })
-      bytes += size
-      // The newest event is kept whatever its size: it is the one a broken stream most needs.
-      while (events.length > 1 && (events.length > MAX_EVENTS || bytes > MAX_BYTES)) dropOldest()
-      pruneByAge()
-      return id
-    },
+    store,
+    storeEvent: async (stream, message) => store(stream, message),
+    storedIn: (stream) => events.filter((event) => event.stream === stream),
     getStreamIdForEventId: async (id) => {
       const dot = id.lastIndexOf(".")
       return dot > 0 ? id.slice(0, dot) : undefined
