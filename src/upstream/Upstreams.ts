@@ -44,6 +44,7 @@ import { connectorTimeout, type LiveUpstream } from "./liveUpstream.js"
 import type { SentCredentials } from "../auth/scrubSecrets.js"
 import { FifoPermits } from "./fifoPermits.js"
 import { sharedUpstreamSessionsFromCluster } from "../cluster/sharedUpstreamSessions.js"
+import { replicaBusFromCluster } from "../cluster/replicaBus.js"
 
 export type { LiveUpstream }
 import { describeError, isCredentialProblem, UpstreamError } from "../catalog/UpstreamError.js"
@@ -124,13 +125,16 @@ export class Upstreams extends Effect.Service<Upstreams>()("aperture/Upstreams",
     const callerSessions = new CallerSessions(yield* Effect.runtime<never>(), {
       idleMillis: Duration.toMillis(config.server.sessionIdleTimeout),
       maxPerConnector: MAX_CALLER_SESSIONS
-    }, yield* sharedUpstreamSessionsFromCluster) // with cluster, one upstream session per caller for every replica
+    }, yield* sharedUpstreamSessionsFromCluster, events) // with cluster, one upstream session per caller for every replica
     yield* Effect.addFinalizer(() => Effect.sync(() => callerSessions.closeAll()))
     yield* Effect.sync(() => callerSessions.reap()).pipe(
       Effect.repeat(Schedule.spaced(callerSessionSweep(config.server.sessionIdleTimeout))),
       Effect.forkScoped
     )
     const fibers = yield* FiberMap.make<string>()
+    // Before the connectors stop (finalizers run last first): a shared caller session is left, not released.
+    yield* Effect.addFinalizer(() => callerSessions.shutdown)
+    yield* callerSessions.followCluster
     const discovery = new FifoPermits(DISCOVERY_CONCURRENCY)
 
     const markFailed = (connector: McpSpeakingConnector, error: UpstreamError) => {
@@ -225,8 +229,8 @@ export class Upstreams extends Effect.Service<Upstreams>()("aperture/Upstreams",
         live.set(connector.id, shared)
         // Callers' own sessions open beside this connection and end with it.
         // A per-user connector's caller session carries that user's own token.
-        callerSessions.attach(shared, (callerCalls, login, join) =>
-          connect(connector, isPerUser(connector) ? userCredential(connector.id, login) : credential, memory, callerCalls, events, undefined, join))
+        callerSessions.attach(shared, (callerCalls, login, join, callerEvents) =>
+          connect(connector, isPerUser(connector) ? userCredential(connector.id, login) : credential, memory, callerCalls, callerEvents ?? events, undefined, join))
         yield* Effect.addFinalizer(() =>
           Effect.sync(() => {
             live.delete(connector.id)
@@ -376,5 +380,8 @@ export class Upstreams extends Effect.Service<Upstreams>()("aperture/Upstreams",
       /** Listeners registered (for tests: none outlives its scope). */
       listenerCount: (): number => resourceListeners.size + connectedListeners.size
     } as const
-  })
+  }),
+  // The replica bus Sessions2025 uses too (one per process: layers are built once): a cluster's
+  // shared caller sessions send what their GET streams read on it.
+  dependencies: [replicaBusFromCluster]
 }) {}

@@ -26,18 +26,27 @@
  */
 import { ProtocolError, ProtocolErrorCode } from "@modelcontextprotocol/client"
 import * as Cause from "effect/Cause"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as ExecutionStrategy from "effect/ExecutionStrategy"
 import * as Exit from "effect/Exit"
 import * as Option from "effect/Option"
 import * as Runtime from "effect/Runtime"
+import * as Schedule from "effect/Schedule"
 import * as Scope from "effect/Scope"
 import type { Identity } from "../plugin/IdentityPlugin.js"
 import { CallRegistry, type CallerChannel } from "./callChannel.js"
-import { type Connection, sessionRecordOf } from "./connection.js"
+import { type Connection, sessionRecordOf, type UpstreamEvents } from "./connection.js"
 import { describeError, type UpstreamError } from "../catalog/UpstreamError.js"
 import type { LiveUpstream } from "./liveUpstream.js"
-import { localUpstreamSessions, type SharedUpstreamSessionsService, type UpstreamSessionRecord } from "../cluster/sharedUpstreamSessions.js"
+import {
+  localUpstreamSessions,
+  type RecordedSession,
+  type Release,
+  type SharedUpstreamSessionsService,
+  type UpstreamSessionRecord
+} from "../cluster/sharedUpstreamSessions.js"
+import { HEARTBEAT_TTL_MS } from "../cluster/replicaBus.js"
 
 export interface CallerSessionLimits {
   /** A caller's session unused this long is closed. */
@@ -50,7 +59,13 @@ export interface CallerSessionLimits {
  * Opens one more connection to the connector's upstream for caller `login`, routed through `calls`;
  * with `join`, one joining that session another replica opened.
  */
-export type OpenConnection = (calls: CallRegistry, login: string, join?: UpstreamSessionRecord) => Effect.Effect<Connection, UpstreamError, Scope.Scope>
+export type OpenConnection = (
+  calls: CallRegistry,
+  login: string,
+  join?: UpstreamSessionRecord,
+  /** Where its resource updates go, instead of the connector's (a shared session's go to every replica). */
+  events?: UpstreamEvents
+) => Effect.Effect<Connection, UpstreamError, Scope.Scope>
 
 /** How to reach a caller outside its calls (its own downstream sessions), by login. */
 export type ChannelOf = (identity: Identity) => CallerChannel
@@ -70,12 +85,18 @@ interface CallerSession {
   shared: UpstreamSessionRecord | undefined
   /** When this replica last touched the shared record. */
   touched: number
+  /** Whether this replica reads the shared session's GET stream (it opened it, or took it over). */
+  holding: boolean
+  /** The replica (bus id) that does, as last seen; `undefined`: none recorded. */
+  holder: string | undefined
 }
 
 /** A connection opened for a caller, and its record when it is shared with the cluster. */
 interface Opened {
   readonly connection: Connection
   readonly shared: UpstreamSessionRecord | undefined
+  /** Who reads its GET stream (this replica's id when it opened it). */
+  readonly holder?: string | undefined
 }
 
 interface ConnectorSessions {
@@ -90,10 +111,15 @@ export class CallerSessions {
   private readonly connectors = new Map<string, ConnectorSessions>()
   private channelOf: ChannelOf = () => NO_CHANNEL
 
+  /** Set when the gateway stops: a shared session's copy closed now is left (see `leave`), not released. */
+  private leaving = false
+
   constructor(
     private readonly runtime: Runtime.Runtime<never>,
     private readonly limits: CallerSessionLimits,
-    private readonly sharing: SharedUpstreamSessionsService = localUpstreamSessions
+    private readonly sharing: SharedUpstreamSessionsService = localUpstreamSessions,
+    /** The connector's events: resource updates other replicas read on shared sessions are delivered here. */
+    private readonly events?: UpstreamEvents
   ) {}
 
   /** Sets how a caller is reached outside its calls (the MCP endpoint knows its sessions). */
@@ -141,7 +167,7 @@ export class CallerSessions {
     // Throttled: a shared session costs Redis one write per replica per idle timeout / 4, not one per request.
     if (session.shared !== undefined && now - session.touched >= this.sharing.touchEvery) {
       session.touched = now
-      this.sharing.touch(session.connectorId, session.login, session.shared)
+      this.sharing.touch(session.connectorId, session.login, session.shared, session.holding)
     }
     return session.upstream ?? session.opening!
   }
@@ -190,11 +216,104 @@ export class CallerSessions {
     for (const id of [...this.connectors.keys()]) this.detach(id)
   }
 
+  /**
+   * The gateway is stopping: every session closes, and a shared one this replica alone used
+   * lately is ended upstream (others keep theirs; a GET stream held here is handed over). Waits
+   * for Redis' answers, so they are had before the connection to it closes.
+   */
+  readonly shutdown: Effect.Effect<void> = Effect.suspend(() => {
+    // One process: nothing new, the sessions close as the connectors stop.
+    if (!this.sharing.shared) return Effect.void
+    this.leaving = true
+    const closing: Array<Promise<unknown>> = []
+    for (const [id, sessions] of this.connectors) {
+      this.connectors.delete(id)
+      for (const session of [...sessions.byLogin.values(), ...sessions.retired]) closing.push(this.close(session))
+    }
+    return Effect.promise(() => Promise.allSettled(closing))
+  })
+
+  /**
+   * In a cluster, for the life of the scope: delivers the resource updates other replicas read on
+   * shared sessions' GET streams, and takes a stream over when the replica holding it is gone (its
+   * heartbeat lapsed: checked every half heartbeat TTL, one command per holder) or gave it up.
+   */
+  readonly followCluster: Effect.Effect<void, never, Scope.Scope> = Effect.suspend(() => {
+    if (!this.sharing.shared) return Effect.void
+    const sharing = this.sharing
+    const listening = sharing.listen({
+      resourceUpdated: (connectorId, uri) => this.events?.resourceUpdated(connectorId, uri),
+      streamFree: (connectorId, login, sessionId, former) => {
+        const session = this.connectors.get(connectorId)?.byLogin.get(login)
+        if (session !== undefined && session.shared?.sessionId === sessionId && !session.holding) {
+          Runtime.runFork(this.runtime)(this.takeOver(session, former))
+        }
+      }
+    })
+    const check = Effect.gen(this, function*() {
+      const waiting: Array<CallerSession> = []
+      for (const sessions of this.connectors.values()) {
+        for (const session of sessions.byLogin.values()) {
+          if (session.shared !== undefined && !session.holding && session.connection !== undefined) waiting.push(session)
+        }
+      }
+      if (waiting.length === 0) return
+      const alive = new Map<string, boolean>()
+      for (const session of waiting) {
+        const holder = session.holder
+        if (holder !== undefined && !alive.has(holder)) alive.set(holder, yield* Effect.orElseSucceed(sharing.isAlive(holder), () => true))
+        if (holder === undefined || alive.get(holder) === false) yield* this.takeOver(session, holder)
+      }
+    })
+    return Effect.zipRight(
+      listening,
+      Effect.forkScoped(Effect.repeat(check, Schedule.spaced(Duration.millis(HEARTBEAT_TTL_MS / 2))))
+    )
+  })
+
+  /** Takes the session's GET stream over from `former` (compare-and-set in its record), and opens it here. */
+  private takeOver(session: CallerSession, former: string | undefined): Effect.Effect<void> {
+    const sharing = this.sharing
+    const shared = session.shared!
+    return Effect.gen(function*() {
+      const holder = yield* Effect.orElseSucceed(sharing.adopt(session.connectorId, session.login, shared.sessionId, former), () => former)
+      session.holder = holder
+      if (holder !== sharing.replica || session.holding || session.connection === undefined) return
+      session.holding = true
+      const opened = yield* Effect.either(Effect.tryPromise(() => session.connection!.openGetStream()))
+      if (opened._tag === "Left") {
+        // The former stream still open upstream (409), say: let go, and a later check tries again.
+        session.holding = false
+        session.holder = undefined
+        sharing.giveUp(session.connectorId, session.login, shared.sessionId)
+        return
+      }
+      yield* Effect.logInfo(`took over the GET stream of a shared upstream session (connector ${session.connectorId}) from ${former ?? "nobody"}`)
+    })
+  }
+
   private openSession(sessions: ConnectorSessions, identity: Identity, replaced: string | undefined): CallerSession {
     const connectorId = sessions.shared.connector.id
     if (sessions.byLogin.size >= this.limits.maxPerConnector) this.makeRoom(sessions)
     const login = identity.login
-    const channel = this.channelOf(identity)
+    const local = this.channelOf(identity)
+    const sharing = this.sharing
+    // A shared session's log messages outside a request reach the replica holding its GET stream,
+    // not necessarily one holding the caller's sessions: they go to each of those, once.
+    const channel: CallerChannel = !sharing.shared ? local : {
+      ask: local.ask,
+      log: (params) =>
+        session.shared === undefined
+          ? local.log(params)
+          : Runtime.runFork(this.runtime)(Effect.ignore(sharing.toCallerSessions(login, { method: "notifications/message", params })))
+    }
+    // And its resource updates are for every replica's subscribers.
+    const events: UpstreamEvents | undefined = !sharing.shared || this.events === undefined ? undefined : {
+      resourceUpdated: (connectorId, uri) => {
+        this.events!.resourceUpdated(connectorId, uri)
+        if (session.shared !== undefined) sharing.resourceUpdated(connectorId, uri)
+      }
+    }
     const calls = new CallRegistry(channel)
     const scope = Runtime.runSync(this.runtime)(Scope.make())
     const session: CallerSession = {
@@ -208,11 +327,13 @@ export class CallerSessions {
       stale: false,
       connection: undefined,
       shared: undefined,
-      touched: Date.now()
+      touched: Date.now(),
+      holding: false,
+      holder: undefined
     }
     // Only streamable HTTP (the shared connection has a direct route): a process or a socket is this replica's own.
     const opening: Effect.Effect<Opened, UpstreamError, Scope.Scope> = this.sharing.shared && sessions.shared.direct !== undefined
-      ? this.openShared(sessions.open, calls, connectorId, sessions.shared.direct.url.href, login, replaced)
+      ? this.openShared(sessions.open, calls, connectorId, sessions.shared.direct.url.href, login, replaced, events)
       : Effect.map(sessions.open(calls, login), (connection) => ({ connection, shared: undefined }))
     const forget = () => {
       if (sessions.byLogin.get(login) === session) sessions.byLogin.delete(login)
@@ -232,9 +353,11 @@ export class CallerSessions {
           `connector ${connectorId}: could not open an upstream session for this caller: ${failure}`
         )
       }
-      const { connection, shared } = exit.value
+      const { connection, holder, shared } = exit.value
       session.connection = connection
       session.shared = shared
+      session.holder = holder
+      session.holding = shared !== undefined && holder === this.sharing.replica
       const upstream: LiveUpstream = {
         connector: sessions.shared.connector,
         client: connection.client,
@@ -285,57 +408,71 @@ export class CallerSessions {
  * one recorded for another upstream URL. While
    * Redis is away the caller gets a session of this replica's own, as without a cluster.
    */
-  private openShared(open: OpenConnection, calls: CallRegistry, connectorId: string, url: string, login: string, replaced: string | undefined) {
+  private openShared(
+    open: OpenConnection,
+    calls: CallRegistry,
+    connectorId: string,
+    url: string,
+    login: string,
+    replaced: string | undefined,
+    events: UpstreamEvents | undefined
+  ) {
     const sharing = this.sharing
     // A join is recorded as a use at once: a replica releasing its copy meanwhile must not end it.
-    const join = (record: UpstreamSessionRecord) =>
-      Effect.map(open(calls, login, record), (connection): Opened => {
-        sharing.touch(connectorId, login, record)
-        return { connection, shared: record }
+    const join = ({ holder, record }: RecordedSession) =>
+      Effect.map(open(calls, login, record, events), (connection): Opened => {
+        sharing.touch(connectorId, login, record, false)
+        return { connection, shared: record, holder }
       })
     return Effect.gen(function*() {
       if (replaced !== undefined) yield* Effect.ignore(sharing.forget(connectorId, login, replaced))
       let found = yield* Effect.orElseSucceed(sharing.find(connectorId, login), () => undefined)
       // A session with another upstream (this replica's config differs, or changed): replaced by this one's.
-      if (found !== undefined && found.url !== url) {
-        yield* Effect.ignore(sharing.forget(connectorId, login, found.sessionId))
+      if (found !== undefined && found.record.url !== url) {
+        yield* Effect.ignore(sharing.forget(connectorId, login, found.record.sessionId))
         found = undefined
       }
       if (found !== undefined) return yield* join(found)
       // Its own scope inside the session's: closed at once (ending it upstream) if another replica's wins.
       const own = yield* Scope.fork(yield* Effect.scope, ExecutionStrategy.sequential)
-      const connection = yield* Scope.extend(open(calls, login), own)
+      const connection = yield* Scope.extend(open(calls, login, undefined, events), own)
       const record = sessionRecordOf(connection)
       if (record === undefined) return { connection, shared: undefined } satisfies Opened
       const claimed = yield* Effect.either(sharing.claim(connectorId, login, record))
       if (claimed._tag === "Left") return { connection, shared: undefined } satisfies Opened
-      if (claimed.right === undefined) return { connection, shared: record } satisfies Opened
+      if (claimed.right === undefined) return { connection, shared: record, holder: sharing.replica } satisfies Opened
       // Recorded meanwhile for another upstream URL: this replica keeps its own.
-      if (claimed.right.url !== url) return { connection, shared: undefined } satisfies Opened
+      if (claimed.right.record.url !== url) return { connection, shared: undefined } satisfies Opened
       yield* Scope.close(own, Exit.void)
       return yield* join(claimed.right)
     })
   }
 
-  private close(session: CallerSession): void {
+  /** Closes the session's copy here (ending it upstream or not); the promise settles once a shared one is closed. */
+  private close(session: CallerSession): Promise<unknown> {
     const closing = Scope.close(session.scope, Exit.void)
     const shared = session.shared
     if (shared === undefined) {
       Runtime.runFork(this.runtime)(closing)
-      return
+      return Promise.resolve()
     }
     const { connectorId, login } = session
+    const sharing = this.sharing
     // A failed session is no one's any more; a dropped copy ends the session only if no replica
-    // uses it. With Redis away it is left open: it lapses at the upstream's own idle timeout.
-    const ends = session.stale
-      ? Effect.as(this.sharing.forget(connectorId, login, shared.sessionId), true)
-      : this.sharing.release(connectorId, login, shared.sessionId, Date.now() - session.lastUsed)
-    Runtime.runFork(this.runtime)(
-      Effect.orElseSucceed(ends, () => false).pipe(
-        Effect.tap((end) => {
-          if (!end) session.connection?.leaveSessionOpen()
+    // uses it (a replica stopping: no other). With Redis away it is left open: it lapses at the
+    // upstream's own idle timeout.
+    const ends: Effect.Effect<Release, unknown> = session.stale
+      ? Effect.as(sharing.forget(connectorId, login, shared.sessionId), "end" as const)
+      : this.leaving
+      ? sharing.leave(connectorId, login, shared.sessionId)
+      : sharing.release(connectorId, login, shared.sessionId, Date.now() - session.lastUsed)
+    return Runtime.runPromiseExit(this.runtime)(
+      Effect.orElseSucceed(ends, (): Release => "keep").pipe(
+        Effect.tap((release) => {
+          if (release !== "end") session.connection?.leaveSessionOpen()
         }),
-        Effect.andThen(closing)
+        // Announced once this copy's GET stream is closed, so the next holder's is not refused as a second one.
+        Effect.tap((release) => Effect.andThen(closing, () => release === "free" && sharing.streamFreed(connectorId, login, shared.sessionId)))
       )
     )
   }

@@ -63,6 +63,11 @@ export interface Connection {
   readonly ready: () => void
   /** Closing will not end the upstream session (no DELETE): another replica still uses it. */
   readonly leaveSessionOpen: () => void
+  /**
+   * Opens the session's GET stream (streamable HTTP), for what the upstream sends outside any
+   * request: a replica taking over a shared session's stream from one gone (see {@link openGetStream}).
+   */
+  readonly openGetStream: () => Promise<void>
 }
 
 /** How the gateway introduces itself to upstreams. */
@@ -356,6 +361,8 @@ export const connect = (
       leaveSessionOpen: () => {
         endsSession = false
       },
+      openGetStream: () =>
+        handle.route === undefined ? Promise.reject(new Error(`no GET stream over ${name}`)) : openGetStream(handle.route.transport),
       direct: handle.route === undefined ? undefined : {
         usable: true,
         ...handle.route,
@@ -415,6 +422,19 @@ const answerHandshakeWith = (transport: StreamableHTTPClientTransport, session: 
     return send.call(this, message, options)
   }
 }
+
+/**
+ * Opens the GET stream of a session this client joined (its `initialized` was not sent, so the SDK
+ * never opened it). A plain `GET` with the session id is how the 2025-06-18 and 2025-11-25
+ * transports listen for messages outside a request, at any time; sending `notifications/initialized`
+ * again (which makes the SDK open it) would repeat a lifecycle notification the spec sends once,
+ * and the v1 TS SDK server runs its `oninitialized` for each. The SDK's public `resumeStream` is
+ * that GET: with no event id (the former holder's last one went with it) it sends no
+ * `Last-Event-ID`, and reconnects the stream as it does the one it opens itself. The v1 server
+ * allows one such stream per session (409 while the former holder's is still open): the caller
+ * gives the hold up and tries again later.
+ */
+const openGetStream = (transport: StreamableHTTPClientTransport): Promise<void> => transport.resumeStream("")
 
 /**
  * The SDK's transport takes a session id only in its constructor (built by the transport

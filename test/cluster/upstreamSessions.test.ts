@@ -5,9 +5,14 @@
  * with `isolation: "caller"`. What a caller remembers through one replica it recalls through any
  * other; another caller sees none of it; the upstream sees one `initialize` per caller; a replica
  * killed with SIGKILL costs the others nothing; an upstream that forgot the session (restarted)
- * gets a new one, recorded for all, and the caller goes on.
+ * gets a new one, recorded for all, and the caller goes on. What the upstream sends outside any
+ * request on the session's GET stream (read by one replica) reaches the caller's own GET stream,
+ * whichever replica holds it, once; when the replica reading it is killed, another takes it over.
  */
 import type { Client } from "@modelcontextprotocol/client"
+import { Client as V1Client } from "@modelcontextprotocol/sdk/client/index.js"
+import { StreamableHTTPClientTransport as V1Transport } from "@modelcontextprotocol/sdk/client/streamableHttp.js"
+import { LoggingMessageNotificationSchema, ResourceUpdatedNotificationSchema } from "@modelcontextprotocol/sdk/types.js"
 import type { RunningGateway } from "../../src/Aperture.js"
 import { apiKeys, grant, mcp, redis as redisCluster } from "../../src/index.js"
 import { createClient } from "redis"
@@ -19,7 +24,12 @@ import { type Spawned, tsNode } from "../helpers/processes.js"
 import { startRedis, type TestRedis } from "../helpers/redis.js"
 
 const PREFIX = "upstream-sessions-test:"
-const KEYS = { alice: `alice-${crypto.randomUUID()}`, bob: `bob-${crypto.randomUUID()}`, carol: `carol-${crypto.randomUUID()}` } as const
+const KEYS = {
+  alice: `alice-${crypto.randomUUID()}`,
+  bob: `bob-${crypto.randomUUID()}`,
+  carol: `carol-${crypto.randomUUID()}`,
+  dave: `dave-${crypto.randomUUID()}`
+} as const
 type Login = keyof typeof KEYS
 
 interface Replica {
@@ -34,11 +44,11 @@ let balancer: Haproxy
 const replicas: Array<Replica> = []
 const clients: Array<Client> = []
 
-const startReplica = async (name: string): Promise<Replica> => {
+const startReplica = async (name: string, prefix = PREFIX, upstreamUrl = upstream.url): Promise<Replica> => {
   const child = tsNode("test/fixtures/clusterReplica.ts", [], {
     REDIS_URL: store.url,
-    KEY_PREFIX: PREFIX,
-    UPSTREAM_URL: upstream.url,
+    KEY_PREFIX: prefix,
+    UPSTREAM_URL: upstreamUrl,
     IDLE: "1 minute",
     KEYS: JSON.stringify(Object.fromEntries(Object.entries(KEYS).map(([login, key]) => [key, login])))
   })
@@ -244,4 +254,77 @@ describe("a shared upstream session's end", () => {
     expect(other.initializes() - initializes).toBe(1)
     expect(JSON.parse((await recordOf(IDLE_PREFIX, "alice"))["record"]!).url).toBe(other.url)
   }, 30_000)
+})
+
+describe("what a shared upstream session sends outside any request", () => {
+  const OUTSIDE_PREFIX = "upstream-sessions-outside:"
+  let watched: StatefulUpstream
+  let rA: Replica
+  let rB: Replica
+  let v1: V1Client | undefined
+
+  beforeAll(async () => {
+    watched = await startStatefulUpstream()
+    rA = await startReplica("outside-a", OUTSIDE_PREFIX, watched.url)
+    rB = await startReplica("outside-b", OUTSIDE_PREFIX, watched.url)
+  }, 120_000)
+
+  afterAll(async () => {
+    await v1?.close().catch(() => {})
+    await watched?.close()
+  })
+
+  it("reaches the caller's GET stream on another replica, once; after the replica reading it is killed (SIGKILL), a survivor takes it over", async () => {
+    // The upstream session is opened (and its GET stream read) by A, for a stateless client there.
+    const onA = await clientOf("dave", at(rA))
+    expect(await remember(onA, "dave's")).toBe("remembered")
+    const session = (await recordOf(OUTSIDE_PREFIX, "dave"))["id"]!
+    expect(session).toBeDefined()
+    await eventually(() => watched.gets(session) === 1, 10_000, "A's GET stream on the session")
+
+    // The caller's 2025-era session (and its GET stream) is on B only; B joins the upstream session.
+    const received: Array<{ method: string; params: unknown }> = []
+    v1 = new V1Client({ name: "dave-v1", version: "1.0.0" })
+    v1.setNotificationHandler(ResourceUpdatedNotificationSchema, (n) => void received.push(n))
+    v1.setNotificationHandler(LoggingMessageNotificationSchema, (n) => void received.push(n))
+    await v1.connect(new V1Transport(new URL(at(rB)), { requestInit: { headers: { "x-api-key": KEYS.dave } } }))
+    const { resources } = await v1.listResources()
+    const exposed = resources.find((r) => r.uri.endsWith("mem://memory"))?.uri
+    expect(exposed, JSON.stringify(resources)).toBeDefined()
+    await v1.subscribeResource({ uri: exposed! })
+    expect(textOf(await v1.callTool({ name: "mem_recall", arguments: {} }))).toBe("dave's")
+    expect(JSON.parse((await recordOf(OUTSIDE_PREFIX, "dave"))["record"]!).sessionId).toBe(session)
+    // B's subscription is held upstream on its own connection; the caller's GET stream is open on B.
+    await eventually(() => watched.subscribers("mem://memory").length === 1, 10_000, "the subscription upstream")
+    await sleep(500)
+
+    /** Sends on the caller's upstream session outside any request; what the caller gets of it, after a quiet while. */
+    const outside = async (marker: string) => {
+      received.length = 0
+      await watched.sendOutside(session, { method: "notifications/resources/updated", params: { uri: "mem://memory" } })
+      await watched.sendOutside(session, { method: "notifications/message", params: { level: "info", data: marker } })
+      await eventually(() => received.length >= 2, 10_000, `the caller gets ${marker}`)
+      await sleep(1_000) // a duplicate would have come by now
+      return received.map((n) => n.method === "notifications/message" ? `log ${(n.params as { data: string }).data}` : `updated ${(n.params as { uri: string }).uri}`).sort()
+    }
+    expect(await outside("first"), diagnostics()).toEqual([`log first`, `updated ${exposed}`])
+
+    // An update the upstream sends its subscribers (B's own connection) arrives once too.
+    received.length = 0
+    for (const subscriber of watched.subscribers("mem://memory")) {
+      await watched.sendOutside(subscriber, { method: "notifications/resources/updated", params: { uri: "mem://memory" } })
+    }
+    await eventually(() => received.length >= 1, 10_000, "the subscribers' update")
+    await sleep(1_000)
+    expect(received.length).toBe(1)
+
+    // A dies: B, which uses the session, takes its GET stream over once A's heartbeat lapses.
+    await rA.process.kill("SIGKILL")
+    await eventually(() => watched.gets(session) === 2, 15_000, "B's GET stream on the session")
+    await sleep(300)
+    expect(await outside("second"), diagnostics()).toEqual([`log second`, `updated ${exposed}`])
+    // Still the one session, and the caller's memory in it.
+    expect(textOf(await v1.callTool({ name: "mem_recall", arguments: {} }))).toBe("dave's")
+    expect((await recordOf(OUTSIDE_PREFIX, "dave"))["holder"]).toBeDefined()
+  }, 90_000)
 })
