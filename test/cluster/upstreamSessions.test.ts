@@ -205,9 +205,9 @@ describe("a shared upstream session's end", () => {
       server: { sessionIdleTimeout: "2 seconds" },
       cluster: redisCluster({ url: store.url, keyPrefix: IDLE_PREFIX }),
       secretKey: "the upstream-sessions test's secret key, 32+ characters",
-      identity: [apiKeys({ keys: { [KEYS.alice]: { login: "alice" } } })],
+      identity: [apiKeys({ keys: { [KEYS.alice]: { login: "alice" }, [KEYS.dave]: { login: "dave" } } })],
       connectors: { mem: mcp({ url, isolation: "caller" }) },
-      grants: [grant({ src: ["alice"], connectors: ["**"] })]
+      grants: [grant({ src: ["alice", "dave"], connectors: ["**"] })]
     })
 
   beforeAll(async () => {
@@ -233,6 +233,9 @@ describe("a shared upstream session's end", () => {
       await sleep(400)
     }
     expect(idleUpstream.deletes()).toBe(0)
+    // g1 read the session's GET stream; its copy dropped, g2 (still using it) took the stream over.
+    const id = (await recordOf(IDLE_PREFIX, "alice"))["id"]!
+    expect(idleUpstream.gets(id), "g1's stream, then g2's").toBe(2)
     // g1 joins it again: no new session, the memory is there.
     expect(await recall(a1)).toBe("kept")
     expect(idleUpstream.initializes() - initializes).toBe(1)
@@ -254,6 +257,34 @@ describe("a shared upstream session's end", () => {
     expect(other.initializes() - initializes).toBe(1)
     expect(JSON.parse((await recordOf(IDLE_PREFIX, "alice"))["record"]!).url).toBe(other.url)
   }, 30_000)
+
+  it("is ended by a replica shutting down when no other replica used it lately, and left to the others otherwise", async () => {
+    const [g4, g5] = await Promise.all([gateway(), gateway()])
+    let g6: RunningGateway | undefined
+    try {
+      await Promise.all([untilReady(g4, 1), untilReady(g5, 1)])
+      // g4 and g5 both use dave's session: g4 stopping leaves it to g5, which takes its GET stream over.
+      expect(await remember(await clientOf("dave", g4.url), "dave's")).toBe("remembered")
+      const d5 = await clientOf("dave", g5.url)
+      expect(await recall(d5)).toBe("dave's")
+      const id = (await recordOf(IDLE_PREFIX, "dave"))["id"]!
+      await g4.close()
+      expect(idleUpstream.isOpen(id)).toBe(true)
+      expect((await recordOf(IDLE_PREFIX, "dave"))["id"]).toBe(id)
+      await eventually(() => idleUpstream.gets(id) === 2, 5_000, "g5's GET stream on the session")
+      expect(await recall(d5)).toBe("dave's")
+      // g5 is the only one using it now: stopping, it ends the session upstream and removes the record.
+      await g5.close()
+      expect(idleUpstream.isOpen(id)).toBe(false)
+      expect(await recordOf(IDLE_PREFIX, "dave")).toEqual({})
+      // A new replica opens a new session for the caller.
+      g6 = await gateway()
+      await untilReady(g6, 1)
+      expect(await recall(await clientOf("dave", g6.url))).toBe("nothing")
+    } finally {
+      await Promise.all([g4.close(), g5.close(), g6?.close()])
+    }
+  }, 40_000)
 })
 
 describe("what a shared upstream session sends outside any request", () => {
