@@ -20,7 +20,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { sseEvents } from "../../src/upstream/sseEvents.js"
 import { serveFetch } from "../fixtures/nodeAdapter.js"
 import { type CliGateway, startCliGateway } from "../helpers/cliGateway.js"
-import { eventually, openRawSession } from "../helpers/gateway.js"
+import { eventually, openRawSession, SESSION_HEADERS } from "../helpers/gateway.js"
 import { startRedis, type TestRedis } from "../helpers/redis.js"
 
 const STEPS = 4
@@ -111,8 +111,18 @@ const cutAfterFirstProgress = async (gateway: CliGateway, session: Record<string
   return { id, before }
 }
 
-const resume = (gateway: CliGateway, session: Record<string, string>, lastEventId: string) =>
-  fetch(gateway.url, { headers: { ...session, accept: "text/event-stream", "last-event-id": lastEventId } })
+/**
+ * `GET` + `Last-Event-ID`. A replica that has not yet seen the cut connection close answers 409
+ * (the stream still has its connection), as a client that resumes at once may see: it tries again.
+ */
+const resume = async (gateway: CliGateway, session: Record<string, string>, lastEventId: string) => {
+  for (let attempt = 0; ; attempt++) {
+    const response = await fetch(gateway.url, { headers: { ...session, accept: "text/event-stream", "last-event-id": lastEventId } })
+    if (response.status !== 409 || attempt === 10) return response
+    await response.text()
+    await new Promise((resolve) => setTimeout(resolve, 50))
+  }
+}
 
 /** The name or URI the gateway shows for the upstream's `name`. */
 const listed = async (gateway: CliGateway, session: Record<string, string>, method: "resources/list" | "prompts/list", key: "uri" | "name", name: string) => {
@@ -121,6 +131,20 @@ const listed = async (gateway: CliGateway, session: Record<string, string>, meth
   const found = items.find((item) => item[key]!.includes(name))
   expect(found, JSON.stringify(items)).toBeDefined()
   return found![key]!
+}
+
+/** A raw 2025-03-26 session (batches; no priming events). */
+const openOldSession = async (gateway: CliGateway) => {
+  const headers = { ...SESSION_HEADERS, "mcp-protocol-version": "2025-03-26" }
+  const init = await fetch(gateway.url, {
+    method: "POST",
+    headers,
+    body: JSON.stringify({ jsonrpc: "2.0", id: 0, method: "initialize", params: { protocolVersion: "2025-03-26", capabilities: {}, clientInfo: { name: "old", version: "1" } } })
+  })
+  await init.text()
+  const session = { ...headers, "mcp-session-id": init.headers.get("mcp-session-id")! }
+  await (await fetch(gateway.url, { method: "POST", headers: session, body: JSON.stringify({ jsonrpc: "2.0", method: "notifications/initialized" }) })).text()
+  return session
 }
 
 describe("the SDK path's streams in a cluster (two replicas, one Redis)", () => {
@@ -168,12 +192,37 @@ describe("the SDK path's streams in a cluster (two replicas, one Redis)", () => 
     // The serving replica resumes its own stream too (its SDK transport, from its own store).
     const prompt = await listed(r1, session, "prompts/list", "name", "brief")
     const second = await cutAfterFirstProgress(r1, session, "prompts/get", { name: prompt })
-    const again = await readEvents((await resume(r1, session, second.before.at(-1)!.id)).body!)
+    const resumedHere = await resume(r1, session, second.before.at(-1)!.id)
+    expect(resumedHere.status).toBe(200)
+    const again = await readEvents(resumedHere.body!)
     expect(progressOf(again)).toEqual([2, 3, 4])
     expect(again.at(-1)?.message).toMatchObject({ id: second.id, result: { messages: [{ content: { text: "the brief" } }] } })
   }, 30_000)
 
-  it("writes nothing to Redis for quick SDK-path requests (a read, a prompt, a completion), its stream for a slow one", async () => {
+  it("a 2025-03-26 batch of two slow reads cut on r1 is resumed on r2: both requests' progress and answers", async () => {
+    // Batches are of 2025-03-26 (no priming event then: the first event is the first progress).
+    const session = await openOldSession(r1)
+    const uri = await listed(r1, session, "resources/list", "uri", "slow://report")
+    const ids = [nextId++, nextId++]
+    const cut = new AbortController()
+    const response = await fetch(r1.url, {
+      method: "POST",
+      headers: session,
+      signal: cut.signal,
+      body: JSON.stringify(ids.map((id) => ({ jsonrpc: "2.0", id, method: "resources/read", params: { uri, _meta: { progressToken: `b${id}` } } })))
+    })
+    expect(response.status).toBe(200)
+    const before = await readEvents(response.body!, (events) => progressOf(events).length === 1)
+    cut.abort()
+    const after = await readEvents((await resume(r2, session, before.at(-1)!.id)).body!)
+    const all = [...before, ...after]
+    for (const id of ids) {
+      expect(all.filter((e) => e.message?.["params"]?.progressToken === `b${id}`).map((e) => e.message!["params"].progress), diagnostics()).toEqual([1, 2, 3, 4])
+      expect(after.find((e) => e.message?.["id"] === id)?.message).toMatchObject({ result: { contents: [{ text: "the report" }] } })
+    }
+  }, 30_000)
+
+  it("writes nothing to Redis for quick SDK-path requests (a read, a prompt, a completion; with or without priming), its stream for a slow one", async () => {
     const inspector = createClient({ url: store.url })
     await inspector.connect()
     const xadds = async () => {
@@ -182,9 +231,13 @@ describe("the SDK path's streams in a cluster (two replicas, one Redis)", () => 
     }
     try {
       const session = await openRawSession(r1.url, "sdk-quick")
+      const old = await openOldSession(r1)
       const note = await listed(r1, session, "resources/list", "uri", "slow://note")
       const hello = await listed(r1, session, "prompts/list", "name", "hello")
       const start = await xadds()
+      // A client before 2025-11-25 (no priming event) too.
+      const oldRead = await readEvents((await post(r1, old, "resources/read", { uri: note })).body!)
+      expect(oldRead.at(-1)?.message).toMatchObject({ result: { contents: [{ text: "a note" }] } })
       for (let i = 0; i < 3; i++) {
         for (const [method, params] of [
           ["resources/read", { uri: note }],

@@ -11,7 +11,8 @@
  * SDK transport with its own stream id. A stream still unanswered when its first writes leave
  * (the response holds them {@link FIRST_WRITES_HELD_MS}: `nodeBridge.holdFirstWrites`) is written
  * to the shared log from then on, without waiting on Redis; one answered sooner writes nothing
- * (its client cannot hold an event id to resume from). The session's GET stream stays local: it
+ * (its client cannot hold an event id to resume from). A stream without a priming event (clients
+ * before 2025-11-25) is mirrored from its first event unless that event answers all of it. The session's GET stream stays local: it
  * is not a request's, and a new one on any replica gets what comes next.
  *
  * Used only with `cluster`: in one process the transport stores into the session's store directly.
@@ -72,15 +73,16 @@ export const sharedSdkStreamEvents = (
   const startMirroring = (sdkStream: string, stream: string, watch: Watched) => {
     watch.timer = undefined
     const requests = requestsOf(sdkStream)
-    if (closed || requests.length === 0) return finish(stream, watch)
     const pending = new Set(requests)
+    // What the stream answered so far (the transport forgets its requests once all are answered).
+    for (const event of events.storedIn(stream)) {
+      const answers = answerOf(event.message)
+      if (answers !== undefined) pending.delete(answers)
+    }
+    if (closed || pending.size === 0) return finish(stream, watch)
     log.open(stream, { callId: requests[0]!, replica, ...(requests.length > 1 ? { batch: requests } : {}) })
     for (const event of events.storedIn(stream)) {
-      if (!isPriming(event.message)) append(stream, event.id, event.message, pending)
-    }
-    if (pending.size === 0) {
-      log.end(stream)
-      return finish(stream, watch)
+      if (!isPriming(event.message)) append(stream, event.id, event.message, new Set())
     }
     watch.pending = pending
   }
@@ -92,11 +94,18 @@ export const sharedSdkStreamEvents = (
       const id = events.store(stream, message)
       const watch = watched.get(stream)
       if (watch === undefined) {
-        // Its first event: the response's first writes are held from about now.
         const fresh: Watched = { timer: undefined, pending: undefined }
-        fresh.timer = setTimeout(() => startMirroring(sdkStream, stream, fresh), FIRST_WRITES_HELD_MS)
-        fresh.timer.unref()
         watched.set(stream, fresh)
+        if (isPriming(message)) {
+          // The stream just began: its first writes are held from about now.
+          fresh.timer = setTimeout(() => startMirroring(sdkStream, stream, fresh), FIRST_WRITES_HELD_MS)
+          fresh.timer.unref()
+        } else {
+          // No priming event (a client before 2025-11-25): this first event may come long after
+          // the hold ended and leave at once, so the stream goes to the shared log now, unless
+          // this event answers all of it (a quick request).
+          startMirroring(sdkStream, stream, fresh)
+        }
       } else if (watch.pending !== undefined) {
         append(stream, id, message, watch.pending)
         if (watch.pending.size === 0) {
