@@ -110,9 +110,14 @@ export interface SharedUpstreamSessionsService {
   readonly resourceUpdated: (connectorId: string, uri: string) => void
   /**
    * A message outside any request read on a GET stream held here (a log message): to every
-   * 2025-era session of `login` in the cluster, each sent once, by the replica holding its GET stream.
+   * 2025-era session of `login` in the cluster whose log level `accepts` it, each sent once, by the
+   * replica holding its GET stream.
    */
-  readonly toCallerSessions: (login: string, message: Record<string, unknown>) => Effect.Effect<void, SharedStateUnavailable>
+  readonly toCallerSessions: (
+    login: string,
+    message: Record<string, unknown>,
+    accepts: (logLevel: string | undefined) => boolean
+  ) => Effect.Effect<void, SharedStateUnavailable>
   /** Hears what other replicas' GET streams read, and streams given up, for the life of the scope. */
   readonly listen: (handlers: OutsideMessageHandlers) => Effect.Effect<void, never, Scope.Scope>
 }
@@ -222,6 +227,20 @@ const GIVE_UP = `if redis.call('HGET', KEYS[1], 'id') == ARGV[1] and redis.call(
 end
 return 1`
 
+/**
+ * KEYS[1] a caller's session slots (`sessionSlots.ts`); ARGV the key prefix. Each of the caller's
+ * sessions whose record (`sessionRecords.ts`) is there, and its log level ('' for none): id, level, …
+ */
+const CALLER_SESSIONS = `local found = {}
+for _, id in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
+  local key = ARGV[1] .. 'session:' .. id
+  if redis.call('EXISTS', key) == 1 then
+    table.insert(found, id)
+    table.insert(found, redis.call('HGET', key, 'logLevel') or '')
+  end
+end
+return found`
+
 /** KEYS[1] the record; ARGV session id. A compare-and-delete: a newer session recorded meanwhile stays. */
 const FORGET = `if redis.call('HGET', KEYS[1], 'id') == ARGV[1] then redis.call('DEL', KEYS[1]) end
 return 1`
@@ -300,11 +319,14 @@ export const makeRedisUpstreamSessions = ({ bus, client, idleTimeout, keyPrefix 
     resourceUpdated: (connectorId, uri) => bus.toOthers({ kind: "upstreamResourceUpdated", connector: connectorId, uri }),
     // The caller's 2025-era sessions are its slots (`sessionSlots.ts`); each is sent the message
     // by whichever replica holds its GET stream, so it arrives once per session.
-    toCallerSessions: (login, message) =>
-      Effect.map(sharedCommand(client, ["ZRANGE", `${keyPrefix}slots:${login}`, "0", "-1"]), (ids) => {
-        if (!Array.isArray(ids)) return
-        for (const session of ids) {
-          if (typeof session === "string") bus.toAll({ kind: "outside", session, message: { jsonrpc: "2.0", ...message } })
+    toCallerSessions: (login, message, accepts) =>
+      Effect.map(sharedCommand(client, ["EVAL", CALLER_SESSIONS, "1", `${keyPrefix}slots:${login}`, keyPrefix]), (found) => {
+        if (!Array.isArray(found)) return
+        for (let i = 0; i + 1 < found.length; i += 2) {
+          const [session, level] = [found[i], found[i + 1]]
+          if (typeof session === "string" && accepts(typeof level === "string" && level !== "" ? level : undefined)) {
+            bus.toAll({ kind: "outside", session, message: { jsonrpc: "2.0", ...message } })
+          }
         }
       }),
     listen: (handlers) =>

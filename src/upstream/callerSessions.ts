@@ -24,7 +24,7 @@
  * so it needs none: its callers share the connection, as do `isolation: "shared"` connectors.
  * @module
  */
-import { ProtocolError, ProtocolErrorCode } from "@modelcontextprotocol/client"
+import { type LoggingLevel, ProtocolError, ProtocolErrorCode } from "@modelcontextprotocol/client"
 import * as Cause from "effect/Cause"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -35,7 +35,7 @@ import * as Runtime from "effect/Runtime"
 import * as Schedule from "effect/Schedule"
 import * as Scope from "effect/Scope"
 import type { Identity } from "../plugin/IdentityPlugin.js"
-import { CallRegistry, type CallerChannel } from "./callChannel.js"
+import { CallRegistry, type CallerChannel, logPasses } from "./callChannel.js"
 import { type Connection, sessionRecordOf, type UpstreamEvents } from "./connection.js"
 import { describeError, type UpstreamError } from "../catalog/UpstreamError.js"
 import type { LiveUpstream } from "./liveUpstream.js"
@@ -299,13 +299,16 @@ export class CallerSessions {
     const local = this.channelOf(identity)
     const sharing = this.sharing
     // A shared session's log messages outside a request reach the replica holding its GET stream,
-    // not necessarily one holding the caller's sessions: they go to each of those, once.
+    // not necessarily one holding the caller's sessions: they go to each of those whose level
+    // lets them through (as recorded for the cluster), once.
     const channel: CallerChannel = !sharing.shared ? local : {
       ask: local.ask,
       log: (params) =>
         session.shared === undefined
           ? local.log(params)
-          : Runtime.runFork(this.runtime)(Effect.ignore(sharing.toCallerSessions(login, { method: "notifications/message", params })))
+          : Runtime.runFork(this.runtime)(Effect.ignore(
+            sharing.toCallerSessions(login, { method: "notifications/message", params }, (level) => logPasses(params["level"], level as LoggingLevel | undefined))
+          ))
     }
     // And its resource updates are for every replica's subscribers.
     const events: UpstreamEvents | undefined = !sharing.shared || this.events === undefined ? undefined : {

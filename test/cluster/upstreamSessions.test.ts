@@ -333,12 +333,21 @@ describe("what a shared upstream session sends outside any request", () => {
     const outside = async (marker: string) => {
       received.length = 0
       await watched.sendOutside(session, { method: "notifications/resources/updated", params: { uri: "mem://memory" } })
-      await watched.sendOutside(session, { method: "notifications/message", params: { level: "info", data: marker } })
+      await watched.sendOutside(session, { method: "notifications/message", params: { level: "error", data: marker } })
       await eventually(() => received.length >= 2, 10_000, `the caller gets ${marker}`)
       await sleep(1_000) // a duplicate would have come by now
       return received.map((n) => n.method === "notifications/message" ? `log ${(n.params as { data: string }).data}` : `updated ${(n.params as { uri: string }).uri}`).sort()
     }
     expect(await outside("first"), diagnostics()).toEqual([`log first`, `updated ${exposed}`])
+
+    // The caller's session asked for warnings and above: an info line outside a request does not reach it.
+    await v1.setLoggingLevel("warning")
+    received.length = 0
+    await watched.sendOutside(session, { method: "notifications/message", params: { level: "info", data: "quiet" } })
+    await watched.sendOutside(session, { method: "notifications/message", params: { level: "warning", data: "loud" } })
+    await eventually(() => received.length >= 1, 10_000, "the warning")
+    await sleep(1_000)
+    expect(received.map((n) => (n.params as { data: string }).data)).toEqual(["loud"])
 
     // An update the upstream sends its subscribers (B's own connection) arrives once too.
     received.length = 0
