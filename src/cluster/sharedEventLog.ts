@@ -63,6 +63,26 @@ export interface SharedEventLogService {
     lastEventId: string,
     write: (eventId: string, data: string) => void
   ) => Effect.Effect<FollowEnd, SharedStateUnavailable>
+  /**
+   * This replica holds session `sessionId`'s GET stream (its first opened here, or a touch while
+   * open, for `ttlMs`): messages outside any request go to it. The messages kept while no replica
+   * held one are handed over (and forgotten).
+   */
+  readonly holdGetStream: (sessionId: string, ttlMs: number) => Effect.Effect<ReadonlyArray<string>, SharedStateUnavailable>
+  /** This replica's last GET stream of the session ended (fire and forget). */
+  readonly releaseGetStream: (sessionId: string) => void
+  /**
+   * Where a message outside any request (its JSON) goes: the replica holding the session's GET
+   * stream, if one does and is alive (not this one), else it is kept for the next holder
+   * (`undefined`), at most {@link MAX_KEPT_OUTSIDE} for {@link KEPT_OUTSIDE_TTL_MS}.
+   */
+  readonly routeOutside: (sessionId: string, data: string) => Effect.Effect<string | undefined, SharedStateUnavailable>
+  /**
+   * A message outside any request reached this replica, which holds no GET stream of the session:
+   * the replica holding one now (it delivers it), or else it is kept for the next holder, once
+   * (the same message heard by several replicas is kept once).
+   */
+  readonly keepOutside: (sessionId: string, data: string) => Effect.Effect<string | undefined, SharedStateUnavailable>
 }
 
 export class SharedEventLog extends Context.Tag("aperture/SharedEventLog")<SharedEventLog, SharedEventLogService>() {}
@@ -72,8 +92,39 @@ export const localEventLog: SharedEventLogService = {
   open: () => {},
   append: () => {},
   end: () => {},
-  follow: () => Effect.succeed({ _tag: "Unknown" })
+  follow: () => Effect.succeed({ _tag: "Unknown" }),
+  holdGetStream: () => Effect.succeed([]),
+  releaseGetStream: () => {},
+  routeOutside: () => Effect.succeed(undefined),
+  keepOutside: () => Effect.succeed(undefined)
 }
+
+/** Messages outside any request kept for a session while no replica holds its GET stream, and for how long. */
+export const MAX_KEPT_OUTSIDE = 100
+export const KEPT_OUTSIDE_TTL_MS = 2 * 60_000
+
+/** KEYS[1] the holder key, KEYS[2] the kept messages; ARGV this replica, ttl ms. Claims the stream, returns what was kept. */
+const HOLD_GET_STREAM = `redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+local kept = redis.call('LRANGE', KEYS[2], 0, -1)
+if #kept > 0 then redis.call('DEL', KEYS[2]) end
+return kept`
+
+/** KEYS[1] the holder key; ARGV this replica. */
+const RELEASE_GET_STREAM = `if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
+return 1`
+
+/**
+ * KEYS[1] the holder key, KEYS[2] the kept messages; ARGV this replica, the heartbeat key prefix,
+ * max, ttl ms, the message, "1" to keep it only if not kept already. The holder (alive, not this
+ * replica), or the message is kept.
+ */
+const ROUTE_OUTSIDE = `local holder = redis.call('GET', KEYS[1])
+if holder and holder ~= ARGV[1] and redis.call('EXISTS', ARGV[2] .. holder) == 1 then return holder end
+if ARGV[6] == '1' and redis.call('LPOS', KEYS[2], ARGV[5]) then return false end
+redis.call('RPUSH', KEYS[2], ARGV[5])
+redis.call('LTRIM', KEYS[2], -tonumber(ARGV[3]), -1)
+redis.call('PEXPIRE', KEYS[2], ARGV[4])
+return false`
 
 /** KEYS[1] the stream; ARGV ttl ms, max entries, then field/value pairs of the entry. */
 const APPEND = `redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[2], '*', unpack(ARGV, 3))
@@ -103,14 +154,27 @@ const sequenceOf = (eventId: string) => Number(eventId.slice(eventId.lastIndexOf
 
 export const makeRedisEventLog = (
   redis: ConnectedRedis,
-  isAlive: (replica: string) => Effect.Effect<boolean, SharedStateUnavailable>
+  isAlive: (replica: string) => Effect.Effect<boolean, SharedStateUnavailable>,
+  replica: string
 ): SharedEventLogService => {
   const client: CommandClient = redis.client
   const keyOf = (streamId: string) => `${redis.settings.keyPrefix}events:${streamId}`
+  /** Which replica holds a session's GET stream, and the messages kept for the next holder. */
+  const holderKey = (sessionId: string) => `${redis.settings.keyPrefix}session:${sessionId}:getstream`
+  const keptKey = (sessionId: string) => `${redis.settings.keyPrefix}session:${sessionId}:outside`
   const ttl = String(EVENT_TTL_MS)
   const max = String(MAX_ENTRIES)
   const add = (streamId: string, fields: ReadonlyArray<string>) =>
     sendQuietly(client, ["EVAL", APPEND, "1", keyOf(streamId), ttl, max, ...fields])
+
+  const routeOutside = (sessionId: string, data: string, once: "0" | "1") =>
+    Effect.map(
+      sharedCommand(client, [
+        "EVAL", ROUTE_OUTSIDE, "2", holderKey(sessionId), keptKey(sessionId),
+        replica, `${redis.settings.keyPrefix}replica:`, String(MAX_KEPT_OUTSIDE), String(KEPT_OUTSIDE_TTL_MS), data, once
+      ]),
+      (reply) => typeof reply === "string" ? reply : undefined
+    )
 
   const follow: SharedEventLogService["follow"] = (streamId, lastEventId, write) =>
     Effect.gen(function*() {
@@ -169,7 +233,15 @@ export const makeRedisEventLog = (
     append: (streamId, eventId, data, answers) =>
       add(streamId, answers === undefined ? ["e", eventId, "d", data] : ["e", eventId, "d", data, "a", JSON.stringify(answers)]),
     end: (streamId) => add(streamId, ["end", "1"]),
-    follow
+    follow,
+    holdGetStream: (sessionId, ttlMs) =>
+      Effect.map(
+        sharedCommand(client, ["EVAL", HOLD_GET_STREAM, "2", holderKey(sessionId), keptKey(sessionId), replica, String(ttlMs)]),
+        (reply) => Array.isArray(reply) ? reply.map(String) : []
+      ),
+    releaseGetStream: (sessionId) => sendQuietly(client, ["EVAL", RELEASE_GET_STREAM, "1", holderKey(sessionId), replica]),
+    routeOutside: (sessionId, data) => routeOutside(sessionId, data, "0"),
+    keepOutside: (sessionId, data) => routeOutside(sessionId, data, "1")
   }
 }
 
@@ -179,6 +251,6 @@ export const sharedEventLogFromCluster: Layer.Layer<SharedEventLog, never, Clust
   Effect.gen(function*() {
     const { redis } = yield* ClusterRedis
     const bus = yield* ReplicaBus
-    return Option.isSome(redis) ? makeRedisEventLog(redis.value, bus.isAlive) : localEventLog
+    return Option.isSome(redis) ? makeRedisEventLog(redis.value, bus.isAlive, bus.replica) : localEventLog
   })
 )

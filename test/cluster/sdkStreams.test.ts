@@ -22,6 +22,7 @@ import { serveFetch } from "../fixtures/nodeAdapter.js"
 import { type CliGateway, startCliGateway } from "../helpers/cliGateway.js"
 import { eventually, openRawSession, SESSION_HEADERS } from "../helpers/gateway.js"
 import { startRedis, type TestRedis } from "../helpers/redis.js"
+import { startStatefulUpstream, type StatefulUpstream } from "../fixtures/statefulUpstream.js"
 
 const STEPS = 4
 const STEP_MS = 300
@@ -90,6 +91,8 @@ const within = <A>(promise: Promise<A>, ms: number) => {
 const dir = mkdtempSync(join(tmpdir(), "aperture-sdk-streams-"))
 let store: TestRedis
 let upstream: Awaited<ReturnType<typeof startSlowUpstream>>
+/** A stateful upstream, one session per caller (`isolation: "caller"`), that can send outside any request. */
+let stateful: StatefulUpstream
 let r1: CliGateway
 let r2: CliGateway
 
@@ -149,14 +152,17 @@ const openOldSession = async (gateway: CliGateway) => {
 
 describe("the SDK path's streams in a cluster (two replicas, one Redis)", () => {
   beforeAll(async () => {
-    ;[store, upstream] = await Promise.all([startRedis(), startSlowUpstream()])
+    ;[store, upstream, stateful] = await Promise.all([startRedis(), startSlowUpstream(), startStatefulUpstream()])
     const config = join(dir, "aperture.config.ts")
     writeFileSync(config, `
       import { defineConfig, grant, mcp, redis } from "aperture"
       export default defineConfig({
         cluster: redis({ url: ${JSON.stringify(store.url)}, keyPrefix: "sdk-streams-test:" }),
         secretKey: "the sdkStreams test's secret key, 32 characters or more",
-        connectors: { slow: mcp({ url: ${JSON.stringify(upstream.url)} }) },
+        connectors: {
+          slow: mcp({ url: ${JSON.stringify(upstream.url)} }),
+          mem: mcp({ url: ${JSON.stringify(stateful.url)}, isolation: "caller" })
+        },
         grants: [grant({ src: ["local"], connectors: ["**"] })]
       })`)
     // One after the other: two cold starts at once on two cores take longer than in turn.
@@ -169,7 +175,7 @@ describe("the SDK path's streams in a cluster (two replicas, one Redis)", () => 
 
   afterAll(async () => {
     await Promise.all([r1?.process.kill("SIGKILL"), r2?.close()])
-    await Promise.all([upstream?.close(), store?.stop()])
+    await Promise.all([upstream?.close(), stateful?.close(), store?.stop()])
     rmSync(dir, { recursive: true, force: true })
   })
 
@@ -257,6 +263,45 @@ describe("the SDK path's streams in a cluster (two replicas, one Redis)", () => 
       expect(progressOf(slow)).toEqual([1, 2, 3, 4])
       // The owner entry, STEPS progress events, the answer, the end mark.
       await eventually(async () => (await xadds()) >= start + STEPS + 3, 5_000, "the slow read's stream in Redis")
+    } finally {
+      inspector.destroy()
+    }
+  }, 30_000)
+
+  it("keeps a message outside any request sent while no replica holds the session's GET stream, once, and delivers it when one opens on another replica", async () => {
+    const session = await openRawSession(r1.url, "sdk-outside")
+    // r1 opens the caller's upstream session (and reads its GET stream there).
+    const remembered = await readEvents((await post(r1, session, "tools/call", { name: "mem_remember", arguments: { value: "v" } })).body!)
+    expect(remembered.at(-1)?.message).toMatchObject({ result: { content: [{ text: "remembered" }] } })
+    const inspector = createClient({ url: store.url })
+    await inspector.connect()
+    try {
+      const upstreamSession = (await inspector.hGetAll("sdk-streams-test:upstream:mem:local"))["id"]!
+      expect(upstreamSession).toBeDefined()
+      await eventually(() => stateful.gets(upstreamSession) === 1, 10_000, "r1's GET stream on the upstream session")
+      const kept = `sdk-streams-test:session:${session["mcp-session-id"]}:outside`
+      // r2 holds a copy of the session too: both hear the message, it is kept once.
+      await listed(r2, session, "prompts/list", "name", "hello")
+      // No GET stream on any replica: the message is kept.
+      await stateful.sendOutside(upstreamSession, { method: "notifications/message", params: { level: "info", data: "while nobody listened" } })
+      await eventually(async () => (await inspector.lLen(kept)) === 1, 10_000, "the message kept in Redis")
+      const opened = new AbortController()
+      const stream = await fetch(r2.url, { headers: { ...session, accept: "text/event-stream" }, signal: opened.signal })
+      expect(stream.status).toBe(200)
+      const events: Array<Event> = []
+      const reading = readEvents(stream.body!, (seen) => {
+        events.splice(0, events.length, ...seen)
+        return false
+      }).catch(() => {})
+      await eventually(() => events.some((e) => e.message?.["method"] === "notifications/message"), 10_000, `the kept message on r2's GET stream\n${diagnostics()}`)
+      await new Promise((resolve) => setTimeout(resolve, 500)) // a second copy would have come by now
+      opened.abort()
+      await reading
+      expect(events.filter((e) => e.message?.["method"] === "notifications/message").map((e) => e.message!["params"])).toEqual([
+        expect.objectContaining({ level: "info", data: "while nobody listened" })
+      ])
+      // Handed over: kept no more.
+      expect(await inspector.lLen(kept)).toBe(0)
     } finally {
       inspector.destroy()
     }

@@ -127,10 +127,11 @@ export const SHARED_STATE_RETRY_AFTER_SECONDS = 5
  * What replicas tell each other about the sessions they hold (`cluster/replicaBus.ts`): a caller's
  * answer to a request the receiving replica's call sent (`answer`), or its SDK server sent
  * (`response`), a cancellation of a call running somewhere, a message outside any request for the
- * replica holding the session's GET stream (`outside`), a session ended by DELETE, a log level.
+ * replica holding the session's GET stream (`heldOutside`; `outside` is the same sent to every
+ * replica), a session ended by DELETE, a log level.
  */
 const BusMessage = Schema.Union(
-  Schema.Struct({ kind: Schema.Literal("answer", "cancel", "response", "outside"), session: Schema.String, message: Schema.Unknown }),
+  Schema.Struct({ kind: Schema.Literal("answer", "cancel", "response", "outside", "heldOutside"), session: Schema.String, message: Schema.Unknown }),
   Schema.Struct({ kind: Schema.Literal("closed"), session: Schema.String }),
   Schema.Struct({ kind: Schema.Literal("logLevel"), session: Schema.String, level: Schema.String }),
   Schema.Struct({ kind: Schema.Literal("subscribed", "unsubscribed"), session: Schema.String, uri: Schema.String })
@@ -339,8 +340,10 @@ export class Sessions2025 extends Effect.Service<Sessions2025>()("aperture/Sessi
         if (!holding) {
           for (const uri of held) downstream.unsubscribe(uri).catch(() => {})
           held.clear()
+          eventLog.releaseGetStream(sessionId)
           return
         }
+        runFork(holdGetStream(sessionId, transport))
         runFork(Effect.flatMap(Effect.orElseSucceed(records.subscriptions(sessionId), () => []), (uris) =>
           Effect.sync(() => {
             for (const uri of uris) heardSubscription(uri, true)
@@ -397,18 +400,39 @@ export class Sessions2025 extends Effect.Service<Sessions2025>()("aperture/Sessi
       }
       if (records.shared) {
         // Outside any request, a message goes to the session's GET stream: on whichever replica
-        // holds it. This copy's SDK server asks (roots) and notifies (resource updates) here.
+        // holds it, or kept for the next one to open it. This copy's SDK server asks (roots) and
+        // notifies (resource updates) here.
         const send = transport.send.bind(transport)
         transport.send = (message, options) => {
           if (options?.relatedRequestId !== undefined || session === undefined || session.getStreams > 0 || !goesToGetStream(message)) {
             return send(message, options)
           }
-          bus.toOthers({ kind: "outside", session: sessionId, message })
+          runFork(eventLog.routeOutside(sessionId, JSON.stringify(message)).pipe(
+            Effect.match({
+              onSuccess: (holder) => holder !== undefined && bus.toReplica(holder, { kind: "heldOutside", session: sessionId, message }),
+              // Redis away: whoever holds it now, if any.
+              onFailure: () => bus.toOthers({ kind: "outside", session: sessionId, message })
+            })
+          ))
           return Promise.resolve()
         }
       }
       return { server, transport }
     }
+
+    /**
+     * Claims session `id`'s GET stream for this replica (messages outside any request come here
+     * from now on), and sends it what was kept while no replica held one.
+     */
+    const holdGetStream = (id: string, transport: WebStandardStreamableHTTPServerTransport) =>
+      eventLog.holdGetStream(id, idleMillis).pipe(
+        Effect.flatMap((kept) =>
+          Effect.promise(async () => {
+            for (const data of kept) await transport.send(JSON.parse(data) as JSONRPCMessage).catch(() => {})
+          })
+        ),
+        Effect.catchAll((error) => Effect.logDebug(`session ${id}: cannot claim its GET stream: ${error.message}`))
+      )
 
     /** What the caller sees now, to tell it later when that changes. */
     const remember = (session: LegacySession) =>
@@ -761,6 +785,8 @@ export class Sessions2025 extends Effect.Service<Sessions2025>()("aperture/Sessi
             slots.touch(session.identity.login, session.id)
             if (session.record !== undefined) records.touch(session.id, session.record)
           }
+          // The claim on its GET stream lapses with the idle timeout unless renewed.
+          if (session.getStreams > 0 && eventLog.shared) yield* Effect.forkDaemon(holdGetStream(session.id, session.transport))
         }
         lastTick = now
       }).pipe(Effect.repeat(Schedule.spaced(every)))
@@ -785,7 +811,19 @@ export class Sessions2025 extends Effect.Service<Sessions2025>()("aperture/Sessi
           session.transport.onmessage?.(heard.message as JSONRPCMessage)
           return
         case "outside":
-          if (session.getStreams > 0) session.transport.send(heard.message as JSONRPCMessage).catch(() => {})
+        case "heldOutside":
+          if (session.getStreams > 0) {
+            session.transport.send(heard.message as JSONRPCMessage).catch(() => {})
+            return
+          }
+          // No GET stream here (any more): for the replica holding one now, or kept for the next.
+          runFork(Effect.ignore(Effect.flatMap(eventLog.keepOutside(session.id, JSON.stringify(heard.message)), (holder) =>
+            Effect.sync(() => {
+              // A broadcast (`outside`) reached the holder too.
+              if (holder !== undefined && heard.kind === "heldOutside") {
+                bus.toReplica(holder, { kind: "heldOutside", session: heard.session, message: heard.message })
+              }
+            }))))
           return
         case "closed":
           runFork(closeSession(session))
