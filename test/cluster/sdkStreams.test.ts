@@ -6,8 +6,10 @@
  * on one real Redis, each request sent to a chosen replica, a real v2 SDK upstream whose report
  * resource and prompt report progress before answering:
  * - a stream cut after its first progress on r1 is resumed with Last-Event-ID on r2: the missed
- *   progress and the answer arrive;
+ *   progress and the answer arrive (a 2025-03-26 batch's too, both answers);
  * - a quick SDK-path request (read, prompt, completion) writes nothing to Redis (no XADD);
+ * - a message outside any request sent while no replica holds the session's GET stream is kept
+ *   in Redis, once, and sent on the next GET stream, on another replica;
  * - r1 SIGKILLed under a slow prompt: resuming on r2 gives the caller an error for that request
  *   in bounded time, never a hang.
  */

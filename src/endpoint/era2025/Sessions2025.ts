@@ -15,7 +15,9 @@
  * to a request one replica's call sent, `notifications/cancelled`, a DELETE, a log level, a
  * subscription (held by the copy holding the session's GET stream, recorded for the next). Request
  * streams (direct calls' and the SDK path's) are kept in the shared event log once their first
- * writes leave before their answer, so `Last-Event-ID` resumes them anywhere. A
+ * writes leave before their answer, so `Last-Event-ID` resumes them anywhere; messages outside
+ * any request go to the replica recorded as holding the session's GET stream, or are kept in
+ * Redis for the next one to open it. A
  * copy left idle is dropped without ending the session: the session ends on DELETE, or when no
  * replica has used it for the idle timeout (its record lapses).
  * @module
