@@ -425,7 +425,8 @@ export class CallerSessions {
     const join = ({ holder, record }: RecordedSession) =>
       Effect.map(open(calls, login, record, events), (connection): Opened => {
         sharing.touch(connectorId, login, record, false)
-        return { connection, shared: record, holder }
+        // Named as its holder, this replica's dropped copy left it unannounced (Redis was away): none reads it now.
+        return { connection, shared: record, holder: holder === sharing.replica ? undefined : holder }
       })
     return Effect.gen(function*() {
       if (replaced !== undefined) yield* Effect.ignore(sharing.forget(connectorId, login, replaced))
