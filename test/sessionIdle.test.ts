@@ -61,3 +61,24 @@ it("keeps a session whose direct call runs longer than sessionIdleTimeout: the c
   expect(text).toContain("done after 25")
   expect(await ping(session)).toBe(200)
 }, 30_000)
+
+it("keeps a session whose SDK-path request runs longer than sessionIdleTimeout: the request is answered", async () => {
+  const session = await openSession()
+  // An extra field the direct path does not take: the SDK transport answers this call, on its
+  // own POST stream, 2.5 s long on a session whose idle timeout is 1 s.
+  const response = await fetch(gateway.url, {
+    method: "POST",
+    headers: session,
+    body: JSON.stringify({
+      jsonrpc: "2.0",
+      id: 10,
+      method: "tools/call",
+      params: { name: "fx_slow", arguments: { steps: 25, ms: 100 }, extra: true }
+    })
+  })
+  expect(response.status).toBe(200)
+  const text = await response.text()
+  // The SDK writes the answer as `{"result":…,"jsonrpc":"2.0","id":10}`.
+  expect(text).toMatch(/"result":\{"content":\[\{"type":"text","text":"done after 25"\}\]\},"jsonrpc":"2.0","id":10\}/)
+  expect(await ping(session)).toBe(200)
+}, 30_000)

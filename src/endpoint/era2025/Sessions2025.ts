@@ -194,6 +194,13 @@ const trackStream = (response: Response, session: LegacySession): Response => {
   })
 }
 
+/** Counts a POST's event stream (a request the SDK answers as SSE) as open until it ends. */
+const countWhileOpen = (response: Response, session: LegacySession): Response => {
+  if (!isEventStream(response)) return response
+  session.openStreams++
+  return onBodyDone(response, () => void session.openStreams--)
+}
+
 export class Sessions2025 extends Effect.Service<Sessions2025>()("aperture/Sessions2025", {
   scoped: Effect.gen(function*() {
     const config = yield* GatewayConfig
@@ -558,8 +565,10 @@ export class Sessions2025 extends Effect.Service<Sessions2025>()("aperture/Sessi
       if (session === undefined) return jsonRpcError(404, -32001, "Session not found")
       session.lastSeen = yield* Clock.currentTimeMillis
       const response = yield* Effect.promise(() => session.transport.handleRequest(request, { parsedBody }))
-      // Only the standalone GET stream keeps a session alive while idle; POST streams end with their call.
-      return request.method === "GET" ? trackStream(response, session) : response
+      // The standalone GET stream keeps a session alive while idle, and so does a POST's event
+      // stream while its request runs: a `prompts/get` longer than the idle timeout must not
+      // lose its session mid-request (the direct path counts its calls the same way).
+      return request.method === "GET" ? trackStream(response, session) : countWhileOpen(response, session)
     })
 
     /**
