@@ -10,7 +10,7 @@ import type { RunningGateway } from "../../src/Aperture.js"
 import { grant, mcp, redis } from "../../src/config/dsl.js"
 import { sseEvents } from "../../src/upstream/sseEvents.js"
 import { startSubscribableUpstream, type SubscribableUpstream } from "../fixtures/subscribableUpstream.js"
-import { eventually, openRawSession, startGateway } from "../helpers/gateway.js"
+import { eventually, openRawSession, startGateway, untilReady } from "../helpers/gateway.js"
 import { startRedis, type TestRedis } from "../helpers/redis.js"
 
 const SECRET_KEY = "the cluster's secret key, 32 characters or more"
@@ -33,6 +33,8 @@ const replica = () =>
 beforeAll(async () => {
   ;[store, upstream] = await Promise.all([startRedis(), startSubscribableUpstream()])
   ;[a, b] = await Promise.all([replica(), replica()])
+  // The first subscribe must find the resource in the catalog: both replicas' connector ready.
+  await Promise.all([untilReady(a, 1), untilReady(b, 1)])
 }, 60_000)
 
 afterAll(async () => {
