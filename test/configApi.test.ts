@@ -3,17 +3,22 @@
  * stale hash), validation (400 with every problem's path, nothing changed), secrets shown as a
  * placeholder and kept by a PUT that sends it back, the write applied as a reload while a
  * session's call runs (applied once: the watcher sees its own hash), admins only (403 otherwise).
+ * The placeholder keeps a secret only while its connector's destination is unchanged, a PUT names
+ * only environment variables the file already references, a syntax error never quotes the file,
+ * and a symlinked config stays a link.
  */
 import { createHash } from "node:crypto"
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
+import { lstatSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { grant, mcp } from "../src/config/dsl.js"
+import { SECRET_PLACEHOLDER, restoreSecrets } from "../src/config/jsonSecrets.js"
 import { loopback } from "../src/index.js"
 import { startV2Upstream, type V2Upstream } from "./fixtures/v2Upstream.js"
 import { type CliGateway, startCliGateway } from "./helpers/cliGateway.js"
 import { connectV1, eventually, startGateway } from "./helpers/gateway.js"
+import { repoRoot, tsNode } from "./helpers/processes.js"
 
 const SECRET = "tok-inline-8d3a61f2c4"
 const ADMIN_GRANT = { src: ["*"], app: { "tailscale.com/cap/aperture": [{ connectors: ["**"] }, { role: "admin" }] } }
@@ -118,6 +123,151 @@ describe("/api/config", () => {
   })
 })
 
+type Refused = { error: string; issues: Array<{ path: string; message: string }> }
+const DESTINATION_CHANGED = "the connector's destination changed: write the secret again (\"********\" keeps a secret only where it goes)"
+const NEW_ENV = "a PUT may use only environment variables the config file already references; write the secret itself, or add the reference on the machine"
+
+describe("/api/config keeps a secret only where it goes", () => {
+  const refused = async (edit: (config: Record<string, any>) => void) => {
+    const { config, hash } = await getConfig()
+    edit(config)
+    const response = await putConfig({ config, hash })
+    const text = await response.text()
+    expect(response.status).toBe(400)
+    expect(text).not.toContain(SECRET)
+    // Nothing was written.
+    expect((await getConfig()).hash).toBe(hash)
+    expect(JSON.parse(readFileSync(configPath, "utf8")).connectors.servers.fx.auth.secret).toBe(SECRET)
+    return JSON.parse(text) as Refused
+  }
+
+  it("refuses the placeholder under a connector whose url changed", async () => {
+    const body = await refused((config) => {
+      config.connectors.servers.fx.url = fx2.url
+    })
+    expect(body).toEqual({
+      error: "invalid_config",
+      message: expect.any(String),
+      issues: [{ path: "connectors.servers.fx.auth.secret", message: DESTINATION_CHANGED }]
+    })
+  })
+
+  it("refuses it when the auth type changed (bearer_token → api_key in the query)", async () => {
+    const body = await refused((config) => {
+      config.connectors.servers.fx.auth = { type: "api_key", in: "query", name: "key", secret: SECRET_PLACEHOLDER }
+    })
+    expect(body.issues).toEqual([{ path: "connectors.servers.fx.auth.secret", message: DESTINATION_CHANGED }])
+  })
+
+  it("refuses it when the protocol changed", async () => {
+    const body = await refused((config) => {
+      config.connectors.servers.fx.protocol = "http"
+    })
+    expect(body.issues).toEqual([{ path: "connectors.servers.fx.auth.secret", message: DESTINATION_CHANGED }])
+  })
+
+  it("keeps it when only other settings changed", async () => {
+    const { config, hash } = await getConfig()
+    config.connectors.servers.fx.description = "the fixture"
+    const response = await putConfig({ config, hash })
+    expect(response.status).toBe(200)
+    const written = JSON.parse(readFileSync(configPath, "utf8"))
+    expect(written.connectors.servers.fx).toMatchObject({ description: "the fixture", auth: { type: "bearer_token", secret: SECRET } })
+  })
+
+  it("refuses it when a token_url, auth_url or client_id changed, and keeps it when none did", () => {
+    const current = {
+      connectors: {
+        servers: {
+          cc: { protocol: "mcp", url: "https://mcp.example.com/mcp", auth: { type: "oauth2_client_credentials", client_id: "app", client_secret: "cs-1", token_url: "https://idp.example.com/token" } },
+          user: {
+            protocol: "mcp",
+            url: "https://mcp.example.com/user",
+            auth: { type: "oauth2_authorization_code", client_id: "app", client_secret: "cs-2", auth_url: "https://idp.example.com/authorize", token_url: "https://idp.example.com/token" }
+          }
+        }
+      },
+      cluster: { redis: { url: "redis://:pw@redis.internal:6379" } }
+    }
+    const edited = (change: (config: any) => void) => {
+      const config = structuredClone(current) as any
+      config.connectors.servers.cc.auth.client_secret = SECRET_PLACEHOLDER
+      config.connectors.servers.user.auth.client_secret = SECRET_PLACEHOLDER
+      config.cluster.redis.url = SECRET_PLACEHOLDER
+      change(config)
+      return restoreSecrets(config, current)
+    }
+    const unchanged = edited(() => {})
+    expect(unchanged.issues).toEqual([])
+    expect(unchanged.value).toEqual(current)
+    expect(edited((c) => {
+      c.connectors.servers.cc.auth.token_url = "https://evil.example.net/token"
+    }).issues).toEqual([{ path: "connectors.servers.cc.auth.client_secret", message: DESTINATION_CHANGED }])
+    expect(edited((c) => {
+      c.connectors.servers.user.auth.auth_url = "https://evil.example.net/authorize"
+      c.connectors.servers.cc.auth.client_id = "other-app"
+    }).issues.map((i) => i.path)).toEqual(["connectors.servers.cc.auth.client_secret", "connectors.servers.user.auth.client_secret"])
+    // The key order of the auth block is not a change.
+    expect(edited((c) => {
+      const { client_id, type, ...rest } = c.connectors.servers.cc.auth
+      c.connectors.servers.cc.auth = { ...rest, client_id, type }
+    }).issues).toEqual([])
+  })
+})
+
+describe("/api/config and environment variables", () => {
+  it("refuses a reference to a variable the file does not reference, and nothing changes", async () => {
+    const { config, hash } = await getConfig()
+    config.connectors.servers.fx.auth = { type: "bearer_token", secret: { env: "APERTURE_SECRET_KEY" } }
+    config.secret_key = { env: "AWS_SECRET_ACCESS_KEY" }
+    const response = await putConfig({ config, hash })
+    expect(response.status).toBe(400)
+    expect(((await response.json()) as Refused).issues).toEqual([
+      { path: "connectors.servers.fx.auth.secret", message: NEW_ENV },
+      { path: "secret_key", message: NEW_ENV }
+    ])
+    expect((await getConfig()).hash).toBe(hash)
+  })
+
+  it("accepts one the file already references, wherever the PUT puts it", () => {
+    const current = { connectors: { servers: { a: { protocol: "mcp", url: "https://a.example.com", auth: { type: "bearer_token", secret: { env: "A_TOKEN" } } } } } }
+    const config = structuredClone(current) as any
+    config.connectors.servers.b = { protocol: "mcp", url: "https://b.example.com", auth: { type: "bearer_token", secret: { env: "A_TOKEN" } } }
+    config.connectors.servers.c = { protocol: "mcp", url: "https://c.example.com", auth: { type: "bearer_token", secret: { env: "HOME" } } }
+    expect(restoreSecrets(config, current).issues).toEqual([{ path: "connectors.servers.c.auth.secret", message: NEW_ENV }])
+  })
+})
+
+describe("/api/config with a file that is not valid JSON", () => {
+  it("says what and where, never the file's text (GET, the reload log line, aperture check)", async () => {
+    const before = readFileSync(configPath, "utf8")
+    const leaked = "ghp_SUPERSECRET0123456789"
+    const broken = before.replace(`"secret": "${SECRET}"`, `"secret": ${leaked}`)
+    expect(broken).not.toBe(before)
+    const secretLine = broken.split("\n").findIndex((line) => line.includes(leaked)) + 1
+    writeFileSync(configPath, broken)
+    try {
+      await eventually(async () => gateway.linesWith("config not reloaded").length > 0, 10_000, "the reload refused")
+      const logged = gateway.linesWith("config not reloaded").join("\n")
+      const response = await fetch(`${gateway.origin}/api/config`)
+      expect(response.status).toBe(500)
+      const answer = await response.text()
+      const check = tsNode(`${repoRoot}src/cli/main.ts`, ["check", "--config", configPath])
+      const code = await new Promise<number | null>((resolve) => check.child.on("exit", (c) => resolve(c)))
+      expect(code).toBe(1)
+      for (const said of [answer, logged, check.output()]) {
+        expect(said).toContain(`line ${secretLine}, column`)
+        expect(said).not.toContain("ghp")
+        expect(said).not.toContain("'g'")
+        expect(said).not.toContain("SUPERSECRET")
+      }
+    } finally {
+      writeFileSync(configPath, before)
+    }
+    await eventually(async () => (await fetch(`${gateway.origin}/api/config`)).status === 200, 10_000, "the file readable again")
+  }, 60_000)
+})
+
 describe("/api/config after a PUT that names another admin", () => {
   it("is forbidden from the next request on: the admin grant is read from the running config", async () => {
     const { config, hash } = await getConfig()
@@ -193,6 +343,36 @@ export default defineConfig({
       expect(readFileSync(file, "utf8")).toBe(source)
     } finally {
       await ts.close()
+      rmSync(folder, { recursive: true, force: true })
+    }
+  }, 60_000)
+})
+
+describe("/api/config with a symlinked config file", () => {
+  it("writes the file the link points to; the link stays a link", async () => {
+    const folder = mkdtempSync(join(tmpdir(), "aperture-config-api-link-"))
+    mkdirSync(join(folder, "real"))
+    const real = join(folder, "real", "aperture.json")
+    const link = join(folder, "aperture.json")
+    writeFileSync(real, JSON.stringify({ connectors: { servers: { fx: { protocol: "mcp", url: fx.url } } }, grants: [ADMIN_GRANT] }, null, 2))
+    symlinkSync(real, link)
+    const linked = await startCliGateway(link)
+    try {
+      const got = (await (await fetch(`${linked.origin}/api/config`)).json()) as ConfigAnswer
+      got.config.connectors.servers.fx.description = "written through the link"
+      const response = await fetch(`${linked.origin}/api/config`, {
+        method: "PUT",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ config: got.config, hash: got.hash })
+      })
+      expect(response.status).toBe(200)
+      const { hash } = (await response.json()) as { hash: string }
+      expect(lstatSync(link).isSymbolicLink()).toBe(true)
+      const content = readFileSync(real, "utf8")
+      expect(JSON.parse(content).connectors.servers.fx.description).toBe("written through the link")
+      expect(createHash("sha256").update(content).digest("hex")).toBe(hash)
+    } finally {
+      await linked.close()
       rmSync(folder, { recursive: true, force: true })
     }
   }, 60_000)

@@ -6,7 +6,7 @@
  * @module
  */
 import { createHash, randomUUID } from "node:crypto"
-import { readFile, rename, rm, stat, writeFile } from "node:fs/promises"
+import { readFile, realpath, rename, rm, stat, writeFile } from "node:fs/promises"
 import * as path from "node:path"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
@@ -33,7 +33,7 @@ export interface ConfigFileService {
   readonly load: Effect.Effect<ApertureConfig, ConfigError>
   /** Decodes JSON in the Aperture shape, with the same overrides (what a PUT would apply). */
   readonly decodeJson: (value: unknown) => Effect.Effect<ApertureConfig, ConfigError>
-  /** Writes `text` atomically (a temporary file beside it, then a rename); answers its hash. */
+  /** Writes `text` atomically (a temporary file beside the real file, then a rename over it: a symlink stays); answers its hash. */
   readonly write: (text: string) => Effect.Effect<string, ConfigLoadError>
   /** The hash of the file as last applied (the watcher skips a change to that same content). */
   readonly appliedHash: () => string | undefined
@@ -66,13 +66,16 @@ export const makeConfigFile = (options: {
     const write = (text: string) =>
       Effect.tryPromise({
         try: async () => {
+          // A symlinked config (a dotfiles repo, a mounted ConfigMap) stays a link: the new
+          // content replaces the file it points to, not the link.
+          const target = await realpath(file).catch(() => file)
           // In the same folder, so the rename replaces the file in one step (never half-written).
-          const temporary = path.join(path.dirname(file), `.${path.basename(file)}.${randomUUID()}.tmp`)
+          const temporary = path.join(path.dirname(target), `.${path.basename(target)}.${randomUUID()}.tmp`)
           try {
             // The file keeps its permissions (it may hold secrets).
-            const mode = await stat(file).then((s) => s.mode & 0o777, () => 0o600)
+            const mode = await stat(target).then((s) => s.mode & 0o777, () => 0o600)
             await writeFile(temporary, text, { mode })
-            await rename(temporary, file)
+            await rename(temporary, target)
           } catch (error) {
             await rm(temporary, { force: true })
             throw error

@@ -1,7 +1,9 @@
 /**
  * Secrets in a JSON config as `GET /api/config` shows it: a literal secret is replaced by
  * {@link SECRET_PLACEHOLDER}, an `{ "env": "NAME" }` reference stays as written (it holds no
- * secret). A `PUT` carrying the placeholder where the file has a literal secret keeps that value.
+ * secret). A `PUT` carrying the placeholder where the file has a literal secret keeps that value,
+ * only while the secret still goes where it went; a `PUT` names only environment variables the
+ * file already names.
  * @module
  */
 import type { ConfigIssue } from "./model.js"
@@ -29,22 +31,93 @@ export const maskSecrets = (value: unknown, path: ReadonlyArray<string> = []): u
 const at = (value: unknown, path: ReadonlyArray<string>): unknown =>
   path.reduce<unknown>((node, key) => (isObject(node) || Array.isArray(node) ? (node as Record<string, unknown>)[key] : undefined), value)
 
+/** Whether `a` and `b` are the same JSON value (objects compared by key, not key order). */
+const sameJson = (a: unknown, b: unknown): boolean => {
+  if (Array.isArray(a) || Array.isArray(b)) {
+    return Array.isArray(a) && Array.isArray(b) && a.length === b.length && a.every((v, i) => sameJson(v, b[i]))
+  }
+  if (isObject(a) || isObject(b)) {
+    if (!isObject(a) || !isObject(b)) return false
+    const keys = Object.keys(a)
+    return keys.length === Object.keys(b).length && keys.every((k) => k in b && sameJson(a[k], b[k]))
+  }
+  return a === b
+}
+
+/**
+ * What decides where a connector's secrets are sent: its protocol and URL, and its auth block
+ * without the secrets (type, token_url, auth_url, in, name, client_id, …).
+ */
+const destinationOf = (config: unknown, connectorId: string): unknown => {
+  const server = at(config, ["connectors", "servers", connectorId])
+  if (!isObject(server)) return undefined
+  const auth = server.auth
+  return {
+    protocol: server.protocol,
+    url: server.url,
+    auth: isObject(auth) ? Object.fromEntries(Object.entries(auth).filter(([k]) => !SECRET_FIELDS.has(k))) : auth
+  }
+}
+
+/** The environment variable an `{ "env": "NAME" }` secret reference names, if `value` is one. */
+const envNameOf = (value: unknown): string | undefined =>
+  isObject(value) && typeof value.env === "string" ? value.env : undefined
+
+/** Every environment variable `config` references, anywhere in it. */
+const envNamesIn = (config: unknown, names: Set<string> = new Set()): Set<string> => {
+  const name = envNameOf(config)
+  if (name !== undefined) names.add(name)
+  if (Array.isArray(config)) config.forEach((v) => envNamesIn(v, names))
+  else if (isObject(config)) Object.values(config).forEach((v) => envNamesIn(v, names))
+  return names
+}
+
 /**
  * `edited` with each placeholder put back to the literal secret `current` holds at the same
- * place; a placeholder where `current` has none is an issue (there is nothing to keep).
+ * place; a placeholder where `current` has none is an issue (there is nothing to keep), and so is
+ * one under a connector whose destination changed: the placeholder keeps a secret only where it
+ * goes, else an admin could send the file's secret to a server of theirs without ever reading it.
+ * An `{ "env": "NAME" }` naming a variable `current` does not reference is an issue too.
  */
 export const restoreSecrets = (
   edited: unknown,
   current: unknown
 ): { readonly value: unknown; readonly issues: ReadonlyArray<ConfigIssue> } => {
   const issues: Array<ConfigIssue> = []
+  // The gateway's environment holds more than the config's secrets (APERTURE_SECRET_KEY, cloud
+  // credentials, …), and a reload reads whatever a reference names: a PUT naming a new variable
+  // as a connector's secret would send it to any server the admin likes. Only the machine's owner
+  // adds a reference (in the file itself); a PUT may keep or move those the file already has.
+  const knownEnv = envNamesIn(current)
   const walk = (value: unknown, path: ReadonlyArray<string>): unknown => {
     if (value === SECRET_PLACEHOLDER && isSecretAt(path)) {
       const kept = at(current, path)
-      if (typeof kept === "string") return kept
+      if (typeof kept !== "string") {
+        issues.push({
+          path: path.join("."),
+          message: `"${SECRET_PLACEHOLDER}" keeps the secret the file holds here, and it holds none: write the secret, or { "env": "NAME" }`
+        })
+        return value
+      }
+      // `connectors.servers.<id>.…`: the connector's URL, protocol and auth settings say where
+      // this secret is sent. (`cluster.redis.url` is its own destination; `secret_key` is sent nowhere.)
+      if (path[0] === "connectors" && path[1] === "servers" && path.length > 3) {
+        const id = path[2]!
+        if (!sameJson(destinationOf(edited, id), destinationOf(current, id))) {
+          issues.push({
+            path: path.join("."),
+            message: `the connector's destination changed: write the secret again ("${SECRET_PLACEHOLDER}" keeps a secret only where it goes)`
+          })
+          return value
+        }
+      }
+      return kept
+    }
+    const envName = envNameOf(value)
+    if (envName !== undefined && !knownEnv.has(envName)) {
       issues.push({
         path: path.join("."),
-        message: `"${SECRET_PLACEHOLDER}" keeps the secret the file holds here, and it holds none: write the secret, or { "env": "NAME" }`
+        message: "a PUT may use only environment variables the config file already references; write the secret itself, or add the reference on the machine"
       })
       return value
     }
