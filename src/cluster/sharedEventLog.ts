@@ -29,10 +29,12 @@ const FOLLOW_POLL_MS = 2_000
 
 export type RequestId = string | number
 
-/** Who answers a stream: the JSON-RPC id of its call and the replica running it. */
+/** Who answers a stream: the JSON-RPC id of its call, the replica running it, and the session it belongs to. */
 export interface StreamOwner {
   readonly callId: RequestId
   readonly replica: string
+  /** Only this session may resume the stream: another one's `Last-Event-ID` finds nothing (docs/security.md). */
+  readonly session: string
   /** Every request the stream answers, when it answers more than one (a 2025-03-26 batch). */
   readonly batch?: ReadonlyArray<RequestId>
 }
@@ -57,9 +59,11 @@ export interface SharedEventLogService {
   /**
    * Writes the events of `streamId` after `lastEventId` with `write`, then those still to come,
    * until the stream ends or its replica is gone. Interrupting it (the client left) stops it.
+   * A stream of another session than `sessionId` is `Unknown`, and nothing of it is written.
    */
   readonly follow: (
     streamId: string,
+    sessionId: string,
     lastEventId: string,
     write: (eventId: string, data: string) => void
   ) => Effect.Effect<FollowEnd, SharedStateUnavailable>
@@ -176,7 +180,7 @@ export const makeRedisEventLog = (
       (reply) => typeof reply === "string" ? reply : undefined
     )
 
-  const follow: SharedEventLogService["follow"] = (streamId, lastEventId, write) =>
+  const follow: SharedEventLogService["follow"] = (streamId, sessionId, lastEventId, write) =>
     Effect.gen(function*() {
       const key = keyOf(streamId)
       const after = sequenceOf(lastEventId)
@@ -197,7 +201,12 @@ export const makeRedisEventLog = (
         return false
       }
       const stored = entriesOf(yield* sharedCommand(client, ["XRANGE", key, "-", "+"]))
-      if (stored.length === 0) return { _tag: "Unknown" } as const
+      // Another session's stream (a leaked event id) is answered as no stream: nothing replayed,
+      // nothing followed. One whose opening entry is gone (trimmed) cannot be told apart: refused too.
+      const opening = stored[0]?.[1]["owner"]
+      if (opening === undefined || (JSON.parse(opening) as Partial<StreamOwner>).session !== sessionId) {
+        return { _tag: "Unknown" } as const
+      }
       if (take(stored)) return { _tag: "Ended" } as const
       // A blocking read holds its connection: one of its own, for as long as this follow lasts.
       const reader = yield* Effect.acquireRelease(

@@ -6,7 +6,8 @@
  * on one real Redis, each request sent to a chosen replica, a real v2 SDK upstream whose report
  * resource and prompt report progress before answering:
  * - a stream cut after its first progress on r1 is resumed with Last-Event-ID on r2: the missed
- *   progress and the answer arrive (a 2025-03-26 batch's too, both answers);
+ *   progress and the answer arrive (a 2025-03-26 batch's too, both answers); another session of
+ *   the same caller resuming it on r2 gets nothing of it (as for an unknown event id);
  * - a quick SDK-path request (read, prompt, completion) writes nothing to Redis (no XADD);
  * - a message outside any request sent while no replica holds the session's GET stream is kept
  *   in Redis, once, and sent on the next GET stream, on another replica;
@@ -205,6 +206,28 @@ describe("the SDK path's streams in a cluster (two replicas, one Redis)", () => 
     const again = await readEvents(resumedHere.body!)
     expect(progressOf(again)).toEqual([2, 3, 4])
     expect(again.at(-1)?.message).toMatchObject({ id: second.id, result: { messages: [{ content: { text: "the brief" } }] } })
+  }, 30_000)
+
+  it("resumes an SDK stream on r2 only for its own session: another session of the same caller gets what an unknown id gets", async () => {
+    const session = await openRawSession(r1.url, "sdk-owner")
+    const other = await openRawSession(r2.url, "sdk-other")
+    const prompt = await listed(r1, session, "prompts/list", "name", "brief")
+    const { before, id } = await cutAfterFirstProgress(r1, session, "prompts/get", { name: prompt })
+    const lastEventId = before.at(-1)!.id
+    const resumeAs = async (headers: Record<string, string>, eventId: string) => {
+      const response = await resume(r2, headers, eventId)
+      return { status: response.status, events: await readEvents(response.body!) }
+    }
+    // The event id names r1 and the stream (`<replica>:<stream>.<n>`): a made-up stream of r1 is "unknown".
+    const stream = lastEventId.slice(0, lastEventId.lastIndexOf("."))
+    const unknown = await resumeAs(other, `${stream.slice(0, stream.lastIndexOf(":"))}:${crypto.randomUUID()}.2`)
+    expect(unknown).toEqual({ status: 200, events: [] })
+    expect(await resumeAs(other, lastEventId), diagnostics()).toEqual(unknown)
+    // Its own session still resumes it there.
+    const own = await resumeAs(session, lastEventId)
+    expect(own.status).toBe(200)
+    expect(progressOf(own.events), diagnostics()).toEqual([2, 3, 4])
+    expect(own.events.at(-1)?.message).toMatchObject({ id, result: { messages: [{ content: { text: "the brief" } }] } })
   }, 30_000)
 
   it("a 2025-03-26 batch of two slow reads cut on r1 is resumed on r2: both requests' progress and answers", async () => {

@@ -4,13 +4,15 @@
  * `notifications/cancelled`, `logging/setLevel` and DELETE cross replicas; a DELETE frees the
  * caller's slot; sessions survive Redis restarting empty (touches put their records back); a copy
  * one replica drops when idle does not end the session others use; a quick call writes nothing
- * to Redis, a long one its stream.
+ * to Redis, a long one its stream; another caller's session resuming that stream's event id on
+ * the other replica gets nothing of it.
  */
 import { createMcpHandler, McpServer } from "@modelcontextprotocol/server"
 import { createClient } from "redis"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import type { RunningGateway } from "../../src/Aperture.js"
 import { apiKeys, grant, mcp, redis } from "../../src/index.js"
+import { sseEvents } from "../../src/upstream/sseEvents.js"
 import { serveFetch } from "../fixtures/nodeAdapter.js"
 import { startV2Upstream, type V2Upstream } from "../fixtures/v2Upstream.js"
 import { eventually, rawInitialize, SESSION_HEADERS, startGateway, untilReady } from "../helpers/gateway.js"
@@ -20,7 +22,7 @@ const PREFIX = "sharing-test:"
 const SECRET_KEY = "the cluster's secret key, 32 characters or more"
 /** Short, so idle copies go and touches come quickly: touches every 1 s, reaping every 1.5 s. */
 const IDLE = "3 seconds"
-const LOGINS = ["alice", "bob", "carol", "dave", "erin", "frank", "grace", "henry", "ivan", "judy"] as const
+const LOGINS = ["alice", "bob", "carol", "dave", "erin", "frank", "grace", "henry", "ivan", "judy", "kate", "mallory"] as const
 const KEYS = Object.fromEntries(LOGINS.map((login) => [login, `${login}-${crypto.randomUUID()}`])) as Record<(typeof LOGINS)[number], string>
 const OPS_KEY = `ops-${crypto.randomUUID()}`
 const LEVELS = ["debug", "info", "notice", "warning", "error"] as const
@@ -301,6 +303,41 @@ describe("2025-era sessions shared by two replicas", () => {
     } finally {
       inspector.destroy()
     }
+  })
+
+  it("replays a direct call's stream on r2 only to its own session: another caller's session with its event id gets what an unknown id gets", async () => {
+    const kate = await open(r1, "kate")
+    const mallory = await open(r2, "mallory")
+    const callId = nextId++
+    const cut = new AbortController()
+    const response = await fetch(r1.url, {
+      method: "POST",
+      headers: kate.headers,
+      signal: cut.signal,
+      body: JSON.stringify({ jsonrpc: "2.0", id: callId, method: "tools/call", params: { name: "fx_slow", arguments: { steps: 8, ms: 150 }, _meta: { progressToken: "kate" } } })
+    })
+    expect(response.status).toBe(200)
+    let lastEventId = ""
+    for await (const event of sseEvents(response.body!)) {
+      lastEventId = event.lastEventId ?? lastEventId
+      if (event.data !== "" && JSON.parse(event.data).method === "notifications/progress") break
+    }
+    cut.abort()
+    /** `GET` + `Last-Event-ID` on r2 as `session`: its status and the messages it carried. */
+    const resumeOnR2 = async (session: Session, eventId: string) => {
+      const resumed = await fetch(r2.url, { headers: { ...session.headers, accept: "text/event-stream", "last-event-id": eventId } })
+      return { status: resumed.status, messages: messagesOf(resumed, await resumed.text()) }
+    }
+    // The event id names r1 and the stream: a made-up stream of r1 is what "unknown" looks like.
+    const [stream] = lastEventId.split(".")
+    const unknown = await resumeOnR2(mallory, `${stream!.slice(0, stream!.lastIndexOf(":"))}:${crypto.randomUUID()}.2`)
+    expect(unknown).toEqual({ status: 200, messages: [] })
+    expect(await resumeOnR2(mallory, lastEventId)).toEqual(unknown)
+    // Kate's own session resumes it there: the rest of the progress, then the answer.
+    const own = await resumeOnR2(kate, lastEventId)
+    expect(own.status).toBe(200)
+    expect(own.messages.filter((m) => m.method === "notifications/progress").length).toBeGreaterThan(0)
+    expect(own.messages.at(-1)).toMatchObject({ id: callId, result: { content: [{ type: "text", text: "done after 8" }] } })
   })
 
   it("goes on when one replica's copy idles out: r2 rebuilds it from the record while r1 kept it in use", async () => {

@@ -361,7 +361,7 @@ export class Sessions2025 extends Effect.Service<Sessions2025>()("aperture/Sessi
       const events = boundedEventStore()
       // In a cluster the SDK path's request streams are kept for other replicas too (see sharedSdkStreams.ts).
       const sdkEvents: SharedSdkStreamEvents | undefined = eventLog.shared
-        ? sharedSdkStreamEvents(events, eventLog, bus.replica, (stream): ReadonlyArray<RequestId> => transportRequestsOf(transport, stream))
+        ? sharedSdkStreamEvents(events, eventLog, bus.replica, sessionId, (stream): ReadonlyArray<RequestId> => transportRequestsOf(transport, stream))
         : undefined
       const direct = new SessionCalls({
         capabilities: () => server.getClientCapabilities(),
@@ -634,7 +634,7 @@ export class Sessions2025 extends Effect.Service<Sessions2025>()("aperture/Sessi
             streamId,
             session.events,
             () => session.direct.ended(stream),
-            eventLog.shared ? { log: eventLog, owner: { callId: call.id, replica: bus.replica } } : undefined
+            eventLog.shared ? { log: eventLog, owner: { callId: call.id, replica: bus.replica, session: session.id } } : undefined
           )
           stream.open(out, eventStreamHeaders(session.id), call.priming ? { retryMs: RETRY_INTERVAL_MS } : undefined)
           // A call in flight keeps its session from idling out under it, as an open stream does.
@@ -693,7 +693,7 @@ export class Sessions2025 extends Effect.Service<Sessions2025>()("aperture/Sessi
         const write = (eventId: string, data: string) => {
           if (!out.destroyed) out.write(messageEvent(eventId, data))
         }
-        const follow = eventLog.follow(streamId, lastEventId, write).pipe(
+        const follow = eventLog.follow(streamId, session.id, lastEventId, write).pipe(
           Effect.tap((end) => {
             if (end._tag !== "OwnerGone") return Effect.void
             // One error per request still unanswered (several for a batch).

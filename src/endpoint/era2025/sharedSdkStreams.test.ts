@@ -30,7 +30,7 @@ const answer = (id: RequestId): JSONRPCMessage => ({ jsonrpc: "2.0", id, result:
 const setup = () => {
   const { log, writes } = recordingLog()
   const requests = new Map<string, Array<RequestId>>()
-  const events = sharedSdkStreamEvents(boundedEventStore(), log, "rep", (stream) => requests.get(stream) ?? [])
+  const events = sharedSdkStreamEvents(boundedEventStore(), log, "rep", "sess", (stream) => requests.get(stream) ?? [])
   return { events, requests, writes }
 }
 
@@ -81,7 +81,7 @@ describe("sharedSdkStreamEvents", () => {
     await events.storeEvent("s", progress(2))
     await events.storeEvent("s", answer(2))
     expect(writes).toEqual([
-      `open rep:s {"callId":1,"replica":"rep","batch":[1,2]}`,
+      `open rep:s {"callId":1,"replica":"rep","session":"sess","batch":[1,2]}`,
       "append rep:s.2",
       "append rep:s.3 answers 1",
       "append rep:s.4",
@@ -96,6 +96,6 @@ describe("sharedSdkStreamEvents", () => {
     await events.storeEvent("s", progress(1))
     events.close()
     await events.storeEvent("s", answer(7))
-    expect(writes).toEqual([`open rep:s {"callId":7,"replica":"rep"}`, "append rep:s.1", "append rep:s.closed answers 7", "end rep:s"])
+    expect(writes).toEqual([`open rep:s {"callId":7,"replica":"rep","session":"sess"}`, "append rep:s.1", "append rep:s.closed answers 7", "end rep:s"])
   })
 })

@@ -50,6 +50,8 @@ export const sharedSdkStreamEvents = (
   events: BoundedEventStore,
   log: SharedEventLogService,
   replica: string,
+  /** The session whose streams these are: only it may resume them (`StreamOwner.session`). */
+  sessionId: string,
   /** The requests an SDK stream answers (the transport's own record). */
   requestsOf: (sdkStream: string) => ReadonlyArray<RequestId>
 ): SharedSdkStreamEvents => {
@@ -80,7 +82,7 @@ export const sharedSdkStreamEvents = (
       if (answers !== undefined) pending.delete(answers)
     }
     if (closed || pending.size === 0) return finish(stream, watch)
-    log.open(stream, { callId: requests[0]!, replica, ...(requests.length > 1 ? { batch: requests } : {}) })
+    log.open(stream, { callId: requests[0]!, replica, session: sessionId, ...(requests.length > 1 ? { batch: requests } : {}) })
     for (const event of events.storedIn(stream)) {
       if (!isPriming(event.message)) append(stream, event.id, event.message, new Set())
     }
