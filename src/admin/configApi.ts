@@ -4,7 +4,8 @@
  * `/metrics`). A PUT is refused with 409 when the file changed since its `hash` was read, with 400
  * and every problem with its path when the config is invalid (the running one stays); otherwise
  * it is written atomically and applied as a reload is. Literal secrets read as `"********"`, and
- * a PUT carrying that placeholder keeps the value the file holds (config/jsonSecrets.ts).
+ * a PUT carrying that placeholder keeps the value the file holds while the connector's destination
+ * is unchanged, and names only environment variables the file references (config/jsonSecrets.ts).
  * A TS config is shown by hash only and edited in an editor (PUT: 405).
  * @module
  */
