@@ -23,6 +23,7 @@ import { type OtlpReceiver, startOtlpReceiver } from "./helpers/otlpReceiver.js"
 
 const SECRET_ARGUMENT = `arg-${randomBytes(8).toString("hex")}`
 const EXPORT_TOKEN = `otlp-${randomBytes(8).toString("hex")}`
+const PROXY_CREDENTIAL = `proxy-${randomBytes(8).toString("hex")}`
 const SERVER = 2
 const CLIENT = 3
 
@@ -100,7 +101,9 @@ describe("with telemetry: otlp({ endpoint })", () => {
     } finally {
       await modern.close()
     }
-    const proxied = await fetch(`${gateway.origin}/v1/connectors/api/things`, { headers: { traceparent: proxyCaller.header } })
+    const proxied = await fetch(`${gateway.origin}/v1/connectors/api/things`, {
+      headers: { traceparent: proxyCaller.header, "proxy-authorization": `Basic ${PROXY_CREDENTIAL}`, "x-session-token": PROXY_CREDENTIAL }
+    })
     expect(proxied.status).toBe(200)
     await proxied.arrayBuffer()
     // Closing flushes the batched spans and the last metrics.
@@ -141,6 +144,16 @@ describe("with telemetry: otlp({ endpoint })", () => {
       const span = receiver.spans.find((s) => s.kind === SERVER && s.traceId === trace.traceId && s.attributes["mcp.method.name"] === "tools/list")
       expect(span, `spans received: ${receiver.spans.map((s) => s.name).join(", ")}`).toMatchObject({ parentSpanId: trace.spanId })
       expect(span!.attributes).toMatchObject({ "user.id": "local", "aperture.outcome": "ok" })
+    }
+  })
+
+  it("records no credential or session handle from request headers in any span", () => {
+    const exported = JSON.stringify(receiver.spans)
+    expect(exported).toContain("http.request.header.traceparent")
+    expect(exported).not.toContain(PROXY_CREDENTIAL)
+    for (const span of receiver.spans) {
+      const session = span.attributes["http.request.header.mcp-session-id"]
+      if (session !== undefined) expect(session).toBe("<redacted>")
     }
   })
 
@@ -215,10 +228,18 @@ describe("without telemetry", () => {
       const caller = newTraceparent()
       const client = await connectWith(gateway.url, { traceparent: caller.header })
       await client.callTool({ name: "up_hello", arguments: { who: "x" } })
+      // A caller's own `_meta` trace context passes in `_meta`; as a header only in the W3C form.
+      const own = newTraceparent()
+      await client.callTool({ name: "up_hello", arguments: { who: "y" }, _meta: { traceparent: own.header, tracestate: "k=v" } })
+      await client.callTool({ name: "up_hello", arguments: { who: "z" }, _meta: { traceparent: "not-a-traceparent" } })
       await client.close()
-      expect(seen).toHaveLength(1)
+      expect(seen).toHaveLength(3)
       expect(seen[0]!.traceparent).toBeUndefined()
       expect(seen[0]!.meta?.["traceparent"]).toBeUndefined()
+      expect(seen[1]!.traceparent).toBe(own.header)
+      expect(seen[1]!.meta?.["traceparent"]).toBe(own.header)
+      expect(seen[2]!.traceparent).toBeUndefined()
+      expect(seen[2]!.meta?.["traceparent"]).toBe("not-a-traceparent")
       // The proxy passes the caller's own header through untouched, and adds none of its own.
       await (await fetch(`${gateway.origin}/v1/connectors/api/a`, { headers: { traceparent: caller.header } })).arrayBuffer()
       await (await fetch(`${gateway.origin}/v1/connectors/api/b`)).arrayBuffer()
@@ -242,16 +263,16 @@ describe("telemetry config", () => {
     process.env["APERTURE_TEST_OTLP_TOKEN"] = EXPORT_TOKEN
     try {
       const decoded = await decode(defineConfig({
-        telemetry: otlp({ endpoint: "http://collector:4318/", headers: { authorization: env("APERTURE_TEST_OTLP_TOKEN") }, serviceName: "gw" })
+        telemetry: otlp({ endpoint: "https://collector:4318/", headers: { authorization: env("APERTURE_TEST_OTLP_TOKEN") }, serviceName: "gw" })
       }))
       expect(decoded._tag).toBe("Right")
       if (decoded._tag !== "Right") return
       const telemetry = decoded.right.telemetry!
-      expect(telemetry.tracesUrl?.href).toBe("http://collector:4318/v1/traces")
-      expect(telemetry.metricsUrl?.href).toBe("http://collector:4318/v1/metrics")
+      expect(telemetry.tracesUrl?.href).toBe("https://collector:4318/v1/traces")
+      expect(telemetry.metricsUrl?.href).toBe("https://collector:4318/v1/metrics")
       expect(Redacted.value(telemetry.headers["authorization"]!)).toBe(EXPORT_TOKEN)
       const report = checkReport(decoded.right)
-      expect(report).toContain("telemetry: otlp, service gw: traces http://collector:4318/v1/traces, metrics http://collector:4318/v1/metrics")
+      expect(report).toContain("telemetry: otlp, service gw: traces https://collector:4318/v1/traces, metrics https://collector:4318/v1/metrics")
       expect(report).toContain("authorization (values hidden)")
       expect(report).not.toContain(EXPORT_TOKEN)
       expect(String(telemetry.headers["authorization"])).not.toContain(EXPORT_TOKEN)
@@ -269,6 +290,13 @@ describe("telemetry config", () => {
     const issues = decoded.left.issues.map((i) => `${i.path}: ${i.message}`)
     expect(issues.some((i) => i.startsWith("telemetry.sampler: unexpected field"))).toBe(true)
     expect(issues.some((i) => i.startsWith("telemetry.endpoint: unsupported scheme"))).toBe(true)
+    // Export headers are credentials: plain http only to this machine, as for any credential.
+    const plain = await decode({ telemetry: otlp({ endpoint: "http://collector:4318", headers: { authorization: "Bearer x" } }) })
+    expect(plain._tag === "Left" && plain.left.issues.map((i) => `${i.path}: ${i.message}`)).toContain(
+      "telemetry.endpoint: export headers are credentials: plain http is allowed only to localhost; use https"
+    )
+    const local = await decode({ telemetry: otlp({ endpoint: "http://127.0.0.1:4318", headers: { authorization: "Bearer x" } }) })
+    expect(local._tag).toBe("Right")
     const notOtlp = await decode({ telemetry: { endpoint: "http://x" } })
     expect(notOtlp._tag === "Left" && notOtlp.left.issues[0]).toMatchObject({ path: "telemetry", message: "expected telemetry made with otlp({ endpoint })" })
   })
@@ -276,22 +304,26 @@ describe("telemetry config", () => {
   it("reads the OTEL_EXPORTER_OTLP_* variables when the config has no telemetry, and the config wins over them", async () => {
     const saved = { ...process.env }
     try {
-      process.env["OTEL_EXPORTER_OTLP_ENDPOINT"] = "http://from-env:4318"
-      process.env["OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"] = "http://traces-only:4318/custom/path"
+      process.env["OTEL_EXPORTER_OTLP_ENDPOINT"] = "https://from-env:4318"
+      process.env["OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"] = "https://traces-only:4318/custom/path"
       process.env["OTEL_EXPORTER_OTLP_HEADERS"] = `api-key=${encodeURIComponent(EXPORT_TOKEN + " x")},other=1`
       process.env["OTEL_SERVICE_NAME"] = "from-env"
       const fromEnv = await decode({})
       expect(fromEnv._tag).toBe("Right")
       if (fromEnv._tag !== "Right") return
       expect(fromEnv.right.telemetry).toMatchObject({ from: "environment", serviceName: "from-env" })
-      expect(fromEnv.right.telemetry!.tracesUrl!.href).toBe("http://traces-only:4318/custom/path")
-      expect(fromEnv.right.telemetry!.metricsUrl!.href).toBe("http://from-env:4318/v1/metrics")
+      expect(fromEnv.right.telemetry!.tracesUrl!.href).toBe("https://traces-only:4318/custom/path")
+      expect(fromEnv.right.telemetry!.metricsUrl!.href).toBe("https://from-env:4318/v1/metrics")
       expect(Redacted.value(fromEnv.right.telemetry!.headers["api-key"]!)).toBe(`${EXPORT_TOKEN} x`)
       expect(checkReport(fromEnv.right)).not.toContain(EXPORT_TOKEN)
 
       const fromConfig = await decode({ telemetry: otlp({ endpoint: "http://from-config:4318" }) })
       expect(fromConfig._tag === "Right" && fromConfig.right.telemetry).toMatchObject({ from: "config", serviceName: "from-env", headers: {} })
       expect(fromConfig._tag === "Right" && fromConfig.right.telemetry!.tracesUrl!.href).toBe("http://from-config:4318/v1/traces")
+
+      process.env["OTEL_EXPORTER_OTLP_ENDPOINT"] = "http://from-env:4318"
+      const plainFromEnv = await decode({})
+      expect(plainFromEnv._tag === "Left" && plainFromEnv.left.issues.map((i) => i.path)).toEqual(["OTEL_EXPORTER_OTLP_ENDPOINT"])
 
       process.env["OTEL_EXPORTER_OTLP_ENDPOINT"] = "not a url"
       const broken = await decode({})

@@ -18,6 +18,7 @@ import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
 import type { ConfigIssue, TelemetrySettings } from "./model.js"
 import { Secret } from "./secret.js"
+import { endpointProblem as credentialEndpointProblem } from "./endpointUrl.js"
 import { hasCredentials, urlSchema } from "./urlSchema.js"
 
 /** `service.name` when neither `serviceName` nor `OTEL_SERVICE_NAME` says. */
@@ -37,12 +38,21 @@ const HeaderName = Schema.String.pipe(
   Schema.pattern(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, { message: () => "not a valid HTTP header name" })
 )
 
+/** Why `headers` (usually a credential) must not go to `url`: the gateway's rule for any credential. */
+const headersProblem = (url: URL): string | undefined => {
+  const problem = credentialEndpointProblem(url)
+  return problem === undefined ? undefined : `export headers are credentials: ${problem}`
+}
+
 export const OtlpSchema = Schema.Struct({
   _tag: Schema.Literal("otlp"),
   endpoint: Endpoint,
   headers: Schema.optionalWith(Schema.Record({ key: HeaderName, value: Secret }), { exact: true }),
   serviceName: Schema.optionalWith(Schema.NonEmptyString, { exact: true })
-})
+}).pipe(Schema.filter((otlp) => {
+  const problem = otlp.headers !== undefined && Object.keys(otlp.headers).length > 0 ? headersProblem(otlp.endpoint) : undefined
+  return problem === undefined || { path: ["endpoint"], message: problem }
+}))
 
 /** `<base>/v1/<signal>`, the OTLP/HTTP path below a base endpoint. */
 const signalUrl = (base: URL, signal: "traces" | "metrics"): URL => {
@@ -134,6 +144,17 @@ export const fromEnvironment: Effect.Effect<Either.Either<TelemetrySettings | un
       const decoded = parseHeaders(headerText.value)
       if (Either.isLeft(decoded)) issues.push({ path: "OTEL_EXPORTER_OTLP_HEADERS", message: decoded.left })
       else headers = decoded.right
+    }
+    if (Object.keys(headers).length > 0) {
+      // Named by the variable that set each signal's URL (the per-signal one, else the base one), once.
+      const targets = [
+        [Option.isSome(traces) ? "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT" : "OTEL_EXPORTER_OTLP_ENDPOINT", tracesUrl],
+        [Option.isSome(metrics) ? "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT" : "OTEL_EXPORTER_OTLP_ENDPOINT", metricsUrl]
+      ] as const
+      for (const [name, url] of targets) {
+        const problem = url === undefined ? undefined : headersProblem(url)
+        if (problem !== undefined && !issues.some((issue) => issue.path === name)) issues.push({ path: name, message: problem })
+      }
     }
     if (issues.length > 0) return Either.left(issues)
     const serviceName = yield* serviceNameFromEnv

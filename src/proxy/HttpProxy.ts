@@ -303,6 +303,13 @@ export class HttpProxy extends Effect.Service<HttpProxy>()("aperture/HttpProxy",
         return scope === undefined ? Effect.void : Scope.close(scope, Exit.void)
       })
     yield* Effect.forEach(httpConnectors, open, { concurrency: "unbounded", discard: true })
+    // The identity plugins swap in the "policies" stage: from then on a new plugin's header may
+    // identify a caller, so it is stripped from that stage on (with the old plugins' too, until
+    // the "connections" stage below keeps only the new ones).
+    yield* liveConfig.onChange("policies", (change) =>
+      Effect.sync(() => {
+        if (change.identityChanged) consumed = new Set([...consumed, ...change.next.identity.flatMap(consumedHeaders)])
+      }))
     yield* liveConfig.onChange("connections", (change) =>
       Effect.gen(function*() {
         const { added, changed, removed } = change.connectors

@@ -44,6 +44,12 @@ import { type ProtocolFailure, protocolFailure, type RelayResult, relayResult } 
 import { type SseEvent, sseEvents } from "../upstream/sseEvents.js"
 import type { UpstreamAnswer } from "../upstream/upstreamFetch.js"
 
+/** W3C Trace Context `traceparent` (version 00 form, lower-case hex). */
+const TRACEPARENT = /^[\da-f]{2}-[\da-f]{32}-[\da-f]{16}-[\da-f]{2}$/
+/** `tracestate`: printable ASCII list members, at most 512 characters (the W3C limit). */
+const TRACESTATE = /^[\x20-\x7e]*$/
+const MAX_TRACESTATE = 512
+
 /**
  * The upstream redirected the call: it did not run it. The SDK client follows a redirect only
  * within the endpoint's origin (a credential must not follow a call elsewhere); this path leaves
@@ -157,10 +163,13 @@ export const upstreamCall = async (
   } else if (route.transport.protocolVersion !== undefined) {
     headers["mcp-protocol-version"] = route.transport.protocolVersion
   }
-  // Trace context in `_meta` (SEP-414; set by the router's telemetry) goes as W3C headers too.
-  if (typeof meta["traceparent"] === "string") {
-    headers["traceparent"] = meta["traceparent"]
-    if (typeof meta["tracestate"] === "string") headers["tracestate"] = meta["tracestate"]
+  // Trace context in `_meta` (SEP-414; set by the router's telemetry, or the caller's own) goes as
+  // W3C headers too, only in the W3C form: a caller's arbitrary string never becomes a header.
+  const traceparent = meta["traceparent"]
+  if (typeof traceparent === "string" && TRACEPARENT.test(traceparent)) {
+    headers["traceparent"] = traceparent
+    const tracestate = meta["tracestate"]
+    if (typeof tracestate === "string" && tracestate.length <= MAX_TRACESTATE && TRACESTATE.test(tracestate)) headers["tracestate"] = tracestate
   }
   const body = JSON.stringify({ jsonrpc: "2.0", id, method, params: { ...params, _meta: meta } })
   const signal = handlers.signal

@@ -8,6 +8,7 @@
 import * as Resource from "@effect/opentelemetry/Resource"
 import * as NodeSdk from "@effect/opentelemetry/NodeSdk"
 import * as OtelTracer from "@effect/opentelemetry/Tracer"
+import * as Headers from "@effect/platform/Headers"
 import * as HttpMiddleware from "@effect/platform/HttpMiddleware"
 import { type Attributes, type Context as OtelContext, ROOT_CONTEXT, type Span, SpanKind, SpanStatusCode, trace, type Tracer } from "@opentelemetry/api"
 import { defaultTextMapGetter, defaultTextMapSetter } from "@opentelemetry/api"
@@ -167,6 +168,18 @@ const never = () => false
 const effectTracer = Layer.unwrapEffect(Effect.map(OtelTracer.make, (tracer) =>
   Layer.setTracer(EffectTracer.make({ span: tracer.span, context: (execution) => execution() }))))
 
+/** Header names whose values spans never carry (the platform's four, and any that looks like a credential). */
+const REDACTED_HEADERS: ReadonlyArray<string | RegExp> = [
+  "authorization",
+  "cookie",
+  "set-cookie",
+  "x-api-key",
+  "proxy-authorization",
+  "mcp-session-id",
+  "last-event-id",
+  /auth|token|secret|key|session|cookie|password|credential|signature/i
+]
+
 /**
  * The SDK for `settings`: the Effect tracer (spans of Effect code, the platform's `http.server`
  * span continuing the caller's `traceparent`), tracing switched on for the gateway's fibers
@@ -188,9 +201,13 @@ export const otlpLayer = (settings: TelemetrySettings): Layer.Layer<Telemetry> =
       return makeGatewayTelemetry(tracer, meterProvider)
     })
   )
-  const tracingOn = Layer.scopedDiscard(Effect.zipRight(
+  const tracingOn = Layer.scopedDiscard(Effect.all([
     Effect.locallyScoped(FiberRef.currentTracerEnabled, true),
-    Effect.locallyScoped(HttpMiddleware.currentTracerDisabledWhen, never)
-  ))
+    Effect.locallyScoped(HttpMiddleware.currentTracerDisabledWhen, never),
+    // The platform's http.server span records every request and response header but the four it
+    // redacts by default; these carry credentials or session handles too (a proxy credential, a
+    // 2025-era session id, which is its session's bearer; an identity plugin's own header).
+    Effect.locallyScoped(Headers.currentRedactedNames, REDACTED_HEADERS)
+  ], { discard: true }))
   return Layer.mergeAll(service, tracingOn).pipe(Layer.provide(tracing), Layer.provide(resource))
 }
