@@ -13,7 +13,7 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { grant, mcp } from "../src/config/dsl.js"
-import { SECRET_PLACEHOLDER, restoreSecrets } from "../src/config/jsonSecrets.js"
+import { ENV_MOVED, SECRET_PLACEHOLDER, restoreSecrets } from "../src/config/jsonSecrets.js"
 import { loopback } from "../src/index.js"
 import { startV2Upstream, type V2Upstream } from "./fixtures/v2Upstream.js"
 import { type CliGateway, startCliGateway } from "./helpers/cliGateway.js"
@@ -125,7 +125,7 @@ describe("/api/config", () => {
 
 type Refused = { error: string; issues: Array<{ path: string; message: string }> }
 const DESTINATION_CHANGED = "the connector's destination changed: write the secret again (\"********\" keeps a secret only where it goes)"
-const NEW_ENV = "a PUT may use only environment variables the config file already references; write the secret itself, or add the reference on the machine"
+const NEW_ENV = ENV_MOVED
 
 describe("/api/config keeps a secret only where it goes", () => {
   const refused = async (edit: (config: Record<string, any>) => void) => {
@@ -229,12 +229,19 @@ describe("/api/config and environment variables", () => {
     expect((await getConfig()).hash).toBe(hash)
   })
 
-  it("accepts one the file already references, wherever the PUT puts it", () => {
+  it("keeps one only where the file has it, going where it goes: not on another connector, not after a URL change", () => {
     const current = { connectors: { servers: { a: { protocol: "mcp", url: "https://a.example.com", auth: { type: "bearer_token", secret: { env: "A_TOKEN" } } } } } }
+    expect(restoreSecrets(structuredClone(current), current).issues).toEqual([])
     const config = structuredClone(current) as any
     config.connectors.servers.b = { protocol: "mcp", url: "https://b.example.com", auth: { type: "bearer_token", secret: { env: "A_TOKEN" } } }
     config.connectors.servers.c = { protocol: "mcp", url: "https://c.example.com", auth: { type: "bearer_token", secret: { env: "HOME" } } }
-    expect(restoreSecrets(config, current).issues).toEqual([{ path: "connectors.servers.c.auth.secret", message: NEW_ENV }])
+    expect(restoreSecrets(config, current).issues).toEqual([
+      { path: "connectors.servers.b.auth.secret", message: NEW_ENV },
+      { path: "connectors.servers.c.auth.secret", message: NEW_ENV }
+    ])
+    const moved = structuredClone(current) as any
+    moved.connectors.servers.a.url = "https://attacker.example.net"
+    expect(restoreSecrets(moved, current).issues).toEqual([{ path: "connectors.servers.a.auth.secret", message: NEW_ENV }])
   })
 })
 

@@ -63,14 +63,9 @@ const destinationOf = (config: unknown, connectorId: string): unknown => {
 const envNameOf = (value: unknown): string | undefined =>
   isObject(value) && typeof value.env === "string" ? value.env : undefined
 
-/** Every environment variable `config` references, anywhere in it. */
-const envNamesIn = (config: unknown, names: Set<string> = new Set()): Set<string> => {
-  const name = envNameOf(config)
-  if (name !== undefined) names.add(name)
-  if (Array.isArray(config)) config.forEach((v) => envNamesIn(v, names))
-  else if (isObject(config)) Object.values(config).forEach((v) => envNamesIn(v, names))
-  return names
-}
+/** Why an `{ "env": "NAME" }` in a PUT is refused: it is not where the file has it, going where it goes. */
+export const ENV_MOVED =
+  "an { \"env\": \"NAME\" } reference in a PUT must stay where the file has it, with its connector's destination unchanged; write the secret itself, or change the reference in the file on the machine"
 
 /**
  * `edited` with each placeholder put back to the literal secret `current` holds at the same
@@ -85,10 +80,14 @@ export const restoreSecrets = (
 ): { readonly value: unknown; readonly issues: ReadonlyArray<ConfigIssue> } => {
   const issues: Array<ConfigIssue> = []
   // The gateway's environment holds more than the config's secrets (APERTURE_SECRET_KEY, cloud
-  // credentials, …), and a reload reads whatever a reference names: a PUT naming a new variable
-  // as a connector's secret would send it to any server the admin likes. Only the machine's owner
-  // adds a reference (in the file itself); a PUT may keep or move those the file already has.
-  const knownEnv = envNamesIn(current)
+  // credentials, …), and a reload reads whatever a reference names: a PUT naming a variable as a
+  // secret of a connector pointed at the admin's server would send it there. So a reference is
+  // treated as the secret it names: a PUT keeps it where the file has it, with the connector's
+  // destination unchanged, and nowhere else. Only the machine's owner points one elsewhere.
+  /** Whether the connector a secret at `path` belongs to still sends it where the file does. */
+  const destinationKept = (path: ReadonlyArray<string>) =>
+    !(path[0] === "connectors" && path[1] === "servers" && path.length > 3) ||
+    sameJson(destinationOf(edited, path[2]!), destinationOf(current, path[2]!))
   const walk = (value: unknown, path: ReadonlyArray<string>): unknown => {
     if (value === SECRET_PLACEHOLDER && isSecretAt(path)) {
       const kept = at(current, path)
@@ -101,24 +100,20 @@ export const restoreSecrets = (
       }
       // `connectors.servers.<id>.…`: the connector's URL, protocol and auth settings say where
       // this secret is sent. (`cluster.redis.url` is its own destination; `secret_key` is sent nowhere.)
-      if (path[0] === "connectors" && path[1] === "servers" && path.length > 3) {
-        const id = path[2]!
-        if (!sameJson(destinationOf(edited, id), destinationOf(current, id))) {
-          issues.push({
-            path: path.join("."),
-            message: `the connector's destination changed: write the secret again ("${SECRET_PLACEHOLDER}" keeps a secret only where it goes)`
-          })
-          return value
-        }
+      if (!destinationKept(path)) {
+        issues.push({
+          path: path.join("."),
+          message: `the connector's destination changed: write the secret again ("${SECRET_PLACEHOLDER}" keeps a secret only where it goes)`
+        })
+        return value
       }
       return kept
     }
     const envName = envNameOf(value)
-    if (envName !== undefined && !knownEnv.has(envName)) {
-      issues.push({
-        path: path.join("."),
-        message: "a PUT may use only environment variables the config file already references; write the secret itself, or add the reference on the machine"
-      })
+    if (envName !== undefined) {
+      if (envNameOf(at(current, path)) !== envName || !destinationKept(path)) {
+        issues.push({ path: path.join("."), message: ENV_MOVED })
+      }
       return value
     }
     if (Array.isArray(value)) return value.map((v, i) => walk(v, [...path, String(i)]))
