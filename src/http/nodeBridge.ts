@@ -162,6 +162,17 @@ export interface FirstWritesHold {
 }
 
 /**
+ * Node 22 (seen on 22.23.3) mishandles a chunked response held with `cork()`: `end()` sends only
+ * the first chunk held (cork, write A, write B, end → the client gets A), and a write that
+ * returned false while corked gets no `drain` after `uncork()`. An event stream's quick answer is
+ * its second chunk, so there nothing is corked: each event leaves in its own write (one write
+ * more per quick call), and every answer arrives. The timer still says when the first events
+ * left before the answer. (test/node22/run.ts runs the suite on Node 22: test/directCalls and
+ * test/abuse/mcpFuzz are where it showed.)
+ */
+const CORK_LOSES_CHUNKS = Number(process.versions.node.split(".")[0]) >= 22
+
+/**
  * Holds an event stream's head and first events (a 2025-era call's priming event, then its
  * answer), corked, until the stream ends or FIRST_FLUSH_MS pass: a quick call then leaves in one
  * write, not two (each write is a syscall, dear on a VM). Later events go
@@ -172,7 +183,7 @@ export const holdFirstWrites = (
   /** Called when what was held leaves before the stream ended (the client may see event ids from then on). */
   onRelease?: () => void
 ): FirstWritesHold => {
-  out.cork()
+  if (!CORK_LOSES_CHUNKS) out.cork()
   let holding = true
   const stop = () => {
     holding = false
@@ -181,7 +192,7 @@ export const holdFirstWrites = (
   const flush = () => {
     if (!holding) return
     stop()
-    out.uncork()
+    if (!CORK_LOSES_CHUNKS) out.uncork()
     onRelease?.()
   }
   const timer = setTimeout(flush, FIRST_FLUSH_MS)
