@@ -83,7 +83,11 @@ describe("sendResponse (event streams)", () => {
   const encode = (text: string) => new TextEncoder().encode(text)
   const settle = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
-  it("sends a quick stream's head, first event and end in one write", async () => {
+  // Node 22 loses what a corked chunked response held at `end()` (nodeBridge.ts,
+  // CORK_LOSES_CHUNKS): there nothing is held, and the whole stream must still arrive.
+  const corks = Number(process.versions.node.split(".")[0]) < 22
+
+  it("sends a quick stream's head, first event and end in one write (Node 20; all of it, in order, on Node 22)", async () => {
     const { reads } = await serve((controller) => {
       controller.enqueue(encode("id: 1\ndata: \n\n"))
       setTimeout(() => {
@@ -92,8 +96,8 @@ describe("sendResponse (event streams)", () => {
       }, 15)
     })
     await settle(200)
-    expect(reads).toHaveLength(1)
-    expect(reads[0]!.text).toMatch(/^HTTP\/1\.1 200 [\s\S]*id: 1\ndata: \n\n[\s\S]*"answer":1[\s\S]*0\r\n\r\n$/)
+    if (corks) expect(reads).toHaveLength(1)
+    expect(reads.map((r) => r.text).join("")).toMatch(/^HTTP\/1\.1 200 [\s\S]*id: 1\ndata: \n\n[\s\S]*"answer":1[\s\S]*0\r\n\r\n$/)
   })
 
   it("does not hold a long stream's first event past the first-flush delay, nor later events at all", async () => {
