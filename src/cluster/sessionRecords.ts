@@ -83,12 +83,22 @@ const SAVE = `redis.call('HSET', KEYS[1], 'record', ARGV[1])
 redis.call('PEXPIRE', KEYS[1], ARGV[2])
 return 1`
 
-/** KEYS[1] the record, KEYS[2] its subscriptions; ARGV record JSON, ttl ms. Extends them, or puts the record back when Redis lost it. */
-const TOUCH = `if redis.call('PEXPIRE', KEYS[1], ARGV[2]) == 0 then
+/**
+ * KEYS[1] the record, KEYS[2] its subscriptions, KEYS[3] its end mark; ARGV record JSON, ttl ms.
+ * Extends them, or puts the record back when Redis lost it — never one a DELETE ended (a copy on
+ * another replica may touch before it hears of the DELETE: it must not bring the session back).
+ */
+const TOUCH = `if redis.call('EXISTS', KEYS[3]) == 1 then return 0 end
+if redis.call('PEXPIRE', KEYS[1], ARGV[2]) == 0 then
   redis.call('HSET', KEYS[1], 'record', ARGV[1])
   redis.call('PEXPIRE', KEYS[1], ARGV[2])
 end
 redis.call('PEXPIRE', KEYS[2], ARGV[2])
+return 1`
+
+/** KEYS[1] the record, KEYS[2] its subscriptions, KEYS[3] its end mark; ARGV ttl ms. The mark outlives any copy's touch. */
+const REMOVE = `redis.call('DEL', KEYS[1], KEYS[2])
+redis.call('SET', KEYS[3], '1', 'PX', ARGV[1])
 return 1`
 
 /** KEYS[1] the subscriptions; ARGV uri, ttl ms. */
@@ -116,6 +126,7 @@ export const makeRedisSessionRecords = ({ client, connection, idleTimeout, keyPr
   const ttl = String(Math.max(1, Math.ceil(Duration.toMillis(idleTimeout))))
   const keyOf = (id: string) => `${keyPrefix}session:${id}`
   const subsOf = (id: string) => `${keyPrefix}session:${id}:subs`
+  const endedOf = (id: string) => `${keyPrefix}session:${id}:ended`
   return {
     shared: true,
     save: (id, record) => Effect.asVoid(sharedCommand(client, ["EVAL", SAVE, "1", keyOf(id), record, ttl])),
@@ -130,9 +141,9 @@ export const makeRedisSessionRecords = ({ client, connection, idleTimeout, keyPr
         const level = fields["logLevel"]
         return { record: record.value, logLevel: typeof level === "string" ? level : undefined }
       }),
-    touch: (id, record) => sendQuietly(client, ["EVAL", TOUCH, "2", keyOf(id), subsOf(id), record, ttl]),
+    touch: (id, record) => sendQuietly(client, ["EVAL", TOUCH, "3", keyOf(id), subsOf(id), endedOf(id), record, ttl]),
     setLogLevel: (id, level) => sendQuietly(client, ["EVAL", SET_LEVEL, "1", keyOf(id), level]),
-    remove: (id) => sendQuietly(client, ["DEL", keyOf(id), subsOf(id)]),
+    remove: (id) => sendQuietly(client, ["EVAL", REMOVE, "3", keyOf(id), subsOf(id), endedOf(id), ttl]),
     subscriptions: (id) =>
       Effect.map(sharedCommand(client, ["SMEMBERS", subsOf(id)]), (reply) => (Array.isArray(reply) ? reply.map(String) : [])),
     subscribed: (id, uri, yes) =>

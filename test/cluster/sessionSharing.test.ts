@@ -8,11 +8,15 @@
  * the other replica gets nothing of it.
  */
 import { createMcpHandler, McpServer } from "@modelcontextprotocol/server"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
 import { createClient } from "redis"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import type { RunningGateway } from "../../src/Aperture.js"
 import { apiKeys, grant, mcp, redis } from "../../src/index.js"
 import { sseEvents } from "../../src/upstream/sseEvents.js"
+import type { CommandClient } from "../../src/cluster/sharedCommand.js"
+import { makeRedisSessionRecords } from "../../src/cluster/sessionRecords.js"
 import { serveFetch } from "../fixtures/nodeAdapter.js"
 import { startV2Upstream, type V2Upstream } from "../fixtures/v2Upstream.js"
 import { eventually, rawInitialize, SESSION_HEADERS, startGateway, untilReady } from "../helpers/gateway.js"
@@ -240,6 +244,34 @@ describe("2025-era sessions shared by two replicas", () => {
     await again.text()
     expect(again.status).toBe(200)
     expect(again.headers.get("mcp-session-id")).not.toBe(frank.id)
+  })
+
+  it("stays ended when a copy touches it after the DELETE (a replica that has not heard of it yet does not bring it back)", async () => {
+    const client = createClient({ url: store.url })
+    await client.connect()
+    try {
+      const records = makeRedisSessionRecords({
+        client: client as unknown as CommandClient,
+        connection: () => 0,
+        keyPrefix: "ended-test:",
+        idleTimeout: Duration.minutes(1)
+      })
+      await Effect.runPromise(records.save("s1", "{}"))
+      records.remove("s1")
+      // The touch a copy sends on its timer, racing the DELETE's broadcast.
+      records.touch("s1", "{}")
+      await eventually(async () => (await client.exists("ended-test:session:s1:ended")) === 1, 3_000, "the end mark")
+      await new Promise((resolve) => setTimeout(resolve, 100))
+      expect(await client.exists("ended-test:session:s1")).toBe(0)
+      expect(await Effect.runPromise(records.load("s1"))).toBeUndefined()
+      // A session Redis merely lost (no end mark) is still put back by a touch.
+      await Effect.runPromise(records.save("s2", "{}"))
+      await client.del("ended-test:session:s2")
+      records.touch("s2", "{}")
+      await eventually(async () => (await client.exists("ended-test:session:s2")) === 1, 3_000, "the lost record put back")
+    } finally {
+      await client.quit()
+    }
   })
 
   it("survives Redis restarting empty: served by r1 meanwhile, and by r2 too once touches put its record back", async () => {
