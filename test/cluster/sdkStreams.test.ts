@@ -20,11 +20,11 @@ import { join } from "node:path"
 import { createMcpHandler, McpServer } from "@modelcontextprotocol/server"
 import { createClient } from "redis"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import { sseEvents } from "../../src/upstream/sseEvents.js"
+import { type Event, progressOf, readEvents } from "../helpers/eventStream.js"
 import { serveFetch } from "../fixtures/nodeAdapter.js"
 import { type CliGateway, startCliGateway } from "../helpers/cliGateway.js"
 import { eventually, openRawSession, SESSION_HEADERS } from "../helpers/gateway.js"
-import { startRedis, type TestRedis } from "../helpers/redis.js"
+import { commandCalls, startRedis, type TestRedis } from "../helpers/redis.js"
 import { startStatefulUpstream, type StatefulUpstream } from "../fixtures/statefulUpstream.js"
 
 const STEPS = 4
@@ -68,21 +68,6 @@ const startSlowUpstream = async () => {
     }
   }
 }
-
-type Event = { readonly id: string; readonly message: Record<string, any> | undefined }
-
-/** Reads a response's events until `stop` says so or the stream ends. */
-const readEvents = async (body: ReadableStream<Uint8Array>, stop: (events: ReadonlyArray<Event>) => boolean = () => false) => {
-  const events: Array<Event> = []
-  for await (const event of sseEvents(body)) {
-    events.push({ id: event.lastEventId ?? "", message: event.data === "" ? undefined : JSON.parse(event.data) })
-    if (stop(events)) break
-  }
-  return events
-}
-
-const progressOf = (events: ReadonlyArray<Event>) =>
-  events.flatMap((e) => e.message?.["method"] === "notifications/progress" ? [e.message["params"].progress as number] : [])
 
 /** Races `promise` against `ms`: "hung" when it did not settle in time. */
 const within = <A>(promise: Promise<A>, ms: number) => {
@@ -256,10 +241,7 @@ describe("the SDK path's streams in a cluster (two replicas, one Redis)", () => 
   it("writes nothing to Redis for quick SDK-path requests (a read, a prompt, a completion; with or without priming), its stream for a slow one", async () => {
     const inspector = createClient({ url: store.url })
     await inspector.connect()
-    const xadds = async () => {
-      const line = String(await inspector.sendCommand(["INFO", "commandstats"])).split("\n").find((l) => l.startsWith("cmdstat_xadd:"))
-      return line === undefined ? 0 : Number(/calls=(\d+)/.exec(line)![1])
-    }
+    const xadds = () => commandCalls(inspector, "xadd")
     try {
       const session = await openRawSession(r1.url, "sdk-quick")
       const old = await openOldSession(r1)

@@ -20,7 +20,7 @@ import { makeRedisSessionRecords } from "../../src/cluster/sessionRecords.js"
 import { serveFetch } from "../fixtures/nodeAdapter.js"
 import { startV2Upstream, type V2Upstream } from "../fixtures/v2Upstream.js"
 import { eventually, rawInitialize, SESSION_HEADERS, startGateway, untilReady } from "../helpers/gateway.js"
-import { startRedis, type TestRedis } from "../helpers/redis.js"
+import { commandCalls, startRedis, type TestRedis } from "../helpers/redis.js"
 
 const PREFIX = "sharing-test:"
 const SECRET_KEY = "the cluster's secret key, 32 characters or more"
@@ -318,10 +318,7 @@ describe("2025-era sessions shared by two replicas", () => {
     const inspector = createClient({ url: store.url })
     await inspector.connect()
     /** Stream entries Redis has added so far (XADD runs only for call streams). */
-    const xadds = async () => {
-      const line = String(await inspector.sendCommand(["INFO", "commandstats"])).split("\n").find((l) => l.startsWith("cmdstat_xadd:"))
-      return line === undefined ? 0 : Number(/calls=(\d+)/.exec(line)![1])
-    }
+    const xadds = () => commandCalls(inspector, "xadd")
     try {
       const judy = await open(r1, "judy")
       const before = await xadds()

@@ -23,7 +23,7 @@ import { Client as V1Client } from "@modelcontextprotocol/sdk/client/index.js"
 import { StreamableHTTPClientTransport as V1Transport } from "@modelcontextprotocol/sdk/client/streamableHttp.js"
 import { CreateMessageRequestSchema, ElicitRequestSchema } from "@modelcontextprotocol/sdk/types.js"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import { sseEvents } from "../../src/upstream/sseEvents.js"
+import { type Event, progressOf, readEvents } from "../helpers/eventStream.js"
 import { startV2Upstream, type V2Upstream } from "../fixtures/v2Upstream.js"
 import { connectV2, eventually, openRawSession, rawInitialize } from "../helpers/gateway.js"
 import { type Haproxy, startHaproxy } from "../helpers/haproxy.js"
@@ -101,21 +101,6 @@ const connectAnswering = async (url: string, reconnection?: { readonly initialRe
 /** A raw `tools/call` body with a progress token. */
 const callBody = (id: number, name: string, args: Record<string, unknown>, progressToken: string) =>
   JSON.stringify({ jsonrpc: "2.0", id, method: "tools/call", params: { name, arguments: args, _meta: { progressToken } } })
-
-type Event = { readonly id: string; readonly message: Record<string, unknown> | undefined }
-
-/** Reads a response's events until `stop` says so or the stream ends. */
-const readEvents = async (body: ReadableStream<Uint8Array>, stop: (events: ReadonlyArray<Event>) => boolean = () => false) => {
-  const events: Array<Event> = []
-  for await (const event of sseEvents(body)) {
-    events.push({ id: event.lastEventId ?? "", message: event.data === "" ? undefined : JSON.parse(event.data) })
-    if (stop(events)) break
-  }
-  return events
-}
-
-const progressOf = (events: ReadonlyArray<Event>) =>
-  events.flatMap((e) => e.message?.["method"] === "notifications/progress" ? [(e.message["params"] as { progress: number }).progress] : [])
 
 /** Races `promise` against `ms`: "hung" when it neither resolved nor rejected in time. */
 const within = <A>(promise: Promise<A>, ms: number) => {

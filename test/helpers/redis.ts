@@ -64,3 +64,9 @@ export const startRedis = async (): Promise<TestRedis> => {
     start
   }
 }
+
+/** How many times Redis ran `command` since it started (`INFO commandstats`), e.g. `xadd`. */
+export const commandCalls = async (client: { sendCommand: (args: Array<string>) => Promise<unknown> }, command: string): Promise<number> => {
+  const line = String(await client.sendCommand(["INFO", "commandstats"])).split("\n").find((l) => l.startsWith(`cmdstat_${command}:`))
+  return line === undefined ? 0 : Number(/calls=(\d+)/.exec(line)![1])
+}
